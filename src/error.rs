@@ -1,0 +1,178 @@
+//! The crate's single error type.
+//!
+//! Every fallible operation in `nri` returns [`Result`]. Messages say what
+//! happened and name the offending value or limit, so that they can be logged
+//! as they are.
+
+use std::io;
+use std::time::Duration;
+
+use crate::ttrpc::Code;
+
+/// Shorthand for `std::result::Result<T, nri::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `nri`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the library was doing.
+        context: String,
+        /// The underlying OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A peer declared a ttrpc message larger than the limit.
+    #[error("ttrpc message of {len} bytes exceeds the {limit}-byte limit")]
+    MessageTooLarge {
+        /// Declared or actual length in bytes.
+        len: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+
+    /// A peer declared a multiplexer frame larger than the limit.
+    #[error("multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit")]
+    MuxFrameTooLarge {
+        /// Logical connection id of the frame.
+        conn_id: u32,
+        /// Declared payload length.
+        len: u32,
+        /// The limit in force.
+        limit: u32,
+    },
+
+    /// Bytes from a peer that break the framing rules.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+
+    /// A protobuf message could not be encoded or decoded.
+    #[error("protobuf {what} failed for {message}: {source}")]
+    Protobuf {
+        /// "encoding" or "decoding".
+        what: &'static str,
+        /// Name of the message type.
+        message: &'static str,
+        /// The protobuf library's error.
+        #[source]
+        source: protobuf::Error,
+    },
+
+    /// The peer answered a call with a non-OK status.
+    #[error("{service}/{method} failed with {code:?}: {message}")]
+    Status {
+        /// Fully qualified service name of the call.
+        service: String,
+        /// Method name of the call.
+        method: String,
+        /// gRPC status code returned by the peer.
+        code: Code,
+        /// Status message returned by the peer.
+        message: String,
+    },
+
+    /// A call did not get its reply within its timeout.
+    #[error("{service}/{method} got no reply within {timeout:?}")]
+    DeadlineExceeded {
+        /// Fully qualified service name of the call.
+        service: String,
+        /// Method name of the call.
+        method: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+
+    /// The connection is closed (by the peer, by `stop`, or after an error).
+    #[error("connection closed: {0}")]
+    ConnectionClosed(String),
+
+    /// An operation that needs a connected plugin was called without one.
+    #[error("stub: no service/connection (the plugin is not started or has been disconnected)")]
+    NotConnected,
+
+    /// A plugin name that breaks the naming rule.
+    #[error("plugin name {name:?} is invalid: {rule}")]
+    InvalidPluginName {
+        /// The offending name.
+        name: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+
+    /// A plugin index that is not exactly two digits.
+    #[error("plugin index {index:?} is invalid: it must be exactly two digits (00-99)")]
+    InvalidPluginIndex {
+        /// The offending index.
+        index: String,
+    },
+
+    /// An event name that is not part of the NRI vocabulary.
+    #[error("unknown event {0:?} (known: runpodsandbox, stoppodsandbox, removepodsandbox, createcontainer, postcreatecontainer, startcontainer, poststartcontainer, updatecontainer, postupdatecontainer, stopcontainer, removecontainer, all, pod, podsandbox, container)")]
+    UnknownEvent(String),
+
+    /// An invalid configuration value or option.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The runtime refused the plugin's registration.
+    #[error("the runtime refused to register plugin {plugin}: {message}")]
+    RegistrationRefused {
+        /// Full plugin name (`NN-name`).
+        plugin: String,
+        /// The runtime's message.
+        message: String,
+    },
+
+    /// The plugin was not configured within the registration timeout.
+    #[error("plugin {plugin} was not configured by the runtime within {timeout:?}")]
+    ConfigureTimeout {
+        /// Full plugin name (`NN-name`).
+        plugin: String,
+        /// The registration timeout.
+        timeout: Duration,
+    },
+
+    /// A plugin's handler returned an error.
+    #[error("{0}")]
+    Handler(String),
+
+    /// The stub is in the wrong state for the call (for example started twice).
+    #[error("{0}")]
+    State(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with what the library was doing.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Builds a handler error from any message: the form plugin handlers use
+    /// to fail a request (the runtime then fails the operation).
+    pub fn handler(message: impl Into<String>) -> Self {
+        Error::Handler(message.into())
+    }
+
+    /// The gRPC status code this error maps to when it is sent to a peer.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Status { code, .. } => *code,
+            Error::DeadlineExceeded { .. } | Error::ConfigureTimeout { .. } => Code::DeadlineExceeded,
+            Error::MessageTooLarge { .. } | Error::MuxFrameTooLarge { .. } => Code::ResourceExhausted,
+            Error::ConnectionClosed(_) | Error::NotConnected => Code::Unavailable,
+            Error::InvalidPluginName { .. }
+            | Error::InvalidPluginIndex { .. }
+            | Error::UnknownEvent(_)
+            | Error::Config(_) => Code::InvalidArgument,
+            Error::Protobuf { .. } | Error::Protocol(_) => Code::Internal,
+            _ => Code::Unknown,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! NRI's connection multiplexer.
