@@ -1,1 +1,25 @@
-//! NRI's connection multiplexer.
+//! NRI's connection multiplexer: several logical byte streams over one
+//! socket (the "trunk").
+//!
+//! Connection 1 carries the plugin service (the plugin is the ttrpc server),
+//! connection 2 the runtime service (the plugin is the client). This module
+//! owns the trunk framing ([`codec`]); the reading and writing of a trunk is
+//! done by [`crate::ttrpc::Connection`], which runs one reader per trunk and
+//! feeds each logical connection's ttrpc decoder directly, without a thread
+//! or a buffer per logical connection.
+//!
+//! # Writing for Go readers
+//!
+//! The Go side reads each logical connection through a 4096-byte buffered
+//! reader and fails on a frame larger than the space it offers. Every message
+//! this crate writes therefore goes as one frame when it is at most 4096
+//! bytes (ttrpc header included), else as exactly two frames: its first 4096
+//! bytes, then the rest. No frame carries bytes of two messages, and no
+//! frame is empty. Frames we read may have any size up to the limit.
+
+pub mod codec;
+
+/// Logical connection of the plugin service (runtime calls the plugin).
+pub const PLUGIN_SERVICE_CONN: u32 = 1;
+/// Logical connection of the runtime service (plugin calls the runtime).
+pub const RUNTIME_SERVICE_CONN: u32 = 2;

@@ -1,0 +1,1074 @@
+//! One socket, its reader, its writer and its worker pool.
+//!
+//! A [`Connection`] owns a stream socket that carries ttrpc either directly
+//! ([`Framing::Raw`]) or over NRI's trunk ([`Framing::Mux`], logical
+//! connections numbered from 1). On every logical connection it can serve
+//! [`Services`] and make calls through a [`Client`] at the same time: frames
+//! of type Request go to the services, frames of type Response to the
+//! waiting callers.
+//!
+//! # Threads
+//!
+//! A pool of worker threads takes turns as the reader (leader/follower).
+//! The thread holding the read side reads the socket and decodes whatever
+//! arrived: responses are handed to their callers, requests are queued.
+//! When it has a request, it gives up the read side, so an idle peer takes
+//! over reading, and handles the request and writes the reply itself. A
+//! request is thus read, handled and answered on one thread, without a hop
+//! between threads on the critical path. Writes from all threads go through
+//! one lock, so frames of different messages never interleave.
+//!
+//! # Closing
+//!
+//! Closing is one path: end of stream, a fatal protocol error or
+//! [`Connection::close`] shut the socket down, wake every waiting caller with
+//! an error, let the workers finish, run the on-close callback exactly once,
+//! and release [`Connection::wait`].
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use byteorder::{BigEndian, ByteOrder};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use protobuf::Message;
+
+use super::codec::{Decoded, FrameDecoder, FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_REQUEST, TYPE_RESPONSE};
+use super::server::{RequestContext, Services};
+use super::{Code, KeyValue, Request, Response, Status};
+use crate::mux::codec::{MuxDecoder, GO_READ_BUFFER, MUX_HEADER_LEN};
+use crate::{Error, Result};
+
+/// How ttrpc frames travel on the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Plain ttrpc: the socket is one logical connection (id 0).
+    Raw,
+    /// NRI's multiplexer: logical connections with ids from 1.
+    Mux,
+}
+
+/// The reply a deadline guard sends for a handler that is about to miss the
+/// caller's deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuardReply {
+    /// An OK reply with an empty payload, which every NRI response type reads
+    /// as "no changes".
+    Empty,
+    /// An error status.
+    Error(Status),
+}
+
+/// Answers on a slow handler's behalf shortly before the caller's deadline,
+/// so the caller never sees a timeout; the handler's late result is then
+/// discarded and logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlineGuard {
+    /// How long before the deadline the guard answers (capped at a quarter of
+    /// the request's timeout).
+    pub margin: Duration,
+    /// What it answers.
+    pub reply: GuardReply,
+}
+
+impl Default for DeadlineGuard {
+    fn default() -> Self {
+        DeadlineGuard {
+            margin: Duration::from_millis(250),
+            reply: GuardReply::Empty,
+        }
+    }
+}
+
+/// Callback run once when a connection has closed, with the reason.
+pub type OnClose = Box<dyn FnOnce(&str) + Send>;
+
+/// Sizes and limits of a [`Connection`].
+#[derive(Clone, Debug)]
+pub struct ConnectionOptions {
+    /// Worker threads taking turns as reader and handling requests (at least 1).
+    pub workers: usize,
+    /// Requests read but not yet picked up by a worker; beyond this a request
+    /// is refused at once with RESOURCE_EXHAUSTED.
+    pub max_queued_requests: usize,
+    /// Size of the read buffer in bytes.
+    pub read_buffer: usize,
+    /// Optional deadline guard for served requests.
+    pub deadline_guard: Option<DeadlineGuard>,
+    /// Name used for threads and log messages.
+    pub name: String,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            workers: 4,
+            max_queued_requests: 64,
+            read_buffer: 64 * 1024,
+            deadline_guard: None,
+            name: "ttrpc".to_string(),
+        }
+    }
+}
+
+/// Sets up and starts a [`Connection`].
+pub struct ConnectionBuilder {
+    stream: UnixStream,
+    framing: Framing,
+    options: ConnectionOptions,
+    services: Vec<(u32, Arc<Services>)>,
+    open: Vec<u32>,
+    on_close: Option<OnClose>,
+}
+
+impl ConnectionBuilder {
+    /// Starts building a connection over `stream`.
+    pub fn new(stream: UnixStream, framing: Framing) -> Self {
+        ConnectionBuilder {
+            stream,
+            framing,
+            options: ConnectionOptions::default(),
+            services: Vec::new(),
+            open: Vec::new(),
+            on_close: None,
+        }
+    }
+
+    /// Replaces the options.
+    pub fn options(mut self, options: ConnectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Serves `services` on logical connection `conn_id` (ignored with
+    /// [`Framing::Raw`], where the one stream is served).
+    pub fn serve(mut self, conn_id: u32, services: Arc<Services>) -> Self {
+        let id = self.chan_id(conn_id);
+        self.services.push((id, services));
+        self.open.push(id);
+        self
+    }
+
+    /// Opens logical connection `conn_id` for calls made with
+    /// [`Connection::client`].
+    pub fn open(mut self, conn_id: u32) -> Self {
+        let id = self.chan_id(conn_id);
+        self.open.push(id);
+        self
+    }
+
+    /// Sets the callback run once when the connection has closed.
+    pub fn on_close(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
+        self.on_close = Some(Box::new(f));
+        self
+    }
+
+    fn chan_id(&self, conn_id: u32) -> u32 {
+        match self.framing {
+            Framing::Raw => 0,
+            Framing::Mux => conn_id,
+        }
+    }
+
+    /// Starts the workers and returns the running connection.
+    pub fn start(self) -> Result<Connection> {
+        let ConnectionBuilder {
+            stream,
+            framing,
+            mut options,
+            services,
+            mut open,
+            on_close,
+        } = self;
+        options.workers = options.workers.max(1);
+        options.read_buffer = options.read_buffer.max(4096);
+        if framing == Framing::Mux && open.contains(&0) {
+            return Err(Error::Config("logical connection id 0 is reserved".into()));
+        }
+        open.sort_unstable();
+        open.dedup();
+        let read_stream = stream
+            .try_clone()
+            .map_err(|e| Error::io("cannot clone the connection socket for reading", e))?;
+        let ctl_stream = stream
+            .try_clone()
+            .map_err(|e| Error::io("cannot clone the connection socket", e))?;
+        let channels = open
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    Channel {
+                        decoder: FrameDecoder::new(),
+                        last_request_id: 0,
+                    },
+                )
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            framing,
+            options: options.clone(),
+            services: services.into_iter().collect(),
+            open,
+            read: Mutex::new(ReadSide {
+                stream: read_stream,
+                buf: vec![0; options.read_buffer],
+                mux: MuxDecoder::new(),
+                channels,
+                queue: VecDeque::new(),
+            }),
+            writer: Mutex::new(Writer {
+                stream,
+                buf: Vec::new(),
+            }),
+            control: ctl_stream,
+            pending: Mutex::new(HashMap::new()),
+            next_stream: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            alive: AtomicUsize::new(options.workers),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
+            on_close: Mutex::new(on_close),
+            guard: Mutex::new(None),
+        });
+        if let Some(guard) = options.deadline_guard.clone() {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            *lock(&shared.guard) = Some(tx);
+            let weak = Arc::downgrade(&shared);
+            thread::Builder::new()
+                .name(format!("{}-guard", options.name))
+                .spawn(move || guard_main(weak, rx, guard))
+                .map_err(|e| Error::io("cannot spawn the deadline-guard thread", e))?;
+        }
+        for i in 0..options.workers {
+            let s = shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{}", options.name, i))
+                .spawn(move || worker_main(s));
+            if let Err(e) = spawned {
+                // Workers already running exit once closed; the rest never started.
+                let missing = options.workers - i;
+                shared.close(format!("cannot spawn worker thread: {e}"));
+                for _ in 0..missing {
+                    shared.worker_exited();
+                }
+                return Err(Error::io("cannot spawn a worker thread", e));
+            }
+        }
+        Ok(Connection { shared })
+    }
+}
+
+/// A running ttrpc connection. Cheap to clone; all clones share it.
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.shared.options.name)
+            .field("framing", &self.shared.framing)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A client making calls on logical connection `conn_id` (ignored with
+    /// [`Framing::Raw`]). The id must have been opened or served.
+    pub fn client(&self, conn_id: u32) -> Result<Client> {
+        let chan = match self.shared.framing {
+            Framing::Raw => 0,
+            Framing::Mux => conn_id,
+        };
+        if !self.shared.open.contains(&chan) {
+            return Err(Error::Config(format!(
+                "logical connection {conn_id} was not opened on this connection"
+            )));
+        }
+        Ok(Client {
+            shared: self.shared.clone(),
+            chan,
+        })
+    }
+
+    /// Closes the connection (idempotent). Does not wait; see [`Connection::wait`].
+    pub fn close(&self) {
+        self.shared.close("closed locally".to_string());
+    }
+
+    /// True once the connection has started closing.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<String> {
+        lock(&self.shared.reason).clone()
+    }
+
+    /// Blocks until the connection has closed and its workers have ended.
+    pub fn wait(&self) {
+        let mut done = lock(&self.shared.done);
+        while !*done {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Like [`Connection::wait`], for at most `timeout`. Returns true when
+    /// the connection is done. When a handler is stuck and the time runs out
+    /// on a closed connection, the on-close callback is run now (still only
+    /// once) and the stuck worker is left behind.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut done = lock(&self.shared.done);
+        while !*done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(done);
+                if self.is_closed() {
+                    log::warn!(
+                        "{}: a handler is still running after close; not waiting for it",
+                        self.shared.options.name
+                    );
+                    self.shared.finish();
+                    return true;
+                }
+                return false;
+            }
+            done = self
+                .shared
+                .done_cv
+                .wait_timeout(done, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        true
+    }
+}
+
+/// Makes calls on one logical connection of a [`Connection`]. Cheap to
+/// clone, safe to use from many threads at once.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    chan: u32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("conn", &self.chan).finish()
+    }
+}
+
+impl Client {
+    /// Calls `service`/`method` with an encoded argument and returns the
+    /// encoded result. With a timeout, the remaining time is sent to the
+    /// server as `timeout_nano` and the call fails with
+    /// [`Error::DeadlineExceeded`] when no reply came in time (a late reply
+    /// is dropped). A non-OK status becomes [`Error::Status`].
+    pub fn call_raw(
+        &self,
+        service: &str,
+        method: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+        metadata: Vec<KeyValue>,
+    ) -> Result<Vec<u8>> {
+        let shared = &self.shared;
+        let req = Request {
+            service: service.to_string(),
+            method: method.to_string(),
+            payload,
+            timeout_nano: timeout.map(|t| t.as_nanos().min(i64::MAX as u128) as i64).unwrap_or(0),
+            metadata,
+            ..Default::default()
+        };
+        let bytes = req.write_to_bytes().map_err(|e| Error::Protobuf {
+            what: "encoding",
+            message: "ttrpc.Request",
+            source: e,
+        })?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let stream_id = {
+            let mut pending = lock(&shared.pending);
+            if shared.closed.load(Ordering::Acquire) {
+                return Err(Error::ConnectionClosed(shared.reason_string()));
+            }
+            let id = {
+                let mut next = lock(&shared.next_stream);
+                let n = next.entry(self.chan).or_insert(1);
+                let id = *n;
+                *n = n.wrapping_add(2);
+                id
+            };
+            if bytes.len() > MAX_MESSAGE_LEN {
+                return Err(Error::MessageTooLarge {
+                    len: bytes.len() as u64,
+                    limit: MAX_MESSAGE_LEN as u64,
+                });
+            }
+            pending.insert(key(self.chan, id), tx);
+            id
+        };
+        if let Err(e) = shared.write_message(self.chan, stream_id, TYPE_REQUEST, &bytes) {
+            lock(&shared.pending).remove(&key(self.chan, stream_id));
+            return Err(e);
+        }
+        let outcome = match timeout {
+            Some(t) => match rx.recv_timeout(t) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    lock(&shared.pending).remove(&key(self.chan, stream_id));
+                    // The reply may have raced the timeout into the slot.
+                    match rx.try_recv() {
+                        Ok(r) => r,
+                        Err(_) => {
+                            return Err(Error::DeadlineExceeded {
+                                service: service.to_string(),
+                                method: method.to_string(),
+                                timeout: t,
+                            })
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(Error::ConnectionClosed(shared.reason_string())),
+            },
+            None => rx
+                .recv()
+                .unwrap_or_else(|_| Err(Error::ConnectionClosed(shared.reason_string()))),
+        };
+        let resp = outcome?;
+        let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
+        if code != 0 {
+            let message = resp.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
+            return Err(Error::Status {
+                service: service.to_string(),
+                method: method.to_string(),
+                code: Code::from_i32(code),
+                message,
+            });
+        }
+        Ok(resp.payload)
+    }
+
+    /// Typed call: encodes `req`, decodes the result as `Resp`.
+    pub fn call<Req: Message, Resp: Message>(
+        &self,
+        service: &str,
+        method: &str,
+        req: &Req,
+        timeout: Option<Duration>,
+    ) -> Result<Resp> {
+        let payload = req.write_to_bytes().map_err(|e| Error::Protobuf {
+            what: "encoding",
+            message: Req::NAME,
+            source: e,
+        })?;
+        let out = self.call_raw(service, method, payload, timeout, Vec::new())?;
+        Resp::parse_from_bytes(&out).map_err(|e| Error::Protobuf {
+            what: "decoding",
+            message: Resp::NAME,
+            source: e,
+        })
+    }
+
+    /// True once the underlying connection has started closing.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+}
+
+fn key(chan: u32, stream: u32) -> u64 {
+    ((chan as u64) << 32) | stream as u64
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type PendingSlot = Sender<Result<Response>>;
+
+struct Shared {
+    framing: Framing,
+    options: ConnectionOptions,
+    services: HashMap<u32, Arc<Services>>,
+    open: Vec<u32>,
+    read: Mutex<ReadSide>,
+    writer: Mutex<Writer>,
+    control: UnixStream,
+    pending: Mutex<HashMap<u64, PendingSlot>>,
+    next_stream: Mutex<HashMap<u32, u32>>,
+    closed: AtomicBool,
+    reason: Mutex<Option<String>>,
+    alive: AtomicUsize,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+    on_close: Mutex<Option<OnClose>>,
+    guard: Mutex<Option<Sender<GuardMsg>>>,
+}
+
+struct Writer {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+struct Channel {
+    decoder: FrameDecoder,
+    last_request_id: u32,
+}
+
+enum Work {
+    Request {
+        chan: u32,
+        stream_id: u32,
+        req: Request,
+        received: Instant,
+    },
+    Reject {
+        chan: u32,
+        stream_id: u32,
+        status: Status,
+    },
+}
+
+struct ReadSide {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    mux: MuxDecoder,
+    channels: HashMap<u32, Channel>,
+    queue: VecDeque<Work>,
+}
+
+impl ReadSide {
+    /// Reads once from the socket and decodes everything that arrived.
+    fn fill(&mut self, shared: &Shared) -> Result<()> {
+        let n = loop {
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => return Err(Error::ConnectionClosed("the peer closed the connection".into())),
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("reading from the connection failed", e)),
+            }
+        };
+        let ReadSide {
+            buf,
+            mux,
+            channels,
+            queue,
+            ..
+        } = self;
+        let mut input = &buf[..n];
+        match shared.framing {
+            Framing::Raw => {
+                if let Some(ch) = channels.get_mut(&0) {
+                    ch.feed(0, input, queue, shared)?;
+                }
+            }
+            Framing::Mux => {
+                while let Some((id, piece)) = mux.decode(&mut input)? {
+                    match channels.get_mut(&id) {
+                        Some(ch) => ch.feed(id, piece, queue, shared)?,
+                        None => log::debug!(
+                            "{}: dropping {} bytes for unopened logical connection {id}",
+                            shared.options.name,
+                            piece.len()
+                        ),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Channel {
+    fn feed(&mut self, chan: u32, mut input: &[u8], queue: &mut VecDeque<Work>, shared: &Shared) -> Result<()> {
+        while let Some(d) = self.decoder.decode(&mut input) {
+            match d {
+                Decoded::Frame { header, data } => self.frame(chan, header, data, queue, shared)?,
+                Decoded::Oversized { header, limit } => {
+                    let msg = format!(
+                        "message of {} bytes on stream {} exceeds the {limit}-byte limit",
+                        header.length, header.stream_id
+                    );
+                    match header.message_type {
+                        TYPE_REQUEST => {
+                            self.note_request_id(header.stream_id);
+                            enqueue(
+                                queue,
+                                shared,
+                                Work::Reject {
+                                    chan,
+                                    stream_id: header.stream_id,
+                                    status: Status::new(Code::ResourceExhausted, msg),
+                                },
+                            )?
+                        }
+                        TYPE_RESPONSE => shared.deliver(
+                            chan,
+                            header.stream_id,
+                            Err(Error::MessageTooLarge {
+                                len: header.length as u64,
+                                limit: limit as u64,
+                            }),
+                        ),
+                        t => log::warn!("{}: dropped {msg} (message type {t})", shared.options.name),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note_request_id(&mut self, id: u32) {
+        if id % 2 == 1 && id > self.last_request_id {
+            self.last_request_id = id;
+        }
+    }
+
+    fn frame(
+        &mut self,
+        chan: u32,
+        header: FrameHeader,
+        data: Vec<u8>,
+        queue: &mut VecDeque<Work>,
+        shared: &Shared,
+    ) -> Result<()> {
+        let id = header.stream_id;
+        match header.message_type {
+            TYPE_REQUEST => {
+                let work = if id % 2 == 0 {
+                    Work::Reject {
+                        chan,
+                        stream_id: id,
+                        status: Status::new(
+                            Code::InvalidArgument,
+                            format!("stream id {id} is even; client stream ids must be odd"),
+                        ),
+                    }
+                } else if id <= self.last_request_id {
+                    Work::Reject {
+                        chan,
+                        stream_id: id,
+                        status: Status::new(
+                            Code::InvalidArgument,
+                            format!(
+                                "stream id {id} is not above the last one ({}); stream ids must increase",
+                                self.last_request_id
+                            ),
+                        ),
+                    }
+                } else {
+                    self.last_request_id = id;
+                    match Request::parse_from_bytes(&data) {
+                        Ok(req) => Work::Request {
+                            chan,
+                            stream_id: id,
+                            req,
+                            received: Instant::now(),
+                        },
+                        Err(e) => Work::Reject {
+                            chan,
+                            stream_id: id,
+                            status: Status::new(Code::InvalidArgument, format!("cannot decode ttrpc request envelope: {e}")),
+                        },
+                    }
+                };
+                enqueue(queue, shared, work)
+            }
+            TYPE_RESPONSE => {
+                let resp = Response::parse_from_bytes(&data).map_err(|e| Error::Protobuf {
+                    what: "decoding",
+                    message: "ttrpc.Response",
+                    source: e,
+                });
+                shared.deliver(chan, id, resp);
+                Ok(())
+            }
+            t => {
+                log::warn!(
+                    "{}: ignoring ttrpc frame of unsupported message type {t} on stream {id} ({} bytes)",
+                    shared.options.name,
+                    data.len()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()> {
+    if queue.len() < shared.options.max_queued_requests {
+        queue.push_back(work);
+        return Ok(());
+    }
+    // Over the bound: refuse right here, without growing the queue.
+    let (chan, stream_id) = match &work {
+        Work::Request { chan, stream_id, .. } | Work::Reject { chan, stream_id, .. } => (*chan, *stream_id),
+    };
+    let status = Status::new(
+        Code::ResourceExhausted,
+        format!(
+            "too many requests waiting for a worker (limit {})",
+            shared.options.max_queued_requests
+        ),
+    );
+    shared.write_response(chan, stream_id, Err(status))
+}
+
+impl Shared {
+    fn reason_string(&self) -> String {
+        lock(&self.reason).clone().unwrap_or_else(|| "connection closed".to_string())
+    }
+
+    fn deliver(&self, chan: u32, stream_id: u32, resp: Result<Response>) {
+        match lock(&self.pending).remove(&key(chan, stream_id)) {
+            Some(tx) => {
+                let _ = tx.send(resp);
+            }
+            None => log::debug!(
+                "{}: dropping reply for stream {stream_id} on connection {chan}: no caller waits for it (timed out or unknown)",
+                self.options.name
+            ),
+        }
+    }
+
+    fn close(&self, reason: String) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        log::debug!("{}: closing: {reason}", self.options.name);
+        *lock(&self.reason) = Some(reason.clone());
+        let _ = self.control.shutdown(Shutdown::Both);
+        let pending: Vec<PendingSlot> = lock(&self.pending).drain().map(|(_, v)| v).collect();
+        for tx in pending {
+            let _ = tx.send(Err(Error::ConnectionClosed(reason.clone())));
+        }
+        if let Some(tx) = lock(&self.guard).take() {
+            let _ = tx.send(GuardMsg::Stop);
+        }
+    }
+
+    fn worker_exited(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    /// Runs the on-close callback (once) and releases waiters.
+    fn finish(&self) {
+        let cb = lock(&self.on_close).take();
+        if let Some(cb) = cb {
+            let reason = self.reason_string();
+            if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
+                log::error!("{}: the on-close callback panicked", self.options.name);
+            }
+        }
+        *lock(&self.done) = true;
+        self.done_cv.notify_all();
+    }
+
+    fn write_message(&self, chan: u32, stream_id: u32, message_type: u8, data: &[u8]) -> Result<()> {
+        if data.len() > MAX_MESSAGE_LEN {
+            return Err(Error::MessageTooLarge {
+                len: data.len() as u64,
+                limit: MAX_MESSAGE_LEN as u64,
+            });
+        }
+        let header = FrameHeader {
+            length: data.len() as u32,
+            stream_id,
+            message_type,
+            flags: 0,
+        }
+        .to_bytes();
+        let mut w = lock(&self.writer);
+        let Writer { stream, buf } = &mut *w;
+        buf.clear();
+        match self.framing {
+            Framing::Raw => {
+                buf.extend_from_slice(&header);
+                buf.extend_from_slice(data);
+            }
+            Framing::Mux => {
+                let total = HEADER_LEN + data.len();
+                let first = total.min(GO_READ_BUFFER);
+                push_mux_header(buf, chan, first);
+                buf.extend_from_slice(&header);
+                buf.extend_from_slice(&data[..first - HEADER_LEN]);
+                if total > first {
+                    push_mux_header(buf, chan, total - first);
+                    buf.extend_from_slice(&data[first - HEADER_LEN..]);
+                }
+            }
+        }
+        let res = stream.write_all(buf);
+        if buf.capacity() > 256 * 1024 {
+            *buf = Vec::new();
+        }
+        drop(w);
+        res.map_err(|e| {
+            let err = Error::io("writing to the connection failed", e);
+            self.close(err.to_string());
+            err
+        })
+    }
+
+    fn write_response(&self, chan: u32, stream_id: u32, result: std::result::Result<Vec<u8>, Status>) -> Result<()> {
+        let resp = match result {
+            Ok(payload) => Response {
+                status: protobuf::MessageField::some(Status::new(Code::Ok, "").to_proto()),
+                payload,
+                ..Default::default()
+            },
+            Err(st) => Response {
+                status: protobuf::MessageField::some(st.to_proto()),
+                ..Default::default()
+            },
+        };
+        let bytes = resp.write_to_bytes().map_err(|e| Error::Protobuf {
+            what: "encoding",
+            message: "ttrpc.Response",
+            source: e,
+        })?;
+        if bytes.len() > MAX_MESSAGE_LEN {
+            // Tell the caller instead of breaking the connection.
+            let st = Status::new(
+                Code::ResourceExhausted,
+                format!(
+                    "reply of {} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit",
+                    bytes.len()
+                ),
+            );
+            log::error!("{}: {} (stream {stream_id})", self.options.name, st.message);
+            return self.write_response(chan, stream_id, Err(st));
+        }
+        self.write_message(chan, stream_id, TYPE_RESPONSE, &bytes)
+    }
+
+    fn process(self: &Arc<Self>, work: Work) {
+        match work {
+            Work::Reject { chan, stream_id, status } => {
+                log::debug!("{}: refusing stream {stream_id}: {status}", self.options.name);
+                let _ = self.write_response(chan, stream_id, Err(status));
+            }
+            Work::Request {
+                chan,
+                stream_id,
+                req,
+                received,
+            } => self.serve(chan, stream_id, req, received),
+        }
+    }
+
+    fn serve(self: &Arc<Self>, chan: u32, stream_id: u32, req: Request, received: Instant) {
+        let Request {
+            service,
+            method,
+            payload,
+            timeout_nano,
+            metadata,
+            ..
+        } = req;
+        let timeout = (timeout_nano > 0).then(|| Duration::from_nanos(timeout_nano as u64));
+        let handler = match self.services.get(&chan) {
+            Some(s) => s.lookup(&service, &method),
+            None => Err(Status::new(Code::Unimplemented, format!("unknown service {service:?}"))),
+        };
+        let handler = match handler {
+            Ok(h) => h,
+            Err(st) => {
+                let _ = self.write_response(chan, stream_id, Err(st));
+                return;
+            }
+        };
+        let replied = match (timeout, lock(&self.guard).as_ref()) {
+            (Some(t), Some(tx)) => {
+                let flag = Arc::new(AtomicBool::new(false));
+                let margin = self.options.deadline_guard.as_ref().map(|g| g.margin).unwrap_or_default().min(t / 4);
+                let _ = tx.send(GuardMsg::Watch(GuardEntry {
+                    at: received + t - margin,
+                    chan,
+                    stream_id,
+                    what: format!("{service}/{method}"),
+                    replied: flag.clone(),
+                }));
+                Some(flag)
+            }
+            _ => None,
+        };
+        let ctx = RequestContext {
+            service,
+            method,
+            stream_id,
+            received,
+            timeout,
+            metadata,
+            after_reply: Default::default(),
+        };
+        let result = match catch_unwind(AssertUnwindSafe(|| handler(&ctx, &payload))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_string());
+                log::error!(
+                    "{}: handler for {}/{} panicked: {what}",
+                    self.options.name,
+                    ctx.service,
+                    ctx.method
+                );
+                Err(Status::new(
+                    Code::Internal,
+                    format!("handler for {}/{} panicked: {what}", ctx.service, ctx.method),
+                ))
+            }
+        };
+        if let Some(flag) = replied {
+            if flag.swap(true, Ordering::AcqRel) {
+                log::warn!(
+                    "{}: {}/{} finished after its deadline guard had answered; its result is discarded",
+                    self.options.name,
+                    ctx.service,
+                    ctx.method
+                );
+                return;
+            }
+        }
+        if self.write_response(chan, stream_id, result).is_ok() {
+            for f in ctx.take_after_reply() {
+                if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                    log::error!("{}: a post-reply action panicked", self.options.name);
+                }
+            }
+        }
+    }
+}
+
+fn push_mux_header(buf: &mut Vec<u8>, chan: u32, len: usize) {
+    let mut h = [0u8; MUX_HEADER_LEN];
+    BigEndian::write_u32(&mut h[0..4], chan);
+    BigEndian::write_u32(&mut h[4..8], len as u32);
+    buf.extend_from_slice(&h);
+}
+
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
+}
+
+fn worker_main(shared: Arc<Shared>) {
+    let _exit = ExitGuard(shared.clone());
+    loop {
+        let work = {
+            let mut rs = lock(&shared.read);
+            loop {
+                if let Some(w) = rs.queue.pop_front() {
+                    break Some(w);
+                }
+                if shared.closed.load(Ordering::Acquire) {
+                    break None;
+                }
+                if let Err(e) = rs.fill(&shared) {
+                    shared.close(e.to_string());
+                    break None;
+                }
+            }
+        };
+        match work {
+            Some(w) => shared.process(w),
+            None => return,
+        }
+    }
+}
+
+struct GuardEntry {
+    at: Instant,
+    chan: u32,
+    stream_id: u32,
+    what: String,
+    replied: Arc<AtomicBool>,
+}
+
+impl PartialEq for GuardEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for GuardEntry {}
+impl PartialOrd for GuardEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for GuardEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.at.cmp(&self.at) // min-heap on time
+    }
+}
+
+enum GuardMsg {
+    Watch(GuardEntry),
+    Stop,
+}
+
+fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
+    let mut heap: BinaryHeap<GuardEntry> = BinaryHeap::new();
+    loop {
+        let msg = match heap.peek() {
+            Some(e) => match rx.recv_deadline(e.at) {
+                Ok(m) => Some(m),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(_) => return,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        match msg {
+            Some(GuardMsg::Watch(e)) => heap.push(e),
+            Some(GuardMsg::Stop) => return,
+            None => {}
+        }
+        let now = Instant::now();
+        while heap.peek().is_some_and(|e| e.at <= now) {
+            let Some(e) = heap.pop() else { break };
+            if e.replied.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let Some(shared) = shared.upgrade() else { return };
+            log::warn!(
+                "{}: {} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
+                shared.options.name,
+                e.what,
+                e.stream_id,
+                guard.reply
+            );
+            let result = match &guard.reply {
+                GuardReply::Empty => Ok(Vec::new()),
+                GuardReply::Error(st) => Err(st.clone()),
+            };
+            let _ = shared.write_response(e.chan, e.stream_id, result);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The serving half of ttrpc: a registry of methods and the per-request
+//! context handlers see.
+//!
+//! A [`Services`] maps fully qualified service names and method names to
+//! handlers. It is served over a [`crate::ttrpc::Connection`], which reads
+//! requests, calls the handlers on its worker threads and writes the replies.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use protobuf::Message;
+
+use super::{Code, KeyValue, Status};
+
+/// A method handler: gets the request context and the encoded argument,
+/// returns the encoded result or a status.
+pub type MethodHandler = Box<dyn Fn(&RequestContext, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync>;
+
+type AfterReply = Box<dyn FnOnce() + Send>;
+
+/// Registry of the services a connection serves.
+///
+/// ```
+/// use nri::ttrpc::{Services, Status};
+/// use nri::api::{Empty, RegisterPluginRequest};
+/// let mut services = Services::new();
+/// services.add_unary("example.Service", "Hello", |_ctx, req: RegisterPluginRequest| {
+///     assert!(!req.plugin_name.is_empty());
+///     Ok::<_, Status>(Empty::new())
+/// });
+/// assert!(services.has_method("example.Service", "Hello"));
+/// assert!(!services.has_method("example.Service", "Bye"));
+/// ```
+#[derive(Default)]
+pub struct Services {
+    services: HashMap<String, HashMap<String, MethodHandler>>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<String> = Vec::new();
+        for (s, methods) in &self.services {
+            for m in methods.keys() {
+                names.push(format!("{s}/{m}"));
+            }
+        }
+        names.sort();
+        f.debug_struct("Services").field("methods", &names).finish()
+    }
+}
+
+impl Services {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a handler working on encoded bytes.
+    pub fn add_method(&mut self, service: &str, method: &str, handler: MethodHandler) {
+        self.services
+            .entry(service.to_string())
+            .or_default()
+            .insert(method.to_string(), handler);
+    }
+
+    /// Registers a typed unary handler. A payload that does not decode as
+    /// `Req` is answered with INTERNAL, as Go's ttrpc does.
+    pub fn add_unary<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
+    where
+        Req: Message,
+        Resp: Message,
+        F: Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static,
+    {
+        let full = format!("{service}/{method}");
+        self.add_method(
+            service,
+            method,
+            Box::new(move |ctx, payload| {
+                let req = Req::parse_from_bytes(payload).map_err(|e| {
+                    Status::new(
+                        Code::Internal,
+                        format!("cannot decode {full} argument as {}: {e}", Req::NAME),
+                    )
+                })?;
+                let resp = f(ctx, req)?;
+                resp.write_to_bytes().map_err(|e| {
+                    Status::new(
+                        Code::Internal,
+                        format!("cannot encode {full} result {}: {e}", Resp::NAME),
+                    )
+                })
+            }),
+        );
+    }
+
+    /// True when `service`/`method` has a handler.
+    pub fn has_method(&self, service: &str, method: &str) -> bool {
+        self.lookup(service, method).is_ok()
+    }
+
+    pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&MethodHandler, Status> {
+        let methods = self
+            .services
+            .get(service)
+            .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown service {service:?}")))?;
+        methods.get(method).ok_or_else(|| {
+            Status::new(
+                Code::Unimplemented,
+                format!("unknown method {method:?} of service {service:?}"),
+            )
+        })
+    }
+}
+
+/// What a handler knows about the request it serves.
+pub struct RequestContext {
+    pub(crate) service: String,
+    pub(crate) method: String,
+    pub(crate) stream_id: u32,
+    pub(crate) received: Instant,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) metadata: Vec<KeyValue>,
+    pub(crate) after_reply: RefCell<Vec<AfterReply>>,
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("stream_id", &self.stream_id)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RequestContext {
+    /// A context for calling a handler directly (tests, or another
+    /// transport): no deadline, no metadata.
+    pub fn new(service: &str, method: &str) -> Self {
+        RequestContext {
+            service: service.to_string(),
+            method: method.to_string(),
+            stream_id: 1,
+            received: Instant::now(),
+            timeout: None,
+            metadata: Vec::new(),
+            after_reply: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Sets the caller's timeout, counted from now.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.received = Instant::now();
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Fully qualified service name.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Method name.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The ttrpc stream id of the request.
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
+    /// The caller's timeout as sent in `timeout_nano`, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The instant after which the caller no longer waits for the reply.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| self.received + t)
+    }
+
+    /// Time left before the deadline (`None` without a deadline; zero once
+    /// it has passed).
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The request's metadata, in wire order.
+    pub fn metadata(&self) -> &[KeyValue] {
+        &self.metadata
+    }
+
+    /// The first metadata value for `key`.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_str())
+    }
+
+    /// Queues work to run on the same thread right after this request's
+    /// reply has been written (dropped if the reply is never written by this
+    /// handler, for example when a deadline guard answered first).
+    pub fn after_reply(&self, f: impl FnOnce() + Send + 'static) {
+        self.after_reply.borrow_mut().push(Box::new(f));
+    }
+
+    pub(crate) fn take_after_reply(&self) -> Vec<AfterReply> {
+        std::mem::take(&mut *self.after_reply.borrow_mut())
+    }
+}
