@@ -3,10 +3,46 @@
 //! The message types are generated at build time from `proto/nri.proto` and
 //! are wire-identical to containerd/nri v0.9.0. The helper modules add the
 //! vocabulary of Go's `pkg/api`: event masks, adjustment and update builders,
-//! optional values, plugin identity rules and removal markers.
+//! optional values, plugin identity rules and removal markers. Everything is
+//! re-exported here, so `use nri::api::{EventMask, ContainerAdjustment};`
+//! is all a plugin needs.
+//!
+//! Upstream helpers that convert to and from OCI runtime-spec or CRI types
+//! (`ToOCI`, `FromOCI*`, `FromCRILinuxResources`, `ToCRI`) are not provided:
+//! this crate does not model those types.
 
 #[doc(inline)]
 pub use crate::proto::nri::*;
+
+mod adjustment;
+mod consts;
+mod device;
+mod env;
+mod event;
+mod hooks;
+mod identity;
+mod mount;
+mod optional;
+mod removal;
+mod update;
+
+pub use consts::{
+    DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,
+    PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,
+};
+pub use env::{from_env_strings, to_env_strings};
+pub use event::{
+    EventMask, PostCreateContainerRequest, PostCreateContainerResponse, PostStartContainerRequest,
+    PostStartContainerResponse, PostUpdateContainerRequest, PostUpdateContainerResponse,
+    RemoveContainerRequest, RemoveContainerResponse, RemovePodSandboxRequest,
+    RemovePodSandboxResponse, RunPodSandboxRequest, RunPodSandboxResponse, ShutdownRequest,
+    ShutdownResponse, StartContainerRequest, StartContainerResponse, StateChangeResponse,
+    StopPodSandboxRequest, StopPodSandboxResponse,
+};
+pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
+pub use mount::SELINUX_RELABEL;
+pub use optional::{optional, OptionalExt, OptionalMessage};
+pub use removal::{clear_removal_marker, is_marked_for_removal, mark_for_removal, REMOVAL_MARKER};
 
 /// Fully qualified ttrpc name of the service plugins implement.
 pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";

@@ -1,0 +1,480 @@
+//! Builder methods on [`ContainerUpdate`], a change to the resources of an
+//! existing container, one for each method of upstream's
+//! `pkg/api/update.go`.
+//!
+//! A plugin returns updates from `CreateContainer`, `UpdateContainer`,
+//! `StopContainer` and `Synchronize`, or sends them on its own through
+//! `UpdateContainers`. Every setter creates the nested messages it needs and
+//! returns `&mut Self` so that calls chain; names and argument types match
+//! the [`ContainerAdjustment`](super::ContainerAdjustment) setters.
+//!
+//! ```
+//! use nri::api::{ContainerUpdate, OptionalExt};
+//!
+//! let mut update = ContainerUpdate::for_container("ctr-1");
+//! update.set_linux_cpu_shares(1024).set_linux_cpuset_cpus("2-3").set_ignore_failure();
+//! assert_eq!(update.container_id, "ctr-1");
+//! assert_eq!(update.linux.resources.cpu.shares.value(), Some(1024));
+//! assert!(update.ignore_failure);
+//! ```
+//!
+//! Upstream's `LinuxResources` conversions (`FromOCILinuxResources`,
+//! `FromCRILinuxResources`, `ToOCI`, `ToCRI`) need runtime-spec and CRI
+//! types and are left out; its `Copy` is `LinuxResources::clone`.
+
+use super::{optional, ContainerUpdate, HugepageLimit, LinuxResources};
+
+impl ContainerUpdate {
+    fn resources_mut(&mut self) -> &mut LinuxResources {
+        self.linux
+            .mut_or_insert_default()
+            .resources
+            .mut_or_insert_default()
+    }
+
+    /// An empty update for the container with this id.
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let update = ContainerUpdate::for_container("ctr-1");
+    /// assert_eq!(update.container_id, "ctr-1");
+    /// assert!(update.linux.is_none());
+    /// ```
+    pub fn for_container(container_id: impl Into<String>) -> ContainerUpdate {
+        ContainerUpdate {
+            container_id: container_id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the id of the container to update.
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::new();
+    /// update.set_container_id("ctr-2");
+    /// assert_eq!(update.container_id, "ctr-2");
+    /// ```
+    pub fn set_container_id(&mut self, container_id: impl Into<String>) -> &mut Self {
+        self.container_id = container_id.into();
+        self
+    }
+
+    /// Replaces all the Linux resources of the update at once, for example
+    /// with a modified copy of the resources a request carried.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, LinuxResources, OptionalExt};
+    /// let mut resources = LinuxResources::new();
+    /// resources.memory.mut_or_insert_default().limit.set_value(Some(1 << 30));
+    /// let mut update = ContainerUpdate::for_container("ctr-1");
+    /// update.set_linux_resources(resources);
+    /// assert_eq!(update.linux.resources.memory.limit.value(), Some(1 << 30));
+    /// ```
+    pub fn set_linux_resources(&mut self, resources: LinuxResources) -> &mut Self {
+        *self.resources_mut() = resources;
+        self
+    }
+
+    /// Sets the memory limit in bytes.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_limit(1 << 30);
+    /// assert_eq!(update.linux.resources.memory.limit.value(), Some(1 << 30));
+    /// ```
+    pub fn set_linux_memory_limit(&mut self, value: i64) -> &mut Self {
+        self.resources_mut().memory.mut_or_insert_default().limit = optional(value);
+        self
+    }
+
+    /// Sets the memory reservation (soft limit) in bytes.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_reservation(256 << 20);
+    /// assert_eq!(update.linux.resources.memory.reservation.value(), Some(256 << 20));
+    /// ```
+    pub fn set_linux_memory_reservation(&mut self, value: i64) -> &mut Self {
+        self.resources_mut()
+            .memory
+            .mut_or_insert_default()
+            .reservation = optional(value);
+        self
+    }
+
+    /// Sets the memory plus swap limit in bytes.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_swap(2 << 30);
+    /// assert_eq!(update.linux.resources.memory.swap.value(), Some(2 << 30));
+    /// ```
+    pub fn set_linux_memory_swap(&mut self, value: i64) -> &mut Self {
+        self.resources_mut().memory.mut_or_insert_default().swap = optional(value);
+        self
+    }
+
+    /// Sets the kernel memory limit in bytes (cgroup v1 only).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_kernel(64 << 20);
+    /// assert_eq!(update.linux.resources.memory.kernel.value(), Some(64 << 20));
+    /// ```
+    pub fn set_linux_memory_kernel(&mut self, value: i64) -> &mut Self {
+        self.resources_mut().memory.mut_or_insert_default().kernel = optional(value);
+        self
+    }
+
+    /// Sets the kernel TCP buffer memory limit in bytes (cgroup v1 only).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_kernel_tcp(16 << 20);
+    /// assert_eq!(update.linux.resources.memory.kernel_tcp.value(), Some(16 << 20));
+    /// ```
+    pub fn set_linux_memory_kernel_tcp(&mut self, value: i64) -> &mut Self {
+        self.resources_mut()
+            .memory
+            .mut_or_insert_default()
+            .kernel_tcp = optional(value);
+        self
+    }
+
+    /// Sets the swappiness (0 to 100).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_swappiness(10);
+    /// assert_eq!(update.linux.resources.memory.swappiness.value(), Some(10));
+    /// ```
+    pub fn set_linux_memory_swappiness(&mut self, value: u64) -> &mut Self {
+        self.resources_mut()
+            .memory
+            .mut_or_insert_default()
+            .swappiness = optional(value);
+        self
+    }
+
+    /// Disables the OOM killer for the container.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_disable_oom_killer();
+    /// assert_eq!(update.linux.resources.memory.disable_oom_killer.value(), Some(true));
+    /// ```
+    pub fn set_linux_memory_disable_oom_killer(&mut self) -> &mut Self {
+        self.resources_mut()
+            .memory
+            .mut_or_insert_default()
+            .disable_oom_killer = optional(true);
+        self
+    }
+
+    /// Enables hierarchical memory accounting (cgroup v1 only).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_memory_use_hierarchy();
+    /// assert_eq!(update.linux.resources.memory.use_hierarchy.value(), Some(true));
+    /// ```
+    pub fn set_linux_memory_use_hierarchy(&mut self) -> &mut Self {
+        self.resources_mut()
+            .memory
+            .mut_or_insert_default()
+            .use_hierarchy = optional(true);
+        self
+    }
+
+    /// Sets the CPU shares (relative weight).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpu_shares(2048);
+    /// assert_eq!(update.linux.resources.cpu.shares.value(), Some(2048));
+    /// ```
+    pub fn set_linux_cpu_shares(&mut self, value: u64) -> &mut Self {
+        self.resources_mut().cpu.mut_or_insert_default().shares = optional(value);
+        self
+    }
+
+    /// Sets the CFS quota in microseconds per period (`-1` for no quota).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpu_quota(-1);
+    /// assert_eq!(update.linux.resources.cpu.quota.value(), Some(-1));
+    /// ```
+    pub fn set_linux_cpu_quota(&mut self, value: i64) -> &mut Self {
+        self.resources_mut().cpu.mut_or_insert_default().quota = optional(value);
+        self
+    }
+
+    /// Sets the CFS period in microseconds.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpu_period(100_000);
+    /// assert_eq!(update.linux.resources.cpu.period.value(), Some(100_000));
+    /// ```
+    pub fn set_linux_cpu_period(&mut self, value: u64) -> &mut Self {
+        self.resources_mut().cpu.mut_or_insert_default().period = optional(value);
+        self
+    }
+
+    /// Sets the realtime runtime in microseconds per realtime period.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpu_realtime_runtime(950_000);
+    /// assert_eq!(update.linux.resources.cpu.realtime_runtime.value(), Some(950_000));
+    /// ```
+    pub fn set_linux_cpu_realtime_runtime(&mut self, value: i64) -> &mut Self {
+        self.resources_mut()
+            .cpu
+            .mut_or_insert_default()
+            .realtime_runtime = optional(value);
+        self
+    }
+
+    /// Sets the realtime period in microseconds.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpu_realtime_period(1_000_000);
+    /// assert_eq!(update.linux.resources.cpu.realtime_period.value(), Some(1_000_000));
+    /// ```
+    pub fn set_linux_cpu_realtime_period(&mut self, value: u64) -> &mut Self {
+        self.resources_mut()
+            .cpu
+            .mut_or_insert_default()
+            .realtime_period = optional(value);
+        self
+    }
+
+    /// Sets the cpuset CPUs, in kernel list form (`"0-3,8"`).
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpuset_cpus("4-7");
+    /// assert_eq!(update.linux.resources.cpu.cpus, "4-7");
+    /// ```
+    pub fn set_linux_cpuset_cpus(&mut self, value: impl Into<String>) -> &mut Self {
+        self.resources_mut().cpu.mut_or_insert_default().cpus = value.into();
+        self
+    }
+
+    /// Sets the cpuset memory nodes, in kernel list form (`"0,1"`).
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_cpuset_mems("1");
+    /// assert_eq!(update.linux.resources.cpu.mems, "1");
+    /// ```
+    pub fn set_linux_cpuset_mems(&mut self, value: impl Into<String>) -> &mut Self {
+        self.resources_mut().cpu.mut_or_insert_default().mems = value.into();
+        self
+    }
+
+    /// Sets the maximum number of processes.
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_pid_limits(4096);
+    /// assert_eq!(update.linux.resources.pids.limit, 4096);
+    /// ```
+    pub fn set_linux_pid_limits(&mut self, value: i64) -> &mut Self {
+        self.resources_mut().pids.mut_or_insert_default().limit = value;
+        self
+    }
+
+    /// Adds a hugepage limit in bytes for one page size (`"2MB"`, `"1GB"`).
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.add_linux_hugepage_limit("1GB", 2 << 30);
+    /// assert_eq!(update.linux.resources.hugepage_limits[0].page_size, "1GB");
+    /// ```
+    pub fn add_linux_hugepage_limit(
+        &mut self,
+        page_size: impl Into<String>,
+        value: u64,
+    ) -> &mut Self {
+        self.resources_mut().hugepage_limits.push(HugepageLimit {
+            page_size: page_size.into(),
+            limit: value,
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Sets the block I/O class (resolved by the runtime's blockio config).
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_blockio_class("slow");
+    /// assert_eq!(update.linux.resources.blockio_class.value().as_deref(), Some("slow"));
+    /// ```
+    pub fn set_linux_blockio_class(&mut self, value: impl Into<String>) -> &mut Self {
+        self.resources_mut().blockio_class = optional(value.into());
+        self
+    }
+
+    /// Sets the RDT (cache and memory bandwidth) class.
+    ///
+    /// ```
+    /// use nri::api::{ContainerUpdate, OptionalExt};
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_linux_rdt_class("bronze");
+    /// assert_eq!(update.linux.resources.rdt_class.value().as_deref(), Some("bronze"));
+    /// ```
+    pub fn set_linux_rdt_class(&mut self, value: impl Into<String>) -> &mut Self {
+        self.resources_mut().rdt_class = optional(value.into());
+        self
+    }
+
+    /// Sets a cgroup v2 unified resource: a cgroup file name and its value.
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.add_linux_unified("cpu.weight", "50");
+    /// assert_eq!(update.linux.resources.unified["cpu.weight"], "50");
+    /// ```
+    pub fn add_linux_unified(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> &mut Self {
+        self.resources_mut()
+            .unified
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Marks the update as optional: if the runtime fails to apply it, the
+    /// container operation it came with still succeeds.
+    ///
+    /// ```
+    /// use nri::api::ContainerUpdate;
+    /// let mut update = ContainerUpdate::for_container("c");
+    /// update.set_ignore_failure();
+    /// assert!(update.ignore_failure);
+    /// ```
+    pub fn set_ignore_failure(&mut self) -> &mut Self {
+        self.ignore_failure = true;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::OptionalExt;
+    use protobuf::Message;
+
+    #[test]
+    fn setters_chain_and_create_nested_messages() {
+        let mut update = ContainerUpdate::for_container("ctr");
+        update
+            .set_linux_memory_limit(1)
+            .set_linux_memory_reservation(2)
+            .set_linux_memory_swap(3)
+            .set_linux_memory_kernel(4)
+            .set_linux_memory_kernel_tcp(5)
+            .set_linux_memory_swappiness(6)
+            .set_linux_memory_disable_oom_killer()
+            .set_linux_memory_use_hierarchy()
+            .set_linux_cpu_shares(7)
+            .set_linux_cpu_quota(8)
+            .set_linux_cpu_period(9)
+            .set_linux_cpu_realtime_runtime(10)
+            .set_linux_cpu_realtime_period(11)
+            .set_linux_cpuset_cpus("0-1")
+            .set_linux_cpuset_mems("0")
+            .set_linux_pid_limits(12)
+            .add_linux_hugepage_limit("2MB", 13)
+            .set_linux_blockio_class("io")
+            .set_linux_rdt_class("rdt")
+            .add_linux_unified("memory.max", "14")
+            .set_ignore_failure();
+
+        let res = &update.linux.resources;
+        let mem = &res.memory;
+        assert_eq!(mem.limit.value(), Some(1));
+        assert_eq!(mem.reservation.value(), Some(2));
+        assert_eq!(mem.swap.value(), Some(3));
+        assert_eq!(mem.kernel.value(), Some(4));
+        assert_eq!(mem.kernel_tcp.value(), Some(5));
+        assert_eq!(mem.swappiness.value(), Some(6));
+        assert_eq!(mem.disable_oom_killer.value(), Some(true));
+        assert_eq!(mem.use_hierarchy.value(), Some(true));
+        let cpu = &res.cpu;
+        assert_eq!(cpu.shares.value(), Some(7));
+        assert_eq!(cpu.quota.value(), Some(8));
+        assert_eq!(cpu.period.value(), Some(9));
+        assert_eq!(cpu.realtime_runtime.value(), Some(10));
+        assert_eq!(cpu.realtime_period.value(), Some(11));
+        assert_eq!((cpu.cpus.as_str(), cpu.mems.as_str()), ("0-1", "0"));
+        assert_eq!(res.pids.limit, 12);
+        assert_eq!(res.hugepage_limits[0].limit, 13);
+        assert_eq!(res.blockio_class.value().as_deref(), Some("io"));
+        assert_eq!(res.rdt_class.value().as_deref(), Some("rdt"));
+        assert_eq!(res.unified["memory.max"], "14");
+        assert!(update.ignore_failure);
+        assert_eq!(update.container_id, "ctr");
+    }
+
+    #[test]
+    fn set_linux_resources_replaces_earlier_settings() {
+        let mut update = ContainerUpdate::for_container("ctr");
+        update.set_linux_cpu_shares(1);
+        let mut resources = LinuxResources::new();
+        resources.pids.mut_or_insert_default().limit = 9;
+        update
+            .set_linux_resources(resources)
+            .set_linux_memory_limit(5);
+        let res = &update.linux.resources;
+        assert!(res.cpu.is_none());
+        assert_eq!(res.pids.limit, 9);
+        assert_eq!(res.memory.limit.value(), Some(5));
+    }
+
+    #[test]
+    fn container_id_can_be_changed() {
+        let mut update = ContainerUpdate::for_container("a");
+        update.set_container_id("b");
+        assert_eq!(update.container_id, "b");
+    }
+
+    #[test]
+    fn update_survives_the_wire() {
+        let mut update = ContainerUpdate::for_container("ctr");
+        update
+            .set_linux_cpu_quota(-1)
+            .set_linux_memory_swappiness(0);
+        let bytes = update.write_to_bytes().unwrap();
+        let decoded = ContainerUpdate::parse_from_bytes(&bytes).unwrap();
+        assert_eq!(decoded, update);
+        assert_eq!(decoded.linux.resources.cpu.quota.value(), Some(-1));
+    }
+}
