@@ -9,6 +9,7 @@ mod proto {
 pub mod api;
 mod error;
 pub mod mux;
+pub mod stub;
 pub mod ttrpc;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@
 
 pub mod codec;
 mod conn;
+pub(crate) use conn::lock;
 mod server;
 mod status;
 

@@ -1,0 +1,26 @@
+//! The plugin side: implement [`Plugin`], build a [`Stub`], run it.
+//!
+//! The stub connects to the runtime (an explicit connection, else the fd in
+//! `NRI_PLUGIN_SOCKET` for plugins the runtime launched, else the socket
+//! path), serves the plugin service on logical connection 1 before it calls
+//! RegisterPlugin on connection 2 (Configure may arrive before the reply),
+//! and calls the plugin's handlers on its worker threads.
+//!
+//! Differences from Go's `pkg/stub`, all deliberate:
+//! - the library never exits the process: when the runtime goes away,
+//!   [`Stub::run`] returns and the on-close callback runs;
+//! - [`Stub::start`] never hangs: without Configure within the registration
+//!   timeout it fails and closes the connection;
+//! - [`Stub::update_containers`] is bounded by the request timeout and
+//!   refuses to run inside a handler (it would deadlock a v0.9.0 runtime);
+//!   [`Context::update_containers_after_reply`] is the safe form;
+//! - opt-in [`Stub::run_supervised`] reconnects to a restarted runtime;
+//! - an opt-in deadline guard answers for a handler about to miss the
+//!   runtime's deadline, so the plugin is not dropped.
+
+mod plugin;
+mod stub;
+
+pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
+pub use stub::{Backoff, Dialer, Stub, StubBuilder};
+pub use crate::ttrpc::{DeadlineGuard, GuardReply};
