@@ -1,4 +1,59 @@
 //! Synchronous NRI plugins in Rust.
+//!
+//! [NRI](https://github.com/containerd/nri), the Node Resource Interface,
+//! lets small out-of-process plugins watch and adjust pods and containers
+//! inside containerd and CRI-O. This crate writes such plugins with plain
+//! blocking threads: no async runtime, five small dependencies, and a wire
+//! implementation (ttrpc and NRI's multiplexer) written for this crate and
+//! proven against the Go reference runtime.
+//!
+//! # A whole plugin
+//!
+//! ```no_run
+//! use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
+//! use nri::stub::{Context, HandlerResult, Plugin, Stub};
+//!
+//! /// Tells every container which pod it runs in.
+//! struct PodNameInjector;
+//!
+//! impl Plugin for PodNameInjector {
+//!     fn events(&self) -> EventMask {
+//!         Event::CREATE_CONTAINER.into()
+//!     }
+//!
+//!     fn create_container(
+//!         &self,
+//!         _ctx: &Context<'_>,
+//!         pod: &PodSandbox,
+//!         _container: &Container,
+//!     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+//!         let mut adjust = ContainerAdjustment::new();
+//!         adjust.add_env("POD_NAME", pod.name.as_str());
+//!         Ok((adjust, Vec::new()))
+//!     }
+//! }
+//!
+//! fn main() -> nri::Result<()> {
+//!     let stub = Stub::builder(PodNameInjector)
+//!         .plugin_name("pod-name")
+//!         .plugin_index("10")
+//!         .build()?;
+//!     // Blocks until the runtime goes away or stub.stop() is called.
+//!     stub.run()
+//! }
+//! ```
+//!
+//! # Map
+//!
+//! - [`stub`]: the plugin side: the [`stub::Plugin`] trait, the
+//!   [`stub::Stub`] and its builder, supervised mode, the deadline guard.
+//! - [`api`]: NRI's messages and helpers (event masks, adjustment and update
+//!   builders, optional values, plugin identity rules).
+//! - [`runtime`]: a small synchronous runtime side for tests and demos: drive
+//!   a plugin through its lifecycle without containerd.
+//! - [`ttrpc`] and [`mux`]: the wire: sans-IO codecs, and a connection that
+//!   serves and calls over one socket with a leader/follower worker pool.
+//! - [`Error`]: the one error type.
 #![warn(missing_docs)]
 
 mod proto {
