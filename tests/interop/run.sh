@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# NRI interop harness: build the driver (the reference Go runtime side,
+# github.com/containerd/nri v0.9.0 pkg/adaptation) and the Go contract plugin,
+# check the harness against the Go plugin, then (given a path) run the same
+# scenarios against another contract plugin, with the Go plugin as plugin B.
+#
+# usage: tests/interop/run.sh [PLUGIN_PATH] [driver flags...]
+#   driver flags (e.g. -run REGEX, -v, -deadline-guard) go to every run,
+#   except -deadline-guard, which only applies to PLUGIN_PATH.
+# Exit status: 0 when every run passed.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+plugin=""
+if [[ $# -gt 0 && "$1" != -* ]]; then
+    plugin="$1"
+    shift
+    if [[ "$plugin" != /* ]]; then
+        plugin="$(pwd)/$plugin"
+    fi
+    if [[ ! -x "$plugin" || -d "$plugin" ]]; then
+        echo "run.sh: $plugin is not an executable file" >&2
+        exit 2
+    fi
+fi
+extra=("$@")
+selfcheck=()
+for a in ${extra[@]+"${extra[@]}"}; do
+    [[ "$a" == "-deadline-guard" || "$a" == "--deadline-guard" ]] || selfcheck+=("$a")
+done
+
+if ! command -v go >/dev/null 2>&1; then
+    echo "run.sh: Go (>= 1.21) is required" >&2
+    exit 2
+fi
+gover="$(go env GOVERSION | sed -E 's/^go([0-9]+)\.([0-9]+).*/\1 \2/')"
+read -r major minor <<<"$gover"
+if (( major < 1 || (major == 1 && minor < 21) )); then
+    echo "run.sh: Go >= 1.21 is required (found $(go env GOVERSION))" >&2
+    exit 2
+fi
+
+cd "$here"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+mkdir -p bin
+echo "building driver and goplugin..."
+go build -o bin/driver ./driver
+go build -o bin/goplugin ./goplugin
+
+status=0
+echo "== self-check: driver -plugin bin/goplugin"
+./bin/driver -plugin bin/goplugin ${selfcheck[@]+"${selfcheck[@]}"} || status=1
+
+if [[ -n "$plugin" ]]; then
+    echo "== driver -plugin $plugin -plugin2 bin/goplugin"
+    ./bin/driver -plugin "$plugin" -plugin2 bin/goplugin ${extra[@]+"${extra[@]}"} || status=1
+fi
+
+exit "$status"
