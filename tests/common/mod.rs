@@ -397,6 +397,13 @@ impl RawPeer {
         }
     }
 
+    /// Sends one complete ttrpc message on logical connection `conn` (Mux).
+    pub fn send_message_on(&mut self, conn: u32, message: &[u8]) {
+        let saved = std::mem::replace(&mut self.conn, conn);
+        self.send_message(message);
+        self.conn = saved;
+    }
+
     /// Sends a request for `SVC`/`method`.
     pub fn send_request(&mut self, stream_id: u32, method: &str, payload: &[u8]) {
         let f = request_frame(stream_id, method, payload);
