@@ -50,12 +50,38 @@ go build -o bin/driver ./driver
 go build -o bin/goplugin ./goplugin
 
 status=0
+total_pass=0
+total_fail=0
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+
+# run_driver ARGS...: run the driver, add its counts to the totals
+run_driver() {
+    local rc=0
+    ./bin/driver "$@" | tee "$out" || rc=$?
+    local counts
+    counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n1 || true)"
+    if [[ -z "$counts" ]]; then
+        echo "run.sh: the driver printed no summary line (crashed?)" >&2
+        total_fail=$((total_fail + 1))
+        status=1
+        return
+    fi
+    total_pass=$((total_pass + ${counts%% passed*}))
+    counts="${counts#*, }"
+    total_fail=$((total_fail + ${counts%% failed*}))
+    [[ $rc -eq 0 ]] || status=1
+}
+
 echo "== self-check: driver -plugin bin/goplugin"
-./bin/driver -plugin bin/goplugin ${selfcheck[@]+"${selfcheck[@]}"} || status=1
+set -o pipefail
+run_driver -plugin bin/goplugin ${selfcheck[@]+"${selfcheck[@]}"}
 
 if [[ -n "$plugin" ]]; then
     echo "== driver -plugin $plugin -plugin2 bin/goplugin"
-    ./bin/driver -plugin "$plugin" -plugin2 bin/goplugin ${extra[@]+"${extra[@]}"} || status=1
+    run_driver -plugin "$plugin" -plugin2 bin/goplugin ${extra[@]+"${extra[@]}"}
+    echo "== total"
+    echo "$total_pass passed, $total_fail failed"
 fi
 
 exit "$status"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -86,7 +87,7 @@ func mkCtr(id, podID string, ann map[string]string) *api.Container {
 		Linux: &api.LinuxContainer{
 			Namespaces: []*api.LinuxNamespace{{Type: "pid"}, {Type: "mount"}, {Type: "network", Path: "/var/run/netns/cni-" + podID}},
 			Devices: []*api.LinuxDevice{
-				{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: api.FileMode(0o666), Uid: api.UInt32(0), Gid: api.UInt32(0)},
+				{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: api.FileMode(os.FileMode(0o666)), Uid: api.UInt32(uint32(0)), Gid: api.UInt32(uint32(0))},
 			},
 			Resources: &api.LinuxResources{
 				Memory:  &api.LinuxMemory{Limit: api.Int64(256 << 20), Swappiness: api.UInt64(60)},
@@ -269,7 +270,7 @@ func expectedFullAdjustment(t string) *api.ContainerAdjustment {
 		Linux: &api.LinuxContainerAdjustment{
 			Devices: []*api.LinuxDevice{{
 				Path: "/dev/" + t + "-dev", Type: "c", Major: 1, Minor: 3,
-				FileMode: api.FileMode(0o666), Uid: api.UInt32(0), Gid: api.UInt32(0),
+				FileMode: api.FileMode(os.FileMode(0o666)), Uid: api.UInt32(uint32(0)), Gid: api.UInt32(uint32(0)),
 			}},
 			Resources: &api.LinuxResources{
 				Memory: &api.LinuxMemory{

@@ -315,7 +315,8 @@ func (p *proc) kill() {
 
 // runExternal starts bin as an external plugin connecting to our socket.
 // cfg, when not empty, is written to a file passed with -config.
-func (h *H) runExternal(bin, name, idx, cfg string) (*proc, error) {
+// extra arguments are appended to the command line.
+func (h *H) runExternal(bin, name, idx, cfg string, extra ...string) (*proc, error) {
 	args := []string{"-socket", h.sock, "-name", name, "-idx", idx}
 	if cfg != "" {
 		cfgPath := h.path(idx + "-" + name + ".cfg")
@@ -324,6 +325,7 @@ func (h *H) runExternal(bin, name, idx, cfg string) (*proc, error) {
 		}
 		args = append(args, "-config", cfgPath)
 	}
+	args = append(args, extra...)
 	out := h.path(idx + "-" + name + ".out")
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -347,8 +349,8 @@ func (h *H) runExternal(bin, name, idx, cfg string) (*proc, error) {
 }
 
 // external starts an external plugin and waits until the adaptation lists it.
-func (h *H) external(bin, name, idx, cfg string) (*proc, error) {
-	p, err := h.runExternal(bin, name, idx, cfg)
+func (h *H) external(bin, name, idx, cfg string, extra ...string) (*proc, error) {
+	p, err := h.runExternal(bin, name, idx, cfg, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func main() {
 		verbose = flag.Bool("v", false, "verbose: stream the adaptation log, keep temp dirs, dump plugin output on failure")
 	)
 	flag.BoolVar(&opts.deadlineGuard, "deadline-guard", false,
-		"the -plugin answers before the runtime's request deadline (slow-handler-dropped then expects it to stay registered)")
+		"slow-handler-dropped passes -deadline-guard to the -plugin and expects it to answer before the runtime's deadline and stay registered")
 	flag.Parse()
 
 	if *plugin == "" {

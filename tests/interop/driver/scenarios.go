@@ -546,7 +546,13 @@ func scCreateFullAdjustment(h *H) error {
 	if err != nil {
 		return fmt.Errorf("CreateContainer: %w", err)
 	}
-	if d := diffProto("adjust", expectedFullAdjustment(t), resp.GetAdjust()); len(d) > 0 {
+	want := expectedFullAdjustment(t)
+	// (api.FileMode/api.UInt32 silently return nil for an untyped constant:
+	// make sure the expectation really has these set.)
+	if d := want.Linux.Devices[0]; d.FileMode == nil || d.Uid == nil || d.Gid == nil {
+		return errors.New("harness bug: expected device lacks file_mode/uid/gid")
+	}
+	if d := diffProto("adjust", want, resp.GetAdjust()); len(d) > 0 {
 		return fmt.Errorf("adjustment differs: %s", joinDiffs(d))
 	}
 	if len(resp.Update) != 0 || len(resp.Evict) != 0 {
@@ -883,7 +889,11 @@ func scSlowHandlerDropped(h *H) error {
 		return err
 	}
 	logE := h.path("slow.log")
-	p, err := h.external(h.plugin, "slow", "10", "log="+logE+"\n")
+	var extra []string
+	if opts.deadlineGuard {
+		extra = []string{"-deadline-guard"} // asks the plugin to enable its guard
+	}
+	p, err := h.external(h.plugin, "slow", "10", "log="+logE+"\n", extra...)
 	if err != nil {
 		return err
 	}

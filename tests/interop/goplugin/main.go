@@ -263,9 +263,9 @@ func (p *plugin) fullAdjustment(a *api.ContainerAdjustment, t string) {
 		Type:     "c",
 		Major:    1,
 		Minor:    3,
-		FileMode: api.FileMode(0o666),
-		Uid:      api.UInt32(0),
-		Gid:      api.UInt32(0),
+		FileMode: api.FileMode(os.FileMode(0o666)),
+		Uid:      api.UInt32(uint32(0)),
+		Gid:      api.UInt32(uint32(0)),
 	})
 	a.RemoveDevice("/dev/remove-me")
 	a.AddCDIDevice(&api.CDIDevice{Name: "vendor.example/dev=" + t})
