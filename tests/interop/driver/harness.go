@@ -354,10 +354,7 @@ func (h *H) external(bin, name, idx, cfg string, extra ...string) (*proc, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.waitRegistered(idx+"-"+name, 5*time.Second); err != nil {
-		if p.exited() {
-			return p, fmt.Errorf("%v (plugin process exited: %v)", err, p.err)
-		}
+	if err := h.waitRegistered(idx+"-"+name, 5*time.Second, p); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -450,12 +447,30 @@ func (h *H) findPlugin(name string) (pluginInfo, bool, error) {
 	return pluginInfo{}, false, nil
 }
 
-func (h *H) waitRegistered(name string, timeout time.Duration) error {
+// mustBeRegistered fails unless the plugin is listed and not closed.
+func (h *H) mustBeRegistered(name string) error {
+	_, ok, err := h.findPlugin(name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		names, _ := h.activePlugins()
+		return fmt.Errorf("plugin %s is no longer registered (active plugins: %v)", name, names)
+	}
+	return nil
+}
+
+// waitRegistered waits until the adaptation lists the plugin as active; it
+// gives up early when p (if not nil) exits.
+func (h *H) waitRegistered(name string, timeout time.Duration, p *proc) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		_, ok, err := h.findPlugin(name)
 		if err == nil && ok {
 			return nil
+		}
+		if p != nil && p.exited() {
+			return fmt.Errorf("plugin %s exited before registering (%v); see -v for its output", name, p.err)
 		}
 		if time.Now().After(deadline) {
 			names, _ := h.activePlugins()

@@ -742,8 +742,8 @@ func scMessageSizes(h *H) error {
 	}
 	want = append(want, expectLine{"CreateContainer", pod.Id, id})
 
-	if _, ok, err := h.findPlugin("10-size"); err != nil || !ok {
-		return fmt.Errorf("plugin no longer registered (err %v)", err)
+	if err := h.mustBeRegistered("10-size"); err != nil {
+		return err
 	}
 	es, err := readLog(logE)
 	if err != nil {
@@ -770,6 +770,9 @@ func scUnsolicitedUpdate(h *H) error {
 	resp, err := h.create(pod, mkCtr("ctr-un", pod.Id, map[string]string{"interop/unsolicited": "ctr-other"}))
 	if err != nil {
 		return fmt.Errorf("CreateContainer: %w", err)
+	}
+	if err := h.mustBeRegistered("10-unsol"); err != nil {
+		return fmt.Errorf("%v: dropped during CreateContainer (an UpdateContainers call made synchronously from the handler deadlocks a v0.9.0 runtime)", err)
 	}
 	if err := checkEmptyAdjustment("CreateContainer", resp); err != nil {
 		return err
@@ -855,8 +858,8 @@ func scHandlerFailure(h *H) error {
 	if e := expectFail("StopContainer", err); e != nil {
 		return e
 	}
-	if _, ok, err := h.findPlugin("10-fail"); err != nil || !ok {
-		return fmt.Errorf("plugin dropped after handler errors (err %v)", err)
+	if err := h.mustBeRegistered("10-fail"); err != nil {
+		return fmt.Errorf("%v after handler errors", err)
 	}
 	resp, err = h.create(okPod, mkCtr("ctr-ok", okPod.Id, map[string]string{"interop/adjust": "env"}))
 	if err != nil {
@@ -911,8 +914,8 @@ func scSlowHandlerDropped(h *H) error {
 	if opts.deadlineGuard {
 		// The plugin answers by itself before the deadline (error or empty
 		// reply) and stays registered.
-		if _, ok, e := h.findPlugin("10-slow"); e != nil || !ok {
-			return fmt.Errorf("deadline guard: plugin dropped (err %v, create err %v)", e, err)
+		if e := h.mustBeRegistered("10-slow"); e != nil {
+			return fmt.Errorf("deadline guard: %v (CreateContainer error: %v)", e, err)
 		}
 		if l, bad := unexpectedLogLine(logs.since(h.logStart)); bad {
 			return fmt.Errorf("deadline guard: unexpected adaptation log line: %s", l.msg)
