@@ -457,6 +457,21 @@ fn registers_over_socket_path() {
     assert_eq!(handle.name(), "20-dialer");
     assert_eq!(handle.events(), EventMask::ALL);
 
+    // Nobody else dials: a bounded accept gives up.
+    let started = Instant::now();
+    match listener.accept_timeout(Duration::from_millis(100)) {
+        Err(Error::DeadlineExceeded { method, .. }) => assert_eq!(method, "accept"),
+        other => panic!("expected an accept timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let stream = UnixStream::connect(&path).expect("dial the runtime socket again");
+    let _second = TestPlugin::start(stream, Spec::new("second", "21", EventMask::ALL));
+    let handle2 = listener
+        .accept_timeout(STEP)
+        .expect("second plugin accepted");
+    assert_eq!(handle2.name(), "21-second");
+    assert!(handle2.is_connected());
+
     drop(listener);
     assert!(!path.exists(), "socket file removed with the listener");
     let _ = std::fs::remove_dir_all(&dir);

@@ -76,11 +76,13 @@ mod sync;
 
 use std::collections::HashMap;
 use std::fs;
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::api::{
     Container, ContainerUpdate, PodSandbox, DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
@@ -160,7 +162,7 @@ impl Default for RuntimeBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             configs: HashMap::new(),
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
-            workers: 2,
+            workers: 4,
             block_updates: true,
             output: PluginOutput::Null,
         }
@@ -221,9 +223,14 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Worker threads per plugin connection (default 2, at least 1).
+    /// Worker threads per plugin connection (default 4, at least 2). The
+    /// workers take turns reading the plugin's socket and serve its
+    /// `RegisterPlugin` and `UpdateContainers` calls; an `UpdateContainers`
+    /// call waiting for an event to finish (see
+    /// [`RuntimeBuilder::block_updates_during_events`]) holds a worker, and
+    /// the event's reply can only be read by another one.
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
+        self.workers = n.max(2);
         self
     }
 
@@ -527,6 +534,59 @@ impl PluginListener {
         self.runtime.accept_stream(stream)
     }
 }
+
+impl PluginListener {
+    /// Like [`PluginListener::accept`], but gives up with
+    /// [`Error::DeadlineExceeded`] when no plugin connected within
+    /// `timeout` (the registration timeout then applies as usual).
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<PluginHandle> {
+        let deadline = Instant::now() + timeout;
+        let nonblocking = |on: bool| {
+            self.listener.set_nonblocking(on).map_err(|e| {
+                Error::io(
+                    format!("cannot set up the listener on {}", self.path.display()),
+                    e,
+                )
+            })
+        };
+        nonblocking(true)?;
+        let accepted = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break Ok(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break Err(Error::DeadlineExceeded {
+                            service: format!("plugin listener on {}", self.path.display()),
+                            method: "accept".to_string(),
+                            timeout,
+                        });
+                    }
+                    thread::sleep(left.min(ACCEPT_POLL));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    break Err(Error::io(
+                        format!(
+                            "cannot accept a plugin connection on {}",
+                            self.path.display()
+                        ),
+                        e,
+                    ))
+                }
+            }
+        };
+        nonblocking(false)?;
+        let stream = accepted?;
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| Error::io("cannot set up an accepted plugin connection", e))?;
+        self.runtime.accept_stream(stream)
+    }
+}
+
+/// How often [`PluginListener::accept_timeout`] looks for a connection.
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
 
 impl Drop for PluginListener {
     fn drop(&mut self) {
