@@ -1,0 +1,29 @@
+//! `device-injector`: injects device nodes, CDI devices and mounts that pod
+//! annotations ask for (see plugin.rs for the annotations).
+//!
+//! ```text
+//! cargo run --example device-injector -- -idx 10
+//! ```
+
+#[path = "../common/mod.rs"]
+mod common;
+mod plugin;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = common::Cli::parse(
+        "device-injector",
+        "An NRI plugin that injects devices, CDI devices and mounts requested by pod annotations.",
+        &[],
+    );
+    cli.init_logging("device-injector");
+    let stub = match cli.stub_builder(plugin::DeviceInjector).build() {
+        Ok(stub) => stub,
+        Err(e) => {
+            log::error!("cannot create the plugin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    common::run(&stub, cli.reconnect)
+}

@@ -1,0 +1,50 @@
+//! `hook-injector`: injects OCI hooks from hook files (see plugin.rs).
+//!
+//! ```text
+//! cargo run --example hook-injector -- -idx 10 -hook-dir ./my-hooks.d
+//! ```
+
+#[path = "../common/mod.rs"]
+mod common;
+mod plugin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use common::Flag;
+
+const FLAGS: &[Flag] = &[Flag {
+    name: "hook-dir",
+    value: Some("DIR"),
+    help: "directory of OCI hook files, repeatable, later ones override \
+           (default /usr/share/containers/oci/hooks.d /etc/containers/oci/hooks.d)",
+}];
+
+fn main() -> ExitCode {
+    let cli = common::Cli::parse(
+        "hook-injector",
+        "An NRI plugin that injects OCI hooks described by hook files.",
+        FLAGS,
+    );
+    cli.init_logging("hook-injector");
+    let mut dirs: Vec<PathBuf> = cli
+        .values("hook-dir")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if dirs.is_empty() {
+        dirs = plugin::DEFAULT_HOOK_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+    }
+    log::info!("hook directories: {dirs:?}");
+    let stub = match cli.stub_builder(plugin::HookInjector::new(dirs)).build() {
+        Ok(stub) => stub,
+        Err(e) => {
+            log::error!("cannot create the plugin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    common::run(&stub, cli.reconnect)
+}

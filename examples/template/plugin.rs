@@ -1,0 +1,242 @@
+//! The template plugin: every handler of [`Plugin`], each logging what it
+//! sees and changing nothing. Copy it, delete the handlers you do not need,
+//! and fill in the ones you keep.
+
+use std::sync::Mutex;
+
+use nri::api::{
+    Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
+};
+use nri::stub::{Context, HandlerResult, Plugin};
+
+use crate::common::{container_name, logging, yaml};
+
+/// The plugin's own settings, from the configuration text the runtime sends
+/// in Configure (for a pre-registered plugin, `/etc/nri/conf.d/NN-name.conf`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `cfgParam1: <text>`: an example parameter.
+    pub cfg_param1: String,
+}
+
+/// The template plugin.
+#[derive(Default)]
+pub struct Template {
+    config: Mutex<Config>,
+    /// The events seen so far, in order (for the demo and the tests).
+    seen: Mutex<Vec<String>>,
+}
+
+impl Template {
+    /// A plugin with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn saw(&self, what: String) {
+        log::info!("{what}");
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(what);
+    }
+}
+
+// Accessors for the demo and the tests.
+#[allow(dead_code)]
+impl Template {
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The events seen so far, as `Event pod/container` lines.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Plugin for Template {
+    fn events(&self) -> EventMask {
+        // Every event: the template implements every handler.
+        EventMask::ALL
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        runtime: &str,
+        version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        self.saw(format!("Configure: connected to {runtime} {version}"));
+        let parsed = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        logging::apply_config(&parsed)?;
+        if let Some(value) = parsed.get("cfgParam1") {
+            let mut cfg = self.config.lock().unwrap_or_else(|e| e.into_inner());
+            cfg.cfg_param1 = value.to_string_value("cfgParam1")?;
+            log::info!("configuration: {cfg:?}");
+        }
+        // None: subscribe to every event of events(). Return Some(mask) to
+        // narrow the subscription from the configuration.
+        Ok(None)
+    }
+
+    fn synchronize(
+        &self,
+        _ctx: &Context<'_>,
+        pods: Vec<PodSandbox>,
+        containers: Vec<Container>,
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
+        self.saw(format!(
+            "Synchronize: {} pods, {} containers",
+            pods.len(),
+            containers.len()
+        ));
+        for pod in &pods {
+            log::info!("  pod {}/{} ({})", pod.namespace, pod.name, pod.id);
+        }
+        for ctr in &containers {
+            log::info!(
+                "  container {} ({}) of pod {}",
+                ctr.name,
+                ctr.id,
+                ctr.pod_sandbox_id
+            );
+        }
+        // Updates returned here apply to the containers that already exist.
+        Ok(Vec::new())
+    }
+
+    fn shutdown(&self, _ctx: &Context<'_>) {
+        // Not sent by v0.9.0 runtimes: see the stub's on_close callback.
+        self.saw("Shutdown".into());
+    }
+
+    fn run_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        self.saw(format!("RunPodSandbox {}/{}", pod.namespace, pod.name));
+        Ok(())
+    }
+
+    fn stop_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        self.saw(format!("StopPodSandbox {}/{}", pod.namespace, pod.name));
+        Ok(())
+    }
+
+    fn remove_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        self.saw(format!("RemovePodSandbox {}/{}", pod.namespace, pod.name));
+        Ok(())
+    }
+
+    fn create_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+        self.saw(format!(
+            "CreateContainer {}",
+            container_name(pod, container)
+        ));
+        // The container does not exist yet: this is where most of its
+        // configuration can still be changed (annotations, mounts, env,
+        // hooks, devices, rlimits, resources; see ContainerAdjustment's
+        // methods). Updates to other, running containers may go along.
+        let adjustment = ContainerAdjustment::new();
+        let updates = Vec::new();
+        Ok((adjustment, updates))
+    }
+
+    fn post_create_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<()> {
+        self.saw(format!(
+            "PostCreateContainer {}",
+            container_name(pod, container)
+        ));
+        Ok(())
+    }
+
+    fn start_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<()> {
+        self.saw(format!("StartContainer {}", container_name(pod, container)));
+        Ok(())
+    }
+
+    fn post_start_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<()> {
+        self.saw(format!(
+            "PostStartContainer {}",
+            container_name(pod, container)
+        ));
+        Ok(())
+    }
+
+    fn update_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+        _resources: &LinuxResources,
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
+        self.saw(format!(
+            "UpdateContainer {}",
+            container_name(pod, container)
+        ));
+        // An update for this container replaces the requested one; updates
+        // for other containers apply to them.
+        Ok(Vec::new())
+    }
+
+    fn post_update_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<()> {
+        self.saw(format!(
+            "PostUpdateContainer {}",
+            container_name(pod, container)
+        ));
+        Ok(())
+    }
+
+    fn stop_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
+        self.saw(format!("StopContainer {}", container_name(pod, container)));
+        // The container is stopping: the place to hand its resources to the
+        // containers that remain.
+        Ok(Vec::new())
+    }
+
+    fn remove_container(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> HandlerResult<()> {
+        self.saw(format!(
+            "RemoveContainer {}",
+            container_name(pod, container)
+        ));
+        Ok(())
+    }
+}

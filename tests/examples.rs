@@ -1,0 +1,1030 @@
+//! The example plugins, driven through `nri::runtime` as a runtime would:
+//! annotations and configuration in, adjustments and updates out.
+//!
+//! Each example keeps its plugin type in `examples/<name>/plugin.rs`; this
+//! file includes those modules (and the examples' shared `common` module)
+//! and runs each plugin in-process over a socket pair. One test launches a
+//! built example binary the way a runtime launches pre-installed plugins.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nri::api::{
+    Container, ContainerState, ContainerUpdate, Event, EventMask, LinuxResources, OptionalExt,
+    PodSandbox,
+};
+use nri::runtime::{PluginHandle, Runtime};
+use nri::stub::{Plugin, Stub};
+use nri::Error;
+
+#[allow(dead_code)]
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/cpu-rebalancer/plugin.rs"]
+mod cpu_rebalancer;
+#[allow(dead_code)]
+#[path = "../examples/device-injector/plugin.rs"]
+mod device_injector;
+#[allow(dead_code)]
+#[path = "../examples/hook-injector/plugin.rs"]
+mod hook_injector;
+#[allow(dead_code)]
+#[path = "../examples/logger/plugin.rs"]
+mod logger;
+#[allow(dead_code)]
+#[path = "../examples/template/plugin.rs"]
+mod template;
+#[allow(dead_code)]
+#[path = "../examples/ulimit-adjuster/plugin.rs"]
+mod ulimit_adjuster;
+
+use common::yaml::{self, Value};
+
+/// Upper bound of any wait in these tests.
+const STEP: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------
+
+/// A plugin served by its stub on a thread, connected to a runtime.
+struct Running {
+    handle: PluginHandle,
+    stub: Stub,
+    thread: Option<JoinHandle<nri::Result<()>>>,
+}
+
+impl Running {
+    fn stop(mut self) -> nri::Result<()> {
+        self.stub.stop();
+        self.thread
+            .take()
+            .map_or(Ok(()), |t| t.join().expect("stub thread panicked"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stub.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = PluginHandle;
+    fn deref(&self) -> &PluginHandle {
+        &self.handle
+    }
+}
+
+/// Connects `plugin` as `idx-name` to `runtime` over a socket pair.
+fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Running {
+    let (runtime_end, plugin_end) = UnixStream::pair().expect("socket pair");
+    let stub = Stub::builder(plugin)
+        .plugin_name(name)
+        .plugin_index(idx)
+        .connection(plugin_end)
+        .build()
+        .expect("stub builds");
+    let serving = stub.clone();
+    let thread = thread::spawn(move || serving.run());
+    let handle = runtime
+        .accept_stream(runtime_end)
+        .expect("plugin registers, configures and synchronizes");
+    Running {
+        handle,
+        stub,
+        thread: Some(thread),
+    }
+}
+
+fn runtime_with_config(name: &str, config: &str) -> Runtime {
+    Runtime::builder()
+        .name("examples-test")
+        .version("1.0")
+        .plugin_config(name, config)
+        .build()
+}
+
+fn pod(id: &str, name: &str, annotations: &[(&str, &str)]) -> PodSandbox {
+    let mut pod = PodSandbox::new();
+    pod.id = id.into();
+    pod.name = name.into();
+    pod.namespace = "default".into();
+    pod.uid = format!("uid-{id}");
+    pod.annotations = annotations
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    pod
+}
+
+fn container(id: &str, pod: &PodSandbox, name: &str) -> Container {
+    let mut ctr = Container::new();
+    ctr.id = id.into();
+    ctr.pod_sandbox_id = pod.id.clone();
+    ctr.name = name.into();
+    ctr.state = ContainerState::CONTAINER_CREATED.into();
+    ctr
+}
+
+fn running(mut ctr: Container) -> Container {
+    ctr.state = ContainerState::CONTAINER_RUNNING.into();
+    ctr
+}
+
+/// A fresh temporary directory.
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nri-examples-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn status_message(err: Error) -> String {
+    match err {
+        Error::Status { message, .. } => message,
+        other => panic!("expected an error status from the plugin, got {other}"),
+    }
+}
+
+fn cpuset(update: &ContainerUpdate) -> &str {
+    &update.linux.resources.cpu.cpus
+}
+
+fn cpusets(updates: &[ContainerUpdate]) -> HashMap<String, String> {
+    updates
+        .iter()
+        .map(|u| (u.container_id.clone(), cpuset(u).to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// template
+// ---------------------------------------------------------------------------
+
+#[test]
+fn template_sees_every_event_of_a_pod_and_container_lifecycle() {
+    let runtime = runtime_with_config("template", "cfgParam1: hello");
+    let plugin = Arc::new(template::Template::new());
+    let p = connect(&runtime, Arc::clone(&plugin), "template", "10");
+    assert_eq!(p.events(), EventMask::ALL);
+    assert_eq!(plugin.config().cfg_param1, "hello");
+
+    let pod = pod("pod-1", "web", &[]);
+    let ctr = container("ctr-1", &pod, "nginx");
+    p.run_pod_sandbox(&pod).unwrap();
+    let reply = p.create_container(&pod, &ctr).unwrap();
+    assert_eq!(
+        *reply.adjust,
+        Default::default(),
+        "the template changes nothing"
+    );
+    assert!(reply.update.is_empty());
+    p.post_create_container(&pod, &ctr).unwrap();
+    p.start_container(&pod, &ctr).unwrap();
+    p.post_start_container(&pod, &ctr).unwrap();
+    assert!(p
+        .update_container(&pod, &ctr, &LinuxResources::new())
+        .unwrap()
+        .update
+        .is_empty());
+    p.post_update_container(&pod, &ctr).unwrap();
+    assert!(p.stop_container(&pod, &ctr).unwrap().update.is_empty());
+    p.remove_container(&pod, &ctr).unwrap();
+    p.stop_pod_sandbox(&pod).unwrap();
+    p.remove_pod_sandbox(&pod).unwrap();
+    p.shutdown().unwrap();
+
+    assert_eq!(
+        plugin.seen(),
+        [
+            "Configure: connected to examples-test 1.0",
+            "Synchronize: 0 pods, 0 containers",
+            "RunPodSandbox default/web",
+            "CreateContainer web/nginx",
+            "PostCreateContainer web/nginx",
+            "StartContainer web/nginx",
+            "PostStartContainer web/nginx",
+            "UpdateContainer web/nginx",
+            "PostUpdateContainer web/nginx",
+            "StopContainer web/nginx",
+            "RemoveContainer web/nginx",
+            "StopPodSandbox default/web",
+            "RemovePodSandbox default/web",
+            "Shutdown",
+        ]
+    );
+    p.stop().expect("run() returns Ok after stop()");
+}
+
+#[test]
+fn template_refuses_a_configuration_that_is_not_yaml() {
+    let runtime = runtime_with_config("template", "cfgParam1: [unclosed");
+    let (runtime_end, plugin_end) = UnixStream::pair().unwrap();
+    let stub = Stub::builder(template::Template::new())
+        .plugin_name("template")
+        .plugin_index("10")
+        .connection(plugin_end)
+        .build()
+        .unwrap();
+    let serving = stub.clone();
+    let thread = thread::spawn(move || serving.run());
+    let err = runtime
+        .accept_stream(runtime_end)
+        .expect_err("Configure fails");
+    assert!(err.to_string().contains("invalid configuration"), "{err}");
+    assert!(
+        thread.join().unwrap().is_err(),
+        "the stub reports the failed start"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// logger
+// ---------------------------------------------------------------------------
+
+#[test]
+fn logger_subscribes_to_the_configured_events_and_stamps_containers() {
+    let config = "events: [RunPodSandbox, CreateContainer]\n\
+                  setAnnotation: logger.nri.io/owner\n\
+                  addAnnotation: logger.nri.io/seen\n\
+                  setEnv: LOGGER_SET\n\
+                  addEnv: LOGGER_ADD\n";
+    let runtime = runtime_with_config("logger", config);
+    let p = connect(
+        &runtime,
+        logger::Logger::new(Default::default()),
+        "logger",
+        "00",
+    );
+    assert_eq!(
+        p.events(),
+        EventMask::from_events(&[Event::RUN_POD_SANDBOX, Event::CREATE_CONTAINER])
+    );
+
+    let pod = pod("pod-1", "web", &[]);
+    let reply = p
+        .create_container(&pod, &container("ctr-1", &pod, "nginx"))
+        .unwrap();
+    let stamp = format!("logger-pid-{}", std::process::id());
+    let annotations = &reply.adjust.annotations;
+    assert_eq!(
+        annotations.get("-logger.nri.io/owner").map(String::as_str),
+        Some("")
+    );
+    assert_eq!(annotations.get("logger.nri.io/owner"), Some(&stamp));
+    assert_eq!(annotations.get("logger.nri.io/seen"), Some(&stamp));
+    let env: Vec<(&str, &str)> = reply
+        .adjust
+        .env
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("LOGGER_ADD", stamp.as_str()),
+            ("-LOGGER_SET", ""),
+            ("LOGGER_SET", stamp.as_str())
+        ]
+    );
+}
+
+#[test]
+fn logger_events_from_flags_apply_without_configuration() {
+    let flags = logger::Config {
+        events: Some(EventMask::POD_EVENTS),
+        ..Default::default()
+    };
+    let runtime = Runtime::new();
+    let p = connect(&runtime, logger::Logger::new(flags), "logger", "01");
+    assert_eq!(p.events(), EventMask::POD_EVENTS);
+}
+
+#[test]
+fn logger_rejects_unknown_events_in_its_configuration() {
+    let err = logger::Config::default()
+        .merge("events: [CreateContainer, Bogus]")
+        .unwrap_err();
+    assert!(err.contains("Bogus"), "{err}");
+    let mask = logger::Config::default()
+        .merge("events: pod,StartContainer")
+        .unwrap()
+        .events
+        .unwrap();
+    assert!(mask.contains(EventMask::POD_EVENTS) && mask.is_set(Event::START_CONTAINER));
+}
+
+/// A built example binary, when `cargo test --all-targets` (or `cargo build
+/// --examples`) built it.
+fn example_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join("examples").join(name);
+    bin.is_file().then_some(bin)
+}
+
+#[test]
+fn launched_logger_writes_to_the_log_file_named_in_its_configuration() {
+    let Some(binary) = example_binary("logger") else {
+        eprintln!("skipped: the logger example is not built (run cargo test --all-targets)");
+        return;
+    };
+    let dir = temp_dir("launched-logger");
+    let log_file = dir.join("logger.log");
+    let runtime = Runtime::new();
+    // As a pre-installed plugin: no arguments, only NRI_* variables, stdout
+    // and stderr on /dev/null; the configuration is all it gets.
+    let config = format!("logFile: {}\nevents: pod\n", log_file.display());
+    let p = runtime
+        .launch(&binary, "logger", "05", &config)
+        .expect("launched logger starts");
+    assert!(p.is_launched());
+    assert_eq!(p.events(), EventMask::POD_EVENTS);
+    p.run_pod_sandbox(&pod("pod-9", "launched-pod", &[]))
+        .unwrap();
+
+    let deadline = Instant::now() + STEP;
+    let text = loop {
+        let text = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if text.contains("launched-pod") || Instant::now() > deadline {
+            break text;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains("RunPodSandbox"), "log file:\n{text}");
+    assert!(text.contains("name: \"launched-pod\""), "log file:\n{text}");
+    p.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------
+// device-injector
+// ---------------------------------------------------------------------------
+
+const DEVICES: &str = "
+- path: /dev/nri-null
+  type: c
+  major: 1
+  minor: 3
+  file_mode: 0666
+  uid: 1000
+- path: /dev/nri-zero
+  type: c
+  major: 1
+  minor: 5
+";
+
+#[test]
+fn device_injector_injects_annotated_devices_cdi_devices_and_mounts() {
+    let runtime = Runtime::new();
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    assert_eq!(p.events(), Event::CREATE_CONTAINER.into());
+
+    let pod = pod(
+        "pod-1",
+        "bbdev0",
+        &[
+            ("devices.noderesource.dev/container.c0", DEVICES),
+            ("cdi-devices.noderesource.dev/pod", "- vendor0.com/device=null\n- vendor1.com/device=dev1\n"),
+            (
+                "mounts.nri.io/container.c0",
+                "- source: /home\n  destination: /host-home\n  type: bind\n  options:\n  - bind\n  - ro\n",
+            ),
+        ],
+    );
+    let reply = p
+        .create_container(&pod, &container("ctr-0", &pod, "c0"))
+        .unwrap();
+    let adjust = &reply.adjust;
+
+    let devices = &adjust.linux.devices;
+    assert_eq!(devices.len(), 2);
+    assert_eq!(
+        (
+            devices[0].path.as_str(),
+            devices[0].type_.as_str(),
+            devices[0].major,
+            devices[0].minor
+        ),
+        ("/dev/nri-null", "c", 1, 3)
+    );
+    assert_eq!(
+        devices[0].file_mode.value(),
+        Some(0o666),
+        "0666 is octal, as in YAML 1.1"
+    );
+    assert_eq!(devices[0].uid.value(), Some(1000));
+    assert_eq!(devices[0].gid.value(), None, "gid 0 / absent stays unset");
+    assert_eq!(devices[1].path, "/dev/nri-zero");
+    assert_eq!(devices[1].file_mode.value(), None);
+
+    let cdi: Vec<&str> = adjust.CDI_devices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(cdi, ["vendor0.com/device=null", "vendor1.com/device=dev1"]);
+
+    assert_eq!(adjust.mounts.len(), 1);
+    let m = &adjust.mounts[0];
+    assert_eq!(
+        (m.source.as_str(), m.destination.as_str(), m.type_.as_str()),
+        ("/home", "/host-home", "bind")
+    );
+    assert_eq!(m.options, ["bind", "ro"]);
+
+    // Another container of the pod: only the pod-wide CDI devices.
+    let reply = p
+        .create_container(&pod, &container("ctr-1", &pod, "c1"))
+        .unwrap();
+    assert!(reply.adjust.linux.devices.is_empty());
+    assert!(reply.adjust.mounts.is_empty());
+    assert_eq!(reply.adjust.CDI_devices.len(), 2);
+}
+
+#[test]
+fn device_injector_prefers_the_most_specific_annotation() {
+    let one = |path: &str| format!("[{{path: {path}, type: c, major: 1, minor: 3}}]");
+    let pod = pod(
+        "pod-1",
+        "p",
+        &[
+            ("devices.nri.io/container.c0", &one("/dev/old-container")),
+            ("devices.noderesource.dev/pod", &one("/dev/new-pod")),
+            ("devices.noderesource.dev", &one("/dev/new-bare")),
+        ],
+    );
+    let path = |ctr: &str| {
+        let adjust = device_injector::adjustment_for(&pod, &container("x", &pod, ctr)).unwrap();
+        adjust.linux.devices[0].path.clone()
+    };
+    assert_eq!(
+        path("c0"),
+        "/dev/old-container",
+        "container-specific beats pod-wide"
+    );
+    assert_eq!(path("c1"), "/dev/new-pod", "/pod beats the bare key");
+}
+
+#[test]
+fn device_injector_fails_creation_on_a_malformed_annotation_naming_the_key() {
+    let runtime = Runtime::new();
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    let pod = pod(
+        "pod-1",
+        "bad",
+        &[(
+            "devices.noderesource.dev/container.c0",
+            "- path: /dev/x\n  type: c\n  major: one\n",
+        )],
+    );
+    let err = p
+        .create_container(&pod, &container("ctr-0", &pod, "c0"))
+        .unwrap_err();
+    let message = status_message(err);
+    assert!(
+        message.contains("devices.noderesource.dev/container.c0"),
+        "{message}"
+    );
+    assert!(message.contains("major"), "{message}");
+    assert!(
+        p.is_connected(),
+        "a handler error is not fatal to the plugin"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// ulimit-adjuster
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ulimit_adjuster_sets_annotated_rlimits() {
+    let runtime = Runtime::new();
+    let p = connect(
+        &runtime,
+        ulimit_adjuster::UlimitAdjuster,
+        "ulimit-adjuster",
+        "20",
+    );
+    let pod = pod(
+        "pod-1",
+        "sleep",
+        &[(
+            "ulimits.noderesource.dev/container.sleep",
+            "- type: memlock\n  hard: 987654\n  soft: 645321\n\
+             - type: RLIMIT_NOFILE\n  hard: 4096\n  soft: 1024\n\
+             - type: nproc\n  hard: 9000\n",
+        )],
+    );
+    let reply = p
+        .create_container(&pod, &container("ctr-1", &pod, "sleep"))
+        .unwrap();
+    let rlimits: Vec<(&str, u64, u64)> = reply
+        .adjust
+        .rlimits
+        .iter()
+        .map(|r| (r.type_.as_str(), r.hard, r.soft))
+        .collect();
+    assert_eq!(
+        rlimits,
+        [
+            ("RLIMIT_MEMLOCK", 987654, 645321),
+            ("RLIMIT_NOFILE", 4096, 1024),
+            ("RLIMIT_NPROC", 9000, 0),
+        ]
+    );
+
+    // Other containers, and the deprecated key.
+    let reply = p
+        .create_container(&pod, &container("ctr-2", &pod, "other"))
+        .unwrap();
+    assert!(reply.adjust.rlimits.is_empty());
+    let old = self::pod(
+        "pod-2",
+        "old",
+        &[(
+            "ulimits.nri.containerd.io/container.c",
+            "[{type: core, hard: 0, soft: 0}]",
+        )],
+    );
+    let reply = p
+        .create_container(&old, &container("ctr-3", &old, "c"))
+        .unwrap();
+    assert_eq!(reply.adjust.rlimits[0].type_, "RLIMIT_CORE");
+}
+
+#[test]
+fn ulimit_adjuster_refuses_unknown_types_and_soft_above_hard() {
+    let runtime = Runtime::new();
+    let p = connect(
+        &runtime,
+        ulimit_adjuster::UlimitAdjuster,
+        "ulimit-adjuster",
+        "20",
+    );
+    let key = "ulimits.noderesource.dev/container.c";
+    let bad_type = pod(
+        "pod-1",
+        "p",
+        &[(key, "- {type: nofiles, hard: 1, soft: 1}")],
+    );
+    let message = status_message(
+        p.create_container(&bad_type, &container("c1", &bad_type, "c"))
+            .unwrap_err(),
+    );
+    assert!(message.contains("unknown type \"nofiles\""), "{message}");
+    assert!(message.contains(key), "{message}");
+
+    let inverted = pod(
+        "pod-2",
+        "p",
+        &[(key, "- {type: nofile, hard: 10, soft: 20}")],
+    );
+    let message = status_message(
+        p.create_container(&inverted, &container("c2", &inverted, "c"))
+            .unwrap_err(),
+    );
+    assert!(message.contains("hard limit >= soft limit"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// hook-injector
+// ---------------------------------------------------------------------------
+
+fn hook_json(path: &str, when: &str, stages: &str) -> String {
+    format!(
+        r#"{{
+    "version": "1.0.0",
+    "hook": {{
+        "path": "{path}",
+        "args": ["demo-hook", "injected"],
+        "env": ["DEMO_HOOK=1"],
+        "timeout": 5
+    }},
+    "when": {when},
+    "stages": {stages}
+}}
+"#
+    )
+}
+
+#[test]
+fn hook_injector_injects_matching_hooks_at_their_stages() {
+    let base = temp_dir("hooks-base");
+    let over = temp_dir("hooks-override");
+    let hook_path = base.join("demo-hook.sh");
+    std::fs::write(&hook_path, "#!/bin/sh\n").unwrap();
+    let hook = hook_path.to_str().unwrap();
+    let write =
+        |dir: &PathBuf, file: &str, text: String| std::fs::write(dir.join(file), text).unwrap();
+    write(
+        &base,
+        "10-always.json",
+        hook_json(hook, r#"{"always": true}"#, r#"["prestart", "poststop"]"#),
+    );
+    write(
+        &base,
+        "20-busybox.json",
+        hook_json(
+            hook,
+            r#"{"commands": ["busybox$"]}"#,
+            r#"["createRuntime"]"#,
+        ),
+    );
+    write(
+        &base,
+        "30-annotated.json",
+        hook_json(
+            hook,
+            r#"{"annotations": {"^demo\\.io/hook$": "^yes$"}}"#,
+            r#"["poststart"]"#,
+        ),
+    );
+    // Same name in the override directory: replaces the base one.
+    write(
+        &over,
+        "10-always.json",
+        hook_json(hook, r#"{"always": false}"#, r#"["prestart"]"#),
+    );
+    write(&over, "40-broken.json", "{ not json".into());
+
+    let injector = hook_injector::HookInjector::new(vec![base.clone(), over.clone()]);
+    let runtime = Runtime::new();
+    let p = connect(&runtime, injector, "hook-injector", "30");
+
+    let pod = pod("pod-1", "p", &[("demo.io/hook", "yes")]);
+    let mut ctr = container("ctr-1", &pod, "bb");
+    ctr.args = vec!["/bin/busybox".into(), "sh".into()];
+    let reply = p.create_container(&pod, &ctr).unwrap();
+    let hooks = &reply.adjust.hooks;
+    assert!(
+        hooks.prestart.is_empty(),
+        "10-always.json was overridden by always: false"
+    );
+    assert!(hooks.poststop.is_empty());
+    assert_eq!(hooks.create_runtime.len(), 1, "busybox command matched");
+    assert_eq!(hooks.poststart.len(), 1, "annotation matched");
+    let h = &hooks.create_runtime[0];
+    assert_eq!(h.path, hook);
+    assert_eq!(h.args, ["demo-hook", "injected"]);
+    assert_eq!(h.env, ["DEMO_HOOK=1"]);
+    assert_eq!(h.timeout.value(), Some(5));
+
+    // No match at all: no hooks message.
+    let plain = self::pod("pod-2", "q", &[]);
+    let mut other = container("ctr-2", &plain, "nginx");
+    other.args = vec!["/usr/sbin/nginx".into()];
+    let reply = p.create_container(&plain, &other).unwrap();
+    assert!(reply.adjust.hooks.is_none());
+
+    // A hook file added later is picked up without a restart.
+    write(
+        &over,
+        "50-nginx.json",
+        hook_json(hook, r#"{"commands": ["nginx"]}"#, r#"["startContainer"]"#),
+    );
+    let reply = p.create_container(&plain, &other).unwrap();
+    assert_eq!(reply.adjust.hooks.start_container.len(), 1);
+
+    let _ = std::fs::remove_dir_all(base);
+    let _ = std::fs::remove_dir_all(over);
+}
+
+#[test]
+fn hook_injector_or_matches_any_condition_and_skips_invalid_files() {
+    let dir = temp_dir("hooks-or");
+    let hook = "/bin/sh";
+    std::fs::write(
+        dir.join("or.json"),
+        hook_json(
+            hook,
+            r#"{"commands": ["^nomatch$"], "hasBindMounts": true, "or": true}"#,
+            r#"["prestart"]"#,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("missing-binary.json"),
+        hook_json("/does/not/exist", r#"{"always": true}"#, r#"["prestart"]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad-stage.json"),
+        hook_json(hook, r#"{"always": true}"#, r#"["prestartt"]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("no-when.json"),
+        hook_json(hook, "{}", r#"["prestart"]"#),
+    )
+    .unwrap();
+    let injector = hook_injector::HookInjector::new(vec![dir.clone()]);
+
+    let pod = pod("pod-1", "p", &[]);
+    let mut ctr = container("ctr-1", &pod, "c");
+    ctr.args = vec!["/bin/true".into()];
+    assert!(
+        injector.hooks_for(&pod, &ctr).is_empty(),
+        "no bind mount, command does not match"
+    );
+    ctr.mounts.push(nri::api::Mount {
+        destination: "/data".into(),
+        source: "/srv".into(),
+        type_: "bind".into(),
+        ..Default::default()
+    });
+    let hooks = injector.hooks_for(&pod, &ctr);
+    assert_eq!(
+        hooks.prestart.len(),
+        1,
+        "only or.json is valid, and it matches by bind mount"
+    );
+
+    let err = hook_injector::load_hook_file(&dir.join("bad-stage.json")).unwrap_err();
+    assert!(err.contains("prestartt"), "{err}");
+    let err = hook_injector::load_hook_file(&dir.join("missing-binary.json")).unwrap_err();
+    assert!(err.contains("/does/not/exist"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------
+// cpu-rebalancer
+// ---------------------------------------------------------------------------
+
+#[test]
+fn cpu_rebalancer_spreads_cpus_with_solicited_and_unsolicited_updates() {
+    let runtime = runtime_with_config("cpu-rebalancer", "cpus: 0-7");
+    let web = pod("pod-1", "web", &[]);
+    let batch = pod(
+        "pod-2",
+        "batch",
+        &[(cpu_rebalancer::SKIP_ANNOTATION, "true")],
+    );
+    let a = running(container("ctr-a", &web, "a"));
+    let b = running(container("ctr-b", &web, "b"));
+    let skipped = running(container("ctr-s", &batch, "s"));
+    let mut gone = container("ctr-x", &web, "x");
+    gone.state = ContainerState::CONTAINER_STOPPED.into();
+    runtime.set_state(
+        vec![web.clone(), batch.clone()],
+        vec![a.clone(), b.clone(), skipped, gone],
+    );
+
+    let plugin = Arc::new(cpu_rebalancer::CpuRebalancer::new(vec![0], false));
+    let p = connect(&runtime, Arc::clone(&plugin), "cpu-rebalancer", "50");
+    assert_eq!(
+        plugin.pool(),
+        (0..8).collect::<Vec<_>>(),
+        "pool from the configuration"
+    );
+
+    // Synchronize: the two running, managed containers split the pool.
+    let sync = cpusets(p.sync_updates());
+    assert_eq!(
+        sync,
+        HashMap::from([
+            ("ctr-a".into(), "0-3".into()),
+            ("ctr-b".into(), "4-7".into())
+        ])
+    );
+
+    // CreateContainer: the new one in its adjustment, the others in updates.
+    let c = container("ctr-c", &web, "c");
+    let reply = p.create_container(&web, &c).unwrap();
+    assert_eq!(reply.adjust.linux.resources.cpu.cpus, "6-7");
+    assert_eq!(
+        cpusets(&reply.update),
+        HashMap::from([
+            ("ctr-a".into(), "0-2".into()),
+            ("ctr-b".into(), "3-5".into())
+        ])
+    );
+
+    // StopContainer: updates in the reply.
+    let reply = p.stop_container(&web, &a).unwrap();
+    assert_eq!(
+        cpusets(&reply.update),
+        HashMap::from([
+            ("ctr-b".into(), "0-3".into()),
+            ("ctr-c".into(), "4-7".into())
+        ])
+    );
+
+    // RemoveContainer without a stop: a notification, so the updates come
+    // as an unsolicited UpdateContainers after the reply.
+    p.remove_container(&web, &b).unwrap();
+    let unsolicited = p.wait_unsolicited_updates(1, STEP);
+    assert_eq!(
+        cpusets(&unsolicited),
+        HashMap::from([("ctr-c".into(), "0-7".into())])
+    );
+    assert!(
+        p.is_connected(),
+        "updates after the reply do not deadlock the runtime"
+    );
+}
+
+#[test]
+fn cpu_rebalancer_pushes_updates_from_its_own_thread_when_cpus_change() {
+    let runtime = Runtime::new();
+    let web = pod("pod-1", "web", &[]);
+    runtime.set_state(
+        vec![web.clone()],
+        vec![
+            running(container("ctr-a", &web, "a")),
+            running(container("ctr-b", &web, "b")),
+        ],
+    );
+    let plugin = Arc::new(cpu_rebalancer::CpuRebalancer::new(vec![0, 1, 2, 3], false));
+    let p = connect(&runtime, Arc::clone(&plugin), "cpu-rebalancer", "50");
+    assert_eq!(cpusets(p.sync_updates()).len(), 2);
+
+    // CPUs 4-5 come online.
+    let online = Arc::new(Mutex::new(vec![0, 1, 2, 3]));
+    let source = Arc::clone(&online);
+    let watcher = cpu_rebalancer::PoolWatcher::start(
+        Arc::clone(&plugin),
+        p.stub.clone(),
+        Duration::from_millis(10),
+        move || Some(source.lock().unwrap().clone()),
+    )
+    .unwrap();
+    *online.lock().unwrap() = vec![0, 1, 2, 3, 4, 5];
+    let updates = p.wait_unsolicited_updates(2, STEP);
+    drop(watcher);
+    assert_eq!(
+        cpusets(&updates),
+        HashMap::from([
+            ("ctr-a".into(), "0-2".into()),
+            ("ctr-b".into(), "3-5".into())
+        ])
+    );
+    assert_eq!(plugin.cpuset_of("ctr-b").as_deref(), Some("3-5"));
+}
+
+#[test]
+fn cpu_rebalancer_splits_and_formats_cpu_lists() {
+    use cpu_rebalancer::{format_cpuset, parse_cpuset, split};
+    assert_eq!(
+        parse_cpuset("0-3,8, 10-11").unwrap(),
+        [0, 1, 2, 3, 8, 10, 11]
+    );
+    assert_eq!(format_cpuset(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
+    assert!(parse_cpuset("3-1").is_err());
+    assert!(parse_cpuset("").is_err());
+    assert_eq!(split(&[0, 1, 2, 3, 4], 2), ["0-2", "3-4"]);
+    assert_eq!(
+        split(&[0, 1], 3),
+        ["0", "1", "0"],
+        "more containers than CPUs share round-robin"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// common: flags and the YAML subset
+// ---------------------------------------------------------------------------
+
+#[test]
+fn flags_parse_like_go_flags() {
+    let extra = [common::Flag {
+        name: "events",
+        value: Some("LIST"),
+        help: "",
+    }];
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let cli = common::Cli::parse_from(
+        args(&[
+            "-idx",
+            "10",
+            "--name=logger",
+            "-events",
+            "pod",
+            "-verbose",
+            "-socket",
+            "/tmp/nri.sock",
+        ]),
+        &extra,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(cli.idx.as_deref(), Some("10"));
+    assert_eq!(cli.name.as_deref(), Some("logger"));
+    assert_eq!(cli.value("events"), Some("pod"));
+    assert!(cli.verbose && !cli.reconnect);
+    assert_eq!(cli.socket, Some(PathBuf::from("/tmp/nri.sock")));
+    assert!(common::Cli::parse_from(args(&["-h"]), &extra)
+        .unwrap()
+        .is_none());
+    assert!(common::Cli::parse_from(args(&["-bogus"]), &extra)
+        .unwrap_err()
+        .contains("-bogus"));
+    assert!(common::Cli::parse_from(args(&["-idx"]), &extra)
+        .unwrap_err()
+        .contains("needs a value"));
+}
+
+fn s(text: &str) -> Value {
+    Value::Str(text.into())
+}
+
+#[test]
+fn yaml_reads_block_lists_of_maps_with_compact_nested_lists() {
+    let doc = yaml::parse(
+        "# devices\n- path: /dev/a   # comment\n  major: 1\n  options:\n  - bind\n  - ro\n-   path: '/dev/b c'\n    empty:\n",
+    )
+    .unwrap();
+    assert_eq!(
+        doc,
+        Value::Seq(vec![
+            Value::Map(vec![
+                ("path".into(), s("/dev/a")),
+                ("major".into(), s("1")),
+                ("options".into(), Value::Seq(vec![s("bind"), s("ro")])),
+            ]),
+            Value::Map(vec![
+                ("path".into(), s("/dev/b c")),
+                ("empty".into(), Value::Null)
+            ]),
+        ])
+    );
+}
+
+#[test]
+fn yaml_reads_json_and_flow_collections_across_lines() {
+    let doc = yaml::parse(
+        "{\n  \"a\": [1, \"two\",\n        {\"k\": \"v\\n\\u00e9\"}],\n  \"b\": true\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        doc,
+        Value::Map(vec![
+            (
+                "a".into(),
+                Value::Seq(vec![
+                    s("1"),
+                    s("two"),
+                    Value::Map(vec![("k".into(), s("v\né"))])
+                ])
+            ),
+            ("b".into(), s("true")),
+        ])
+    );
+    assert_eq!(doc.get("b").unwrap().to_bool("b"), Ok(true));
+}
+
+#[test]
+fn yaml_reads_nested_maps_and_block_scalars() {
+    let doc = yaml::parse("outer:\n  inner: x\n  list: [a, b]\ntext: |\n  line 1\n  line 2\nfold: >-\n  one\n  two\nlast: \"q\"\n").unwrap();
+    assert_eq!(doc.get("outer").unwrap().get("inner"), Some(&s("x")));
+    assert_eq!(doc.get("text"), Some(&s("line 1\nline 2\n")));
+    assert_eq!(doc.get("fold"), Some(&s("one two")));
+    assert_eq!(doc.get("last"), Some(&s("q")));
+}
+
+#[test]
+fn yaml_numbers_follow_yaml_1_1() {
+    let n = |t: &str| s(t).to_u64("n");
+    assert_eq!(n("0666"), Ok(0o666));
+    assert_eq!(n("0o17"), Ok(15));
+    assert_eq!(n("0x1F"), Ok(31));
+    assert_eq!(n("42"), Ok(42));
+    assert!(n("-1").is_err());
+    assert_eq!(s("-5").to_i64("n"), Ok(-5));
+    assert!(s("4294967296").to_u32("n").is_err());
+}
+
+#[test]
+fn yaml_errors_name_the_line() {
+    let err = yaml::parse("a: 1\n  b: 2\n").unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    let err = yaml::parse("- a\n- [b\n").unwrap_err();
+    assert!(err.to_string().contains("unterminated"), "{err}");
+    let err = yaml::parse("a: &anchor 1\n").unwrap_err();
+    assert!(err.to_string().contains("anchors"), "{err}");
+    let err = yaml::parse("a: 1\na: 2\n").unwrap_err();
+    assert!(err.to_string().contains("duplicate key"), "{err}");
+    assert_eq!(yaml::parse("").unwrap(), Value::Null);
+    assert_eq!(yaml::parse("# only a comment\n").unwrap(), Value::Null);
+}
