@@ -36,7 +36,9 @@ pub enum Error {
     },
 
     /// A peer declared a multiplexer frame larger than the limit.
-    #[error("multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit")]
+    #[error(
+        "multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit"
+    )]
     MuxFrameTooLarge {
         /// Logical connection id of the frame.
         conn_id: u32,
@@ -164,8 +166,12 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Status { code, .. } => *code,
-            Error::DeadlineExceeded { .. } | Error::ConfigureTimeout { .. } => Code::DeadlineExceeded,
-            Error::MessageTooLarge { .. } | Error::MuxFrameTooLarge { .. } => Code::ResourceExhausted,
+            Error::DeadlineExceeded { .. } | Error::ConfigureTimeout { .. } => {
+                Code::DeadlineExceeded
+            }
+            Error::MessageTooLarge { .. } | Error::MuxFrameTooLarge { .. } => {
+                Code::ResourceExhausted
+            }
             Error::ConnectionClosed(_) | Error::NotConnected => Code::Unavailable,
             Error::InvalidPluginName { .. }
             | Error::InvalidPluginIndex { .. }

@@ -196,7 +196,9 @@ mod tests {
         let mut dec = MuxDecoder::new();
         let mut input = &wire[..];
         let err = dec.decode(&mut input).unwrap_err();
-        assert!(matches!(err, Error::MuxFrameTooLarge { conn_id: 1, len, limit } if len == MAX_FRAME_LEN + 1 && limit == MAX_FRAME_LEN));
+        assert!(
+            matches!(err, Error::MuxFrameTooLarge { conn_id: 1, len, limit } if len == MAX_FRAME_LEN + 1 && limit == MAX_FRAME_LEN)
+        );
         assert!(err.to_string().contains("4194315"));
     }
 

@@ -21,6 +21,6 @@
 mod plugin;
 mod stub;
 
+pub use crate::ttrpc::{DeadlineGuard, GuardReply};
 pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
 pub use stub::{Backoff, Dialer, Stub, StubBuilder};
-pub use crate::ttrpc::{DeadlineGuard, GuardReply};

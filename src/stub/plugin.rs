@@ -214,13 +214,28 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
         (**self).create_container(ctx, pod, container)
     }
-    fn post_create_container(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+    fn post_create_container(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        c: &Container,
+    ) -> HandlerResult<()> {
         (**self).post_create_container(ctx, pod, c)
     }
-    fn start_container(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+    fn start_container(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        c: &Container,
+    ) -> HandlerResult<()> {
         (**self).start_container(ctx, pod, c)
     }
-    fn post_start_container(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+    fn post_start_container(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        c: &Container,
+    ) -> HandlerResult<()> {
         (**self).post_start_container(ctx, pod, c)
     }
     fn update_container(
@@ -232,7 +247,12 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         (**self).update_container(ctx, pod, c, resources)
     }
-    fn post_update_container(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+    fn post_update_container(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        c: &Container,
+    ) -> HandlerResult<()> {
         (**self).post_update_container(ctx, pod, c)
     }
     fn stop_container(
@@ -243,7 +263,12 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         (**self).stop_container(ctx, pod, c)
     }
-    fn remove_container(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+    fn remove_container(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        c: &Container,
+    ) -> HandlerResult<()> {
         (**self).remove_container(ctx, pod, c)
     }
 }
@@ -311,7 +336,10 @@ impl<'a> Context<'a> {
             Ok(failed) if failed.is_empty() => {}
             Ok(failed) => {
                 let ids: Vec<&str> = failed.iter().map(|u| u.container_id.as_str()).collect();
-                log::warn!("{}: runtime failed to apply updates for containers {ids:?}", stub.name());
+                log::warn!(
+                    "{}: runtime failed to apply updates for containers {ids:?}",
+                    stub.name()
+                );
             }
             Err(e) => log::error!("{}: unsolicited update failed: {e}", stub.name()),
         });

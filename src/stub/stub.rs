@@ -16,13 +16,13 @@ use crate::api::{
     self, ConfigureRequest, ConfigureResponse, ContainerUpdate, CreateContainerRequest,
     CreateContainerResponse, Empty, Event, EventMask, RegisterPluginRequest, StateChangeEvent,
     StopContainerRequest, StopContainerResponse, SynchronizeRequest, SynchronizeResponse,
-    UpdateContainerRequest, UpdateContainerResponse, UpdateContainersRequest, UpdateContainersResponse,
-    PLUGIN_SERVICE, RUNTIME_SERVICE,
+    UpdateContainerRequest, UpdateContainerResponse, UpdateContainersRequest,
+    UpdateContainersResponse, PLUGIN_SERVICE, RUNTIME_SERVICE,
 };
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{
-    Client, Code, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing, RequestContext,
-    Services, Status,
+    Client, Code, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing,
+    RequestContext, Services, Status,
 };
 use crate::{Error, Result};
 
@@ -78,6 +78,7 @@ pub struct StubBuilder {
     on_close: Option<OnCloseFn>,
     options: ConnectionOptions,
     allow_updates_in_handlers: bool,
+    timeouts: (Duration, Duration),
 }
 
 impl std::fmt::Debug for StubBuilder {
@@ -124,7 +125,10 @@ impl StubBuilder {
     }
 
     /// Replaces how the socket path is dialed.
-    pub fn dialer(mut self, dialer: impl Fn(&Path) -> io::Result<UnixStream> + Send + Sync + 'static) -> Self {
+    pub fn dialer(
+        mut self,
+        dialer: impl Fn(&Path) -> io::Result<UnixStream> + Send + Sync + 'static,
+    ) -> Self {
         self.dialer = Some(Arc::new(dialer));
         self
     }
@@ -161,6 +165,21 @@ impl StubBuilder {
         self
     }
 
+    /// Sets the registration timeout used until the runtime's Configure
+    /// tells its own (default 5 s): how long [`Stub::start`] waits for the
+    /// RegisterPlugin reply and Configure together.
+    pub fn registration_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.0 = timeout;
+        self
+    }
+
+    /// Sets the request timeout used until Configure tells the runtime's
+    /// (default 2 s); it bounds [`Stub::update_containers`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.1 = timeout;
+        self
+    }
+
     /// Allows [`Stub::update_containers`] from inside a handler (refused by
     /// default, since it deadlocks v0.9.0 runtimes; newer runtimes, from
     /// v0.12.1, accept it).
@@ -175,7 +194,8 @@ impl StubBuilder {
         let events = self.plugin.events();
         if events.is_empty() {
             return Err(Error::Config(
-                "the plugin handles no events: Plugin::events() must name at least one event".into(),
+                "the plugin handles no events: Plugin::events() must name at least one event"
+                    .into(),
             ));
         }
         if !events.is_valid() {
@@ -183,8 +203,12 @@ impl StubBuilder {
                 "Plugin::events() returned {events}, which has bits outside the valid events"
             )));
         }
-        let env_name = std::env::var(api::PLUGIN_NAME_ENV_VAR).ok().filter(|s| !s.is_empty());
-        let env_index = std::env::var(api::PLUGIN_IDX_ENV_VAR).ok().filter(|s| !s.is_empty());
+        let env_name = std::env::var(api::PLUGIN_NAME_ENV_VAR)
+            .ok()
+            .filter(|s| !s.is_empty());
+        let env_index = std::env::var(api::PLUGIN_IDX_ENV_VAR)
+            .ok()
+            .filter(|s| !s.is_empty());
         let (name, index) = resolve_identity(self.name.or(env_name), self.index.or(env_index))?;
         let mut options = self.options;
         options.workers = options.workers.max(2);
@@ -200,7 +224,7 @@ impl StubBuilder {
             on_close: self.on_close,
             options,
             allow_updates_in_handlers: self.allow_updates_in_handlers,
-            timeouts: Mutex::new((api::DEFAULT_REGISTRATION_TIMEOUT, api::DEFAULT_REQUEST_TIMEOUT)),
+            timeouts: Mutex::new(self.timeouts),
             start_lock: Mutex::new(()),
             session: Mutex::new(None),
             sync: Mutex::new(None),
@@ -216,7 +240,9 @@ impl StubBuilder {
             inner.name,
             inner.events
         );
-        Ok(Stub { inner: Arc::new(inner) })
+        Ok(Stub {
+            inner: Arc::new(inner),
+        })
     }
 }
 
@@ -315,6 +341,10 @@ impl Stub {
             on_close: None,
             options: ConnectionOptions::default(),
             allow_updates_in_handlers: false,
+            timeouts: (
+                api::DEFAULT_REGISTRATION_TIMEOUT,
+                api::DEFAULT_REQUEST_TIMEOUT,
+            ),
         }
     }
 
@@ -355,7 +385,9 @@ impl Stub {
 
     /// True while connected to a runtime.
     pub fn is_connected(&self) -> bool {
-        lock(&self.inner.session).as_ref().is_some_and(|s| !s.conn.is_closed())
+        lock(&self.inner.session)
+            .as_ref()
+            .is_some_and(|s| !s.conn.is_closed())
     }
 
     /// Connects, registers and waits until the runtime has configured the
@@ -364,8 +396,14 @@ impl Stub {
     /// within the registration timeout.
     pub fn start(&self) -> Result<()> {
         let _g = lock(&self.inner.start_lock);
-        if lock(&self.inner.session).is_some() {
-            return Err(Error::State(format!("plugin {} is already started", self.name())));
+        if lock(&self.inner.session)
+            .as_ref()
+            .is_some_and(|s| !s.conn.is_closed())
+        {
+            return Err(Error::State(format!(
+                "plugin {} is already started",
+                self.name()
+            )));
         }
         *lock(&self.inner.stopping) = false;
         let (stream, launched) = self.connect()?;
@@ -457,8 +495,12 @@ impl Stub {
             Some(d) => d(path),
             None => UnixStream::connect(path),
         };
-        res.map(|s| (s, false))
-            .map_err(|e| Error::io(format!("cannot connect to the NRI socket {}", path.display()), e))
+        res.map(|s| (s, false)).map_err(|e| {
+            Error::io(
+                format!("cannot connect to the NRI socket {}", path.display()),
+                e,
+            )
+        })
     }
 
     /// Starts, then blocks until the connection ends. Returns `Ok(())`
@@ -483,7 +525,10 @@ impl Stub {
                 if stopped.load(Ordering::Acquire) {
                     Ended::Stopped
                 } else {
-                    Ended::Lost(conn.close_reason().unwrap_or_else(|| "connection closed".into()))
+                    Ended::Lost(
+                        conn.close_reason()
+                            .unwrap_or_else(|| "connection closed".into()),
+                    )
                 }
             }
         }
@@ -579,7 +624,9 @@ impl Stub {
                 Ok(()) => {
                     delay = backoff.initial;
                     attempt = 0;
-                    let launched = lock(&self.inner.session).as_ref().is_some_and(|s| s.launched);
+                    let launched = lock(&self.inner.session)
+                        .as_ref()
+                        .is_some_and(|s| s.launched);
                     match self.wait_ended() {
                         Ended::Stopped => return Ok(()),
                         Ended::Lost(reason) if launched => {
@@ -587,7 +634,10 @@ impl Stub {
                             return Ok(());
                         }
                         Ended::Lost(reason) => {
-                            log::warn!("plugin {}: runtime connection lost ({reason}); reconnecting", self.name());
+                            log::warn!(
+                                "plugin {}: runtime connection lost ({reason}); reconnecting",
+                                self.name()
+                            );
                         }
                     }
                 }
@@ -597,7 +647,9 @@ impl Stub {
                             return Err(e);
                         }
                     }
-                    if matches!(e, Error::Config(_)) && std::env::var_os(api::PLUGIN_SOCKET_ENV_VAR).is_some() {
+                    if matches!(e, Error::Config(_))
+                        && std::env::var_os(api::PLUGIN_SOCKET_ENV_VAR).is_some()
+                    {
                         return Err(e);
                     }
                     log::warn!(
@@ -633,16 +685,40 @@ impl Stub {
         let mut s = Services::new();
         let w = Arc::downgrade(&self.inner);
         s.add_unary(PLUGIN_SERVICE, "Configure", handler(&w, Stub::configure));
-        s.add_unary(PLUGIN_SERVICE, "Synchronize", handler(&w, Stub::synchronize));
+        s.add_unary(
+            PLUGIN_SERVICE,
+            "Synchronize",
+            handler(&w, Stub::synchronize),
+        );
         s.add_unary(PLUGIN_SERVICE, "Shutdown", handler(&w, Stub::shutdown_req));
-        s.add_unary(PLUGIN_SERVICE, "CreateContainer", handler(&w, Stub::create_container));
-        s.add_unary(PLUGIN_SERVICE, "UpdateContainer", handler(&w, Stub::update_container));
-        s.add_unary(PLUGIN_SERVICE, "StopContainer", handler(&w, Stub::stop_container));
-        s.add_unary(PLUGIN_SERVICE, "StateChange", handler(&w, Stub::state_change));
+        s.add_unary(
+            PLUGIN_SERVICE,
+            "CreateContainer",
+            handler(&w, Stub::create_container),
+        );
+        s.add_unary(
+            PLUGIN_SERVICE,
+            "UpdateContainer",
+            handler(&w, Stub::update_container),
+        );
+        s.add_unary(
+            PLUGIN_SERVICE,
+            "StopContainer",
+            handler(&w, Stub::stop_container),
+        );
+        s.add_unary(
+            PLUGIN_SERVICE,
+            "StateChange",
+            handler(&w, Stub::state_change),
+        );
         s
     }
 
-    fn configure(&self, rc: &RequestContext, req: ConfigureRequest) -> Result<ConfigureResponse, Status> {
+    fn configure(
+        &self,
+        rc: &RequestContext,
+        req: ConfigureRequest,
+    ) -> Result<ConfigureResponse, Status> {
         log::info!(
             "configuring plugin {} for runtime {}/{}",
             self.name(),
@@ -658,7 +734,10 @@ impl Stub {
                 t.1 = Duration::from_millis(req.request_timeout as u64);
             }
         }
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let result = {
             let _scope = HandlerScope::enter();
             self.inner
@@ -688,16 +767,26 @@ impl Stub {
                 }
             }
         };
-        if let Some(tx) = lock(&self.inner.configured).take() {
-            let _ = tx.try_send(match &result {
-                Ok(_) => Ok(()),
-                Err(st) => Err(Error::Handler(format!("Configure failed: {}", st.message))),
-            });
-        }
+        // Tell start() only once the reply is on the wire: on failure it
+        // closes the connection, which must not overtake the reply.
+        let outcome = match &result {
+            Ok(_) => Ok(()),
+            Err(st) => Err(Error::Handler(format!("Configure failed: {}", st.message))),
+        };
+        let inner = self.inner.clone();
+        rc.after_reply(move || {
+            if let Some(tx) = lock(&inner.configured).take() {
+                let _ = tx.try_send(outcome);
+            }
+        });
         result
     }
 
-    fn synchronize(&self, rc: &RequestContext, req: SynchronizeRequest) -> Result<SynchronizeResponse, Status> {
+    fn synchronize(
+        &self,
+        rc: &RequestContext,
+        req: SynchronizeRequest,
+    ) -> Result<SynchronizeResponse, Status> {
         let mut req = req;
         if req.more {
             let mut acc = lock(&self.inner.sync);
@@ -718,7 +807,10 @@ impl Stub {
             a.containers.append(&mut req.containers);
             req = a;
         }
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let _scope = HandlerScope::enter();
         let update = self
             .inner
@@ -733,7 +825,10 @@ impl Stub {
     }
 
     fn shutdown_req(&self, rc: &RequestContext, _req: Empty) -> Result<Empty, Status> {
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let _scope = HandlerScope::enter();
         self.inner.plugin.shutdown(&ctx);
         Ok(Empty::new())
@@ -744,12 +839,19 @@ impl Stub {
         rc: &RequestContext,
         req: CreateContainerRequest,
     ) -> Result<CreateContainerResponse, Status> {
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let _scope = HandlerScope::enter();
         let (adjust, update) = self
             .inner
             .plugin
-            .create_container(&ctx, req.pod.get_or_default(), req.container.get_or_default())
+            .create_container(
+                &ctx,
+                req.pod.get_or_default(),
+                req.container.get_or_default(),
+            )
             .map_err(handler_status)?;
         Ok(CreateContainerResponse {
             adjust: protobuf::MessageField::some(adjust),
@@ -763,7 +865,10 @@ impl Stub {
         rc: &RequestContext,
         req: UpdateContainerRequest,
     ) -> Result<UpdateContainerResponse, Status> {
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let _scope = HandlerScope::enter();
         let update = self
             .inner
@@ -781,13 +886,24 @@ impl Stub {
         })
     }
 
-    fn stop_container(&self, rc: &RequestContext, req: StopContainerRequest) -> Result<StopContainerResponse, Status> {
-        let ctx = Context { req: rc, stub: self };
+    fn stop_container(
+        &self,
+        rc: &RequestContext,
+        req: StopContainerRequest,
+    ) -> Result<StopContainerResponse, Status> {
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let _scope = HandlerScope::enter();
         let update = self
             .inner
             .plugin
-            .stop_container(&ctx, req.pod.get_or_default(), req.container.get_or_default())
+            .stop_container(
+                &ctx,
+                req.pod.get_or_default(),
+                req.container.get_or_default(),
+            )
             .map_err(handler_status)?;
         Ok(StopContainerResponse {
             update,
@@ -796,7 +912,10 @@ impl Stub {
     }
 
     fn state_change(&self, rc: &RequestContext, evt: StateChangeEvent) -> Result<Empty, Status> {
-        let ctx = Context { req: rc, stub: self };
+        let ctx = Context {
+            req: rc,
+            stub: self,
+        };
         let p = &self.inner.plugin;
         let pod = evt.pod.get_or_default();
         let c = evt.container.get_or_default();
@@ -860,7 +979,9 @@ fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
     {
         let mut s = lock(&inner.session);
         if s.as_ref().is_some_and(|s| s.id == id) {
-            let stopped = s.as_ref().is_some_and(|s| s.stopped.load(Ordering::Acquire));
+            let stopped = s
+                .as_ref()
+                .is_some_and(|s| s.stopped.load(Ordering::Acquire));
             if !stopped {
                 log::warn!("plugin {name}: connection to the runtime closed: {reason}");
             }
@@ -882,14 +1003,19 @@ fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
 /// Turns the value of `NRI_PLUGIN_SOCKET` into a connected socket.
 fn socket_from_env(value: &str) -> Result<UnixStream> {
     let var = api::PLUGIN_SOCKET_ENV_VAR;
-    let fd: i32 = value.trim().parse().map_err(|_| {
-        Error::Config(format!("{var}={value:?} is not a file descriptor number"))
-    })?;
+    let fd: i32 = value
+        .trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("{var}={value:?} is not a file descriptor number")))?;
     if fd < 0 {
-        return Err(Error::Config(format!("{var}={value:?} is not a file descriptor number")));
+        return Err(Error::Config(format!(
+            "{var}={value:?} is not a file descriptor number"
+        )));
     }
     let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|e| {
-        Error::Config(format!("{var}={value:?}: file descriptor {fd} is not open ({e})"))
+        Error::Config(format!(
+            "{var}={value:?}: file descriptor {fd} is not open ({e})"
+        ))
     })?;
     if !link.to_string_lossy().starts_with("socket:") {
         return Err(Error::Config(format!(
@@ -901,7 +1027,9 @@ fn socket_from_env(value: &str) -> Result<UnixStream> {
     // sole ownership of it: the runtime hands it to the plugin for this use.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
     stream.peer_addr().map_err(|e| {
-        Error::Config(format!("{var}={value:?}: file descriptor {fd} is not a connected Unix socket ({e})"))
+        Error::Config(format!(
+            "{var}={value:?}: file descriptor {fd} is not a connected Unix socket ({e})"
+        ))
     })?;
     Ok(stream)
 }

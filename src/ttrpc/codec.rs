@@ -226,7 +226,13 @@ impl FrameDecoder {
 ///
 /// Fails with [`Error::MessageTooLarge`] when `data` exceeds
 /// [`MAX_MESSAGE_LEN`]; nothing is written then.
-pub fn encode_frame(out: &mut Vec<u8>, stream_id: u32, message_type: u8, flags: u8, data: &[u8]) -> Result<()> {
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    stream_id: u32,
+    message_type: u8,
+    flags: u8,
+    data: &[u8],
+) -> Result<()> {
     if data.len() > MAX_MESSAGE_LEN {
         return Err(Error::MessageTooLarge {
             len: data.len() as u64,
@@ -268,8 +274,12 @@ mod tests {
             }
         }
         assert_eq!(got.len(), 2);
-        assert!(matches!(&got[0], Decoded::Frame { header, data } if header.stream_id == 1 && data == b"abc"));
-        assert!(matches!(&got[1], Decoded::Frame { header, data } if header.stream_id == 3 && data.is_empty()));
+        assert!(
+            matches!(&got[0], Decoded::Frame { header, data } if header.stream_id == 1 && data == b"abc")
+        );
+        assert!(
+            matches!(&got[1], Decoded::Frame { header, data } if header.stream_id == 3 && data.is_empty())
+        );
         assert!(dec.at_boundary());
     }
 
@@ -302,7 +312,9 @@ mod tests {
             assert_eq!(dec.decode(&mut input), None);
             assert!(input.is_empty());
         }
-        assert!(matches!(dec.state, State::Skip { left, .. } if left == u32::MAX as u64 - 4 * (1 << 16)));
+        assert!(
+            matches!(dec.state, State::Skip { left, .. } if left == u32::MAX as u64 - 4 * (1 << 16))
+        );
     }
 
     #[test]
@@ -339,8 +351,11 @@ mod tests {
     #[test]
     fn encode_refuses_data_over_limit() {
         let mut out = Vec::new();
-        let err = encode_frame(&mut out, 1, TYPE_REQUEST, 0, &vec![0; MAX_MESSAGE_LEN + 1]).unwrap_err();
-        assert!(matches!(err, Error::MessageTooLarge { len, limit } if len == MAX_MESSAGE_LEN as u64 + 1 && limit == MAX_MESSAGE_LEN as u64));
+        let err =
+            encode_frame(&mut out, 1, TYPE_REQUEST, 0, &vec![0; MAX_MESSAGE_LEN + 1]).unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooLarge { len, limit } if len == MAX_MESSAGE_LEN as u64 + 1 && limit == MAX_MESSAGE_LEN as u64)
+        );
         assert!(out.is_empty());
         assert!(err.to_string().contains("4194304"));
     }

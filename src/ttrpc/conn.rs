@@ -39,7 +39,9 @@ use byteorder::{BigEndian, ByteOrder};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use protobuf::Message;
 
-use super::codec::{Decoded, FrameDecoder, FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_REQUEST, TYPE_RESPONSE};
+use super::codec::{
+    Decoded, FrameDecoder, FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_REQUEST, TYPE_RESPONSE,
+};
 use super::server::{RequestContext, Services};
 use super::{Code, KeyValue, Request, Response, Status};
 use crate::mux::codec::{MuxDecoder, GO_READ_BUFFER, MUX_HEADER_LEN};
@@ -393,7 +395,9 @@ impl Client {
             service: service.to_string(),
             method: method.to_string(),
             payload,
-            timeout_nano: timeout.map(|t| t.as_nanos().min(i64::MAX as u128) as i64).unwrap_or(0),
+            timeout_nano: timeout
+                .map(|t| t.as_nanos().min(i64::MAX as u128) as i64)
+                .unwrap_or(0),
             metadata,
             ..Default::default()
         };
@@ -445,7 +449,9 @@ impl Client {
                         }
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => Err(Error::ConnectionClosed(shared.reason_string())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    Err(Error::ConnectionClosed(shared.reason_string()))
+                }
             },
             None => rx
                 .recv()
@@ -454,7 +460,11 @@ impl Client {
         let resp = outcome?;
         let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
         if code != 0 {
-            let message = resp.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
+            let message = resp
+                .status
+                .as_ref()
+                .map(|s| s.message.clone())
+                .unwrap_or_default();
             return Err(Error::Status {
                 service: service.to_string(),
                 method: method.to_string(),
@@ -558,7 +568,11 @@ impl ReadSide {
     fn fill(&mut self, shared: &Shared) -> Result<()> {
         let n = loop {
             match self.stream.read(&mut self.buf) {
-                Ok(0) => return Err(Error::ConnectionClosed("the peer closed the connection".into())),
+                Ok(0) => {
+                    return Err(Error::ConnectionClosed(
+                        "the peer closed the connection".into(),
+                    ))
+                }
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io("reading from the connection failed", e)),
@@ -596,7 +610,13 @@ impl ReadSide {
 }
 
 impl Channel {
-    fn feed(&mut self, chan: u32, mut input: &[u8], queue: &mut VecDeque<Work>, shared: &Shared) -> Result<()> {
+    fn feed(
+        &mut self,
+        chan: u32,
+        mut input: &[u8],
+        queue: &mut VecDeque<Work>,
+        shared: &Shared,
+    ) -> Result<()> {
         while let Some(d) = self.decoder.decode(&mut input) {
             match d {
                 Decoded::Frame { header, data } => self.frame(chan, header, data, queue, shared)?,
@@ -626,7 +646,9 @@ impl Channel {
                                 limit: limit as u64,
                             }),
                         ),
-                        t => log::warn!("{}: dropped {msg} (message type {t})", shared.options.name),
+                        t => {
+                            log::warn!("{}: dropped {msg} (message type {t})", shared.options.name)
+                        }
                     }
                 }
             }
@@ -684,7 +706,10 @@ impl Channel {
                         Err(e) => Work::Reject {
                             chan,
                             stream_id: id,
-                            status: Status::new(Code::InvalidArgument, format!("cannot decode ttrpc request envelope: {e}")),
+                            status: Status::new(
+                                Code::InvalidArgument,
+                                format!("cannot decode ttrpc request envelope: {e}"),
+                            ),
                         },
                     }
                 };
@@ -718,7 +743,12 @@ fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()
     }
     // Over the bound: refuse right here, without growing the queue.
     let (chan, stream_id) = match &work {
-        Work::Request { chan, stream_id, .. } | Work::Reject { chan, stream_id, .. } => (*chan, *stream_id),
+        Work::Request {
+            chan, stream_id, ..
+        }
+        | Work::Reject {
+            chan, stream_id, ..
+        } => (*chan, *stream_id),
     };
     let status = Status::new(
         Code::ResourceExhausted,
@@ -732,7 +762,9 @@ fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()
 
 impl Shared {
     fn reason_string(&self) -> String {
-        lock(&self.reason).clone().unwrap_or_else(|| "connection closed".to_string())
+        lock(&self.reason)
+            .clone()
+            .unwrap_or_else(|| "connection closed".to_string())
     }
 
     fn deliver(&self, chan: u32, stream_id: u32, resp: Result<Response>) {
@@ -782,7 +814,13 @@ impl Shared {
         self.done_cv.notify_all();
     }
 
-    fn write_message(&self, chan: u32, stream_id: u32, message_type: u8, data: &[u8]) -> Result<()> {
+    fn write_message(
+        &self,
+        chan: u32,
+        stream_id: u32,
+        message_type: u8,
+        data: &[u8],
+    ) -> Result<()> {
         if data.len() > MAX_MESSAGE_LEN {
             return Err(Error::MessageTooLarge {
                 len: data.len() as u64,
@@ -828,7 +866,12 @@ impl Shared {
         })
     }
 
-    fn write_response(&self, chan: u32, stream_id: u32, result: std::result::Result<Vec<u8>, Status>) -> Result<()> {
+    fn write_response(
+        &self,
+        chan: u32,
+        stream_id: u32,
+        result: std::result::Result<Vec<u8>, Status>,
+    ) -> Result<()> {
         let resp = match result {
             Ok(payload) => Response {
                 status: protobuf::MessageField::some(Status::new(Code::Ok, "").to_proto()),
@@ -862,8 +905,15 @@ impl Shared {
 
     fn process(self: &Arc<Self>, work: Work) {
         match work {
-            Work::Reject { chan, stream_id, status } => {
-                log::debug!("{}: refusing stream {stream_id}: {status}", self.options.name);
+            Work::Reject {
+                chan,
+                stream_id,
+                status,
+            } => {
+                log::debug!(
+                    "{}: refusing stream {stream_id}: {status}",
+                    self.options.name
+                );
                 let _ = self.write_response(chan, stream_id, Err(status));
             }
             Work::Request {
@@ -887,7 +937,10 @@ impl Shared {
         let timeout = (timeout_nano > 0).then(|| Duration::from_nanos(timeout_nano as u64));
         let handler = match self.services.get(&chan) {
             Some(s) => s.lookup(&service, &method),
-            None => Err(Status::new(Code::Unimplemented, format!("unknown service {service:?}"))),
+            None => Err(Status::new(
+                Code::Unimplemented,
+                format!("unknown service {service:?}"),
+            )),
         };
         let handler = match handler {
             Ok(h) => h,
@@ -899,7 +952,13 @@ impl Shared {
         let replied = match (timeout, lock(&self.guard).as_ref()) {
             (Some(t), Some(tx)) => {
                 let flag = Arc::new(AtomicBool::new(false));
-                let margin = self.options.deadline_guard.as_ref().map(|g| g.margin).unwrap_or_default().min(t / 4);
+                let margin = self
+                    .options
+                    .deadline_guard
+                    .as_ref()
+                    .map(|g| g.margin)
+                    .unwrap_or_default()
+                    .min(t / 4);
                 let _ = tx.send(GuardMsg::Watch(GuardEntry {
                     at: received + t - margin,
                     chan,
@@ -936,7 +995,10 @@ impl Shared {
                 );
                 Err(Status::new(
                     Code::Internal,
-                    format!("handler for {}/{} panicked: {what}", ctx.service, ctx.method),
+                    format!(
+                        "handler for {}/{} panicked: {what}",
+                        ctx.service, ctx.method
+                    ),
                 ))
             }
         };
@@ -1056,7 +1118,9 @@ fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard
             if e.replied.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            let Some(shared) = shared.upgrade() else { return };
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             log::warn!(
                 "{}: {} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
                 shared.options.name,

@@ -15,7 +15,8 @@ mod status;
 
 pub use crate::proto::ttrpc::{KeyValue, Request, Response};
 pub use conn::{
-    Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing, GuardReply, OnClose,
+    Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing, GuardReply,
+    OnClose,
 };
 pub use server::{MethodHandler, RequestContext, Services};
 pub use status::{Code, Status};

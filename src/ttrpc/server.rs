@@ -16,7 +16,8 @@ use super::{Code, KeyValue, Status};
 
 /// A method handler: gets the request context and the encoded argument,
 /// returns the encoded result or a status.
-pub type MethodHandler = Box<dyn Fn(&RequestContext, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync>;
+pub type MethodHandler =
+    Box<dyn Fn(&RequestContext, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync>;
 
 type AfterReply = Box<dyn FnOnce() + Send>;
 
@@ -101,10 +102,9 @@ impl Services {
     }
 
     pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&MethodHandler, Status> {
-        let methods = self
-            .services
-            .get(service)
-            .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown service {service:?}")))?;
+        let methods = self.services.get(service).ok_or_else(|| {
+            Status::new(Code::Unimplemented, format!("unknown service {service:?}"))
+        })?;
         methods.get(method).ok_or_else(|| {
             Status::new(
                 Code::Unimplemented,
