@@ -19,8 +19,8 @@
 //!   runtime's deadline, so the plugin is not dropped.
 
 mod plugin;
-mod stub;
+mod core;
 
 pub use crate::ttrpc::{DeadlineGuard, GuardReply};
 pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
-pub use stub::{Backoff, Dialer, Stub, StubBuilder};
+pub use self::core::{Backoff, Dialer, Stub, StubBuilder};

@@ -7,7 +7,7 @@ use crate::api::{
 };
 use crate::ttrpc::{KeyValue, RequestContext};
 
-use super::stub::Stub;
+use super::core::Stub;
 
 /// The error type handlers return: any error converts with `?`.
 ///
