@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use nri::api::{Empty, RegisterPluginRequest};
 use nri::ttrpc::codec::MAX_MESSAGE_LEN;
-use nri::ttrpc::{Client, Code, Connection, ConnectionBuilder, Framing};
+use nri::ttrpc::{
+    Client, Code, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing,
+    GuardReply, Status,
+};
 use nri::Error;
 use protobuf::Message;
 
@@ -182,6 +185,10 @@ struct OurServer {
 
 impl OurServer {
     fn start() -> OurServer {
+        Self::start_with(opts("ours-server"))
+    }
+
+    fn start_with(options: ConnectionOptions) -> OurServer {
         let path = sock_path("ours");
         let listener = UnixListener::bind(&path).expect("bind our listener");
         let client = ttrpc::Client::connect(&format!("unix://{}", path.display()))
@@ -189,7 +196,7 @@ impl OurServer {
         let (stream, _) = listener.accept().expect("accept the ttrpc crate's client");
         let probe = CloseProbe::new();
         let conn = ConnectionBuilder::new(stream, Framing::Raw)
-            .options(opts("ours-server"))
+            .options(options)
             .serve(0, test_services())
             .on_close(probe.callback())
             .start()
@@ -754,4 +761,69 @@ fn theirs_to_ours_client_going_away_closes_our_connection_once() {
     assert!(srv.conn.is_closed());
     assert_eq!(srv.probe.count(), 1);
     assert!(reason.contains("closed"), "reason {reason:?}");
+}
+
+#[test]
+fn theirs_to_ours_deadline_guard_answers_before_their_timeout_exactly_once() {
+    for reply in [
+        GuardReply::Empty,
+        GuardReply::Error(Status::new(Code::Unavailable, "plugin too slow")),
+    ] {
+        let srv = OurServer::start_with(ConnectionOptions {
+            deadline_guard: Some(DeadlineGuard {
+                margin: Duration::from_millis(100),
+                reply: reply.clone(),
+            }),
+            ..opts("guarded")
+        });
+        let started = Instant::now();
+        // Their client gives up after 600 ms; the handler needs 900 ms.
+        let r = srv.call_with(
+            "Sleep",
+            900u64.to_be_bytes().to_vec(),
+            600_000_000,
+            Vec::new(),
+        );
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(590),
+            "the guard must answer before the deadline ({took:?})"
+        );
+        assert!(
+            took >= Duration::from_millis(400),
+            "the guard answered too early ({took:?})"
+        );
+        match &reply {
+            GuardReply::Empty => {
+                let resp = r.expect("the guard answers OK");
+                assert!(resp.payload.is_empty());
+            }
+            GuardReply::Error(_) => {
+                let (code, message) = their_status(r);
+                assert_eq!(
+                    (code, message.as_str()),
+                    (ttrpc::Code::UNAVAILABLE, "plugin too slow")
+                );
+            }
+        }
+        // The handler's late result is discarded: the next reply their
+        // client reads belongs to the next call.
+        thread::sleep(Duration::from_millis(500));
+        for i in 0..3u8 {
+            let resp = srv
+                .call("Echo", vec![i; 5])
+                .expect("echo after a guarded call");
+            assert_eq!(resp.payload, vec![i; 5]);
+        }
+        // Requests that finish in time are answered by the handler.
+        let resp = srv
+            .call_with(
+                "Sleep",
+                10u64.to_be_bytes().to_vec(),
+                600_000_000,
+                Vec::new(),
+            )
+            .expect("fast guarded call");
+        assert_eq!(resp.payload, 10u64.to_be_bytes());
+    }
 }
