@@ -406,32 +406,18 @@ impl Client {
             message: "ttrpc.Request",
             source: e,
         })?;
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let stream_id = {
-            let mut pending = lock(&shared.pending);
-            if shared.closed.load(Ordering::Acquire) {
-                return Err(Error::ConnectionClosed(shared.reason_string()));
-            }
-            let id = {
-                let mut next = lock(&shared.next_stream);
-                let n = next.entry(self.chan).or_insert(1);
-                let id = *n;
-                *n = n.wrapping_add(2);
-                id
-            };
-            if bytes.len() > MAX_MESSAGE_LEN {
-                return Err(Error::MessageTooLarge {
-                    len: bytes.len() as u64,
-                    limit: MAX_MESSAGE_LEN as u64,
-                });
-            }
-            pending.insert(key(self.chan, id), tx);
-            id
-        };
-        if let Err(e) = shared.write_message(self.chan, stream_id, TYPE_REQUEST, &bytes) {
-            lock(&shared.pending).remove(&key(self.chan, stream_id));
-            return Err(e);
+        if bytes.len() > MAX_MESSAGE_LEN {
+            // The id is consumed even so, as with Go's client.
+            let mut next = lock(&shared.next_stream);
+            let n = next.entry(self.chan).or_insert(1);
+            *n = n.wrapping_add(2);
+            return Err(Error::MessageTooLarge {
+                len: bytes.len() as u64,
+                limit: MAX_MESSAGE_LEN as u64,
+            });
         }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let stream_id = shared.send_request(self.chan, &bytes, tx)?;
         let outcome = match timeout {
             Some(t) => match rx.recv_timeout(t) {
                 Ok(r) => r,
@@ -814,8 +800,57 @@ impl Shared {
         self.done_cv.notify_all();
     }
 
+    /// Allocates the next stream id, registers the caller and writes the
+    /// request, all under the writer lock, so that ids reach the wire in
+    /// increasing order whatever the number of calling threads.
+    fn send_request(&self, chan: u32, bytes: &[u8], tx: PendingSlot) -> Result<u32> {
+        let mut w = lock(&self.writer);
+        let stream_id = {
+            let mut pending = lock(&self.pending);
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::ConnectionClosed(self.reason_string()));
+            }
+            let mut next = lock(&self.next_stream);
+            let n = next.entry(chan).or_insert(1);
+            let id = *n;
+            *n = n.wrapping_add(2);
+            pending.insert(key(chan, id), tx);
+            id
+        };
+        if let Err(e) = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes) {
+            drop(w);
+            lock(&self.pending).remove(&key(chan, stream_id));
+            return Err(self.fail_write(e));
+        }
+        Ok(stream_id)
+    }
+
     fn write_message(
         &self,
+        chan: u32,
+        stream_id: u32,
+        message_type: u8,
+        data: &[u8],
+    ) -> Result<()> {
+        let mut w = lock(&self.writer);
+        let res = self.write_locked(&mut w, chan, stream_id, message_type, data);
+        drop(w);
+        res.map_err(|e| self.fail_write(e))
+    }
+
+    /// A failed write leaves the stream in an unknown state: close.
+    fn fail_write(&self, e: Error) -> Error {
+        if matches!(e, Error::Io { .. }) {
+            self.close(e.to_string());
+        }
+        e
+    }
+
+    /// Frames one ttrpc message (split for Go readers on a trunk) and
+    /// writes it with one `write_all`; the caller holds the writer lock.
+    fn write_locked(
+        &self,
+        w: &mut Writer,
         chan: u32,
         stream_id: u32,
         message_type: u8,
@@ -834,8 +869,7 @@ impl Shared {
             flags: 0,
         }
         .to_bytes();
-        let mut w = lock(&self.writer);
-        let Writer { stream, buf } = &mut *w;
+        let Writer { stream, buf } = w;
         buf.clear();
         match self.framing {
             Framing::Raw => {
@@ -858,12 +892,7 @@ impl Shared {
         if buf.capacity() > 256 * 1024 {
             *buf = Vec::new();
         }
-        drop(w);
-        res.map_err(|e| {
-            let err = Error::io("writing to the connection failed", e);
-            self.close(err.to_string());
-            err
-        })
+        res.map_err(|e| Error::io("writing to the connection failed", e))
     }
 
     fn write_response(
