@@ -33,12 +33,16 @@
 //! (external plugins dialing a socket path) and [`Runtime::launch`] (spawn a
 //! plugin binary with the socket as fd 3, like pre-installed plugins).
 //!
-//! What this module does not do: discover plugins in a directory, merge the
-//! adjustments of several plugins (each [`PluginHandle`] talks to one
-//! plugin; calling several in index order is the caller's loop), act on
-//! container updates itself (they go to the
-//! [`RuntimeBuilder::on_update_containers`] callback), or speak anything but
-//! ttrpc over NRI's multiplexer (no WASM plugins).
+//! A [`PluginSet`] holds several plugins of one runtime and relays each
+//! event to all of them in index order, merging their CreateContainer,
+//! UpdateContainer and StopContainer replies and failing on conflicting
+//! adjustments, as the reference does.
+//!
+//! What this module does not do: discover plugins in a directory or read
+//! drop-in configuration files, act on container adjustments or updates
+//! itself (adjustments are returned to the caller; unsolicited updates go
+//! to the [`RuntimeBuilder::on_update_containers`] callback), or speak
+//! anything but ttrpc over NRI's multiplexer (no WASM plugins).
 //!
 //! # Example
 //!
@@ -72,6 +76,8 @@
 
 mod launch;
 mod plugin;
+mod result;
+mod set;
 mod sync;
 
 use std::collections::HashMap;
@@ -91,6 +97,7 @@ use crate::ttrpc::Connection;
 use crate::{Error, Result};
 
 pub use plugin::PluginHandle;
+pub use set::PluginSet;
 
 /// The callback that performs container updates a plugin asked for on its
 /// own (`UpdateContainers`). It returns the updates that failed.

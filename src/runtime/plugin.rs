@@ -294,11 +294,43 @@ fn millis(d: Duration) -> i64 {
 /// True for failures after which the reference drops the plugin: no reply
 /// in time, a closed or broken connection. A status from the plugin, an
 /// oversized message or an undecodable reply only fail the one request.
-fn is_fatal(e: &Error) -> bool {
+pub(crate) fn is_fatal(e: &Error) -> bool {
     !matches!(
         e,
         Error::Status { .. } | Error::MessageTooLarge { .. } | Error::Protobuf { .. }
     )
+}
+
+/// Refuses events that do not travel as StateChange.
+pub(crate) fn check_state_change(event: Event) -> Result<()> {
+    match event {
+        Event::RUN_POD_SANDBOX
+        | Event::STOP_POD_SANDBOX
+        | Event::REMOVE_POD_SANDBOX
+        | Event::POST_CREATE_CONTAINER
+        | Event::START_CONTAINER
+        | Event::POST_START_CONTAINER
+        | Event::POST_UPDATE_CONTAINER
+        | Event::REMOVE_CONTAINER => Ok(()),
+        other => Err(Error::Config(format!(
+            "{other:?} is not a state-change event (those are RUN_POD_SANDBOX, STOP_POD_SANDBOX, \
+             REMOVE_POD_SANDBOX, POST_CREATE_CONTAINER, START_CONTAINER, POST_START_CONTAINER, \
+             POST_UPDATE_CONTAINER and REMOVE_CONTAINER)"
+        ))),
+    }
+}
+
+pub(crate) fn state_change_event(
+    event: Event,
+    pod: &PodSandbox,
+    container: Option<&Container>,
+) -> StateChangeEvent {
+    StateChangeEvent {
+        event: EnumOrUnknown::new(event),
+        pod: MessageField::some(pod.clone()),
+        container: MessageField::from_option(container.cloned()),
+        ..Default::default()
+    }
 }
 
 /// A registered, configured and synchronized plugin, as the runtime sees
@@ -458,15 +490,13 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<CreateContainerResponse> {
-        if !self.is_subscribed(Event::CREATE_CONTAINER) {
-            return Ok(CreateContainerResponse::new());
-        }
         let req = CreateContainerRequest {
             pod: MessageField::some(pod.clone()),
             container: MessageField::some(container.clone()),
             ..Default::default()
         };
-        self.request("CreateContainer", &req)
+        self.relay(Some(Event::CREATE_CONTAINER), "CreateContainer", &req, true)
+            .map(Option::unwrap_or_default)
     }
 
     /// Sends UpdateContainer with the requested new resources; the reply
@@ -478,16 +508,14 @@ impl PluginHandle {
         container: &Container,
         resources: &LinuxResources,
     ) -> Result<UpdateContainerResponse> {
-        if !self.is_subscribed(Event::UPDATE_CONTAINER) {
-            return Ok(UpdateContainerResponse::new());
-        }
         let req = UpdateContainerRequest {
             pod: MessageField::some(pod.clone()),
             container: MessageField::some(container.clone()),
             linux_resources: MessageField::some(resources.clone()),
             ..Default::default()
         };
-        self.request("UpdateContainer", &req)
+        self.relay(Some(Event::UPDATE_CONTAINER), "UpdateContainer", &req, true)
+            .map(Option::unwrap_or_default)
     }
 
     /// Sends StopContainer; the reply carries the plugin's updates of other
@@ -497,15 +525,13 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        if !self.is_subscribed(Event::STOP_CONTAINER) {
-            return Ok(StopContainerResponse::new());
-        }
         let req = StopContainerRequest {
             pod: MessageField::some(pod.clone()),
             container: MessageField::some(container.clone()),
             ..Default::default()
         };
-        self.request("StopContainer", &req)
+        self.relay(Some(Event::STOP_CONTAINER), "StopContainer", &req, true)
+            .map(Option::unwrap_or_default)
     }
 
     /// Sends a StateChange notification: one of RUN_POD_SANDBOX,
@@ -525,33 +551,14 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: Option<&Container>,
     ) -> Result<()> {
-        match event {
-            Event::RUN_POD_SANDBOX
-            | Event::STOP_POD_SANDBOX
-            | Event::REMOVE_POD_SANDBOX
-            | Event::POST_CREATE_CONTAINER
-            | Event::START_CONTAINER
-            | Event::POST_START_CONTAINER
-            | Event::POST_UPDATE_CONTAINER
-            | Event::REMOVE_CONTAINER => {}
-            other => {
-                return Err(Error::Config(format!(
-                    "{other:?} is not a state-change event (those are RUN_POD_SANDBOX, STOP_POD_SANDBOX, \
-                     REMOVE_POD_SANDBOX, POST_CREATE_CONTAINER, START_CONTAINER, POST_START_CONTAINER, \
-                     POST_UPDATE_CONTAINER and REMOVE_CONTAINER)"
-                )))
-            }
-        }
-        if !self.is_subscribed(event) {
-            return Ok(());
-        }
-        let req = StateChangeEvent {
-            event: EnumOrUnknown::new(event),
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::from_option(container.cloned()),
-            ..Default::default()
-        };
-        self.request::<_, Empty>("StateChange", &req).map(|_| ())
+        check_state_change(event)?;
+        self.relay::<_, Empty>(
+            Some(event),
+            "StateChange",
+            &state_change_event(event, pod, container),
+            true,
+        )
+        .map(|_| ())
     }
 
     /// Sends RunPodSandbox (a StateChange).
@@ -599,25 +606,40 @@ impl PluginHandle {
     /// closing); newer runtimes do. The connection stays open: call
     /// [`PluginHandle::close`] or drop the handle to end it.
     pub fn shutdown(&self) -> Result<()> {
-        self.request::<_, Empty>("Shutdown", &Empty::new())
+        self.relay::<_, Empty>(None, "Shutdown", &Empty::new(), true)
             .map(|_| ())
     }
 
-    /// Sends one request under the event lock and the per-plugin lock, and
-    /// judges the outcome.
-    fn request<Req: Message, Resp: Message>(
+    pub(crate) fn same_hub(&self, hub: &Arc<Hub>) -> bool {
+        Arc::ptr_eq(&self.shared.hub, hub)
+    }
+
+    /// Sends one request and judges the outcome; `None` when the plugin did
+    /// not subscribe to `event`. With `take_event_lock` the call holds the
+    /// runtime's event lock (when updates block during events); callers
+    /// relaying to several plugins hold it themselves across all of them.
+    pub(crate) fn relay<Req: Message, Resp: Message>(
         &self,
+        event: Option<Event>,
         method: &'static str,
         req: &Req,
-    ) -> Result<Resp> {
-        let _event = self.shared.hub.event_guard();
+        take_event_lock: bool,
+    ) -> Result<Option<Resp>> {
+        if event.is_some_and(|e| !self.is_subscribed(e)) {
+            return Ok(None);
+        }
+        let _event = if take_event_lock {
+            self.shared.hub.event_guard()
+        } else {
+            None
+        };
         let _call = lock(&self.call_lock);
         self.ensure_alive()?;
         match self
             .client
             .call(PLUGIN_SERVICE, method, req, Some(self.request_timeout))
         {
-            Ok(reply) => Ok(reply),
+            Ok(reply) => Ok(Some(reply)),
             Err(e) if is_fatal(&e) => {
                 log::error!("dropping plugin {}: {method} failed: {e}", self.name);
                 self.drop_plugin(&format!("{method} failed: {e}"));
