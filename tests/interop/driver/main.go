@@ -124,6 +124,8 @@ func runScenario(sc scenario, plugin, plugin2 string, verbose bool) (err error) 
 	}
 
 	if err == nil && !h.allowDrops {
+		// let a plugin that dies right after its last reply show in the log
+		time.Sleep(50 * time.Millisecond)
 		if l, bad := unexpectedLogLine(logs.since(h.logStart)); bad {
 			err = fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
 		}
