@@ -451,7 +451,7 @@ fn ours_to_theirs_client_timeout_is_deadline_exceeded_and_late_reply_is_dropped(
     let r = client.call_raw(
         SVC,
         "Sleep",
-        400u64.to_be_bytes().to_vec(),
+        800u64.to_be_bytes().to_vec(),
         Some(Duration::from_millis(100)),
         Vec::new(),
     );
@@ -472,11 +472,11 @@ fn ours_to_theirs_client_timeout_is_deadline_exceeded_and_late_reply_is_dropped(
         "gave up early: {took:?}"
     );
     assert!(
-        took < Duration::from_millis(390),
+        took < Duration::from_millis(700),
         "did not give up in time: {took:?}"
     );
     // Let the late reply arrive; it must be dropped, not handed to the next call.
-    thread::sleep(Duration::from_millis(500));
+    thread::sleep(Duration::from_millis(900));
     assert!(
         !conn.is_closed(),
         "a late reply must not close the connection"
@@ -771,26 +771,27 @@ fn theirs_to_ours_deadline_guard_answers_before_their_timeout_exactly_once() {
     ] {
         let srv = OurServer::start_with(ConnectionOptions {
             deadline_guard: Some(DeadlineGuard {
-                margin: Duration::from_millis(100),
+                margin: Duration::from_millis(200),
                 reply: reply.clone(),
             }),
             ..opts("guarded")
         });
         let started = Instant::now();
-        // Their client gives up after 600 ms; the handler needs 900 ms.
+        // Their client gives up after 800 ms, the handler needs 1200 ms,
+        // the guard answers at 600 ms.
         let r = srv.call_with(
             "Sleep",
-            900u64.to_be_bytes().to_vec(),
-            600_000_000,
+            1200u64.to_be_bytes().to_vec(),
+            800_000_000,
             Vec::new(),
         );
         let took = started.elapsed();
         assert!(
-            took < Duration::from_millis(590),
+            took < Duration::from_millis(790),
             "the guard must answer before the deadline ({took:?})"
         );
         assert!(
-            took >= Duration::from_millis(400),
+            took >= Duration::from_millis(550),
             "the guard answered too early ({took:?})"
         );
         match &reply {
@@ -808,7 +809,7 @@ fn theirs_to_ours_deadline_guard_answers_before_their_timeout_exactly_once() {
         }
         // The handler's late result is discarded: the next reply their
         // client reads belongs to the next call.
-        thread::sleep(Duration::from_millis(500));
+        thread::sleep(Duration::from_millis(700));
         for i in 0..3u8 {
             let resp = srv
                 .call("Echo", vec![i; 5])

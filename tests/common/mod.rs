@@ -452,6 +452,24 @@ impl RawPeer {
         (m.header.stream_id, decode_reply(&m.data))
     }
 
+    /// Reads `n` responses, in whatever order they come (workers answer
+    /// concurrently), keyed by stream id; panics on a duplicate.
+    pub fn expect_replies(
+        &mut self,
+        n: usize,
+        what: &str,
+    ) -> std::collections::BTreeMap<u32, Reply> {
+        let mut out = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let (id, r) = self.expect_reply(what);
+            assert!(
+                out.insert(id, r).is_none(),
+                "{what}: two replies for stream {id}"
+            );
+        }
+        out
+    }
+
     /// Asserts that nothing arrives within `limit`.
     pub fn expect_silence(&mut self, limit: Duration, what: &str) {
         match self.recv(limit) {
