@@ -58,9 +58,10 @@
 //!     .request_timeout(Duration::from_millis(500))
 //!     .build();
 //! let (runtime_end, plugin_end) = UnixStream::pair()?;
-//! // Start the plugin under test on `plugin_end` (its stub runs on its own
-//! // threads), then let the runtime take it through registration.
-//! # drop(plugin_end);
+//! // Start the plugin under test on `plugin_end` on another thread (a stub
+//! // takes it with `StubBuilder::connection`), then let the runtime take it
+//! // through registration, Configure and Synchronize.
+//! # let _plugin_end = plugin_end;
 //! let plugin = runtime.accept_stream(runtime_end)?;
 //! println!("{} subscribed to {}", plugin.name(), plugin.events());
 //!

@@ -556,6 +556,8 @@ impl Collector {
                 .get_or_default()
                 .clone(),
         };
+        // As the reference: its copy leaves out the device cgroup rules.
+        res.devices.clear();
         merge_resources(&mut self.owners, id, plugin, wanted, &mut [&mut res])?;
         // As the reference: the pids limit is looked up on the collected
         // resources, not on the plugin's update, so an update never sets it

@@ -49,7 +49,7 @@ use crate::{Error, Result};
 /// ```
 pub struct PluginSet {
     hub: Arc<Hub>,
-    plugins: Mutex<Vec<PluginHandle>>,
+    plugins: Mutex<Vec<Arc<PluginHandle>>>,
 }
 
 impl std::fmt::Debug for PluginSet {
@@ -86,12 +86,13 @@ impl PluginSet {
         let _event = self.hub.event_guard();
         let mut plugins = lock(&self.plugins);
         let at = plugins.partition_point(|p| p.index() <= plugin.index());
-        plugins.insert(at, plugin);
+        plugins.insert(at, Arc::new(plugin));
         Ok(())
     }
 
-    /// Removes the plugin named `name` (`NN-name`) and hands it back.
-    pub fn remove(&self, name: &str) -> Option<PluginHandle> {
+    /// Removes the plugin named `name` (`NN-name`) and hands it back; it is
+    /// closed once the last reference to it goes.
+    pub fn remove(&self, name: &str) -> Option<Arc<PluginHandle>> {
         let _event = self.hub.event_guard();
         let mut plugins = lock(&self.plugins);
         let at = plugins.iter().position(|p| p.name() == name)?;
@@ -116,10 +117,13 @@ impl PluginSet {
         lock(&self.plugins).is_empty()
     }
 
-    /// Runs `f` on the plugin named `name`, if it is in the set.
-    pub fn with_plugin<R>(&self, name: &str, f: impl FnOnce(&PluginHandle) -> R) -> Option<R> {
-        let plugins = lock(&self.plugins);
-        plugins.iter().find(|p| p.name() == name).map(f)
+    /// The plugin named `name` (`NN-name`), to send it requests of its own
+    /// or look at it.
+    pub fn get(&self, name: &str) -> Option<Arc<PluginHandle>> {
+        lock(&self.plugins)
+            .iter()
+            .find(|p| p.name() == name)
+            .cloned()
     }
 
     /// Relays CreateContainer to every subscribed plugin and returns the
