@@ -1277,3 +1277,12 @@ fn plugin_set_refuses_a_plugin_of_another_runtime() {
     assert!(matches!(set.add(a.unwrap()), Err(Error::Config(_))));
     assert!(set.is_empty());
 }
+
+#[test]
+fn runtime_types_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Runtime>();
+    shared::<PluginHandle>();
+    shared::<PluginSet>();
+    shared::<nri::runtime::PluginListener>();
+}
