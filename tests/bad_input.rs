@@ -621,6 +621,41 @@ fn bad_replies_to_our_calls_fail_only_those_calls() {
     }
 }
 
+#[test]
+#[ignore = "doubtful: a call's timeout only starts after its request is written; when the peer stops reading, write_all blocks (no write timeout) and the call hangs past its timeout, holding the writer lock"]
+fn call_timeout_holds_when_the_peer_stops_reading() {
+    for framing in FRAMINGS {
+        // The peer never reads: a 2 MiB request cannot be written out.
+        let (conn, peer, _probe) = serving_with_peer(framing, opts("stalled"));
+        let client = conn.client(2).expect("client");
+        let big = vec![0u8; 2 << 20];
+        let started = Instant::now();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        thread::spawn(move || {
+            let r = client.call_raw(
+                SVC,
+                "Echo",
+                big,
+                Some(Duration::from_millis(300)),
+                Vec::new(),
+            );
+            let _ = tx.send((r, started.elapsed()));
+        });
+        let outcome = rx.recv_timeout(Duration::from_secs(3));
+        drop(peer); // unblocks a stuck writer either way
+        conn.close();
+        let (r, took) = outcome.unwrap_or_else(|_| {
+            panic!("{framing:?}: call with a 300 ms timeout still blocked after 3 s")
+        });
+        assert!(
+            matches!(r, Err(Error::DeadlineExceeded { .. })),
+            "{framing:?}: got {:?}",
+            r.map(|v| v.len())
+        );
+        assert!(took < Duration::from_secs(1), "{framing:?}: took {took:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Overload
 // ---------------------------------------------------------------------------

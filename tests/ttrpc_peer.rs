@@ -710,7 +710,7 @@ fn theirs_to_ours_timeout_nano_becomes_handler_deadline() {
 }
 
 #[test]
-fn theirs_to_ours_metadata_is_visible_in_request_context_in_wire_order() {
+fn theirs_to_ours_metadata_is_visible_in_request_context() {
     let srv = OurServer::start();
     let resp = srv
         .call_with(
@@ -827,4 +827,34 @@ fn theirs_to_ours_deadline_guard_answers_before_their_timeout_exactly_once() {
             .expect("fast guarded call");
         assert_eq!(resp.payload, 10u64.to_be_bytes());
     }
+}
+
+#[test]
+fn ours_to_ours_metadata_reaches_request_context_in_wire_order() {
+    // Their client groups metadata by key; our client sends it as given,
+    // and our server must hand it to the handler in wire order.
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    let server = ConnectionBuilder::new(a, Framing::Raw)
+        .options(opts("md-server"))
+        .serve(0, test_services())
+        .start()
+        .expect("server");
+    let caller = ConnectionBuilder::new(b, Framing::Raw)
+        .options(opts("md-client"))
+        .open(0)
+        .start()
+        .expect("client");
+    let client = caller.client(0).expect("client");
+    let got = client
+        .call_raw(
+            SVC,
+            "Meta",
+            Vec::new(),
+            Some(CALL),
+            vec![kv("b", "2"), kv("a", "1"), kv("a", "3"), kv("", "")],
+        )
+        .expect("metadata call");
+    assert_eq!(String::from_utf8_lossy(&got), "b=2\na=1\na=3\n=\n");
+    caller.close();
+    assert!(server.wait_timeout(STEP));
 }
