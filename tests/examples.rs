@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -329,21 +329,52 @@ fn logger_rejects_unknown_events_in_its_configuration() {
     assert!(mask.contains(EventMask::POD_EVENTS) && mask.is_set(Event::START_CONTAINER));
 }
 
-/// A built example binary, when `cargo test --all-targets` (or `cargo build
-/// --examples`) built it.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let bin = profile_dir.join("examples").join(name);
-    bin.is_file().then_some(bin)
+/// The path of an example binary, built for these tests.
+///
+/// `cargo test --all-targets` builds examples as test harnesses only, so the
+/// examples run as processes here are built once per test run with a
+/// nested `cargo build` into `<target>/example-bins` (its own target
+/// directory, so it does not wait for the outer cargo's lock). That also
+/// keeps them fresh when only this test is run after editing an example.
+fn example_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        // <target>/debug/deps/examples-<hash>
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .ok_or("cannot find the target directory")?;
+        let target_dir = target.join("example-bins");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--offline"])
+            .env("CARGO_TARGET_DIR", &target_dir);
+        for example in PROCESS_EXAMPLES {
+            cmd.args(["--example", example]);
+        }
+        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo build of the examples failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(target_dir.join("debug").join("examples"))
+    });
+    match dir {
+        Ok(dir) => dir.join(name),
+        Err(e) => panic!("{e}"),
+    }
 }
+
+/// The examples the tests run as processes.
+const PROCESS_EXAMPLES: [&str; 3] = ["logger", "memory-defaulter", "device-injector"];
 
 #[test]
 fn launched_logger_writes_to_the_log_file_named_in_its_configuration() {
-    let Some(binary) = example_binary("logger") else {
-        eprintln!("skipped: the logger example is not built (run cargo test --all-targets)");
-        return;
-    };
+    let binary = example_binary("logger");
     let dir = temp_dir("launched-logger");
     let log_file = dir.join("logger.log");
     let runtime = Runtime::new();
@@ -1096,12 +1127,7 @@ fn deploy_logger_config_is_valid_for_the_logger() {
 
 #[test]
 fn launched_memory_defaulter_sets_the_annotated_limit() {
-    let Some(binary) = example_binary("memory-defaulter") else {
-        eprintln!(
-            "skipped: the memory-defaulter example is not built (run cargo test --all-targets)"
-        );
-        return;
-    };
+    let binary = example_binary("memory-defaulter");
     let runtime = Runtime::new();
     let p = runtime
         .launch(&binary, "memory-defaulter", "10", "")
@@ -1143,12 +1169,7 @@ fn launched_memory_defaulter_sets_the_annotated_limit() {
 
 #[test]
 fn external_device_injector_stops_cleanly_on_sigterm() {
-    let Some(binary) = example_binary("device-injector") else {
-        eprintln!(
-            "skipped: the device-injector example is not built (run cargo test --all-targets)"
-        );
-        return;
-    };
+    let binary = example_binary("device-injector");
     let dir = temp_dir("external");
     let socket = dir.join("nri.sock");
     let runtime = Runtime::new();
