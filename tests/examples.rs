@@ -1094,7 +1094,7 @@ fn readme_keeps_the_two_quickstart_commands() {
         .expect("README has a Quickstart with a sh block");
     assert_eq!(
         quickstart,
-        "cargo run --example demo\ncargo test --all-targets\n"
+        "cargo run --example demo\ncargo test\n"
     );
 }
 
