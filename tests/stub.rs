@@ -774,3 +774,62 @@ fn supervised_mode_survives_three_runtime_restarts() {
     assert_eq!(closes.load(Ordering::SeqCst), 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stop_during_start_ends_start_promptly() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let rt = FakeRuntime::new(b, OnRegister::Accept, false);
+    let stub = Stub::builder(Arc::new(Recorder::default()))
+        .plugin_name("rec")
+        .plugin_index("10")
+        .connection(a)
+        .build()
+        .unwrap();
+    let s2 = stub.clone();
+    let t0 = Instant::now();
+    let start = std::thread::spawn(move || s2.start());
+    rt.registered.recv_timeout(T).unwrap();
+    // The runtime never configures; a signal handler stops the plugin.
+    stub.stop();
+    let res = start.join().unwrap();
+    assert!(res.is_err(), "start must fail once stopped: {res:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(!stub.is_connected());
+}
+
+#[test]
+fn stop_before_supervised_run_is_not_lost_once_running() {
+    let dir = std::env::temp_dir().join(format!("nri-stub-sup-stop-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let sock = dir.join("absent.sock");
+    let stub = Stub::builder(Arc::new(Recorder::default()))
+        .plugin_name("rec")
+        .plugin_index("10")
+        .socket_path(&sock)
+        .build()
+        .unwrap();
+    let s2 = stub.clone();
+    let sup = std::thread::spawn(move || {
+        s2.run_supervised(nri::stub::Backoff {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(30),
+            max_attempts: None,
+        })
+    });
+    // The socket does not exist: the supervisor sleeps 30 s between tries.
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    stub.stop();
+    let (tx, rx) = bounded(1);
+    std::thread::spawn(move || tx.send(sup.join().unwrap()).unwrap());
+    assert!(rx
+        .recv_timeout(T)
+        .expect("stop wakes the sleeping supervisor")
+        .is_ok());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

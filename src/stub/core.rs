@@ -230,8 +230,9 @@ impl StubBuilder {
             sync: Mutex::new(None),
             configured: Mutex::new(None),
             session_ids: AtomicU64::new(0),
+            stop_gen: AtomicU64::new(0),
             env_fd_taken: AtomicBool::new(false),
-            stopping: Mutex::new(false),
+            stopping: Mutex::new(()),
             stopping_cv: Condvar::new(),
         };
         log::info!(
@@ -315,8 +316,9 @@ struct Inner {
     sync: Mutex<Option<SynchronizeRequest>>,
     configured: Mutex<Option<Sender<Result<()>>>>,
     session_ids: AtomicU64,
+    stop_gen: AtomicU64,
     env_fd_taken: AtomicBool,
-    stopping: Mutex<bool>,
+    stopping: Mutex<()>,
     stopping_cv: Condvar,
 }
 
@@ -405,7 +407,7 @@ impl Stub {
                 self.name()
             )));
         }
-        *lock(&self.inner.stopping) = false;
+        let stop_gen = self.inner.stop_gen.load(Ordering::Acquire);
         let (stream, launched) = self.connect()?;
         let id = self.inner.session_ids.fetch_add(1, Ordering::Relaxed) + 1;
         let (cfg_tx, cfg_rx) = crossbeam_channel::bounded(2);
@@ -428,7 +430,19 @@ impl Stub {
             stopped: stopped.clone(),
             launched,
         });
-        match self.register_and_wait(&client, cfg_rx) {
+        let outcome = self.register_and_wait(&client, cfg_rx).and_then(|()| {
+            // A stop() that raced this start (a signal during registration)
+            // wins: do not leave a running plugin behind it.
+            if self.inner.stop_gen.load(Ordering::Acquire) != stop_gen {
+                Err(Error::State(format!(
+                    "plugin {} was stopped while starting",
+                    self.name()
+                )))
+            } else {
+                Ok(())
+            }
+        });
+        match outcome {
             Ok(()) => {
                 log::info!("started plugin {}", self.name());
                 Ok(())
@@ -544,7 +558,9 @@ impl Stub {
     /// Idempotent; the stub can be started again.
     pub fn stop(&self) {
         {
-            *lock(&self.inner.stopping) = true;
+            // Under the lock, so a sleeping supervisor cannot miss the wake-up.
+            let _g = lock(&self.inner.stopping);
+            self.inner.stop_gen.fetch_add(1, Ordering::AcqRel);
             self.inner.stopping_cv.notify_all();
         }
         let s = lock(&self.inner.session)
@@ -612,11 +628,12 @@ impl Stub {
     /// A plugin launched by the runtime (`NRI_PLUGIN_SOCKET`) cannot
     /// reconnect: when its connection ends, this returns `Ok(())`.
     pub fn run_supervised(&self, backoff: Backoff) -> Result<()> {
-        *lock(&self.inner.stopping) = false;
+        let gen = self.inner.stop_gen.load(Ordering::Acquire);
+        let stopped = || self.inner.stop_gen.load(Ordering::Acquire) != gen;
         let mut delay = backoff.initial;
         let mut attempt: u64 = 0;
         loop {
-            if *lock(&self.inner.stopping) {
+            if stopped() {
                 return Ok(());
             }
             attempt += 1;
@@ -659,24 +676,24 @@ impl Stub {
                 }
             }
             // Sleep, but wake at once on stop().
-            let mut stopping = lock(&self.inner.stopping);
+            let mut guard = lock(&self.inner.stopping);
             let until = Instant::now() + delay;
-            while !*stopping {
+            while !stopped() {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
-                stopping = self
+                guard = self
                     .inner
                     .stopping_cv
-                    .wait_timeout(stopping, left)
+                    .wait_timeout(guard, left)
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
-            if *stopping {
+            drop(guard);
+            if stopped() {
                 return Ok(());
             }
-            drop(stopping);
             delay = (delay * 2).min(backoff.max);
         }
     }
