@@ -24,6 +24,7 @@ mod identity;
 mod mount;
 mod optional;
 mod removal;
+mod resources;
 mod update;
 
 pub use consts::{
