@@ -405,7 +405,6 @@ fn call_made_from_after_reply_completes_with_a_single_worker() {
 }
 
 #[test]
-#[ignore = "doubtful: dropping every Connection handle leaves the socket open and the worker threads running (they hold the shared state); only close() ends it"]
 fn dropping_every_handle_closes_the_connection() {
     let (conn, mut peer, probe) = serving_with_peer(Framing::Mux, opts("dropped"));
     drop(conn);

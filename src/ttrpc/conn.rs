@@ -264,14 +264,30 @@ impl ConnectionBuilder {
                 return Err(Error::io("cannot spawn a worker thread", e));
             }
         }
-        Ok(Connection { shared })
+        let owner = Arc::new(Owner(shared.clone()));
+        Ok(Connection { shared, owner })
     }
 }
 
-/// A running ttrpc connection. Cheap to clone; all clones share it.
+/// Closes the connection when the last user handle ([`Connection`] or
+/// [`Client`]) is dropped; the worker threads hold only the shared state,
+/// so they never keep a forgotten connection open.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0
+            .close("every handle to the connection was dropped".to_string());
+    }
+}
+
+/// A running ttrpc connection. Cheap to clone; all clones share it. When
+/// the last clone and the last [`Client`] made from it are dropped, the
+/// connection closes (without waiting for its threads).
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,
+    owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -299,6 +315,7 @@ impl Connection {
         }
         Ok(Client {
             shared: self.shared.clone(),
+            _owner: self.owner.clone(),
             chan,
         })
     }
@@ -367,6 +384,7 @@ impl Connection {
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    _owner: Arc<Owner>,
     chan: u32,
 }
 
