@@ -1273,6 +1273,11 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("plugin-restart", sc_plugin_restart),
     ("launched-plugin-killed", sc_launched_plugin_killed),
     ("shutdown", sc_shutdown),
+    ("registration-refused", sc_registration_refused),
+    ("configure-failure", sc_configure_failure),
+    ("oversized-reply-dropped", sc_oversized_reply_dropped),
+    ("serialized-requests", sc_serialized_requests),
+    ("unsolicited-during-relay", sc_unsolicited_during_relay),
     ("two-plugins-ordering", sc_two_plugins_ordering),
 ];
 
@@ -2414,6 +2419,314 @@ fn sc_shutdown(ctx: &mut Ctx) -> R {
     Ok(())
 }
 
+/// An external plugin with a bad index is refused with an UNKNOWN status;
+/// the runtime leaves the connection open and the plugin gives up by itself.
+fn sc_registration_refused(ctx: &mut Ctx) -> R {
+    ctx.allowed.push("refusing registration");
+    let rt = ctx.builder().build();
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let slot = ctx.spawn_external(&l, &plugin, "badidx", "1", "")?;
+    // A stub that checks the index itself (the Rust one) exits without
+    // registering; the Go stub sends it and the runtime must refuse it.
+    let gave_up_alone = ctx.procs[slot].wait_exit(Duration::from_millis(300));
+    let start = Instant::now();
+    let r = l.accept_timeout(if gave_up_alone {
+        Duration::from_millis(100)
+    } else {
+        ACCEPT_TIMEOUT
+    });
+    match r {
+        Err(nri::Error::RegistrationRefused { ref message, .. })
+            if message.contains("invalid plugin index") => {}
+        Err(_) if gave_up_alone => {}
+        Err(e) => return Err(format!("bad index: {e}, want RegistrationRefused")),
+        Ok(h) => return Err(format!("plugin with index \"1\" accepted as {}", h.name())),
+    }
+    ensure!(
+        start.elapsed() < Duration::from_secs(2),
+        "refusal took {:?}",
+        start.elapsed()
+    );
+    ensure!(
+        ctx.procs[slot].wait_exit(Duration::from_secs(3)),
+        "refused plugin did not give up{}",
+        ctx.output_of(slot)
+    );
+    // the listener still serves the next plugin
+    let (h, _) = ctx.external(&l, &plugin, "good", "10", "")?;
+    check_handle(&h, "10-good", false)
+}
+
+/// Our child processes (running or zombie).
+fn children() -> BTreeSet<u32> {
+    let me = std::process::id().to_string();
+    let mut out = BTreeSet::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+                if fields.get(1) == Some(&me.as_str()) {
+                    out.insert(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A configuration the plugin refuses fails Configure (a status from the
+/// plugin): accepting or launching it fails, a launched plugin is killed
+/// and reaped, an external one gives up.
+fn sc_configure_failure(ctx: &mut Ctx) -> R {
+    ctx.allowed.push("failed to configure plugin");
+    let rt = ctx
+        .builder()
+        .plugin_config("badcfg", "this line has no equals sign\n")
+        .build();
+    let before = children();
+    // The Go stub exits as soon as its Configure handler failed, racing its
+    // own error reply: the runtime sees the status or the closed connection.
+    let r = rt.launch(&ctx.plugin, "badcfgl", "20", "events=bogus\n");
+    match r {
+        Err(nri::Error::Status { code: Code::Unknown, ref message, .. }) if message.contains("bogus") => {}
+        Err(nri::Error::ConnectionClosed(_)) => {}
+        other => {
+            return Err(format!(
+                "launch with events=bogus: {:?}, want an UNKNOWN status naming the bad event, or the plugin gone",
+                other.map(|h| h.name().to_string())
+            ))
+        }
+    }
+    let left: Vec<u32> = children().difference(&before).copied().collect();
+    ensure!(
+        left.is_empty(),
+        "launched plugin not reaped after the failed Configure: {left:?}"
+    );
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    match ctx.external(&l, &plugin, "badcfg", "10", "") {
+        Err(e) if e.contains("missing '='") || e.contains("connection closed") => {}
+        Err(e) => {
+            return Err(format!(
+                "external with a bad config: {e}, want the plugin's Configure error"
+            ))
+        }
+        Ok((h, _)) => return Err(format!("{} accepted with a bad config", h.name())),
+    }
+    let slot = ctx.procs.len() - 1;
+    ensure!(
+        ctx.procs[slot].wait_exit(Duration::from_secs(3)),
+        "external plugin still running after its failed Configure{}",
+        ctx.output_of(slot)
+    );
+    Ok(())
+}
+
+/// A reply over 4 MiB cannot be sent by the plugin's ttrpc server: the Go
+/// one gives up on the connection, so the call fails fatally and the
+/// plugin is dropped, as with the reference (closed or timed out).
+fn sc_oversized_reply_dropped(ctx: &mut Ctx) -> R {
+    ctx.expect_drops();
+    let rt = ctx
+        .builder()
+        .request_timeout(Duration::from_secs(1))
+        .build();
+    let log_e = ctx.path("big.log");
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let (h, slot) = ctx.external(
+        &l,
+        &plugin,
+        "big",
+        "10",
+        &format!("log={}\n", log_e.display()),
+    )?;
+    let pod = mk_pod("pod-big", &[]);
+    let n = (4 << 20).to_string();
+    let r = h.create_container(
+        &pod,
+        &mk_ctr("ctr-big", &pod.id, &[("interop/reply-bytes", &n)]),
+    );
+    match r {
+        // the Go ttrpc server gives up on the connection (or never answers)
+        Err(nri::Error::DeadlineExceeded { .. }) | Err(nri::Error::ConnectionClosed(_)) => {
+            ensure!(
+                !h.is_connected(),
+                "plugin still connected after a fatal error"
+            );
+            ensure!(
+                ctx.procs[slot].wait_exit(Duration::from_secs(3)),
+                "plugin process did not exit after the runtime dropped it"
+            );
+        }
+        // a server that reports the oversized reply as a status: not fatal
+        Err(nri::Error::Status {
+            code: Code::ResourceExhausted,
+            ..
+        }) => {
+            ensure!(
+                h.is_connected(),
+                "plugin dropped for a status: {:?}",
+                h.drop_reason()
+            );
+            h.create_container(&pod, &mk_ctr("ctr-next", &pod.id, &[]))
+                .map_err(|e| format!("CreateContainer after the oversized reply: {e}"))?;
+            return check_event_seq(
+                &read_log(&log_e)?,
+                &[
+                    ex("CreateContainer", "pod-big", "ctr-big"),
+                    ex("CreateContainer", "pod-big", "ctr-next"),
+                ],
+            );
+        }
+        other => return Err(format!(
+            "CreateContainer with a 4 MiB reply: {:?}, want a fatal error (or RESOURCE_EXHAUSTED)",
+            other.map(|_| "success")
+        )),
+    }
+    check_event_seq(
+        &read_log(&log_e)?,
+        &[ex("CreateContainer", "pod-big", "ctr-big")],
+    )
+}
+
+/// Requests from several threads to one plugin are sent one at a time.
+fn sc_serialized_requests(ctx: &mut Ctx) -> R {
+    let rt = ctx.builder().build();
+    let log_e = ctx.path("serial.log");
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let (h, _) = ctx.external(
+        &l,
+        &plugin,
+        "serial",
+        "10",
+        &format!("log={}\n", log_e.display()),
+    )?;
+    let pod = mk_pod("pod-ser", &[]);
+    let start = Instant::now();
+    let results: Vec<R> = thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (h, pod) = (&h, &pod);
+                s.spawn(move || {
+                    let c = mk_ctr(&format!("ctr-{i}"), &pod.id, &[("interop/sleep-ms", "150")]);
+                    h.create_container(pod, &c)
+                        .map(|_| ())
+                        .map_err(|e| format!("ctr-{i}: {e}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|j| j.join().unwrap_or_else(|_| Err("panic".into())))
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    for r in results {
+        r?;
+    }
+    ensure!(
+        elapsed >= Duration::from_millis(4 * 150 - 20),
+        "4 requests of 150 ms each took {elapsed:?}: they overlapped"
+    );
+    let es = read_log(&log_e)?;
+    ensure!(
+        filter_event(&es, "CreateContainer").len() == 4,
+        "plugin log: {}",
+        summarize(&es)
+    );
+    Ok(())
+}
+
+/// A plugin's UpdateContainers sent right after its reply waits while the
+/// runtime still relays the event to later plugins (the v0.9.0 global
+/// lock), then goes through; with `block_updates_during_events(false)` it
+/// does not wait.
+fn sc_unsolicited_during_relay(ctx: &mut Ctx) -> R {
+    for block in [true, false] {
+        let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let t2 = times.clone();
+        let rt = ctx
+            .builder()
+            .block_updates_during_events(block)
+            .on_update_containers(move |_| {
+                lock(&t2).push(Instant::now());
+                Vec::new()
+            })
+            .build();
+        let shared = ctx.path(&format!("relay-{block}.log"));
+        let cfg = |p: &str| format!("log={}\nlog-prefix={p}\ntag={p}\n", shared.display());
+        let l = rt
+            .listen(ctx.path(&format!("nri-{block}.sock")))
+            .map_err(|e| e.to_string())?;
+        let plugin = ctx.plugin.clone();
+        let bin_b = ctx.plugin2.clone().unwrap_or_else(|| plugin.clone());
+        let (a, _) = ctx.external(&l, &plugin, "a", "10", &cfg("A"))?;
+        let (b, _) = ctx.external(&l, &bin_b, "b", "20", &cfg("B"))?;
+        let set = PluginSet::new(&rt);
+        set.add(a).map_err(|e| e.to_string())?;
+        set.add(b).map_err(|e| e.to_string())?;
+        let pod = mk_pod("pod-rel", &[]);
+        let c = mk_ctr(
+            "ctr-rel",
+            &pod.id,
+            &[
+                ("interop/unsolicited", "ctr-x"),
+                ("interop/sleep-ms", "300"),
+            ],
+        );
+        let start = Instant::now();
+        set.create_container(&pod, &c)
+            .map_err(|e| format!("CreateContainer (block={block}): {e}"))?;
+        let es = wait_entries(
+            &shared,
+            Duration::from_secs(3),
+            "two Unsolicited lines",
+            |es| filter_event(es, "Unsolicited").len() >= 2,
+        )?;
+        for u in filter_event(&es, "Unsolicited") {
+            ensure!(
+                u.kv("ctr") == "ctr-x" && u.kv("failed") == "0" && u.kv("err") == "-",
+                "block={block}: plugin log {:?}, want \"Unsolicited ctr=ctr-x failed=0 err=-\"",
+                u.raw
+            );
+        }
+        let times = lock(&times).clone();
+        ensure!(
+            times.len() == 2,
+            "block={block}: {} callback calls, want 2",
+            times.len()
+        );
+        let first = times
+            .iter()
+            .map(|t| t.duration_since(start))
+            .min()
+            .unwrap_or_default();
+        if block {
+            ensure!(
+                first >= Duration::from_millis(550),
+                "an update was served {first:?} after the relay started, while B (300 ms) was still handling the event"
+            );
+        } else {
+            ensure!(
+                first < Duration::from_millis(550),
+                "with block_updates_during_events(false) A's update waited {first:?}"
+            );
+        }
+        ensure!(
+            set.len() == 2,
+            "block={block}: plugins left the set: {:?}",
+            set.names()
+        );
+    }
+    Ok(())
+}
+
 fn sc_two_plugins_ordering(ctx: &mut Ctx) -> R {
     ctx.allowed.push(FAIL_MSG);
     let rt = ctx.builder().build();
@@ -2462,10 +2775,12 @@ fn sc_two_plugins_ordering(ctx: &mut Ctx) -> R {
     );
     match r {
         Err(nri::Error::Handler(m)) if m.contains("05-c") && m.contains("10-a") => {}
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "conflicting full adjustments of C and A: {:?}, want a conflict naming 05-c and 10-a",
             other.map(|_| "success")
-        )),
+        ))
+        }
     }
     // a failing plugin stops the relay
     expect_status_failure(
