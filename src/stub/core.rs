@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -494,14 +494,16 @@ impl Stub {
         }
         if let Ok(value) = std::env::var(api::PLUGIN_SOCKET_ENV_VAR) {
             if !value.is_empty() {
-                if self.inner.env_fd_taken.swap(true, Ordering::AcqRel) {
+                if self.inner.env_fd_taken.load(Ordering::Acquire) {
                     return Err(Error::Config(format!(
                         "{}={value:?}: the connection inherited from the runtime was already used and \
                          closed; a launched plugin cannot reconnect",
                         api::PLUGIN_SOCKET_ENV_VAR
                     )));
                 }
-                return socket_from_env(&value).map(|s| (s, true));
+                let stream = socket_from_env(&value)?;
+                self.inner.env_fd_taken.store(true, Ordering::Release);
+                return Ok((stream, true));
             }
         }
         let path = &self.inner.socket_path;
@@ -1043,11 +1045,13 @@ fn socket_from_env(value: &str) -> Result<UnixStream> {
     // SAFETY: the descriptor is open (checked through /proc above) and we take
     // sole ownership of it: the runtime hands it to the plugin for this use.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    stream.peer_addr().map_err(|e| {
-        Error::Config(format!(
+    if let Err(e) = stream.peer_addr() {
+        // Not ours to close after all: hand the descriptor back untouched.
+        let _ = stream.into_raw_fd();
+        return Err(Error::Config(format!(
             "{var}={value:?}: file descriptor {fd} is not a connected Unix socket ({e})"
-        ))
-    })?;
+        )));
+    }
     Ok(stream)
 }
 

@@ -1,0 +1,140 @@
+//! Identity and connection settings taken from the environment. These
+//! tests change process-wide environment variables, so they live in their
+//! own test binary and run as one sequential test.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+use nri::api::{Event, EventMask};
+use nri::stub::{Plugin, Stub};
+use nri::Error;
+
+struct P;
+impl Plugin for P {
+    fn events(&self) -> EventMask {
+        Event::CREATE_CONTAINER.into()
+    }
+}
+
+fn set(k: &str, v: Option<&str>) {
+    match v {
+        Some(v) => std::env::set_var(k, v),
+        None => std::env::remove_var(k),
+    }
+}
+
+#[test]
+fn environment_identity_and_socket_rules() {
+    // Identity from NRI_PLUGIN_NAME / NRI_PLUGIN_IDX; options win over them.
+    set("NRI_PLUGIN_SOCKET", None);
+    set("NRI_PLUGIN_NAME", Some("from-env"));
+    set("NRI_PLUGIN_IDX", Some("33"));
+    let stub = Stub::builder(P).build().unwrap();
+    assert_eq!(stub.name(), "33-from-env");
+    let stub = Stub::builder(P)
+        .plugin_name("opt")
+        .plugin_index("44")
+        .build()
+        .unwrap();
+    assert_eq!(stub.name(), "44-opt");
+
+    // A bad index from the environment is refused with the value named.
+    set("NRI_PLUGIN_IDX", Some("3x"));
+    let err = Stub::builder(P).build().unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidPluginIndex { index } if index == "3x"),
+        "{err:?}"
+    );
+
+    // Without any index, the executable's name must be NN-name; the test
+    // binary's is not, and the error says how to fix it.
+    set("NRI_PLUGIN_IDX", None);
+    set("NRI_PLUGIN_NAME", None);
+    let err = Stub::builder(P).build().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("NN-name") && text.contains("plugin_index"),
+        "{text}"
+    );
+
+    // With an index but no name, the name is the executable's base name.
+    let stub = Stub::builder(P).plugin_index("05").build().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let base = exe.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(stub.name(), format!("05-{base}"));
+
+    // NRI_PLUGIN_SOCKET: not a number, not open, not a socket, not connected.
+    let stub = Stub::builder(P)
+        .plugin_name("env")
+        .plugin_index("01")
+        .build()
+        .unwrap();
+    set("NRI_PLUGIN_SOCKET", Some("three"));
+    let err = stub.start().unwrap_err().to_string();
+    assert!(
+        err.contains("NRI_PLUGIN_SOCKET") && err.contains("\"three\""),
+        "{err}"
+    );
+
+    set("NRI_PLUGIN_SOCKET", Some("987654"));
+    let err = stub.start().unwrap_err().to_string();
+    assert!(err.contains("987654") && err.contains("not open"), "{err}");
+
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    let fd = file.as_raw_fd().to_string();
+    set("NRI_PLUGIN_SOCKET", Some(&fd));
+    let stub = Stub::builder(P)
+        .plugin_name("env")
+        .plugin_index("01")
+        .build()
+        .unwrap();
+    let err = stub.start().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("{fd:?}")) && err.contains("not a socket"),
+        "{err}"
+    );
+    drop(file);
+
+    // A socket that is not connected is refused too.
+    let listener_dir = std::env::temp_dir().join(format!("nri-env-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&listener_dir);
+    let listener = std::os::unix::net::UnixListener::bind(listener_dir.join("l.sock")).unwrap();
+    let lfd = listener.as_raw_fd().to_string();
+    set("NRI_PLUGIN_SOCKET", Some(&lfd));
+    let stub = Stub::builder(P)
+        .plugin_name("env")
+        .plugin_index("01")
+        .build()
+        .unwrap();
+    let err = stub.start().unwrap_err().to_string();
+    assert!(err.contains("not a connected Unix socket"), "{err}");
+    drop(listener); // refused descriptors are left open and owned by the caller
+    let _ = std::fs::remove_dir_all(&listener_dir);
+
+    // An explicit connection wins over the environment.
+    set("NRI_PLUGIN_SOCKET", Some("three"));
+    let (a, b) = UnixStream::pair().unwrap();
+    drop(b); // the "runtime" is gone at once: start fails on the connection, not on the variable
+    let stub = Stub::builder(P)
+        .plugin_name("env")
+        .plugin_index("01")
+        .connection(a)
+        .build()
+        .unwrap();
+    let err = stub.start().unwrap_err().to_string();
+    assert!(!err.contains("NRI_PLUGIN_SOCKET"), "{err}");
+
+    // Dialing a missing socket path names the path and the OS error.
+    set("NRI_PLUGIN_SOCKET", None);
+    let stub = Stub::builder(P)
+        .plugin_name("env")
+        .plugin_index("01")
+        .socket_path("/nonexistent/nri.sock")
+        .build()
+        .unwrap();
+    let err = stub.start().unwrap_err().to_string();
+    assert!(
+        err.contains("/nonexistent/nri.sock") && err.contains("No such file"),
+        "{err}"
+    );
+}
