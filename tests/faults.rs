@@ -1029,3 +1029,78 @@ fn launched_plugin_losing_its_runtime_ends_supervised_run_and_cannot_reconnect()
         other => panic!("expected a Config error, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Oversized messages, in every direction, through the real runtime side
+// ---------------------------------------------------------------------------
+
+#[test]
+fn oversized_messages_fail_only_their_own_request_in_every_direction() {
+    let _s = serial();
+    let h = Harness::new();
+    let (rt_end, stub_end) = UnixStream::pair().expect("socketpair");
+    h.sockets.send(stub_end).expect("dialer queue");
+    let stub = h.stub.clone();
+    let started = spawn_timed(move || stub.start());
+    let rt = Runtime::new();
+    let handle = rt.accept_stream(rt_end).expect("accept");
+    recv_within(&started, STEP, "start").0.expect("start");
+
+    // Plugin -> runtime reply over 4 MiB: the plugin sends RESOURCE_EXHAUSTED
+    // instead; the runtime fails that CreateContainer and keeps the plugin.
+    h.plugin.big_reply.store((4 << 20) + 1, Ordering::SeqCst);
+    let err = handle
+        .create_container(&pod("p"), &ctr("too-big-reply"))
+        .expect_err("an oversized reply cannot be sent");
+    assert!(
+        matches!(
+            &err,
+            Error::Status {
+                code: Code::ResourceExhausted,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(handle.is_connected(), "the runtime keeps the plugin");
+    h.plugin.big_reply.store(0, Ordering::SeqCst);
+
+    // Runtime -> plugin request over 4 MiB: refused before sending, by the
+    // runtime's own client; nothing reaches the plugin; the plugin stays.
+    let mut huge = ctr("too-big-request");
+    huge.annotations
+        .insert("big".into(), "y".repeat((4 << 20) + 1));
+    let err = handle
+        .create_container(&pod("p"), &huge)
+        .expect_err("an oversized request cannot be sent");
+    assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
+    assert!(handle.is_connected());
+
+    // Plugin -> runtime call over 4 MiB (update_containers): refused locally.
+    let t0 = Instant::now();
+    let err = h
+        .stub
+        .update_containers(vec![ContainerUpdate::for_container(
+            "z".repeat((4 << 20) + 1),
+        )])
+        .expect_err("an oversized update cannot be sent");
+    assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
+    assert!(t0.elapsed() < PROMPT);
+    assert!(h.stub.is_connected());
+
+    // Everything still works in both directions.
+    let reply = handle
+        .create_container(&pod("p"), &ctr("normal"))
+        .expect("next request served");
+    assert_eq!(reply.adjust.env[0].value, "normal");
+    let failed = h
+        .stub
+        .update_containers(vec![ContainerUpdate::for_container("c1")])
+        .expect("next update served");
+    assert!(failed.is_empty());
+    assert_eq!(handle.unsolicited_updates().len(), 1);
+    h.stub.stop();
+    assert!(handle.wait_closed(STEP));
+    drop(handle);
+    h.assert_closed_cleanly(1, "after oversized messages");
+}
