@@ -3,10 +3,14 @@
 # github.com/containerd/nri v0.9.0 pkg/adaptation) and the Go contract plugin,
 # check the harness against the Go plugin, then (given a path) run the same
 # scenarios against another contract plugin, with the Go plugin as plugin B.
+# Then the other direction: build this crate's interop-runtime example (our
+# runtime side, nri::runtime) and drive the Go plugin (the reference plugin
+# side, pkg/stub v0.9.0) with it, with PLUGIN_PATH as its second plugin.
 #
 # usage: tests/interop/run.sh [PLUGIN_PATH] [driver flags...]
 #   driver flags (e.g. -run REGEX, -v, -deadline-guard) go to every run,
-#   except -deadline-guard, which only applies to PLUGIN_PATH.
+#   except -deadline-guard, which only applies to PLUGIN_PATH (and not to
+#   the interop-runtime run).
 # Exit status: 0 when every run passed.
 set -euo pipefail
 
@@ -41,6 +45,7 @@ if (( major < 1 || (major == 1 && minor < 21) )); then
     exit 2
 fi
 
+root="$(cd "$here/../.." && pwd)"
 cd "$here"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
@@ -57,12 +62,20 @@ trap 'rm -f "$out"' EXIT
 
 # run_driver ARGS...: run the driver, add its counts to the totals
 run_driver() {
+    run_counted driver ./bin/driver "$@"
+}
+
+# run_counted WHAT CMD ARGS...: run a scenario runner, add its counts to the
+# totals
+run_counted() {
+    local what="$1"
+    shift
     local rc=0
-    ./bin/driver "$@" | tee "$out" || rc=$?
+    "$@" | tee "$out" || rc=$?
     local counts
     counts="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n1 || true)"
     if [[ -z "$counts" ]]; then
-        echo "run.sh: the driver printed no summary line (crashed?)" >&2
+        echo "run.sh: the $what printed no summary line (crashed?)" >&2
         total_fail=$((total_fail + 1))
         status=1
         return
@@ -80,8 +93,23 @@ run_driver -plugin bin/goplugin ${selfcheck[@]+"${selfcheck[@]}"}
 if [[ -n "$plugin" ]]; then
     echo "== driver -plugin $plugin -plugin2 bin/goplugin"
     run_driver -plugin "$plugin" -plugin2 bin/goplugin ${extra[@]+"${extra[@]}"}
-    echo "== total"
-    echo "$total_pass passed, $total_fail failed"
 fi
+
+# The other direction: our runtime side drives the Go plugin (and PLUGIN_PATH
+# as the second plugin).
+echo "building interop-runtime..."
+(cd "$root" && cargo build --quiet --example interop-runtime)
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    sed -E 's/.*"target_directory":"([^"]*)".*/\1/')"
+rt_args=(-plugin bin/goplugin)
+if [[ -n "$plugin" ]]; then
+    rt_args+=(-plugin2 "$plugin")
+fi
+echo "== interop-runtime ${rt_args[*]}"
+run_counted interop-runtime "$target_dir/debug/examples/interop-runtime" "${rt_args[@]}" \
+    ${selfcheck[@]+"${selfcheck[@]}"}
+
+echo "== total"
+echo "$total_pass passed, $total_fail failed"
 
 exit "$status"
