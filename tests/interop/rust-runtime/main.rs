@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerState, ContainerUpdate,
     CreateContainerResponse, Event, EventMask, Hook, Hooks, HugepageLimit, KeyValue, LinuxCPU,
-    LinuxContainer, LinuxContainerAdjustment, LinuxDevice, LinuxMemory, LinuxNamespace, LinuxPids,
-    LinuxPodSandbox, LinuxResources, Mount, POSIXRlimit, PodSandbox, StopContainerResponse,
-    UpdateContainerResponse,
+    LinuxContainer, LinuxContainerAdjustment, LinuxContainerUpdate, LinuxDevice, LinuxMemory,
+    LinuxNamespace, LinuxPids, LinuxPodSandbox, LinuxResources, Mount, POSIXRlimit, PodSandbox,
+    StopContainerResponse, UpdateContainerResponse,
 };
 use nri::runtime::{
     PluginHandle, PluginListener, PluginOutput, PluginSet, Runtime, RuntimeBuilder,
@@ -1018,6 +1018,39 @@ fn check_update(what: &str, u: Option<&ContainerUpdate>, id: &str, shares: u64, 
     Ok(())
 }
 
+/// A container update as the plugin sends it (`raw`: upstream's
+/// `SetLinuxCPUShares` on a fresh update), or as the reference collects it:
+/// a skeleton with memory and cpu set, over the requested resources for the
+/// container being updated.
+fn shaped_update(
+    id: &str,
+    shares: u64,
+    ignore: bool,
+    raw: bool,
+    requested: Option<&LinuxResources>,
+) -> ContainerUpdate {
+    let mut res = requested.cloned().unwrap_or_default();
+    if !raw {
+        res.memory.mut_or_insert_default();
+    }
+    res.cpu.mut_or_insert_default().shares = optional(shares);
+    ContainerUpdate {
+        container_id: id.into(),
+        linux: MessageField::some(LinuxContainerUpdate {
+            resources: MessageField::some(res),
+            ..Default::default()
+        }),
+        ignore_failure: ignore,
+        ..Default::default()
+    }
+}
+
+fn check_shape(what: &str, got: &ContainerUpdate, want: &ContainerUpdate) -> R {
+    let d = diff("update", want, got);
+    ensure!(d.is_empty(), "{what}: update differs: {}", join_diffs(&d));
+    Ok(())
+}
+
 fn update_ids(us: &[ContainerUpdate]) -> Vec<String> {
     us.iter().map(|u| u.container_id.clone()).collect()
 }
@@ -1281,6 +1314,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("serialized-requests", sc_serialized_requests),
     ("unsolicited-during-relay", sc_unsolicited_during_relay),
     ("two-plugins-ordering", sc_two_plugins_ordering),
+    ("two-plugins-updates", sc_two_plugins_updates),
 ];
 
 /// External plugins dial our socket, register, get their configuration
@@ -1779,6 +1813,11 @@ fn sc_update_and_stop_replies(ctx: &mut Ctx) -> R {
         update_ids(&r1.update)
     );
     check_update("UpdateContainer(c1)", r1.update.first(), "c2", 256, false)?;
+    check_shape(
+        "UpdateContainer(c1)",
+        &r1.update[0],
+        &shaped_update("c2", 256, false, false, None),
+    )?;
 
     // (b) UpdateContainer(c3) updates c3 itself: the plugin's reply alone,
     // then collected (merged over the requested resources)
@@ -1807,6 +1846,16 @@ fn sc_update_and_stop_replies(ctx: &mut Ctx) -> R {
         update_ids(&r3.update)
     );
     check_update("UpdateContainer(c3)", r3.update.first(), "c3", 256, false)?;
+    check_shape(
+        "UpdateContainer(c3) plugin reply",
+        &raw.update[0],
+        &shaped_update("c3", 256, false, true, None),
+    )?;
+    check_shape(
+        "UpdateContainer(c3)",
+        &r3.update[0],
+        &shaped_update("c3", 256, false, false, Some(&res)),
+    )?;
     let merged = r3.update[0]
         .linux
         .as_ref()
@@ -1843,6 +1892,11 @@ fn sc_update_and_stop_replies(ctx: &mut Ctx) -> R {
         update_ids(&r4.update)
     );
     check_update("StopContainer(c4)", r4.update.first(), "c2", 256, true)?;
+    check_shape(
+        "StopContainer(c4)",
+        &r4.update[0],
+        &shaped_update("c2", 256, true, false, None),
+    )?;
 
     // (d) StopContainer(c5) with nothing asked: no updates
     let r5 = set
@@ -2828,6 +2882,166 @@ fn sc_two_plugins_ordering(ctx: &mut Ctx) -> R {
             w.2
         );
     }
+    Ok(())
+}
+
+/// Two plugins updating the same container, collected like the v0.9.0
+/// reference: the second one's update of an item the first one set is a
+/// conflict that fails the operation, unless the update asks to ignore
+/// failures (then it is dropped and ignore_failure stays set only if both
+/// asked); a CreateContainer reply updating the container being created
+/// fails the creation.
+fn sc_two_plugins_updates(ctx: &mut Ctx) -> R {
+    let rt = ctx.builder().build();
+    let shared = ctx.path("upd2.log");
+    let cfg = |p: &str| format!("log={}\nlog-prefix={p}\ntag={p}\n", shared.display());
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let bin_b = ctx.plugin2.clone().unwrap_or_else(|| plugin.clone());
+    let (a, _) = ctx.external(&l, &plugin, "a", "10", &cfg("A"))?;
+    let (b, _) = ctx.external(&l, &bin_b, "b", "20", &cfg("B"))?;
+    let set = PluginSet::new(&rt);
+    set.add(a).map_err(|e| e.to_string())?;
+    set.add(b).map_err(|e| e.to_string())?;
+    let running = ContainerState::CONTAINER_RUNNING;
+    let conflict = |what: &str, r: nri::Result<Vec<ContainerUpdate>>| match r {
+        Err(nri::Error::Handler(m)) if m.contains("10-a") && m.contains("20-b") => Ok(()),
+        other => Err(format!(
+            "{what}: {:?}, want a conflict between 10-a and 20-b",
+            other.map(|u| update_ids(&u))
+        )),
+    };
+
+    // StopContainer: both update c2's CPU shares
+    let pod_ign = mk_pod(
+        "pod-ign",
+        &[("interop/update", "c2"), ("interop/ignore-failure", "yes")],
+    );
+    let r = set
+        .stop_container(&pod_ign, &with_state(mk_ctr("s1", "pod-ign", &[]), running))
+        .map_err(|e| format!("StopContainer with ignore_failure updates: {e}"))?;
+    ensure!(
+        r.update.len() == 1,
+        "StopContainer(s1): updates {:?}, want [c2]",
+        update_ids(&r.update)
+    );
+    check_shape(
+        "StopContainer(s1)",
+        &r.update[0],
+        &shaped_update("c2", 256, true, false, None),
+    )?;
+    let pod_upd = mk_pod("pod-upd", &[("interop/update", "c2")]);
+    conflict(
+        "StopContainer(s2) without ignore_failure",
+        set.stop_container(&pod_upd, &with_state(mk_ctr("s2", "pod-upd", &[]), running))
+            .map(|r| r.update),
+    )?;
+    // UpdateContainer of c3 updating c3 itself, from both
+    let res = LinuxResources {
+        memory: MessageField::some(LinuxMemory {
+            limit: optional(1 << 30),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    conflict(
+        "UpdateContainer(c3) updating itself from both plugins",
+        set.update_container(
+            &pod_upd,
+            &with_state(
+                mk_ctr("c3", "pod-upd", &[("interop/update", "c3")]),
+                running,
+            ),
+            &res,
+        )
+        .map(|r| r.update),
+    )?;
+    let r = set
+        .update_container(
+            &pod_upd,
+            &with_state(
+                mk_ctr(
+                    "c3i",
+                    "pod-upd",
+                    &[("interop/update", "c3i"), ("interop/ignore-failure", "yes")],
+                ),
+                running,
+            ),
+            &res,
+        )
+        .map_err(|e| format!("UpdateContainer(c3i) with ignore_failure: {e}"))?;
+    ensure!(
+        r.update.len() == 1,
+        "UpdateContainer(c3i): updates {:?}",
+        update_ids(&r.update)
+    );
+    check_shape(
+        "UpdateContainer(c3i)",
+        &r.update[0],
+        &shaped_update("c3i", 256, true, false, Some(&res)),
+    )?;
+    // CreateContainer updating another container, from both
+    conflict(
+        "CreateContainer(k1) updating c7 from both plugins",
+        set.create_container(
+            &pod_upd,
+            &mk_ctr("k1", "pod-upd", &[("interop/update", "c7")]),
+        )
+        .map(|r| r.update),
+    )?;
+    let r = set
+        .create_container(
+            &pod_upd,
+            &mk_ctr(
+                "k2",
+                "pod-upd",
+                &[("interop/update", "c7"), ("interop/ignore-failure", "yes")],
+            ),
+        )
+        .map_err(|e| format!("CreateContainer(k2) with ignore_failure updates: {e}"))?;
+    ensure!(
+        r.update.len() == 1,
+        "CreateContainer(k2): updates {:?}",
+        update_ids(&r.update)
+    );
+    check_shape(
+        "CreateContainer(k2)",
+        &r.update[0],
+        &shaped_update("c7", 256, true, false, None),
+    )?;
+    // CreateContainer updating the container being created
+    match set.create_container(&pod_upd, &mk_ctr("k3", "pod-upd", &[("interop/update", "k3")])) {
+        Err(nri::Error::Handler(m)) if m.contains("during creation") && m.contains("10-a") => {}
+        other => {
+            return Err(format!(
+                "CreateContainer(k3) updating k3: {:?}, want a failure naming 10-a (update during creation)",
+                other.map(|r| update_ids(&r.update))
+            ))
+        }
+    }
+    ensure!(set.len() == 2, "plugins left the set: {:?}", set.names());
+    // who saw what: a conflict or a failure stops the relay
+    let es = read_log(&shared)?;
+    let got: Vec<String> = event_lines(&es)
+        .iter()
+        .map(|e| format!("{} {} {}", e.prefix, e.event, e.kv("ctr")))
+        .collect();
+    let want = [
+        "A StopContainer s1",
+        "B StopContainer s1",
+        "A StopContainer s2",
+        "B StopContainer s2",
+        "A UpdateContainer c3",
+        "B UpdateContainer c3",
+        "A UpdateContainer c3i",
+        "B UpdateContainer c3i",
+        "A CreateContainer k1",
+        "B CreateContainer k1",
+        "A CreateContainer k2",
+        "B CreateContainer k2",
+        "A CreateContainer k3",
+    ];
+    ensure!(got == want, "shared log {got:?}, want {want:?}");
     Ok(())
 }
 
