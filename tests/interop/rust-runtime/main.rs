@@ -278,6 +278,22 @@ fn sigkill(pid: u32) -> R {
     Ok(())
 }
 
+/// The sockets a process has open (`socket:[inode]`).
+fn socket_inodes(pid: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in dir.flatten() {
+            if let Ok(target) = fs::read_link(e.path()) {
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with("socket:") {
+                    out.insert(t);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// True while `/proc/<pid>` exists and is not a zombie.
 fn pid_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -1388,6 +1404,10 @@ fn sc_external_register(ctx: &mut Ctx) -> R {
 fn sc_launched_config(ctx: &mut Ctx) -> R {
     let rt = ctx.builder().build();
     let log_l = ctx.path("launched.log");
+    // sockets of ours that must not leak into the launched plugin
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let (other, _) = ctx.external(&l, &plugin, "other", "10", "")?;
     let h = rt
         .launch(
             &ctx.plugin,
@@ -1425,6 +1445,14 @@ fn sc_launched_config(ctx: &mut Ctx) -> R {
         ],
         "launched plugin environment {env:?}"
     );
+    let ours = socket_inodes("self");
+    let theirs = socket_inodes(&pid.to_string());
+    let leaked: Vec<String> = theirs.intersection(&ours).cloned().collect();
+    ensure!(
+        leaked.is_empty() && !ours.is_empty() && !theirs.is_empty(),
+        "the launched plugin holds sockets of the runtime process: {leaked:?}"
+    );
+    ensure!(other.is_connected(), "10-other dropped");
     let es = read_log(&log_l)?;
     check_preamble(&es, 0, 0, 0)
         .map_err(|e| format!("{e} (config not delivered through Configure?)"))?;
