@@ -1,0 +1,79 @@
+//! The Rust side of the benchmark: the same trivial logic as the Go bench
+//! plugin (benches/go/plugin), on `nri::stub`. CreateContainer adds 2 env
+//! vars, 1 mount and sets CPU shares; StartContainer and Synchronize do
+//! nothing.
+//!
+//! `bench-plugin [-socket PATH] [-name NAME] [-idx NN]`; launched by a
+//! runtime (NRI_PLUGIN_SOCKET set) it needs no arguments.
+
+#[path = "common.rs"]
+mod common;
+
+use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
+use nri::stub::{Context, HandlerResult, Plugin, Stub};
+
+struct Bench;
+
+impl Plugin for Bench {
+    fn events(&self) -> EventMask {
+        EventMask::from_events(&[Event::CREATE_CONTAINER, Event::START_CONTAINER])
+    }
+
+    fn synchronize(
+        &self,
+        _ctx: &Context<'_>,
+        _pods: Vec<PodSandbox>,
+        _containers: Vec<Container>,
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
+        Ok(Vec::new())
+    }
+
+    fn create_container(
+        &self,
+        _ctx: &Context<'_>,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+        Ok((common::adjust(), Vec::new()))
+    }
+
+    fn start_container(
+        &self,
+        _ctx: &Context<'_>,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> HandlerResult<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut b = Stub::builder(Bench);
+    while let Some(a) = args.next() {
+        let value = args.next();
+        match (a.trim_start_matches('-'), value) {
+            ("name", Some(v)) => b = b.plugin_name(v),
+            ("idx", Some(v)) => b = b.plugin_index(v),
+            ("socket", Some(v)) => b = b.socket_path(v),
+            (other, _) => {
+                eprintln!("bench-plugin: bad argument {other:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let stub = match b.build() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench-plugin: {e}");
+            std::process::exit(1);
+        }
+    };
+    match stub.run() {
+        Ok(()) | Err(nri::Error::ConnectionClosed(_)) => {}
+        Err(e) => {
+            eprintln!("bench-plugin: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# NRI plugin benchmarks: our Rust plugin (nri::stub) vs the same logic on
+# the Go pkg/stub v0.9.0, under driver A (our nri::runtime) and driver B (the
+# Go pkg/adaptation v0.9.0), plus the raw-socket floor and raw ttrpc (ours vs
+# the ttrpc crate), all in one invocation. Writes BENCHMARKS.md.
+#
+# usage: benches/run.sh [--smoke] [--out FILE]
+#   --smoke   tiny counts, one run: checks that every figure is produced
+#             (exit 0 only then); does not write BENCHMARKS.md unless --out
+#             is given. For CI.
+#   --out F   write the report to F (default: BENCHMARKS.md for full runs)
+# Needs: cargo, Go >= 1.21 with the module proxy or a module cache holding
+# benches/go/go.sum, Linux /proc.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+smoke=0
+out=""
+cmdline="benches/run.sh $*"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --smoke) smoke=1 ;;
+        --out) out="$2"; shift ;;
+        *) echo "usage: benches/run.sh [--smoke] [--out FILE]" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [[ -z "$out" && $smoke -eq 0 ]]; then
+    out="$root/BENCHMARKS.md"
+fi
+
+cd "$root"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+NRI_BENCH_CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+export NRI_BENCH_CLK_TCK
+bin="$root/target/bench"
+mkdir -p "$bin"
+t_start=$(date +%s)
+
+# --- builds -----------------------------------------------------------------
+builds=()
+build() {
+    builds+=("$*")
+    echo "+ $*" >&2
+    "$@"
+}
+# The plugin the drivers run, and the bench program: release profile (LTO, one
+# codegen unit), the default glibc target.
+build cargo build --quiet --release --example nri-bench --example bench-plugin
+cp target/release/examples/nri-bench target/release/examples/bench-plugin "$bin/"
+
+# The same plugin as a static binary, for its size and idle footprint: musl
+# when its target is installed (rustup cannot download it offline), else
+# glibc with +crt-static.
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    static_target=x86_64-unknown-linux-musl
+    build cargo build --quiet --release --example bench-plugin --target "$static_target"
+else
+    static_target=x86_64-unknown-linux-gnu
+    builds+=("RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --example bench-plugin --target $static_target")
+    RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --quiet --release --example bench-plugin --target "$static_target"
+fi
+cp "target/$static_target/release/examples/bench-plugin" "$bin/bench-plugin-static"
+build strip "$bin/bench-plugin-static"
+
+# Go: the pkg/stub plugin (static, stripped) and driver B.
+(
+    cd benches/go
+    echo "+ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $bin/go-plugin ./plugin" >&2
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$bin/go-plugin" ./plugin
+    echo "+ go build -o $bin/go-driver ./driver" >&2
+    go build -o "$bin/go-driver" ./driver
+)
+builds+=("(cd benches/go && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o target/bench/go-plugin ./plugin)")
+builds+=("(cd benches/go && go build -o target/bench/go-driver ./driver)")
+t_built=$(date +%s)
+echo "builds took $((t_built - t_start)) s" >&2
+
+# --- measurements -----------------------------------------------------------
+args=(suite
+    --rust-plugin "$bin/bench-plugin"
+    --rust-static-plugin "$bin/bench-plugin-static"
+    --static-target "$static_target"
+    --go-plugin "$bin/go-plugin"
+    --go-driver "$bin/go-driver"
+    --rust-size-bin "$bin/bench-plugin-static"
+    --go-size-bin "$bin/go-plugin"
+    --date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    --cmdline "$cmdline"
+    --builds "$(printf '%s\n' "${builds[@]}" | sed "s#$root/##g")"
+)
+[[ $smoke -eq 1 ]] && args+=(--smoke)
+[[ -n "$out" ]] && args+=(--out "$out")
+[[ -f "$root/benches/NOTES.md" ]] && args+=(--notes "$root/benches/NOTES.md")
+
+rc=0
+"$bin/nri-bench" "${args[@]}" || rc=$?
+t_end=$(date +%s)
+echo "measurements took $((t_end - t_built)) s; total $((t_end - t_start)) s" >&2
+if [[ $rc -ne 0 ]]; then
+    echo "run.sh: FAILED (some figure was not produced)" >&2
+    exit "$rc"
+fi
+echo "run.sh: every figure produced" >&2
