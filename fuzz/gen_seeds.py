@@ -182,6 +182,9 @@ def main():
         "mux-guard-short-deadline",
         bytes([2]) + mux(1, ttrpc(1, request("Configure", CONFIGURE, timeout_nano=1, metadata={"k": "v"}))),
     )
+    # The error reply quotes the method name, so it outgrows 4096 bytes and
+    # must go out as two trunk frames (4096 + rest).
+    write(t, "mux-long-method-reply-split", bytes([0]) + mux(1, ttrpc(1, request("M" * 4200, b""))))
     write(t, "raw-oversized-declared", bytes([1 | 4]) + ttrpc(1, b"", length=(4 << 20) + 1))
 
     # nri_requests: one encoded message each

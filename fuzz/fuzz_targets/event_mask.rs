@@ -70,7 +70,10 @@ fn check_bits(bits: i32) {
     let named = if shown.is_empty() {
         0
     } else {
-        shown.split(',').filter(|s| !s.starts_with("unknown(")).count()
+        shown
+            .split(',')
+            .filter(|s| !s.starts_with("unknown("))
+            .count()
     };
     assert_eq!(named, valid_bits.count_ones() as usize, "{shown:?}");
     match EventMask::parse(&shown) {
@@ -78,7 +81,10 @@ fn check_bits(bits: i32) {
             assert!(mask.is_valid() && !mask.is_empty(), "{shown:?} parsed");
             assert_eq!(again, mask, "Display {shown:?} does not round-trip");
         }
-        Err(_) => assert!(!mask.is_valid() || mask.is_empty(), "{shown:?} of {mask:?} fails"),
+        Err(_) => assert!(
+            !mask.is_valid() || mask.is_empty(),
+            "{shown:?} of {mask:?} fails"
+        ),
     }
 }
 

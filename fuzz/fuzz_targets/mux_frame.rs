@@ -72,7 +72,10 @@ fn check(ctl: u8, stream: &[u8], limit: u32) {
             match dec.decode(&mut input) {
                 Ok(Some((id, piece))) => {
                     assert!(!piece.is_empty(), "empty piece for connection {id}");
-                    assert!(piece.len() as u64 <= u64::from(limit), "piece over the limit");
+                    assert!(
+                        piece.len() as u64 <= u64::from(limit),
+                        "piece over the limit"
+                    );
                     assert!(piece.len() <= chunk.len());
                     push(&mut runs, id, piece);
                 }
@@ -95,7 +98,10 @@ fn check(ctl: u8, stream: &[u8], limit: u32) {
         }
     }
     let (want_runs, want_error, boundary) = reference(stream, limit);
-    assert_eq!(runs, want_runs, "chunked decoding differs from the reference parse");
+    assert_eq!(
+        runs, want_runs,
+        "chunked decoding differs from the reference parse"
+    );
     assert_eq!(error, want_error);
     if error.is_none() {
         assert_eq!(dec.at_boundary(), boundary);

@@ -30,14 +30,28 @@ fn round_trip<M: Message + PartialEq>(data: &[u8]) {
     let bytes = first
         .write_to_bytes()
         .unwrap_or_else(|e| panic!("decoded {} does not re-encode: {e}", M::NAME));
-    assert_eq!(bytes.len() as u64, size, "{}: compute_size disagrees", M::NAME);
+    assert_eq!(
+        bytes.len() as u64,
+        size,
+        "{}: compute_size disagrees",
+        M::NAME
+    );
     let second = M::parse_from_bytes(&bytes)
         .unwrap_or_else(|e| panic!("re-encoded {} does not decode: {e}", M::NAME));
-    assert!(first == second, "{}: round trip changed the message", M::NAME);
+    assert!(
+        first == second,
+        "{}: round trip changed the message",
+        M::NAME
+    );
     let again = second
         .write_to_bytes()
         .unwrap_or_else(|e| panic!("{} does not re-encode twice: {e}", M::NAME));
-    assert_eq!(again.len(), bytes.len(), "{}: encoded size not stable", M::NAME);
+    assert_eq!(
+        again.len(),
+        bytes.len(),
+        "{}: encoded size not stable",
+        M::NAME
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

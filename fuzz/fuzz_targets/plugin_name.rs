@@ -22,8 +22,7 @@ fn index_ok(s: &str) -> bool {
 
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))
 }
 
@@ -35,7 +34,10 @@ fn check(s: &str) {
             assert!(!idx.contains('-'), "split of {s:?} not at the first '-'");
         }
         Err(Error::InvalidPluginName { name, .. }) => {
-            assert!(!s.contains('-'), "{s:?} has a '-' but was refused as a name");
+            assert!(
+                !s.contains('-'),
+                "{s:?} has a '-' but was refused as a name"
+            );
             assert_eq!(name, s);
         }
         Err(Error::InvalidPluginIndex { index }) => {

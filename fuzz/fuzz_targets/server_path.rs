@@ -7,13 +7,17 @@
 //! into the other end and shuts its write side, and this thread reads the
 //! replies until EOF. Then the connection is closed and waited for.
 //!
+//! Set `NRI_FUZZ_DEBUG=1` to print, per input, the requests sent and the
+//! replies read (useful when replaying an artifact).
+//!
 //! Input layout: byte 0 chooses the setup (bit 0: plain framing instead of
 //! the trunk; bit 1: a deadline guard; bit 2: two workers instead of one;
 //! bits 3-4: 1 to 4 queued requests); the rest is what the peer sends.
 //!
 //! Checked: nothing panics (a panic anywhere, even a caught one, aborts
-//! under libFuzzer); the server closes within 1 s of our EOF and its
-//! workers end within 1 s of `close`; everything it wrote is well formed:
+//! under libFuzzer); the server closes within 1 s of our EOF, its
+//! workers end within 1 s of `close` and every thread it started (the
+//! deadline guard included) is gone 1 s later; everything it wrote is well formed:
 //! trunk frames only on connections 1 and 2, a message never shares a
 //! frame with another and is split only as 4096 bytes plus the rest; every
 //! ttrpc frame is a decodable `Response`, and there are no more replies
@@ -29,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use nri::api::{
-    ConfigureRequest, ConfigureResponse, Empty, EventMask, SynchronizeRequest,
-    SynchronizeResponse, PLUGIN_SERVICE,
+    ConfigureRequest, ConfigureResponse, Empty, EventMask, SynchronizeRequest, SynchronizeResponse,
+    PLUGIN_SERVICE,
 };
 use nri::mux::codec::{MuxDecoder, GO_READ_BUFFER, MUX_HEADER_LEN};
 use nri::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
@@ -49,26 +53,61 @@ fn services() -> Arc<Services> {
     SERVICES
         .get_or_init(|| {
             let mut s = Services::new();
-            s.add_unary(PLUGIN_SERVICE, "Configure", |_ctx, req: ConfigureRequest| {
-                let mut resp = ConfigureResponse::new();
-                resp.events = if req.config.is_empty() {
-                    EventMask::ALL.bits()
-                } else {
-                    EventMask::parse(&req.config).map_or(0, |m| m.bits())
-                };
-                Ok(resp)
-            });
-            s.add_unary(PLUGIN_SERVICE, "Synchronize", |_ctx, req: SynchronizeRequest| {
-                let mut resp = SynchronizeResponse::new();
-                resp.more = req.more;
-                Ok(resp)
-            });
+            s.add_unary(
+                PLUGIN_SERVICE,
+                "Configure",
+                |_ctx, req: ConfigureRequest| {
+                    let mut resp = ConfigureResponse::new();
+                    resp.events = if req.config.is_empty() {
+                        EventMask::ALL.bits()
+                    } else {
+                        EventMask::parse(&req.config).map_or(0, |m| m.bits())
+                    };
+                    Ok(resp)
+                },
+            );
+            s.add_unary(
+                PLUGIN_SERVICE,
+                "Synchronize",
+                |_ctx, req: SynchronizeRequest| {
+                    let mut resp = SynchronizeResponse::new();
+                    resp.more = req.more;
+                    Ok(resp)
+                },
+            );
             s.add_unary(PLUGIN_SERVICE, "Shutdown", |_ctx, _req: Empty| {
                 Err::<Empty, _>(Status::new(Code::Unavailable, "shutting down"))
             });
             Arc::new(s)
         })
         .clone()
+}
+
+/// Threads of this process, from `/proc/self/task` (Linux).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Waits (bounded) until the process is back to `baseline` threads. The
+/// connection does not join its threads: `wait` returns once the last
+/// worker has signalled, and the deadline-guard thread is not waited for
+/// at all, so a thread may still be exiting. Waiting here keeps libFuzzer's
+/// per-input leak check from seeing a half-exited thread's thread-locals,
+/// and proves no thread outlives its connection by more than `BOUND`.
+fn settle_threads(baseline: usize) {
+    let started = Instant::now();
+    loop {
+        let now = threads();
+        if now <= baseline {
+            return;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "{} connection threads still alive {BOUND:?} after close",
+            now - baseline
+        );
+        thread::sleep(Duration::from_micros(50));
+    }
 }
 
 /// Counts the request frames (complete or oversized) the server can see
@@ -107,10 +146,16 @@ fn requests_in(input: &[u8], framing: Framing) -> usize {
 fn check_reply(d: Decoded) -> usize {
     match d {
         Decoded::Frame { header, data } => {
-            assert_eq!(header.message_type, TYPE_RESPONSE, "server wrote a non-response");
+            assert_eq!(
+                header.message_type, TYPE_RESPONSE,
+                "server wrote a non-response"
+            );
             assert!(data.len() <= MAX_MESSAGE_LEN);
             if let Err(e) = Response::parse_from_bytes(&data) {
-                panic!("server wrote an undecodable response on stream {}: {e}", header.stream_id);
+                panic!(
+                    "server wrote an undecodable response on stream {}: {e}",
+                    header.stream_id
+                );
             }
             1
         }
@@ -157,7 +202,10 @@ fn check_output(out: &[u8], framing: Framing) -> usize {
                 }
                 assert!(frames <= 1, "one trunk frame carried {frames} messages");
                 if starts_message {
-                    assert!(len <= GO_READ_BUFFER, "first frame of a message is {len} bytes");
+                    assert!(
+                        len <= GO_READ_BUFFER,
+                        "first frame of a message is {len} bytes"
+                    );
                     if !dec.at_boundary() {
                         assert_eq!(len, GO_READ_BUFFER, "message split at {len}, not 4096");
                     }
@@ -193,6 +241,7 @@ fuzz_target!(
             }),
             name: "fuzz".to_string(),
         };
+        let baseline = threads();
         let (server_end, mut peer) = UnixStream::pair().expect("socketpair");
         let conn = ConnectionBuilder::new(server_end, framing)
             .options(options)
@@ -232,9 +281,13 @@ fuzz_target!(
             started.elapsed() < BOUND,
             "workers did not end within {BOUND:?} of close"
         );
+        settle_threads(baseline);
 
         let replies = check_output(&out, framing);
         let requests = requests_in(input, framing);
+        if std::env::var_os("NRI_FUZZ_DEBUG").is_some() {
+            eprintln!("{framing:?}: {requests} requests, {replies} replies, {} bytes back", out.len());
+        }
         assert!(replies <= requests, "{replies} replies to {requests} requests");
     }
 );

@@ -72,12 +72,22 @@ fn check(ctl: u8, stream: &[u8], limit: usize) {
     for d in &got {
         match d {
             Decoded::Frame { header, data } => {
-                assert!(data.len() <= limit, "frame data {} > limit {limit}", data.len());
+                assert!(
+                    data.len() <= limit,
+                    "frame data {} > limit {limit}",
+                    data.len()
+                );
                 assert!(data.len() <= MAX_MESSAGE_LEN);
                 assert_eq!(data.len(), header.length as usize);
                 let mut wire = Vec::new();
-                encode_frame(&mut wire, header.stream_id, header.message_type, header.flags, data)
-                    .expect("a decoded frame is within the limit, so it encodes");
+                encode_frame(
+                    &mut wire,
+                    header.stream_id,
+                    header.message_type,
+                    header.flags,
+                    data,
+                )
+                .expect("a decoded frame is within the limit, so it encodes");
                 let mut hb = [0u8; HEADER_LEN];
                 hb.copy_from_slice(&wire[..HEADER_LEN]);
                 assert_eq!(FrameHeader::parse(&hb), *header);
@@ -91,7 +101,10 @@ fn check(ctl: u8, stream: &[u8], limit: usize) {
         }
     }
     let (want, boundary) = reference(stream, limit);
-    assert_eq!(got, want, "chunked decoding differs from the reference parse");
+    assert_eq!(
+        got, want,
+        "chunked decoding differs from the reference parse"
+    );
     assert_eq!(dec.at_boundary(), boundary);
 }
 
