@@ -34,7 +34,7 @@ use nri::runtime::{
 };
 use nri::ttrpc::Code;
 use protobuf::reflect::{ReflectFieldRef, ReflectValueRef, RuntimeFieldType, RuntimeType};
-use protobuf::{EnumOrUnknown, MessageDyn, MessageField};
+use protobuf::{EnumOrUnknown, Message, MessageDyn, MessageField};
 
 const RT_NAME: &str = "interop-rust-runtime";
 const RT_VERSION: &str = "v0.1.0";
@@ -865,10 +865,11 @@ fn diff(path: &str, want: &dyn MessageDyn, got: &dyn MessageDyn) -> Vec<String> 
 }
 
 fn render_msg(m: &dyn MessageDyn) -> String {
-    format!(
-        "{{{}}}",
-        trunc(&protobuf::text_format::print_to_string(m), 200)
-    )
+    let text = protobuf::text_format::print_to_string(m);
+    if text.is_empty() {
+        return "{} (set, every field zero)".to_string();
+    }
+    format!("{{{}}}", trunc(&text, 200))
 }
 
 fn render_value(v: &ReflectValueRef<'_>) -> String {
@@ -1318,6 +1319,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("create-full-adjustment", sc_create_full_adjustment),
     ("update-and-stop-replies", sc_update_and_stop_replies),
     ("message-sizes", sc_message_sizes),
+    ("message-size-limits", sc_message_size_limits),
     ("unsolicited-update", sc_unsolicited_update),
     ("handler-failure", sc_handler_failure),
     ("slow-handler-dropped", sc_slow_handler_dropped),
@@ -2059,6 +2061,143 @@ fn sc_message_sizes(ctx: &mut Ctx) -> R {
     check_event_seq(&read_log(&log_e)?, &want)
 }
 
+/// Finds `n` such that `len(n)` (a message length growing by one byte per
+/// unit of `n` in this range) is exactly `target`.
+fn solve_len(target: usize, len: impl Fn(usize) -> usize) -> R<usize> {
+    let mut n = target.saturating_sub(16 << 10);
+    for _ in 0..8 {
+        let l = len(n);
+        if l == target {
+            return Ok(n);
+        }
+        n = (n as i64 + target as i64 - l as i64).max(0) as usize;
+    }
+    Err(format!(
+        "no padding gives a message of exactly {target} bytes"
+    ))
+}
+
+/// The ttrpc limit exactly: a request whose ttrpc message is 4 MiB to the
+/// byte is sent and served, one byte more is refused locally (plugin
+/// kept); a reply of exactly 4 MiB (as the Go server frames it: no status
+/// for OK, just the payload; or with an empty status, as the Rust stub
+/// frames it) is received.
+fn sc_message_size_limits(ctx: &mut Ctx) -> R {
+    const LIMIT: usize = 4 << 20;
+    ctx.allowed.push("exceeds the 4194304-byte limit");
+    let rt = ctx.builder().build();
+    let log_e = ctx.path("limit.log");
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let (h, _) = ctx.external(
+        &l,
+        &plugin,
+        "limit",
+        "10",
+        &format!("log={}\n", log_e.display()),
+    )?;
+    let pod = mk_pod("pod-lim", &[]);
+    let timeout_nano = h.request_timeout().as_nanos() as i64;
+    let request_ctr = |n: usize| mk_ctr("at-limit", "pod-lim", &[("interop/pad", &"r".repeat(n))]);
+    let request_len = |n: usize| {
+        let payload = nri::api::CreateContainerRequest {
+            pod: MessageField::some(pod.clone()),
+            container: MessageField::some(request_ctr(n)),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap_or_default();
+        nri::ttrpc::Request {
+            service: nri::api::PLUGIN_SERVICE.into(),
+            method: "CreateContainer".into(),
+            payload,
+            timeout_nano,
+            ..Default::default()
+        }
+        .compute_size() as usize
+    };
+    let n = solve_len(LIMIT, request_len)?;
+    h.create_container(&pod, &request_ctr(n))
+        .map_err(|e| format!("request of exactly {LIMIT} bytes: {e}"))?;
+    match h.create_container(&pod, &request_ctr(n + 1)) {
+        Err(nri::Error::MessageTooLarge { len, .. }) if len == LIMIT as u64 + 1 => {}
+        other => {
+            return Err(format!(
+                "request of {LIMIT} + 1 bytes: {:?}, want MessageTooLarge of {} bytes",
+                other.map(|_| "success"),
+                LIMIT + 1
+            ))
+        }
+    }
+    ensure!(h.is_connected(), "plugin dropped: {:?}", h.drop_reason());
+
+    // The Go ttrpc server sends no status with an OK reply; a server that
+    // sends an empty one (the Rust stub) needs two bytes more.
+    let reply_len = |n: usize, with_status: bool| {
+        let mut adjust = ContainerAdjustment::new();
+        adjust
+            .annotations
+            .insert("limit.interop/blob".into(), "x".repeat(n));
+        let payload = CreateContainerResponse {
+            adjust: MessageField::some(adjust),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap_or_default();
+        let mut resp = nri::ttrpc::Response {
+            payload,
+            ..Default::default()
+        };
+        if with_status {
+            resp.status.mut_or_insert_default();
+        }
+        resp.compute_size() as usize
+    };
+    let mut want = vec![ex("CreateContainer", "pod-lim", "at-limit")];
+    let mut outcome = Err(String::new());
+    for with_status in [false, true] {
+        let m = solve_len(LIMIT, |n| reply_len(n, with_status))?;
+        let id = format!(
+            "reply-at-limit-{}",
+            if with_status { "status" } else { "plain" }
+        );
+        want.push(ex("CreateContainer", "pod-lim", &id));
+        let r = h.create_container(
+            &pod,
+            &mk_ctr(&id, "pod-lim", &[("interop/reply-bytes", &m.to_string())]),
+        );
+        outcome = match r {
+            Ok(resp) => {
+                let got = resp
+                    .adjust
+                    .as_ref()
+                    .and_then(|a| a.annotations.get("limit.interop/blob"))
+                    .map_or(0, |v| v.len());
+                ensure!(
+                    got == m,
+                    "reply of exactly {LIMIT} bytes: annotation of {got} bytes, want {m}"
+                );
+                Ok(())
+            }
+            // the server could not send it: try the other framing
+            Err(nri::Error::Status {
+                code: Code::ResourceExhausted,
+                message,
+                ..
+            }) if !with_status => Err(message),
+            Err(e) => Err(format!(
+                "reply of exactly {LIMIT} bytes ({m}-byte annotation): {e}"
+            )),
+        };
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    outcome?;
+    ensure!(h.is_connected(), "plugin dropped: {:?}", h.drop_reason());
+    check_event_seq(&read_log(&log_e)?, &want)
+}
+
 fn sc_unsolicited_update(ctx: &mut Ctx) -> R {
     let received: Arc<Mutex<Vec<Vec<ContainerUpdate>>>> = Arc::default();
     let fail_them = Arc::new(AtomicBool::new(true));
@@ -2164,7 +2303,50 @@ fn sc_unsolicited_update(ctx: &mut Ctx) -> R {
             ex("CreateContainer", "pod-un", "ctr-un2"),
             ex("CreateContainer", "pod-un", "ctr-after"),
         ],
+    )?;
+    // a launched plugin's call arrives the same way (failed again)
+    fail_them.store(true, Ordering::SeqCst);
+    let log_l = ctx.path("unsol-launched.log");
+    let hl = rt
+        .launch(
+            &ctx.plugin,
+            "unsoll",
+            "20",
+            &format!("log={}\n", log_l.display()),
+        )
+        .map_err(|e| format!("launch: {e}"))?;
+    hl.create_container(
+        &pod,
+        &mk_ctr("ctr-unl", &pod.id, &[("interop/unsolicited", "ctr-l")]),
     )
+    .map_err(|e| format!("CreateContainer (launched): {e}"))?;
+    let got = hl.wait_unsolicited_updates(1, Duration::from_secs(3));
+    ensure!(
+        update_ids(&got) == ["ctr-l"],
+        "launched plugin's unsolicited updates {:?}, want [ctr-l]",
+        update_ids(&got)
+    );
+    check_update(
+        "launched unsolicited update",
+        got.first(),
+        "ctr-l",
+        128,
+        false,
+    )?;
+    ensure!(
+        h.unsolicited_updates().len() == 2,
+        "the external plugin's handle recorded the launched plugin's update"
+    );
+    let es = wait_entries(&log_l, Duration::from_secs(3), "Unsolicited line", |es| {
+        !filter_event(es, "Unsolicited").is_empty()
+    })?;
+    let u = &filter_event(&es, "Unsolicited")[0];
+    ensure!(
+        u.kv("ctr") == "ctr-l" && u.kv("failed") == "1" && u.kv("err") == "-",
+        "launched plugin log {:?}, want \"Unsolicited ctr=ctr-l failed=1 err=-\"",
+        u.raw
+    );
+    Ok(())
 }
 
 fn sc_handler_failure(ctx: &mut Ctx) -> R {
