@@ -1327,6 +1327,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("launched-plugin-killed", sc_launched_plugin_killed),
     ("shutdown", sc_shutdown),
     ("registration-refused", sc_registration_refused),
+    ("registration-timeout", sc_registration_timeout),
     ("configure-failure", sc_configure_failure),
     ("oversized-reply-dropped", sc_oversized_reply_dropped),
     ("serialized-requests", sc_serialized_requests),
@@ -2676,6 +2677,12 @@ fn sc_shutdown(ctx: &mut Ctx) -> R {
         ctx.procs[slot].wait_exit(Duration::from_secs(3)),
         "external plugin did not exit when the runtime closed the connection"
     );
+    let (h2, slot2) = ctx.external(&l, &plugin, "shut2", "11", "")?;
+    drop(h2);
+    ensure!(
+        ctx.procs[slot2].wait_exit(Duration::from_secs(3)),
+        "external plugin did not exit when its handle was dropped"
+    );
     let hl = rt
         .launch(&ctx.plugin, "shutl", "20", "")
         .map_err(|e| format!("launch: {e}"))?;
@@ -2722,6 +2729,64 @@ fn sc_registration_refused(ctx: &mut Ctx) -> R {
     // the listener still serves the next plugin
     let (h, _) = ctx.external(&l, &plugin, "good", "10", "")?;
     check_handle(&h, "10-good", false)
+}
+
+/// A launched process that never registers is killed after the
+/// registration timeout; an external connection that never registers is
+/// closed.
+fn sc_registration_timeout(ctx: &mut Ctx) -> R {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    ctx.allowed.push("did not register");
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let rt = ctx.builder().registration_timeout(TIMEOUT).build();
+    let script = ctx.path("40-mute");
+    fs::write(&script, "#!/bin/sh\nexec /bin/sleep 30\n").map_err(|e| e.to_string())?;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let before = children();
+    let start = Instant::now();
+    let r = rt.launch(&script, "mute", "40", "");
+    let elapsed = start.elapsed();
+    match r {
+        Err(nri::Error::DeadlineExceeded { ref method, .. }) if method == "RegisterPlugin" => {}
+        other => {
+            return Err(format!(
+                "launching a mute process: {:?}, want DeadlineExceeded for RegisterPlugin",
+                other.map(|h| h.name().to_string())
+            ))
+        }
+    }
+    ensure!(
+        elapsed >= TIMEOUT - Duration::from_millis(20)
+            && elapsed < TIMEOUT + Duration::from_secs(1),
+        "registration timeout of {TIMEOUT:?} took {elapsed:?}"
+    );
+    let left: Vec<u32> = children().difference(&before).copied().collect();
+    ensure!(
+        left.is_empty(),
+        "mute launched process not killed and reaped: {left:?}"
+    );
+
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let mut mute = std::os::unix::net::UnixStream::connect(l.path()).map_err(|e| e.to_string())?;
+    match l.accept_timeout(Duration::from_secs(2)) {
+        Err(nri::Error::DeadlineExceeded { ref method, .. }) if method == "RegisterPlugin" => {}
+        other => {
+            return Err(format!(
+                "a mute external connection: {:?}, want DeadlineExceeded for RegisterPlugin",
+                other.map(|h| h.name().to_string())
+            ))
+        }
+    }
+    mute.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 64];
+    match mute.read(&mut buf) {
+        Ok(0) => Ok(()),
+        other => Err(format!(
+            "the mute connection was not closed by the runtime: read {other:?}"
+        )),
+    }
 }
 
 /// Our child processes (running or zombie).
