@@ -945,7 +945,8 @@ fn never_returning_handler_with_guard_runtime_gets_an_empty_reply_and_stop_is_bo
     h.sockets.send(stub_end).expect("dialer queue");
     let stub = h.stub.clone();
     let started = spawn_timed(move || stub.start());
-    let timeout = Duration::from_millis(400);
+    // The guard answers 250 ms before this deadline.
+    let timeout = Duration::from_secs(1);
     let rt = Runtime::builder().request_timeout(timeout).build();
     let handle = rt.accept_stream(rt_end).expect("accept");
     recv_within(&started, STEP, "start").0.expect("start");
