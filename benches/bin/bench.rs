@@ -19,21 +19,118 @@
 #[path = "common.rs"]
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nri::api::{CreateContainerRequest, CreateContainerResponse, Event, PLUGIN_SERVICE};
+use nri::api::{
+    CreateContainerRequest, CreateContainerResponse, Event, SynchronizeRequest, PLUGIN_SERVICE,
+};
 use nri::runtime::Runtime;
 use nri::ttrpc::{ConnectionBuilder, Framing, Request, Response, Services};
 use protobuf::{Message, MessageField};
 
 type Res<T> = std::result::Result<T, String>;
+
+// ---------------------------------------------------------------------------
+// Heap accounting for `alloc-profile` (off unless that subcommand runs)
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// In-process evidence for the report: what decoding the benchmark's
+/// messages costs in heap bytes and allocations (the plugin does the same
+/// decoding with the same generated code).
+fn alloc_profile(args: &Args) {
+    let n = args.num("n", 10_000);
+    COUNTING.store(true, Ordering::SeqCst);
+    let (pods, ctrs) = common::state(n);
+    let req = SynchronizeRequest {
+        pods,
+        containers: ctrs,
+        ..Default::default()
+    };
+    let bytes = req.write_to_bytes().unwrap_or_else(|e| fail(e));
+    drop(req);
+    let (live0, allocs0) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    let decoded = SynchronizeRequest::parse_from_bytes(&bytes).unwrap_or_else(|e| fail(e));
+    let (live1, allocs1) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    result(
+        "sync_encoded_bytes_per_container",
+        bytes.len() as f64 / n as f64,
+    );
+    result(
+        "sync_decoded_heap_bytes_per_container",
+        (live1 - live0) as f64 / n as f64,
+    );
+    result(
+        "sync_decode_allocs_per_container",
+        (allocs1 - allocs0) as f64 / n as f64,
+    );
+    result(
+        "container_struct_bytes",
+        std::mem::size_of::<nri::api::Container>() as f64,
+    );
+    drop(decoded);
+
+    let pod = common::pod(1);
+    let ctr = common::container(1, &pod);
+    let req = CreateContainerRequest {
+        pod: MessageField::some(pod),
+        container: MessageField::some(ctr),
+        ..Default::default()
+    };
+    let bytes = req.write_to_bytes().unwrap_or_else(|e| fail(e));
+    let allocs0 = ALLOCS.load(Ordering::SeqCst);
+    let decoded = CreateContainerRequest::parse_from_bytes(&bytes).unwrap_or_else(|e| fail(e));
+    let allocs1 = ALLOCS.load(Ordering::SeqCst);
+    let reply = CreateContainerResponse {
+        adjust: MessageField::some(common::adjust()),
+        ..Default::default()
+    };
+    let out = reply.write_to_bytes().unwrap_or_else(|e| fail(e));
+    let allocs2 = ALLOCS.load(Ordering::SeqCst);
+    drop((decoded, out));
+    result("create_decode_allocs", (allocs1 - allocs0) as f64);
+    result("create_handler_encode_allocs", (allocs2 - allocs1) as f64);
+}
 
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("nri-bench: {msg}");
@@ -59,7 +156,7 @@ impl Args {
     }
     fn has(&self, name: &str) -> bool {
         let flag = format!("--{name}");
-        self.0.iter().any(|a| *a == flag)
+        self.0.contains(&flag)
     }
     fn num(&self, name: &str, default: usize) -> usize {
         self.get(name).map_or(default, |v| {
@@ -280,6 +377,11 @@ fn driver_a(args: &Args) {
             (synced - configured).as_secs_f64() * 1e3,
         );
         result(&format!("sync_{n}_hwm_kb"), status_field(pid, "VmHWM"));
+        // All the CPU the fresh plugin used: start-up, Configure, Synchronize.
+        result(
+            &format!("sync_{n}_plugin_cpu_ms"),
+            cpu_ticks(pid) / tck * 1e3,
+        );
         drop(h);
         runtime.set_state(Vec::new(), Vec::new());
     }
@@ -662,6 +764,10 @@ impl Suite {
                 .join(" ")
         );
         if record {
+            let line = match std::env::current_dir() {
+                Ok(d) => line.replace(&format!("{}/", d.display()), ""),
+                Err(_) => line,
+            };
             self.commands.push(format!("{group}: {line}"));
         }
         eprintln!("  {group} ...");
@@ -745,6 +851,12 @@ fn machine() -> String {
     format!("nproc {nproc}; CPU: {cpu}; kernel {kernel}; MemTotal {mem} kB")
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 struct Goal {
     text: String,
     met: Option<bool>,
@@ -773,6 +885,7 @@ fn suite(args: &Args) {
         commands: Vec::new(),
         errors: Vec::new(),
     };
+    let load_before = loadavg();
     let started = Instant::now();
     let (c, sc, w) = (
         calls.to_string(),
@@ -866,6 +979,7 @@ fn suite(args: &Args) {
         }
     }
     let elapsed = started.elapsed();
+    let load_after = loadavg();
 
     // Binary sizes (stat'ed, once: they do not vary between runs).
     let size =
@@ -892,7 +1006,12 @@ fn suite(args: &Args) {
             "**Smoke run: tiny counts, one run. These numbers say the benchmark works, not how fast anything is.**\n"
         );
     }
-    let _ = writeln!(w, "Machine: {}.\n", machine());
+    let _ = writeln!(
+        w,
+        "Machine: {}. Load average (1, 5, 15 min) before the runs: {load_before}; after: {load_after} \
+         (the machine is shared: other jobs' load shows up in the spread of the samples below).\n",
+        machine()
+    );
     let _ = writeln!(
         w,
         "Workload: the same trivial plugin logic in both plugins (CreateContainer adds 2 env vars, 1 mount and \
@@ -976,6 +1095,14 @@ fn suite(args: &Args) {
                 drv,
                 k("rust", &format!("sync_{n}_ms")),
                 k("go", &format!("sync_{n}_ms")),
+                None,
+            );
+            row(
+                w,
+                &format!("plugin CPU, start-up to synchronized with {n} (ms)"),
+                drv,
+                k("rust", &format!("sync_{n}_plugin_cpu_ms")),
+                k("go", &format!("sync_{n}_plugin_cpu_ms")),
                 None,
             );
             let kib = |v: Option<f64>| v.map(|v| v / 1024.0);
@@ -1203,6 +1330,7 @@ fn suite(args: &Args) {
         for n in &sync_sizes {
             need.push(format!("{g}.sync_{n}_ms"));
             need.push(format!("{g}.sync_{n}_hwm_kb"));
+            need.push(format!("{g}.sync_{n}_plugin_cpu_ms"));
         }
     }
     for k in &need {
@@ -1253,6 +1381,7 @@ fn main() {
             result("create_reply_bytes", r as f64);
         }
         "suite" => suite(&args),
+        "alloc-profile" => alloc_profile(&args),
         other => fail(format!("unknown subcommand {other:?}")),
     }
 }
