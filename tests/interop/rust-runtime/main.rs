@@ -1334,6 +1334,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("unsolicited-during-relay", sc_unsolicited_during_relay),
     ("two-plugins-ordering", sc_two_plugins_ordering),
     ("two-plugins-updates", sc_two_plugins_updates),
+    ("two-plugins-one-dies", sc_two_plugins_one_dies),
 ];
 
 /// External plugins dial our socket, register, get their configuration
@@ -3317,6 +3318,49 @@ fn sc_two_plugins_updates(ctx: &mut Ctx) -> R {
         "A CreateContainer k3",
     ];
     ensure!(got == want, "shared log {got:?}, want {want:?}");
+    Ok(())
+}
+
+/// A plugin that dies does not stop the relay: the operation succeeds with
+/// the other plugins' replies, as with the reference.
+fn sc_two_plugins_one_dies(ctx: &mut Ctx) -> R {
+    ctx.expect_drops();
+    let rt = ctx.builder().build();
+    let shared = ctx.path("dies.log");
+    let cfg = |p: &str| format!("log={}\nlog-prefix={p}\ntag={p}\n", shared.display());
+    let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
+    let plugin = ctx.plugin.clone();
+    let bin_b = ctx.plugin2.clone().unwrap_or_else(|| plugin.clone());
+    let (a, slot_a) = ctx.external(&l, &plugin, "a", "10", &cfg("A"))?;
+    let (b, _) = ctx.external(&l, &bin_b, "b", "20", &cfg("B"))?;
+    let set = PluginSet::new(&rt);
+    set.add(a).map_err(|e| e.to_string())?;
+    set.add(b).map_err(|e| e.to_string())?;
+    // killed, and relayed to at once (whether or not the runtime noticed)
+    ctx.procs[slot_a].kill();
+    let pod = mk_pod("pod-dies", &[]);
+    let resp = set
+        .create_container(
+            &pod,
+            &mk_ctr("ctr-dies", "pod-dies", &[("interop/adjust", "env")]),
+        )
+        .map_err(|e| format!("CreateContainer with A dead: {e}"))?;
+    let mut want = empty_adjustment();
+    want.annotations
+        .insert("B.interop/added".into(), "yes".into());
+    want.env.push(kv("INTEROP_B", "yes"));
+    check_adjust("CreateContainer with A dead", &want, &resp)?;
+    ensure!(
+        set.names() == ["20-b"],
+        "plugins {:?}, want [20-b]",
+        set.names()
+    );
+    let es = read_log(&shared)?;
+    let got: Vec<String> = event_lines(&es)
+        .iter()
+        .map(|e| format!("{} {} {}", e.prefix, e.event, e.kv("ctr")))
+        .collect();
+    ensure!(got == ["B CreateContainer ctr-dies"], "shared log {got:?}");
     Ok(())
 }
 
