@@ -143,7 +143,8 @@ struct FaultPlugin {
     entered: Receiver<&'static str>,
     /// Pod ids seen by each Synchronize call.
     synced: Mutex<Vec<Vec<String>>>,
-    late_results: AtomicUsize,
+    /// `after_reply` actions of CreateContainer that ran.
+    after_reply_ran: Arc<AtomicUsize>,
 }
 
 impl FaultPlugin {
@@ -157,7 +158,7 @@ impl FaultPlugin {
             entered_tx,
             entered,
             synced: Mutex::new(Vec::new()),
-            late_results: AtomicUsize::new(0),
+            after_reply_ran: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -216,11 +217,12 @@ impl Plugin for FaultPlugin {
         let _ = self.entered_tx.send("create");
         let mut a = ContainerAdjustment::new();
         a.add_env("CREATED", c.id.as_str());
+        let ran = self.after_reply_ran.clone();
+        ctx.after_reply(move |_| {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
         if self.block_create.load(Ordering::SeqCst) {
             self.gate.wait();
-            if ctx.time_left().is_some_and(|t| t.is_zero()) {
-                self.late_results.fetch_add(1, Ordering::SeqCst);
-            }
         }
         let big = self.big_reply.load(Ordering::SeqCst);
         if big > 0 {
@@ -617,6 +619,38 @@ fn runtime_closing_while_a_handler_runs_ends_run_when_the_handler_returns() {
     assert_closed_error(&res, "run");
     assert!(opened.elapsed() < PROMPT, "run took {:?}", opened.elapsed());
     h.assert_closed_cleanly(1, "closed while a handler ran");
+    assert_eq!(
+        h.plugin.after_reply_ran.load(Ordering::SeqCst),
+        0,
+        "no after_reply action runs for a reply that was never written"
+    );
+    h.restart_against_runtime(&["p1"]);
+    assert_eq!(h.plugin.after_reply_ran.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn stop_during_registration_makes_start_fail_promptly() {
+    let _s = serial();
+    let h = Harness::new();
+    let mut rt = h.scripted();
+    let stub = h.stub.clone();
+    let started = spawn_timed(move || stub.start());
+    // The runtime reads RegisterPlugin and never answers.
+    rt.expect_call("RegisterPlugin");
+    let stub = h.stub.clone();
+    let ((), stop_took) = recv_within(&spawn_timed(move || stub.stop()), STEP, "stop");
+    let (res, took) = recv_within(&started, STEP, "start");
+    assert!(res.is_err(), "start fails when stopped: {res:?}");
+    assert!(
+        took < PROMPT + Duration::from_millis(100),
+        "start took {took:?}"
+    );
+    assert!(stop_took < PROMPT, "stop took {stop_took:?}");
+    assert!(
+        rt.peer.wait_eof(STEP),
+        "the runtime sees the connection close"
+    );
+    h.assert_closed_cleanly(1, "stopped during registration");
     h.restart_against_runtime(&["p1"]);
 }
 
