@@ -41,7 +41,8 @@ const RT_VERSION: &str = "v0.1.0";
 const FAIL_MSG: &str = "interop: failure requested";
 /// Longest a scenario may take before it is reported as hung.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(25);
-/// Scenarios not started by then are reported as failed (whole run < 60 s).
+/// Scenarios not started by then are reported as failed, and a scenario
+/// still running then is cut (whole run < 60 s).
 const RUN_BUDGET: Duration = Duration::from_secs(55);
 /// How long an external plugin has to dial us.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -3420,7 +3421,7 @@ fn parse_args() -> Opts {
 
 static DIR_SEQ: AtomicUsize = AtomicUsize::new(0);
 
-fn run_scenario(opts: &Opts, f: Scenario) -> R {
+fn run_scenario(opts: &Opts, f: Scenario, timeout: Duration) -> R {
     let dir = std::env::temp_dir().join(format!(
         "nri-rt-interop-{}-{}",
         std::process::id(),
@@ -3454,11 +3455,11 @@ fn run_scenario(opts: &Opts, f: Scenario) -> R {
         thread::sleep(Duration::from_millis(50));
         let _ = tx.send((r, ctx));
     });
-    let (mut r, ctx) = match rx.recv_timeout(SCENARIO_TIMEOUT) {
+    let (mut r, ctx) = match rx.recv_timeout(timeout) {
         Ok(x) => x,
         Err(_) => {
             return Err(format!(
-                "scenario did not finish within {SCENARIO_TIMEOUT:?} (left running; temp dir {})",
+                "scenario did not finish within {timeout:?} (left running; temp dir {})",
                 dir.display()
             ))
         }
@@ -3512,7 +3513,8 @@ fn main() {
             continue;
         }
         let t = Instant::now();
-        match run_scenario(&opts, *f) {
+        let timeout = SCENARIO_TIMEOUT.min(RUN_BUDGET.saturating_sub(started.elapsed()));
+        match run_scenario(&opts, *f, timeout) {
             Ok(()) => {
                 passed += 1;
                 println!("PASS {name} ({}ms)", t.elapsed().as_millis());
