@@ -239,22 +239,24 @@ impl ConnectionBuilder {
             done_cv: Condvar::new(),
             on_close: Mutex::new(on_close),
             guard: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
         });
         if let Some(guard) = options.deadline_guard.clone() {
             let (tx, rx) = crossbeam_channel::unbounded();
             *lock(&shared.guard) = Some(tx);
             let weak = Arc::downgrade(&shared);
-            thread::Builder::new()
+            let h = thread::Builder::new()
                 .name(format!("{}-guard", options.name))
                 .spawn(move || guard_main(weak, rx, guard))
                 .map_err(|e| Error::io("cannot spawn the deadline-guard thread", e))?;
+            lock(&shared.threads).push(h);
         }
         for i in 0..options.workers {
             let s = shared.clone();
             let spawned = thread::Builder::new()
                 .name(format!("{}-{}", options.name, i))
                 .spawn(move || worker_main(s));
-            if let Err(e) = spawned {
+            if let Err(e) = spawned.map(|h| lock(&shared.threads).push(h)) {
                 // Workers already running exit once closed; the rest never started.
                 let missing = options.workers - i;
                 shared.close(format!("cannot spawn worker thread: {e}"));
@@ -335,7 +337,8 @@ impl Connection {
         lock(&self.shared.reason).clone()
     }
 
-    /// Blocks until the connection has closed and its workers have ended.
+    /// Blocks until the connection has closed and its threads have exited
+    /// (called from one of its own handlers, it does not wait for itself).
     pub fn wait(&self) {
         let mut done = lock(&self.shared.done);
         while !*done {
@@ -345,6 +348,8 @@ impl Connection {
                 .wait(done)
                 .unwrap_or_else(|e| e.into_inner());
         }
+        drop(done);
+        self.shared.join_threads();
     }
 
     /// Like [`Connection::wait`], for at most `timeout`. Returns true when
@@ -375,6 +380,8 @@ impl Connection {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
+        drop(done);
+        self.shared.join_threads();
         true
     }
 }
@@ -533,6 +540,7 @@ struct Shared {
     done_cv: Condvar,
     on_close: Mutex<Option<OnClose>>,
     guard: Mutex<Option<Sender<GuardMsg>>>,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 struct Writer {
@@ -796,6 +804,18 @@ impl Shared {
         }
         if let Some(tx) = lock(&self.guard).take() {
             let _ = tx.send(GuardMsg::Stop);
+        }
+    }
+
+    /// Joins the connection's threads once they are done, except the
+    /// calling thread itself.
+    fn join_threads(&self) {
+        let me = thread::current().id();
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        for h in handles {
+            if h.thread().id() != me {
+                let _ = h.join();
+            }
         }
     }
 
