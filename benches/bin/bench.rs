@@ -130,6 +130,87 @@ fn alloc_profile(args: &Args) {
     drop((decoded, out));
     result("create_decode_allocs", (allocs1 - allocs0) as f64);
     result("create_handler_encode_allocs", (allocs2 - allocs1) as f64);
+    COUNTING.store(false, Ordering::SeqCst);
+
+    // CPU work per CreateContainer with no I/O at all, one thread.
+    let iters = args.num("iters", 20_000);
+    let pod = common::pod(1);
+    let ctr = common::container(1, &pod);
+    // Plugin side: decode the envelope and the request, run the handler,
+    // encode the reply and its envelope.
+    let envelope = Request {
+        service: PLUGIN_SERVICE.to_string(),
+        method: "CreateContainer".to_string(),
+        payload: bytes.clone(),
+        timeout_nano: 2_000_000_000,
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .unwrap_or_else(|e| fail(e));
+    let mut sink = 0usize;
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters / 5 {
+            let env = Request::parse_from_bytes(&envelope).unwrap_or_else(|e| fail(e));
+            let req =
+                CreateContainerRequest::parse_from_bytes(&env.payload).unwrap_or_else(|e| fail(e));
+            sink += req.container.env.len();
+            let reply = CreateContainerResponse {
+                adjust: MessageField::some(common::adjust()),
+                ..Default::default()
+            };
+            let resp = Response {
+                payload: reply.write_to_bytes().unwrap_or_else(|e| fail(e)),
+                ..Default::default()
+            };
+            sink += resp.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
+    }
+    result("create_plugin_work_us", best);
+    // Driver A side: clone the pod and container into the request (as
+    // PluginHandle::create_container does), encode it and its envelope,
+    // decode the reply.
+    let reply_bytes = Response {
+        payload: CreateContainerResponse {
+            adjust: MessageField::some(common::adjust()),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap_or_else(|e| fail(e)),
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .unwrap_or_else(|e| fail(e));
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters / 5 {
+            let req = CreateContainerRequest {
+                pod: MessageField::some(pod.clone()),
+                container: MessageField::some(ctr.clone()),
+                ..Default::default()
+            };
+            let env = Request {
+                service: PLUGIN_SERVICE.to_string(),
+                method: "CreateContainer".to_string(),
+                payload: req.write_to_bytes().unwrap_or_else(|e| fail(e)),
+                timeout_nano: 2_000_000_000,
+                ..Default::default()
+            };
+            sink += env.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+            let resp = Response::parse_from_bytes(&reply_bytes).unwrap_or_else(|e| fail(e));
+            let r = CreateContainerResponse::parse_from_bytes(&resp.payload)
+                .unwrap_or_else(|e| fail(e));
+            sink += r.adjust.env.len();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
+    }
+    result("create_driver_a_work_us", best);
+    if sink == 0 {
+        fail("nothing was decoded");
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -172,6 +253,7 @@ impl Args {
 
 fn sizes_arg(s: &str) -> Vec<usize> {
     s.split(',')
+        .filter(|x| !x.trim().is_empty() && x.trim() != "none")
         .map(|x| {
             x.trim()
                 .parse()
@@ -209,6 +291,27 @@ fn status_field(pid: u32, key: &str) -> f64 {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| fail(format!("no {key} in /proc/{pid}/status")))
+}
+
+/// Context switches (voluntary + involuntary) of every thread of `pid`.
+fn ctx_switches(pid: u32) -> f64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for t in dir.flatten() {
+        if let Ok(st) = std::fs::read_to_string(t.path().join("status")) {
+            for l in st.lines() {
+                if let Some(v) = l
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    total += v.trim().parse::<f64>().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    total
 }
 
 // ---------------------------------------------------------------------------
@@ -326,6 +429,8 @@ fn driver_a(args: &Args) {
         }
     }
     let mut lat = Vec::with_capacity(calls);
+    let me = std::process::id();
+    let (cs0, my_cs0) = (ctx_switches(pid), ctx_switches(me));
     let cpu0 = cpu_ticks(pid);
     let start = Instant::now();
     for _ in 0..calls {
@@ -340,7 +445,13 @@ fn driver_a(args: &Args) {
     }
     let total = start.elapsed();
     let cpu1 = cpu_ticks(pid);
+    let (cs1, my_cs1) = (ctx_switches(pid), ctx_switches(me));
     report_latencies("create", lat, total);
+    result("create_plugin_ctxsw_per_call", (cs1 - cs0) / calls as f64);
+    result(
+        "create_driver_ctxsw_per_call",
+        (my_cs1 - my_cs0) / calls as f64,
+    );
     result(
         "create_cpu_us_per_call",
         (cpu1 - cpu0) / tck * 1e6 / calls as f64,
@@ -467,13 +578,18 @@ fn floor(args: &Args) {
         once(&mut s);
     }
     let mut lat = Vec::with_capacity(n);
+    let me = std::process::id();
+    let cs0 = ctx_switches(me) + ctx_switches(_child.0.id());
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
         once(&mut s);
         lat.push(t.elapsed());
     }
-    report_latencies("floor", lat, start.elapsed());
+    let total = start.elapsed();
+    let cs1 = ctx_switches(me) + ctx_switches(_child.0.id());
+    report_latencies("floor", lat, total);
+    result("floor_ctxsw_per_call", (cs1 - cs0) / n as f64);
 }
 
 fn floor_server(args: &Args) {
@@ -510,6 +626,9 @@ fn ttrpc_bench(args: &Args) {
         "--resp",
         &resp.to_string(),
     ]);
+    let server_pid = _child.0.id();
+    let me = std::process::id();
+    let cs: (f64, f64);
     let payload = vec![7u8; req];
     let timeout = Duration::from_secs(10);
     let mut lat = Vec::with_capacity(n);
@@ -533,6 +652,7 @@ fn ttrpc_bench(args: &Args) {
             for _ in 0..warmup {
                 call();
             }
+            let c0 = (ctx_switches(me), ctx_switches(server_pid));
             let start = Instant::now();
             for _ in 0..n {
                 let t = Instant::now();
@@ -540,6 +660,7 @@ fn ttrpc_bench(args: &Args) {
                 lat.push(t.elapsed());
             }
             total = start.elapsed();
+            cs = (ctx_switches(me) - c0.0, ctx_switches(server_pid) - c0.1);
             conn.close();
         }
         "theirs" => {
@@ -565,6 +686,7 @@ fn ttrpc_bench(args: &Args) {
             for _ in 0..warmup {
                 call();
             }
+            let c0 = (ctx_switches(me), ctx_switches(server_pid));
             let start = Instant::now();
             for _ in 0..n {
                 let t = Instant::now();
@@ -572,11 +694,14 @@ fn ttrpc_bench(args: &Args) {
                 lat.push(t.elapsed());
             }
             total = start.elapsed();
+            cs = (ctx_switches(me) - c0.0, ctx_switches(server_pid) - c0.1);
         }
         other => fail(format!("--impl must be ours or theirs, not {other:?}")),
     }
     let _ = std::fs::remove_file(&path);
     report_latencies("ttrpc", lat, total);
+    result("ttrpc_client_ctxsw_per_call", cs.0 / n as f64);
+    result("ttrpc_server_ctxsw_per_call", cs.1 / n as f64);
 }
 
 type TheirFn = dyn Fn(&ttrpc::TtrpcContext, ttrpc::Request) -> ttrpc::Response + Send + Sync;
@@ -943,6 +1068,12 @@ fn suite(args: &Args) {
             );
         }
         s.run(
+            "work",
+            "in-process work per call",
+            Command::new(&exe).args(["alloc-profile", "--n", if smoke { "1000" } else { "10000" }]),
+            first,
+        );
+        s.run(
             "floor_create",
             "floor (CreateContainer bytes)",
             Command::new(&exe).args([
@@ -1082,6 +1213,18 @@ fn suite(args: &Args) {
         );
         row(
             w,
+            "plugin context switches per CreateContainer",
+            drv,
+            k("rust", "create_plugin_ctxsw_per_call"),
+            k("go", "create_plugin_ctxsw_per_call"),
+            if d == "a" {
+                m("floor_create.floor_ctxsw_per_call")
+            } else {
+                None
+            },
+        );
+        row(
+            w,
             "StateChange notifications/s",
             drv,
             k("rust", "state_per_s"),
@@ -1182,6 +1325,78 @@ fn suite(args: &Args) {
             fmt_num(f),
             fmt_ratio(ratio(o, f))
         );
+    }
+
+    let _ = writeln!(
+        w,
+        "| context switches per round trip (client, server) | {}, {} | {}, {} | — | {} (both ends) | — |",
+        fmt_num(m("ttrpc_ours.ttrpc_client_ctxsw_per_call")),
+        fmt_num(m("ttrpc_ours.ttrpc_server_ctxsw_per_call")),
+        fmt_num(m("ttrpc_theirs.ttrpc_client_ctxsw_per_call")),
+        fmt_num(m("ttrpc_theirs.ttrpc_server_ctxsw_per_call")),
+        fmt_num(m("floor_raw.floor_ctxsw_per_call")),
+    );
+
+    let _ = writeln!(
+        w,
+        "\n## Where a CreateContainer goes (medians)\n\n\
+         In-process CPU work with no I/O, one thread, best of 5 batches (`nri-bench alloc-profile`), \
+         next to driver A's measured round trip. Plugin side: decode the ttrpc envelope and the \
+         CreateContainerRequest, run the handler, encode the reply and its envelope. Driver A side: \
+         clone the pod and container into the request (as `PluginHandle::create_container` does), \
+         encode it, decode the reply.\n\n| item | value |\n|---|---:|"
+    );
+    for (name, key) in [
+        (
+            "plugin-side work per call (µs)",
+            "work.create_plugin_work_us",
+        ),
+        (
+            "driver-A-side work per call (µs)",
+            "work.create_driver_a_work_us",
+        ),
+        (
+            "floor round trip, same bytes (µs)",
+            "floor_create.floor_p50_us",
+        ),
+        (
+            "measured driver A round trip, Rust plugin, p50 (µs)",
+            "a_rust.create_p50_us",
+        ),
+        (
+            "plugin context switches per call (driver A, Rust)",
+            "a_rust.create_plugin_ctxsw_per_call",
+        ),
+        (
+            "driver A context switches per call (Rust plugin)",
+            "a_rust.create_driver_ctxsw_per_call",
+        ),
+        (
+            "floor context switches per round trip (both ends)",
+            "floor_create.floor_ctxsw_per_call",
+        ),
+        (
+            "allocations to decode one CreateContainerRequest",
+            "work.create_decode_allocs",
+        ),
+        (
+            "allocations to build and encode the reply",
+            "work.create_handler_encode_allocs",
+        ),
+        (
+            "Synchronize: encoded bytes per container",
+            "work.sync_encoded_bytes_per_container",
+        ),
+        (
+            "Synchronize: decoded heap bytes per container",
+            "work.sync_decoded_heap_bytes_per_container",
+        ),
+        (
+            "Synchronize: allocations per decoded container",
+            "work.sync_decode_allocs_per_container",
+        ),
+    ] {
+        let _ = writeln!(w, "| {name} | {} |", fmt_num(m(key)));
     }
 
     // Goals.
@@ -1309,6 +1524,8 @@ fn suite(args: &Args) {
         "floor_raw.floor_p50_us".into(),
         "ttrpc_ours.ttrpc_p50_us".into(),
         "ttrpc_theirs.ttrpc_p50_us".into(),
+        "work.create_plugin_work_us".into(),
+        "work.sync_decoded_heap_bytes_per_container".into(),
         "a_rust.idle_rss_kb".into(),
         "a_go.idle_rss_kb".into(),
         "a_rust.idle_threads".into(),

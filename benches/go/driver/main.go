@@ -62,6 +62,28 @@ func cpuTicks(pid int) float64 {
 	return u + st
 }
 
+// ctxSwitches sums voluntary and involuntary context switches over every
+// thread of pid.
+func ctxSwitches(pid int) float64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	total := 0.0
+	for _, t := range tasks {
+		buf, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(buf), "\n") {
+			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if strings.HasPrefix(line, key) {
+					v, _ := strconv.ParseFloat(strings.TrimSpace(line[len(key):]), 64)
+					total += v
+				}
+			}
+		}
+	}
+	return total
+}
+
 // statusKB reads a "Key: N kB" (or plain number) line of /proc/pid/status.
 func statusKB(pid int, key string) float64 {
 	buf, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -210,6 +232,7 @@ func main() {
 		create(s.a, req)
 	}
 	lat := make([]time.Duration, *calls)
+	cs0 := ctxSwitches(s.pid)
 	cpu0 := cpuTicks(s.pid)
 	t0 := time.Now()
 	for i := range lat {
@@ -221,11 +244,13 @@ func main() {
 	}
 	total := time.Since(t0)
 	cpu1 := cpuTicks(s.pid)
+	cs1 := ctxSwitches(s.pid)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	result("create_p50_us", pct(lat, 0.50))
 	result("create_p99_us", pct(lat, 0.99))
 	result("create_calls_per_s", float64(*calls)/total.Seconds())
 	result("create_cpu_us_per_call", (cpu1-cpu0)/clkTck*1e6/float64(*calls))
+	result("create_plugin_ctxsw_per_call", (cs1-cs0)/float64(*calls))
 
 	evt := &adaptation.StateChangeEvent{Pod: req.Pod, Container: req.Container}
 	for i := 0; i < *warmup; i++ {
