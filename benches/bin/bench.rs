@@ -90,8 +90,11 @@ fn alloc_profile(args: &Args) {
     let bytes = req.write_to_bytes().unwrap_or_else(|e| fail(e));
     drop(req);
     let (live0, allocs0) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    let t = Instant::now();
     let decoded = SynchronizeRequest::parse_from_bytes(&bytes).unwrap_or_else(|e| fail(e));
+    let decode_time = t.elapsed();
     let (live1, allocs1) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    result("sync_decode_ms", decode_time.as_secs_f64() * 1e3);
     result(
         "sync_encoded_bytes_per_container",
         bytes.len() as f64 / n as f64,
@@ -108,7 +111,9 @@ fn alloc_profile(args: &Args) {
         "container_struct_bytes",
         std::mem::size_of::<nri::api::Container>() as f64,
     );
+    let t = Instant::now();
     drop(decoded);
+    result("sync_drop_ms", t.elapsed().as_secs_f64() * 1e3);
 
     let pod = common::pod(1);
     let ctr = common::container(1, &pod);
@@ -488,7 +493,9 @@ fn driver_a(args: &Args) {
             (synced - configured).as_secs_f64() * 1e3,
         );
         result(&format!("sync_{n}_hwm_kb"), status_field(pid, "VmHWM"));
-        // All the CPU the fresh plugin used: start-up, Configure, Synchronize.
+        // All the CPU the fresh plugin used: start-up, Configure, Synchronize
+        // and whatever it did right after replying (freeing the state, GC).
+        std::thread::sleep(Duration::from_millis(300));
         result(
             &format!("sync_{n}_plugin_cpu_ms"),
             cpu_ticks(pid) / tck * 1e3,
@@ -1394,6 +1401,14 @@ fn suite(args: &Args) {
         (
             "Synchronize: allocations per decoded container",
             "work.sync_decode_allocs_per_container",
+        ),
+        (
+            "Synchronize: in-process decode of the whole state (ms)",
+            "work.sync_decode_ms",
+        ),
+        (
+            "Synchronize: in-process drop of the decoded state (ms)",
+            "work.sync_drop_ms",
         ),
     ] {
         let _ = writeln!(w, "| {name} | {} |", fmt_num(m(key)));
