@@ -544,7 +544,6 @@ fn runtime_closing_during_configure_fails_start_once_the_handler_returns() {
 }
 
 #[test]
-#[ignore = "bug: start() learns of a closed connection only from the on-close path, which waits for every worker: while the Configure handler runs, start() waits for it (or the registration timeout) instead of failing at once"]
 fn start_fails_promptly_when_the_connection_closes_while_configure_still_runs() {
     let _s = serial();
     let h = Harness::new();
@@ -655,7 +654,6 @@ fn stop_during_registration_makes_start_fail_promptly() {
 }
 
 #[test]
-#[ignore = "bug: Stub::run (wait_ended) waits for the connection with the unbounded Connection::wait, which needs every worker to exit: a handler that never returns keeps run() (and run_supervised) blocked forever after the runtime dropped the plugin"]
 fn run_returns_when_the_runtime_drops_the_plugin_while_a_handler_is_stuck() {
     let _s = serial();
     let h = Harness::new();
@@ -1182,7 +1180,6 @@ fn stop_releases_an_update_blocked_on_a_runtime_that_stopped_reading() {
 }
 
 #[test]
-#[ignore = "bug: update_containers' timeout starts only after its request is written (Client::call_raw): with a runtime that stopped reading, write_all blocks with no write timeout, so the call hangs past its timeout (until stop or the peer goes away) while holding the connection's writer lock"]
 fn update_containers_times_out_when_the_runtime_stops_reading() {
     let _s = serial();
     let h = Harness::new();

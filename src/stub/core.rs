@@ -420,6 +420,18 @@ impl Stub {
             .options(self.inner.options.clone())
             .serve(PLUGIN_SERVICE_CONN, services)
             .open(RUNTIME_SERVICE_CONN)
+            .on_closing({
+                let weak = weak.clone();
+                move |reason| {
+                    // start() may be waiting for Configure: tell it now,
+                    // not once every handler has returned.
+                    if let Some(inner) = weak.upgrade() {
+                        if let Some(tx) = lock(&inner.configured).take() {
+                            let _ = tx.try_send(Err(Error::ConnectionClosed(reason.to_string())));
+                        }
+                    }
+                }
+            })
             .on_close(move |reason| connection_closed(&weak, id, reason))
             .start()?;
         let client = conn.client(RUNTIME_SERVICE_CONN)?;
@@ -452,7 +464,8 @@ impl Stub {
                 stopped.store(true, Ordering::Release);
                 lock(&self.inner.session).take();
                 conn.close();
-                conn.wait_timeout(Duration::from_secs(1));
+                // Short: a handler stuck in Configure must not hold up the error.
+                conn.wait_timeout(Duration::from_millis(200));
                 Err(e)
             }
         }
@@ -537,7 +550,10 @@ impl Stub {
         match s {
             None => Ended::Stopped,
             Some((conn, stopped)) => {
-                conn.wait();
+                // Bounded: a handler that never returns must not keep run()
+                // (or a supervisor) from noticing that the runtime is gone.
+                conn.wait_closed();
+                conn.wait_timeout(Duration::from_secs(5));
                 if stopped.load(Ordering::Acquire) {
                     Ended::Stopped
                 } else {

@@ -127,6 +127,7 @@ pub struct ConnectionBuilder {
     services: Vec<(u32, Arc<Services>)>,
     open: Vec<u32>,
     on_close: Option<OnClose>,
+    on_closing: Option<OnClose>,
 }
 
 impl ConnectionBuilder {
@@ -139,6 +140,7 @@ impl ConnectionBuilder {
             services: Vec::new(),
             open: Vec::new(),
             on_close: None,
+            on_closing: None,
         }
     }
 
@@ -165,7 +167,16 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Sets the callback run once when the connection has closed.
+    /// Sets a callback run once as soon as the connection starts closing,
+    /// on the thread that closes it, before handlers still running have
+    /// finished. Keep it short; it must not wait for the connection.
+    pub fn on_closing(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
+        self.on_closing = Some(Box::new(f));
+        self
+    }
+
+    /// Sets the callback run once when the connection has closed and its
+    /// workers have ended.
     pub fn on_close(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
         self.on_close = Some(Box::new(f));
         self
@@ -187,6 +198,7 @@ impl ConnectionBuilder {
             services,
             mut open,
             on_close,
+            on_closing,
         } = self;
         options.workers = options.workers.max(1);
         options.read_buffer = options.read_buffer.max(4096);
@@ -238,6 +250,7 @@ impl ConnectionBuilder {
             done: Mutex::new(false),
             done_cv: Condvar::new(),
             on_close: Mutex::new(on_close),
+            on_closing: Mutex::new(on_closing),
             guard: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
         });
@@ -335,6 +348,19 @@ impl Connection {
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<String> {
         lock(&self.shared.reason).clone()
+    }
+
+    /// Blocks until the connection starts closing (without waiting for
+    /// handlers still running).
+    pub fn wait_closed(&self) {
+        let mut done = lock(&self.shared.done);
+        while !*done && !self.is_closed() {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// Blocks until the connection has closed and its threads have exited
@@ -442,7 +468,23 @@ impl Client {
             });
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let stream_id = shared.send_request(self.chan, &bytes, tx)?;
+        let stream_id = shared
+            .send_request(self.chan, &bytes, tx, timeout)
+            .map_err(|e| match (e, timeout) {
+                (Error::Io { source, .. }, Some(t))
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    Error::DeadlineExceeded {
+                        service: service.to_string(),
+                        method: method.to_string(),
+                        timeout: t,
+                    }
+                }
+                (e, _) => e,
+            })?;
         let outcome = match timeout {
             Some(t) => match rx.recv_timeout(t) {
                 Ok(r) => r,
@@ -539,6 +581,7 @@ struct Shared {
     done: Mutex<bool>,
     done_cv: Condvar,
     on_close: Mutex<Option<OnClose>>,
+    on_closing: Mutex<Option<OnClose>>,
     guard: Mutex<Option<Sender<GuardMsg>>>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
@@ -805,6 +848,15 @@ impl Shared {
         if let Some(tx) = lock(&self.guard).take() {
             let _ = tx.send(GuardMsg::Stop);
         }
+        let cb = lock(&self.on_closing).take();
+        if let Some(cb) = cb {
+            if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
+                log::error!("{}: the on-closing callback panicked", self.options.name);
+            }
+        }
+        // Wake wait_closed().
+        let _g = lock(&self.done);
+        self.done_cv.notify_all();
     }
 
     /// Joins the connection's threads once they are done, except the
@@ -841,7 +893,10 @@ impl Shared {
     /// Allocates the next stream id, registers the caller and writes the
     /// request, all under the writer lock, so that ids reach the wire in
     /// increasing order whatever the number of calling threads.
-    fn send_request(&self, chan: u32, bytes: &[u8], tx: PendingSlot) -> Result<u32> {
+    /// With a timeout, the write itself is bounded by it too: a peer that
+    /// stops reading cannot hold the caller past its deadline (the
+    /// connection is closed then, since a frame was cut short).
+    fn send_request(&self, chan: u32, bytes: &[u8], tx: PendingSlot, timeout: Option<Duration>) -> Result<u32> {
         let mut w = lock(&self.writer);
         let stream_id = {
             let mut pending = lock(&self.pending);
@@ -855,7 +910,14 @@ impl Shared {
             pending.insert(key(chan, id), tx);
             id
         };
-        if let Err(e) = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes) {
+        if let Some(t) = timeout {
+            let _ = w.stream.set_write_timeout(Some(t.max(Duration::from_millis(1))));
+        }
+        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes);
+        if timeout.is_some() {
+            let _ = w.stream.set_write_timeout(None);
+        }
+        if let Err(e) = res {
             drop(w);
             lock(&self.pending).remove(&key(chan, stream_id));
             return Err(self.fail_write(e));
