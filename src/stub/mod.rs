@@ -18,9 +18,9 @@
 //! - an opt-in deadline guard answers for a handler about to miss the
 //!   runtime's deadline, so the plugin is not dropped.
 
-mod plugin;
 mod core;
+mod plugin;
 
+pub use self::core::{Backoff, Dialer, Stub, StubBuilder};
 pub use crate::ttrpc::{DeadlineGuard, GuardReply};
 pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
-pub use self::core::{Backoff, Dialer, Stub, StubBuilder};

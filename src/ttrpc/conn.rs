@@ -896,7 +896,13 @@ impl Shared {
     /// With a timeout, the write itself is bounded by it too: a peer that
     /// stops reading cannot hold the caller past its deadline (the
     /// connection is closed then, since a frame was cut short).
-    fn send_request(&self, chan: u32, bytes: &[u8], tx: PendingSlot, timeout: Option<Duration>) -> Result<u32> {
+    fn send_request(
+        &self,
+        chan: u32,
+        bytes: &[u8],
+        tx: PendingSlot,
+        timeout: Option<Duration>,
+    ) -> Result<u32> {
         let mut w = lock(&self.writer);
         let stream_id = {
             let mut pending = lock(&self.pending);
@@ -911,7 +917,9 @@ impl Shared {
             id
         };
         if let Some(t) = timeout {
-            let _ = w.stream.set_write_timeout(Some(t.max(Duration::from_millis(1))));
+            let _ = w
+                .stream
+                .set_write_timeout(Some(t.max(Duration::from_millis(1))));
         }
         let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes);
         if timeout.is_some() {
