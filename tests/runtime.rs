@@ -857,6 +857,12 @@ fn unsolicited_updates_reach_callback_and_failures_are_returned() {
     let ids: Vec<_> = recorded.iter().map(|u| u.container_id.as_str()).collect();
     assert_eq!(ids, ["ok-1", "fail-1"]);
     assert_eq!(handle.unsolicited_updates().len(), 2);
+    let taken = handle.take_unsolicited_updates();
+    assert_eq!(taken.len(), 2);
+    assert!(
+        handle.unsolicited_updates().is_empty(),
+        "taking empties the record"
+    );
 }
 
 /// A CreateContainer handler that calls UpdateContainers and waits for the

@@ -452,9 +452,16 @@ impl PluginHandle {
     }
 
     /// The container updates the plugin sent with `UpdateContainers` so far,
-    /// in order (failed ones included).
+    /// in order (failed ones included). They are kept until taken with
+    /// [`PluginHandle::take_unsolicited_updates`]: a long-running runtime
+    /// should take them, or memory grows with every update.
     pub fn unsolicited_updates(&self) -> Vec<ContainerUpdate> {
         lock(&self.shared.updates).clone()
+    }
+
+    /// Removes and returns the container updates received so far.
+    pub fn take_unsolicited_updates(&self) -> Vec<ContainerUpdate> {
+        std::mem::take(&mut *lock(&self.shared.updates))
     }
 
     /// Waits up to `timeout` until the plugin has sent at least `count`
