@@ -30,11 +30,21 @@ if [[ -z "$out" && $smoke -eq 0 ]]; then
 fi
 
 cd "$root"
+if [[ $smoke -eq 1 ]]; then
+    # Smoke runs check that the benchmark works, not its numbers: build
+    # quickly (no LTO, parallel codegen) in a target dir of their own so that
+    # full runs keep their release artifacts.
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/bench-smoke}"
+    export CARGO_PROFILE_RELEASE_LTO=off
+    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+fi
+tdir="${CARGO_TARGET_DIR:-$root/target}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 NRI_BENCH_CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 export NRI_BENCH_CLK_TCK
 bin="$root/target/bench"
+[[ $smoke -eq 1 ]] && bin="$tdir/bench-bin"
 mkdir -p "$bin"
 t_start=$(date +%s)
 
@@ -45,24 +55,36 @@ build() {
     echo "+ $*" >&2
     "$@"
 }
-# The plugin the drivers run, and the bench program: release profile (LTO, one
-# codegen unit), the default glibc target.
-build cargo build --quiet --release --example nri-bench --example bench-plugin
-cp target/release/examples/nri-bench target/release/examples/bench-plugin "$bin/"
-
-# The same plugin as a static binary, for its size and idle footprint: musl
-# when its target is installed (rustup cannot download it offline), else
-# glibc with +crt-static.
+# The static target: musl when it is installed (rustup cannot download it
+# offline), else glibc with +crt-static (the explicit --target keeps the flag
+# away from build scripts).
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
     static_target=x86_64-unknown-linux-musl
-    build cargo build --quiet --release --example bench-plugin --target "$static_target"
+    static_env=()
 else
     static_target=x86_64-unknown-linux-gnu
-    builds+=("RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --example bench-plugin --target $static_target")
-    RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --quiet --release --example bench-plugin --target "$static_target"
+    static_env=(RUSTFLAGS="-C target-feature=+crt-static")
 fi
-cp "target/$static_target/release/examples/bench-plugin" "$bin/bench-plugin-static"
+build_static() {
+    builds+=("${static_env[*]+${static_env[*]} }cargo build --release $* --target $static_target")
+    echo "+ ${static_env[*]+${static_env[*]} }cargo build --release $* --target $static_target" >&2
+    env ${static_env[@]+"${static_env[@]}"} cargo build --quiet --release "$@" --target "$static_target"
+}
+
+if [[ $smoke -eq 0 ]]; then
+    # The plugin the drivers run, and the bench program: release profile
+    # (LTO, one codegen unit), the default glibc target, as a plugin author
+    # builds by default.
+    build cargo build --quiet --release --example nri-bench --example bench-plugin
+    cp "$tdir/release/examples/nri-bench" "$tdir/release/examples/bench-plugin" "$bin/"
+    # The same plugin as a static binary, for its size and idle footprint.
+    build_static --example bench-plugin
+else
+    # Smoke: one build only, static, used for every role.
+    build_static --example bench-plugin --example nri-bench
+    cp "$tdir/$static_target/release/examples/nri-bench" "$tdir/$static_target/release/examples/bench-plugin" "$bin/"
+fi
+cp "$tdir/$static_target/release/examples/bench-plugin" "$bin/bench-plugin-static"
 build strip "$bin/bench-plugin-static"
 
 # Go: the pkg/stub plugin (static, stripped) and driver B.

@@ -3,7 +3,7 @@
 //! vars, 1 mount and sets CPU shares; StartContainer and Synchronize do
 //! nothing.
 //!
-//! `bench-plugin [-socket PATH] [-name NAME] [-idx NN]`; launched by a
+//! `bench-plugin [-socket PATH] [-name NAME] [-idx NN] [-workers N]`; launched by a
 //! runtime (NRI_PLUGIN_SOCKET set) it needs no arguments.
 
 #[path = "common.rs"]
@@ -60,6 +60,7 @@ fn main() {
             ("name", Some(v)) => b = b.plugin_name(v),
             ("idx", Some(v)) => b = b.plugin_index(v),
             ("socket", Some(v)) => b = b.socket_path(v),
+            ("workers", Some(v)) => b = b.workers(v.parse().unwrap_or(4)),
             (other, _) => {
                 eprintln!("bench-plugin: bad argument {other:?}");
                 std::process::exit(2);
