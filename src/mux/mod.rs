@@ -3,10 +3,11 @@
 //!
 //! Connection 1 carries the plugin service (the plugin is the ttrpc server),
 //! connection 2 the runtime service (the plugin is the client). This module
-//! owns the trunk framing ([`codec`]); the reading and writing of a trunk is
-//! done by [`crate::ttrpc::Connection`], which runs one reader per trunk and
-//! feeds each logical connection's ttrpc decoder directly, without a thread
-//! or a buffer per logical connection.
+//! owns the trunk framing ([`codec`]) and [`Trunk`], which exposes logical
+//! connections as byte streams ([`LogicalConn`]: `Read + Write`). NRI's own
+//! traffic goes through [`crate::ttrpc::Connection`] instead, which reads
+//! the trunk itself and feeds each logical connection's ttrpc decoder
+//! directly, without a thread or a buffer per logical connection.
 //!
 //! # Writing for Go readers
 //!
@@ -18,6 +19,9 @@
 //! frame is empty. Frames we read may have any size up to the limit.
 
 pub mod codec;
+mod trunk;
+
+pub use trunk::{LogicalConn, Trunk, MAX_QUEUED_PIECES};
 
 /// Logical connection of the plugin service (runtime calls the plugin).
 pub const PLUGIN_SERVICE_CONN: u32 = 1;
