@@ -592,9 +592,26 @@ fn floor(args: &Args) {
     let _ = std::fs::remove_file(&path);
     let out = vec![7u8; req];
     let mut back = vec![0u8; resp];
+    // With --client-hop, a reader thread reads each reply and hands it to
+    // the caller over a channel: the floor plus one thread hop, the shape of
+    // a client whose caller waits while another thread reads.
+    let hop = args.has("client-hop").then(|| {
+        let mut rd = s.try_clone().unwrap_or_else(|e| fail(e));
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; resp];
+            if rd.read_exact(&mut buf).is_err() || tx.send(buf).is_err() {
+                break;
+            }
+        });
+        rx
+    });
     let mut once = |s: &mut UnixStream| {
         s.write_all(&out).unwrap_or_else(|e| fail(e));
-        s.read_exact(&mut back).unwrap_or_else(|e| fail(e));
+        match &hop {
+            Some(rx) => back = rx.recv().unwrap_or_else(|e| fail(e)),
+            None => s.read_exact(&mut back).unwrap_or_else(|e| fail(e)),
+        }
     };
     for _ in 0..warmup {
         once(&mut s);
@@ -972,6 +989,11 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("—".into(), |r| format!("{r:.2}×"))
 }
 
+/// Three decimals, for goal checks close to their limit.
+fn fmt_ratio3(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.3}×"))
+}
+
 fn machine() -> String {
     let nproc = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -1108,6 +1130,23 @@ fn suite(args: &Args) {
                 &c,
                 "--warmup",
                 &w,
+            ]),
+            first,
+        );
+        s.run(
+            "floor_hop",
+            "floor + one client-side thread hop (3000/300 bytes)",
+            Command::new(&exe).args([
+                "floor",
+                "--req",
+                "3000",
+                "--resp",
+                "300",
+                "--n",
+                &c,
+                "--warmup",
+                &w,
+                "--client-hop",
             ]),
             first,
         );
@@ -1351,6 +1390,12 @@ fn suite(args: &Args) {
 
     let _ = writeln!(
         w,
+        "| floor + one client-side thread hop: p50 (µs), context switches | — | — | — | {}, {} | — |",
+        fmt_num(m("floor_hop.floor_p50_us")),
+        fmt_num(m("floor_hop.floor_ctxsw_per_call")),
+    );
+    let _ = writeln!(
+        w,
         "| context switches per round trip (client, server) | {}, {} | {}, {} | — | {} (both ends) | — |",
         fmt_num(m("ttrpc_ours.ttrpc_client_ctxsw_per_call")),
         fmt_num(m("ttrpc_ours.ttrpc_server_ctxsw_per_call")),
@@ -1456,30 +1501,30 @@ fn suite(args: &Args) {
         vec![(p50r, 0.5, true), (p50f, 2.0, true)],
         format!(
             "{} of Go, {} of the floor",
-            fmt_ratio(p50r),
-            fmt_ratio(p50f)
+            fmt_ratio3(p50r),
+            fmt_ratio3(p50f)
         ),
     );
     let cr = ratio(ar("create_calls_per_s"), ag("create_calls_per_s"));
-    goal("A: calls/s ≥ 2× Go", vec![(cr, 2.0, false)], fmt_ratio(cr));
+    goal("A: calls/s ≥ 2× Go", vec![(cr, 2.0, false)], fmt_ratio3(cr));
     let cpu = ratio(ar("create_cpu_us_per_call"), ag("create_cpu_us_per_call"));
     goal(
         "A: plugin CPU per call ≤ 0.3× Go",
         vec![(cpu, 0.3, true)],
-        fmt_ratio(cpu),
+        fmt_ratio3(cpu),
     );
     let tr = ratio(m("ttrpc_ours.ttrpc_p50_us"), m("ttrpc_theirs.ttrpc_p50_us"));
     goal(
         "raw ttrpc round trip (p50) ≤ 0.2× the ttrpc crate's",
         vec![(tr, 0.2, true)],
-        fmt_ratio(tr),
+        fmt_ratio3(tr),
     );
     let rss = ar("idle_rss_kb");
     let rssr = ratio(rss, ag("idle_rss_kb"));
     goal(
         "idle RSS ≤ 2 MiB and ≤ 1/4 of Go's (default glibc release build)",
         vec![(rss, 2048.0, true), (rssr, 0.25, true)],
-        format!("{} KiB, {} of Go", fmt_num(rss), fmt_ratio(rssr)),
+        format!("{} KiB, {} of Go", fmt_num(rss), fmt_ratio3(rssr)),
     );
     if rust_static.is_some() {
         let rss = m("a_rust_static.idle_rss_kb");
@@ -1487,14 +1532,14 @@ fn suite(args: &Args) {
         goal(
             &format!("idle RSS ≤ 2 MiB and ≤ 1/4 of Go's (static {static_target} build)"),
             vec![(rss, 2048.0, true), (rssr, 0.25, true)],
-            format!("{} KiB, {} of Go", fmt_num(rss), fmt_ratio(rssr)),
+            format!("{} KiB, {} of Go", fmt_num(rss), fmt_ratio3(rssr)),
         );
     }
     let sr = ratio(rust_size, go_size);
     goal(
         "stripped static binary ≤ 2 MiB and ≤ 1/4 of Go's",
         vec![(rust_size, 2.0 * 1024.0 * 1024.0, true), (sr, 0.25, true)],
-        format!("{} bytes, {} of Go", fmt_num(rust_size), fmt_ratio(sr)),
+        format!("{} bytes, {} of Go", fmt_num(rust_size), fmt_ratio3(sr)),
     );
     if let Some(n) = sync_sizes.iter().max() {
         let t = ratio(ar(&format!("sync_{n}_ms")), ag(&format!("sync_{n}_ms")));
@@ -1505,7 +1550,7 @@ fn suite(args: &Args) {
         goal(
             &format!("A: Synchronize of {n} containers ≤ 0.5× Go's time at ≤ 0.5× Go's peak RSS"),
             vec![(t, 0.5, true), (h, 0.5, true)],
-            format!("time {}, peak RSS {}", fmt_ratio(t), fmt_ratio(h)),
+            format!("time {}, peak RSS {}", fmt_ratio3(t), fmt_ratio3(h)),
         );
     }
     let _ = writeln!(w, "\n## Goals\n\n| goal | measured | met |\n|---|---|---|");
@@ -1556,6 +1601,7 @@ fn suite(args: &Args) {
     let mut need = vec![
         "floor_create.floor_p50_us".to_string(),
         "floor_raw.floor_p50_us".into(),
+        "floor_hop.floor_p50_us".into(),
         "ttrpc_ours.ttrpc_p50_us".into(),
         "ttrpc_theirs.ttrpc_p50_us".into(),
         "work.create_plugin_work_us".into(),
