@@ -1497,13 +1497,14 @@ fn suite(args: &Args) {
     let p50r = ratio(ar("create_p50_us"), ag("create_p50_us"));
     let p50f = ratio(ar("create_p50_us"), m("floor_create.floor_p50_us"));
     goal(
-        "A: CreateContainer p50 ≤ 0.5× Go's and ≤ 2× the floor",
-        vec![(p50r, 0.5, true), (p50f, 2.0, true)],
-        format!(
-            "{} of Go, {} of the floor",
-            fmt_ratio3(p50r),
-            fmt_ratio3(p50f)
-        ),
+        "A: CreateContainer p50 ≤ 0.5× Go's",
+        vec![(p50r, 0.5, true)],
+        format!("{} of Go", fmt_ratio3(p50r)),
+    );
+    goal(
+        "A: CreateContainer p50 ≤ 2× the floor",
+        vec![(p50f, 2.0, true)],
+        format!("{} of the floor", fmt_ratio3(p50f)),
     );
     let cr = ratio(ar("create_calls_per_s"), ag("create_calls_per_s"));
     goal("A: calls/s ≥ 2× Go", vec![(cr, 2.0, false)], fmt_ratio3(cr));
@@ -1548,9 +1549,14 @@ fn suite(args: &Args) {
             ag(&format!("sync_{n}_hwm_kb")),
         );
         goal(
-            &format!("A: Synchronize of {n} containers ≤ 0.5× Go's time at ≤ 0.5× Go's peak RSS"),
-            vec![(t, 0.5, true), (h, 0.5, true)],
-            format!("time {}, peak RSS {}", fmt_ratio3(t), fmt_ratio3(h)),
+            &format!("A: Synchronize of {n} containers ≤ 0.5× Go's time"),
+            vec![(t, 0.5, true)],
+            format!("{} of Go", fmt_ratio3(t)),
+        );
+        goal(
+            &format!("A: Synchronize of {n} containers at ≤ 0.5× Go's peak RSS"),
+            vec![(h, 0.5, true)],
+            format!("{} of Go", fmt_ratio3(h)),
         );
     }
     let _ = writeln!(w, "\n## Goals\n\n| goal | measured | met |\n|---|---|---|");
