@@ -3,11 +3,13 @@
 //! keeps calling `update_containers`; memory must stay flat and every event
 //! must be answered correctly.
 //!
-//! Runs for `NRI_SOAK_SECS` seconds (default 60). The event count it must
-//! reach is derived from a minimum rate ([`MIN_EVENTS_PER_SEC`] times the
-//! duration), so a throughput regression fails the test as surely as a
-//! leak does. It prints the events, events/s and RSS samples it saw
-//! (`cargo test --test soak -- --nocapture`).
+//! It sends `NRI_SOAK_EVENTS` events (default: a million in an optimized
+//! build, as CI runs it with `cargo test --release --test soak`; 150,000 in
+//! the debug build of a plain `cargo test`), bounded by `NRI_SOAK_SECS`
+//! seconds (default 600) so that it always ends; not reaching the count in
+//! that time fails it. Speed is not asserted here (a busy machine would make
+//! that flaky; `benches/` measures it), but the events/s and RSS samples are
+//! printed (`-- --nocapture`).
 
 mod common;
 
@@ -26,12 +28,13 @@ const STEP: Duration = Duration::from_secs(10);
 const MIB: usize = 1 << 20;
 /// Largest payload carried by one event.
 const MAX_PAYLOAD: usize = 64 * 1024;
-/// The events/s the soak must sustain. Measured on a 2-core VM with the
-/// debug build `cargo test` makes: about 13,000 events/s, so a million
-/// events take about 75 s; 60 s bring about 800,000. The floor sits well
-/// below that to tolerate a busy machine, yet fails a regression that
-/// halves throughput.
-const MIN_EVENTS_PER_SEC: f64 = 6_000.0;
+/// Events sent by default: measured on a 2-core VM, the debug build runs
+/// about 13,000 events/s and the release build about 35,000.
+const DEFAULT_EVENTS: u64 = if cfg!(debug_assertions) {
+    150_000
+} else {
+    1_000_000
+};
 /// Allowed RSS growth between the first and the last quarter.
 const RSS_SLACK: usize = 20 * MIB;
 
@@ -161,18 +164,18 @@ fn payload_len(rng: &mut XorShift) -> usize {
     rng.range(hi / 2, hi).max(1)
 }
 
-fn soak_secs() -> u64 {
-    std::env::var("NRI_SOAK_SECS")
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .filter(|&s| s > 0)
-        .unwrap_or(60)
+        .unwrap_or(default)
 }
 
 #[test]
 fn a_long_stream_of_random_events_keeps_memory_flat() {
-    let secs = soak_secs();
-    let run_for = Duration::from_secs(secs);
+    let target = env_number("NRI_SOAK_EVENTS", DEFAULT_EVENTS);
+    let run_for = Duration::from_secs(env_number("NRI_SOAK_SECS", 600));
     let plugin = Arc::new(Soaker::default());
     let updates_applied = Arc::new(AtomicUsize::new(0));
     let applied = updates_applied.clone();
@@ -247,7 +250,7 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
     let t0 = Instant::now();
     let (mut sent, mut creates, mut changes, mut bytes) = (0u64, 0u64, 0u64, 0u64);
     let mut errors = Vec::new();
-    while t0.elapsed() < run_for {
+    while sent < target && t0.elapsed() < run_for {
         // Check the clock every 64 events.
         for _ in 0..64 {
             let len = payload_len(&mut rng);
@@ -334,10 +337,9 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
         &update_failures[..update_failures.len().min(5)]
     );
     assert!(updates_ok > 0, "no update_containers call got through");
-    let min_events = (MIN_EVENTS_PER_SEC * secs as f64) as u64;
     assert!(
-        sent >= min_events,
-        "only {sent} events in {elapsed:?} ({rate:.0}/s; at least {MIN_EVENTS_PER_SEC}/s expected)"
+        sent >= target,
+        "only {sent} of {target} events within {run_for:?} ({rate:.0}/s)"
     );
     assert!(
         last_max <= first_max + RSS_SLACK,
