@@ -587,6 +587,8 @@ fn floor(args: &Args) {
         &req.to_string(),
         "--resp",
         &resp.to_string(),
+        "--workers",
+        &args.num("server-workers", 1).to_string(),
     ]);
     let (mut s, _) = listener.accept().unwrap_or_else(|e| fail(e));
     let _ = std::fs::remove_file(&path);
@@ -635,6 +637,39 @@ fn floor_server(args: &Args) {
     let req = args.num("req", 3000);
     let resp = args.num("resp", 300);
     let mut s = connect_retry(Path::new(&args.req("sock")));
+    let workers = args.num("workers", 1);
+    if workers > 1 {
+        // Leader/follower, shaped like nri::ttrpc's worker_main: workers
+        // take turns holding the read side (a mutex); the one that read a
+        // request releases it to a follower, then replies itself.
+        let rd = Arc::new(Mutex::new(s.try_clone().unwrap_or_else(|e| fail(e))));
+        let wr = Arc::new(Mutex::new(s));
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                let (rd, wr) = (rd.clone(), wr.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; req];
+                    let out = vec![9u8; resp];
+                    loop {
+                        {
+                            let mut r = rd.lock().unwrap_or_else(|e| e.into_inner());
+                            if r.read_exact(&mut buf).is_err() {
+                                std::process::exit(0);
+                            }
+                        }
+                        let mut w = wr.lock().unwrap_or_else(|e| e.into_inner());
+                        if w.write_all(&out).is_err() {
+                            std::process::exit(0);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        return;
+    }
     let mut buf = vec![0u8; req];
     let out = vec![9u8; resp];
     while s.read_exact(&mut buf).is_ok() {
@@ -1151,6 +1186,43 @@ fn suite(args: &Args) {
             first,
         );
         s.run(
+            "floor_handoff",
+            "floor + server-side leader/follower hand-off (3000/300 bytes)",
+            Command::new(&exe).args([
+                "floor",
+                "--req",
+                "3000",
+                "--resp",
+                "300",
+                "--n",
+                &c,
+                "--warmup",
+                &w,
+                "--server-workers",
+                "4",
+            ]),
+            first,
+        );
+        s.run(
+            "floor_hop_handoff",
+            "floor + client hop + server hand-off (3000/300 bytes)",
+            Command::new(&exe).args([
+                "floor",
+                "--req",
+                "3000",
+                "--resp",
+                "300",
+                "--n",
+                &c,
+                "--warmup",
+                &w,
+                "--client-hop",
+                "--server-workers",
+                "4",
+            ]),
+            first,
+        );
+        s.run(
             "floor_raw",
             "floor (3000/300 bytes)",
             Command::new(&exe).args([
@@ -1396,6 +1468,18 @@ fn suite(args: &Args) {
     );
     let _ = writeln!(
         w,
+        "| floor + server-side leader/follower hand-off (4 threads): p50 (µs), context switches | — | — | — | {}, {} | — |",
+        fmt_num(m("floor_handoff.floor_p50_us")),
+        fmt_num(m("floor_handoff.floor_ctxsw_per_call")),
+    );
+    let _ = writeln!(
+        w,
+        "| floor + both: p50 (µs), context switches | — | — | — | {}, {} | — |",
+        fmt_num(m("floor_hop_handoff.floor_p50_us")),
+        fmt_num(m("floor_hop_handoff.floor_ctxsw_per_call")),
+    );
+    let _ = writeln!(
+        w,
         "| context switches per round trip (client, server) | {}, {} | {}, {} | — | {} (both ends) | — |",
         fmt_num(m("ttrpc_ours.ttrpc_client_ctxsw_per_call")),
         fmt_num(m("ttrpc_ours.ttrpc_server_ctxsw_per_call")),
@@ -1608,6 +1692,8 @@ fn suite(args: &Args) {
         "floor_create.floor_p50_us".to_string(),
         "floor_raw.floor_p50_us".into(),
         "floor_hop.floor_p50_us".into(),
+        "floor_handoff.floor_p50_us".into(),
+        "floor_hop_handoff.floor_p50_us".into(),
         "ttrpc_ours.ttrpc_p50_us".into(),
         "ttrpc_theirs.ttrpc_p50_us".into(),
         "work.create_plugin_work_us".into(),
