@@ -7,14 +7,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use protobuf::{EnumOrUnknown, Message, MessageField};
+use protobuf::{EnumOrUnknown, Message, MessageDyn, MessageField};
 
 use super::{lock, Hub, RuntimeInner};
 use crate::api::{
-    ConfigureRequest, ConfigureResponse, Container, ContainerUpdate, CreateContainerRequest,
-    CreateContainerResponse, Empty, Event, EventMask, LinuxResources, PodSandbox,
-    RegisterPluginRequest, StateChangeEvent, StopContainerRequest, StopContainerResponse,
-    UpdateContainerRequest, UpdateContainerResponse, UpdateContainersRequest,
+    ConfigureRequest, ConfigureResponse, Container, ContainerUpdate, CreateContainerResponse,
+    Empty, Event, EventMask, LinuxResources, PodSandbox, RegisterPluginRequest, StateChangeEvent,
+    StopContainerResponse, UpdateContainerResponse, UpdateContainersRequest,
     UpdateContainersResponse, PLUGIN_SERVICE, RUNTIME_SERVICE,
 };
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
@@ -497,13 +496,16 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<CreateContainerResponse> {
-        let req = CreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
-        self.relay(Some(Event::CREATE_CONTAINER), "CreateContainer", &req, true)
-            .map(Option::unwrap_or_default)
+        // CreateContainerRequest{pod = 1, container = 2}, encoded from the
+        // borrowed messages instead of cloning them into a request.
+        let req = Fields(&[Field::Message(1, pod), Field::Message(2, container)]);
+        self.relay::<_, CreateContainerResponse>(
+            Some(Event::CREATE_CONTAINER),
+            "CreateContainer",
+            &req,
+            true,
+        )
+        .map(Option::unwrap_or_default)
     }
 
     /// Sends UpdateContainer with the requested new resources; the reply
@@ -515,14 +517,19 @@ impl PluginHandle {
         container: &Container,
         resources: &LinuxResources,
     ) -> Result<UpdateContainerResponse> {
-        let req = UpdateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            linux_resources: MessageField::some(resources.clone()),
-            ..Default::default()
-        };
-        self.relay(Some(Event::UPDATE_CONTAINER), "UpdateContainer", &req, true)
-            .map(Option::unwrap_or_default)
+        // UpdateContainerRequest{pod = 1, container = 2, linux_resources = 3}.
+        let req = Fields(&[
+            Field::Message(1, pod),
+            Field::Message(2, container),
+            Field::Message(3, resources),
+        ]);
+        self.relay::<_, UpdateContainerResponse>(
+            Some(Event::UPDATE_CONTAINER),
+            "UpdateContainer",
+            &req,
+            true,
+        )
+        .map(Option::unwrap_or_default)
     }
 
     /// Sends StopContainer; the reply carries the plugin's updates of other
@@ -532,13 +539,15 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        let req = StopContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
-        self.relay(Some(Event::STOP_CONTAINER), "StopContainer", &req, true)
-            .map(Option::unwrap_or_default)
+        // StopContainerRequest{pod = 1, container = 2}.
+        let req = Fields(&[Field::Message(1, pod), Field::Message(2, container)]);
+        self.relay::<_, StopContainerResponse>(
+            Some(Event::STOP_CONTAINER),
+            "StopContainer",
+            &req,
+            true,
+        )
+        .map(Option::unwrap_or_default)
     }
 
     /// Sends a StateChange notification: one of RUN_POD_SANDBOX,
@@ -559,13 +568,13 @@ impl PluginHandle {
         container: Option<&Container>,
     ) -> Result<()> {
         check_state_change(event)?;
-        self.relay::<_, Empty>(
-            Some(event),
-            "StateChange",
-            &state_change_event(event, pod, container),
-            true,
-        )
-        .map(|_| ())
+        // StateChangeEvent{event = 1, pod = 2, container = 3}.
+        let mut fields = vec![Field::Enum(1, event as i32), Field::Message(2, pod)];
+        if let Some(c) = container {
+            fields.push(Field::Message(3, c));
+        }
+        self.relay::<_, Empty>(Some(event), "StateChange", &Fields(&fields), true)
+            .map(|_| ())
     }
 
     /// Sends RunPodSandbox (a StateChange).
@@ -625,7 +634,7 @@ impl PluginHandle {
     /// not subscribe to `event`. With `take_event_lock` the call holds the
     /// runtime's event lock (when updates block during events); callers
     /// relaying to several plugins hold it themselves across all of them.
-    pub(crate) fn relay<Req: Message, Resp: Message>(
+    pub(crate) fn relay<Req: EncodeRequest + ?Sized, Resp: Message>(
         &self,
         event: Option<Event>,
         method: &'static str,
@@ -642,10 +651,21 @@ impl PluginHandle {
         };
         let _call = lock(&self.call_lock);
         self.ensure_alive()?;
-        match self
-            .client
-            .call(PLUGIN_SERVICE, method, req, Some(self.request_timeout))
-        {
+        let outcome = req.encode().and_then(|payload| {
+            let out = self.client.call_raw(
+                PLUGIN_SERVICE,
+                method,
+                payload,
+                Some(self.request_timeout),
+                Vec::new(),
+            )?;
+            Resp::parse_from_bytes(&out).map_err(|e| Error::Protobuf {
+                what: "decoding",
+                message: Resp::NAME,
+                source: e,
+            })
+        });
+        match outcome {
             Ok(reply) => Ok(Some(reply)),
             Err(e) if is_fatal(&e) => {
                 log::error!("dropping plugin {}: {method} failed: {e}", self.name);
@@ -695,5 +715,111 @@ impl PluginHandle {
 impl Drop for PluginHandle {
     fn drop(&mut self) {
         self.drop_plugin("the plugin handle was dropped");
+    }
+}
+
+/// A request the runtime can send: any message, or [`Fields`] borrowed from
+/// the caller.
+pub(crate) trait EncodeRequest {
+    /// The encoded request.
+    fn encode(&self) -> Result<Vec<u8>>;
+}
+
+impl<M: Message> EncodeRequest for M {
+    fn encode(&self) -> Result<Vec<u8>> {
+        self.write_to_bytes().map_err(|e| Error::Protobuf {
+            what: "encoding",
+            message: M::NAME,
+            source: e,
+        })
+    }
+}
+
+/// One field of a request encoded from borrowed values.
+pub(crate) enum Field<'a> {
+    /// A message field: its number and value.
+    Message(u32, &'a dyn MessageDyn),
+    /// An enum field: its number and value (0, the default, is not written).
+    Enum(u32, i32),
+}
+
+/// A request message written field by field from borrowed values, so the
+/// runtime need not clone a pod and a container into a request just to
+/// encode it. Fields must be listed in field-number order.
+pub(crate) struct Fields<'a>(pub(crate) &'a [Field<'a>]);
+
+impl EncodeRequest for Fields<'_> {
+    fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut os = protobuf::CodedOutputStream::vec(&mut out);
+        let res = self.0.iter().try_for_each(|f| match f {
+            Field::Message(n, m) => os
+                .write_tag(*n, protobuf::rt::WireType::LengthDelimited)
+                .and_then(|()| os.write_message_no_tag_dyn(*m)),
+            Field::Enum(_, 0) => Ok(()),
+            Field::Enum(n, v) => os.write_enum(*n, *v),
+        });
+        res.and_then(|()| os.flush()).map_err(|e| Error::Protobuf {
+            what: "encoding",
+            message: "request fields",
+            source: e,
+        })?;
+        drop(os);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+    use crate::api::{CreateContainerRequest, UpdateContainerRequest};
+
+    fn sample() -> (PodSandbox, Container, LinuxResources) {
+        let mut pod = PodSandbox::new();
+        pod.id = "pod-1".into();
+        pod.labels.insert("app".into(), "web".into());
+        let mut ctr = Container::new();
+        ctr.id = "ctr-1".into();
+        ctr.env = vec!["A=1".into(), "B=2".into()];
+        let mut res = LinuxResources::new();
+        res.cpu.mut_or_insert_default().cpus = "0-3".into();
+        (pod, ctr, res)
+    }
+
+    #[test]
+    fn borrowed_fields_encode_exactly_like_the_request_message() {
+        let (pod, ctr, res) = sample();
+        let owned = CreateContainerRequest {
+            pod: MessageField::some(pod.clone()),
+            container: MessageField::some(ctr.clone()),
+            ..Default::default()
+        };
+        let fields = Fields(&[Field::Message(1, &pod), Field::Message(2, &ctr)]);
+        assert_eq!(fields.encode().unwrap(), owned.encode().unwrap());
+
+        let owned = UpdateContainerRequest {
+            pod: MessageField::some(pod.clone()),
+            container: MessageField::some(ctr.clone()),
+            linux_resources: MessageField::some(res.clone()),
+            ..Default::default()
+        };
+        let fields = Fields(&[
+            Field::Message(1, &pod),
+            Field::Message(2, &ctr),
+            Field::Message(3, &res),
+        ]);
+        assert_eq!(fields.encode().unwrap(), owned.encode().unwrap());
+
+        for container in [None, Some(&ctr)] {
+            let owned = state_change_event(Event::START_CONTAINER, &pod, container);
+            let mut f = vec![
+                Field::Enum(1, Event::START_CONTAINER as i32),
+                Field::Message(2, &pod),
+            ];
+            if let Some(c) = container {
+                f.push(Field::Message(3, c));
+            }
+            assert_eq!(Fields(&f).encode().unwrap(), owned.encode().unwrap());
+        }
     }
 }
