@@ -30,6 +30,10 @@ const METHOD: &str = "Synchronize";
 
 /// Sends the state to the plugin, in chunks if needed, and returns the
 /// plugin's updates from the last reply.
+///
+/// Sizes are computed once per object and chunks are encoded straight from
+/// the borrowed state: nothing is cloned, and a refused size costs no
+/// encoding.
 pub(crate) fn synchronize(
     client: &Client,
     plugin: &str,
@@ -38,17 +42,17 @@ pub(crate) fn synchronize(
     containers: &[Container],
 ) -> Result<Vec<ContainerUpdate>> {
     let deadline = Instant::now() + timeout;
-    let (mut pods_left, mut ctrs_left) = (pods, containers);
+    let pod_len: Vec<usize> = pods.iter().map(|p| field_len(p.compute_size())).collect();
+    let ctr_len: Vec<usize> = containers
+        .iter()
+        .map(|c| field_len(c.compute_size()))
+        .collect();
+    let (mut p0, mut c0) = (0usize, 0usize);
     let (mut pods_per_chunk, mut ctrs_per_chunk) = (pods.len(), containers.len());
     let mut chunks = 0usize;
     loop {
-        let more = pods_left.len() > pods_per_chunk || ctrs_left.len() > ctrs_per_chunk;
-        let req = SynchronizeRequest {
-            pods: pods_left[..pods_per_chunk].to_vec(),
-            containers: ctrs_left[..ctrs_per_chunk].to_vec(),
-            more,
-            ..Default::default()
-        };
+        let (pods_left, ctrs_left) = (pods.len() - p0, containers.len() - c0);
+        let more = pods_left > pods_per_chunk || ctrs_left > ctrs_per_chunk;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::DeadlineExceeded {
@@ -57,12 +61,11 @@ pub(crate) fn synchronize(
                 timeout,
             });
         }
-        let payload = req.write_to_bytes().map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: SynchronizeRequest::NAME,
-            source: e,
-        })?;
-        let (envelope_len, payload) = envelope_len(payload, left);
+        let (pods_chunk, ctrs_chunk) = (p0..p0 + pods_per_chunk, c0..c0 + ctrs_per_chunk);
+        let payload_len = pod_len[pods_chunk.clone()].iter().sum::<usize>()
+            + ctr_len[ctrs_chunk.clone()].iter().sum::<usize>()
+            + if more { 2 } else { 0 };
+        let envelope_len = envelope_len(payload_len, left);
         if envelope_len > MAX_MESSAGE_LEN {
             // What the reference's client refuses to send: shrink and retry.
             (pods_per_chunk, ctrs_per_chunk) = shrink(pods_per_chunk, ctrs_per_chunk, envelope_len)
@@ -73,8 +76,8 @@ pub(crate) fn synchronize(
                          take {envelope_len} bytes)"
                     ))
                 })?;
-            pods_per_chunk = pods_per_chunk.min(pods_left.len());
-            ctrs_per_chunk = ctrs_per_chunk.min(ctrs_left.len());
+            pods_per_chunk = pods_per_chunk.min(pods_left);
+            ctrs_per_chunk = ctrs_per_chunk.min(ctrs_left);
             log::debug!(
                 "Synchronize request of {envelope_len} bytes is oversized; retrying with chunks of \
                  {pods_per_chunk} pods and {ctrs_per_chunk} containers"
@@ -82,12 +85,15 @@ pub(crate) fn synchronize(
             continue;
         }
         log::debug!(
-            "sending Synchronize chunk to plugin {plugin}: {}/{} pods, {}/{} containers (more: {more})",
-            req.pods.len(),
-            pods_left.len(),
-            req.containers.len(),
-            ctrs_left.len()
+            "sending Synchronize chunk to plugin {plugin}: {pods_per_chunk}/{pods_left} pods, \
+             {ctrs_per_chunk}/{ctrs_left} containers (more: {more})"
         );
+        let payload = encode_chunk(
+            &pods[pods_chunk],
+            &containers[ctrs_chunk],
+            more,
+            payload_len,
+        )?;
         let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
         let reply = SynchronizeResponse::parse_from_bytes(&reply).map_err(|e| Error::Protobuf {
             what: "decoding",
@@ -110,25 +116,66 @@ pub(crate) fn synchronize(
                 reply.update.len()
             )));
         }
-        pods_left = &pods_left[pods_per_chunk..];
-        ctrs_left = &ctrs_left[ctrs_per_chunk..];
-        pods_per_chunk = pods_per_chunk.min(pods_left.len());
-        ctrs_per_chunk = ctrs_per_chunk.min(ctrs_left.len());
+        p0 += pods_per_chunk;
+        c0 += ctrs_per_chunk;
+        pods_per_chunk = pods_per_chunk.min(pods.len() - p0);
+        ctrs_per_chunk = ctrs_per_chunk.min(containers.len() - c0);
     }
 }
 
-/// The encoded length of the ttrpc request envelope that will carry
-/// `payload`: what the 4 MiB limit applies to. Gives the payload back.
-fn envelope_len(payload: Vec<u8>, timeout: Duration) -> (usize, Vec<u8>) {
-    let mut req = Request {
+/// Bytes one object takes as a length-delimited field: tag, length, message.
+fn field_len(size: u64) -> usize {
+    (1 + protobuf::rt::compute_raw_varint64_size(size) + size) as usize
+}
+
+/// Encodes `SynchronizeRequest{pods = 1, containers = 2, more = 3}` from
+/// borrowed slices; `len` is its precomputed length.
+fn encode_chunk(
+    pods: &[PodSandbox],
+    ctrs: &[Container],
+    more: bool,
+    len: usize,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len);
+    let mut os = protobuf::CodedOutputStream::vec(&mut out);
+    let res = (|| {
+        for p in pods {
+            os.write_tag(1, protobuf::rt::WireType::LengthDelimited)?;
+            os.write_message_no_tag(p)?;
+        }
+        for c in ctrs {
+            os.write_tag(2, protobuf::rt::WireType::LengthDelimited)?;
+            os.write_message_no_tag(c)?;
+        }
+        if more {
+            os.write_bool(3, true)?;
+        }
+        os.flush()
+    })();
+    drop(os);
+    res.map_err(|e| Error::Protobuf {
+        what: "encoding",
+        message: SynchronizeRequest::NAME,
+        source: e,
+    })?;
+    Ok(out)
+}
+
+/// The encoded length of the ttrpc request envelope that will carry a
+/// payload of `payload_len` bytes: what the 4 MiB limit applies to.
+fn envelope_len(payload_len: usize, timeout: Duration) -> usize {
+    let req = Request {
         service: PLUGIN_SERVICE.to_string(),
         method: METHOD.to_string(),
-        payload,
         timeout_nano: timeout.as_nanos().min(i64::MAX as u128) as i64,
         ..Default::default()
     };
-    let len = req.compute_size() as usize;
-    (len, std::mem::take(&mut req.payload))
+    let payload_field = if payload_len == 0 {
+        0
+    } else {
+        field_len(payload_len as u64)
+    };
+    req.compute_size() as usize + payload_field
 }
 
 /// The reference's new chunk size after a refused request of `refused_len`
@@ -160,5 +207,62 @@ mod tests {
     fn shrink_gives_up_at_eight_objects_and_floors_at_four_plus_four() {
         assert_eq!(shrink(4, 4, 10 * MAX_MESSAGE_LEN), None);
         assert_eq!(shrink(0, 20, 10 * MAX_MESSAGE_LEN), Some((4, 4)));
+    }
+
+    #[test]
+    fn chunks_encode_like_the_request_message_and_sizes_add_up() {
+        let pods: Vec<PodSandbox> = (0..3)
+            .map(|i| PodSandbox {
+                id: format!("pod-{i}"),
+                name: "x".repeat(200 * i),
+                ..Default::default()
+            })
+            .collect();
+        let ctrs: Vec<Container> = (0..5)
+            .map(|i| Container {
+                id: format!("ctr-{i}"),
+                env: vec!["A=1".into(); i],
+                ..Default::default()
+            })
+            .collect();
+        for more in [false, true] {
+            let want = SynchronizeRequest {
+                pods: pods.clone(),
+                containers: ctrs.clone(),
+                more,
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap();
+            let len = pods
+                .iter()
+                .map(|p| field_len(p.compute_size()))
+                .sum::<usize>()
+                + ctrs
+                    .iter()
+                    .map(|c| field_len(c.compute_size()))
+                    .sum::<usize>()
+                + if more { 2 } else { 0 };
+            assert_eq!(len, want.len());
+            assert_eq!(encode_chunk(&pods, &ctrs, more, len).unwrap(), want);
+            let t = Duration::from_millis(1500);
+            let envelope = Request {
+                service: PLUGIN_SERVICE.to_string(),
+                method: METHOD.to_string(),
+                payload: want.clone(),
+                timeout_nano: t.as_nanos() as i64,
+                ..Default::default()
+            };
+            assert_eq!(envelope_len(len, t), envelope.compute_size() as usize);
+        }
+        assert_eq!(
+            envelope_len(0, Duration::ZERO),
+            Request {
+                service: PLUGIN_SERVICE.to_string(),
+                method: METHOD.to_string(),
+                ..Default::default()
+            }
+            .compute_size() as usize
+        );
     }
 }
