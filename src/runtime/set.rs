@@ -140,9 +140,11 @@ impl PluginSet {
         };
         let mut result = Collector::create(req);
         self.relay_all(|p| {
-            let req = result
-                .create_request()
-                .expect("collecting a CreateContainer result");
+            let req = result.create_request().ok_or_else(|| {
+                Error::State(
+                    "internal error: the CreateContainer collector holds no request".into(),
+                )
+            })?;
             let reply = p.relay::<_, CreateContainerResponse>(
                 Some(Event::CREATE_CONTAINER),
                 "CreateContainer",
@@ -174,9 +176,11 @@ impl PluginSet {
         };
         let mut result = Collector::update(req);
         self.relay_all(|p| {
-            let req = result
-                .update_request()
-                .expect("collecting an UpdateContainer result");
+            let req = result.update_request().ok_or_else(|| {
+                Error::State(
+                    "internal error: the UpdateContainer collector holds no request".into(),
+                )
+            })?;
             let reply = p.relay::<_, UpdateContainerResponse>(
                 Some(Event::UPDATE_CONTAINER),
                 "UpdateContainer",
