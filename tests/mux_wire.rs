@@ -340,7 +340,6 @@ fn on_close_runs_exactly_once_when_close_races_with_peer_eof() {
 }
 
 #[test]
-#[ignore = "doubtful: with workers = 1 nobody reads the socket while the only worker waits in a call made from after_reply (or a handler), so the reply is never read and the call times out"]
 fn call_made_from_after_reply_completes_with_a_single_worker() {
     // WIRE.md §5.7: updates are sent after the event's reply is written,
     // which is what RequestContext::after_reply is for.

@@ -485,30 +485,23 @@ impl Client {
                 }
                 (e, _) => e,
             })?;
-        let outcome = match timeout {
-            Some(t) => match rx.recv_timeout(t) {
-                Ok(r) => r,
-                Err(RecvTimeoutError::Timeout) => {
-                    lock(&shared.pending).remove(&key(self.chan, stream_id));
-                    // The reply may have raced the timeout into the slot.
-                    match rx.try_recv() {
-                        Ok(r) => r,
-                        Err(_) => {
-                            return Err(Error::DeadlineExceeded {
-                                service: service.to_string(),
-                                method: method.to_string(),
-                                timeout: t,
-                            })
-                        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let outcome = match shared.await_reply(&rx, deadline) {
+            Some(r) => r,
+            None => {
+                lock(&shared.pending).remove(&key(self.chan, stream_id));
+                // The reply may have raced the timeout into the slot.
+                match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(Error::DeadlineExceeded {
+                            service: service.to_string(),
+                            method: method.to_string(),
+                            timeout: timeout.unwrap_or_default(),
+                        })
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    Err(Error::ConnectionClosed(shared.reason_string()))
-                }
-            },
-            None => rx
-                .recv()
-                .unwrap_or_else(|_| Err(Error::ConnectionClosed(shared.reason_string()))),
+            }
         };
         let resp = outcome?;
         let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
@@ -621,6 +614,22 @@ struct ReadSide {
 impl ReadSide {
     /// Reads once from the socket and decodes everything that arrived.
     fn fill(&mut self, shared: &Shared) -> Result<()> {
+        self.fill_within(shared, None)
+    }
+
+    /// Like `fill`, but gives up after `wait` without data (`Ok` then).
+    fn fill_within(&mut self, shared: &Shared, wait: Option<Duration>) -> Result<()> {
+        if wait.is_some() {
+            let _ = self.stream.set_read_timeout(wait);
+        }
+        let res = self.fill_once(shared, wait.is_some());
+        if wait.is_some() {
+            let _ = self.stream.set_read_timeout(None);
+        }
+        res
+    }
+
+    fn fill_once(&mut self, shared: &Shared, timed: bool) -> Result<()> {
         let n = loop {
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
@@ -630,6 +639,15 @@ impl ReadSide {
                 }
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if timed
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    return Ok(())
+                }
                 Err(e) => return Err(Error::io("reading from the connection failed", e)),
             }
         };
@@ -867,6 +885,69 @@ impl Shared {
         for h in handles {
             if h.thread().id() != me {
                 let _ = h.join();
+            }
+        }
+    }
+
+    /// Waits for a caller's reply until `deadline`; `None` when it passed.
+    ///
+    /// Usually a worker reads the reply and hands it over. When nobody is
+    /// reading (every worker is busy, for example a single worker making
+    /// this very call from a handler), the caller reads the socket itself
+    /// for a while, delivering whatever arrives; requests it reads stay
+    /// queued for the workers.
+    fn await_reply(
+        &self,
+        rx: &Receiver<Result<Response>>,
+        deadline: Option<Instant>,
+    ) -> Option<Result<Response>> {
+        const SLICE: Duration = Duration::from_millis(10);
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return Some(r),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    return Some(Err(Error::ConnectionClosed(self.reason_string())))
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    left
+                }
+                None => SLICE,
+            };
+            let slice = left.min(SLICE);
+            let reader = match self.read.try_lock() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            match reader {
+                Some(mut rs) if !self.closed.load(Ordering::Acquire) => {
+                    let res = rs.fill_within(self, Some(slice));
+                    let has_work = !rs.queue.is_empty();
+                    drop(rs);
+                    if let Err(e) = res {
+                        self.close(e.to_string());
+                    }
+                    if has_work {
+                        // Hand the read side back to a worker (they wait on
+                        // its lock) and let them serve what was queued.
+                        std::thread::yield_now();
+                    }
+                }
+                Some(_) => {}
+                None => match rx.recv_timeout(slice) {
+                    Ok(r) => return Some(r),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Some(Err(Error::ConnectionClosed(self.reason_string())))
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                },
             }
         }
     }
