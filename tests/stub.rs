@@ -833,3 +833,39 @@ fn stop_before_supervised_run_is_not_lost_once_running() {
     assert!(t0.elapsed() < Duration::from_secs(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stop_called_from_the_on_close_callback_does_not_stall() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let rt = FakeRuntime::new(b, OnRegister::Accept, false);
+    let slot: Arc<Mutex<Option<Stub>>> = Arc::new(Mutex::new(None));
+    let (tx, rx) = bounded(1);
+    let s2 = slot.clone();
+    let stub = Stub::builder(Arc::new(Recorder::default()))
+        .plugin_name("rec")
+        .plugin_index("10")
+        .connection(a)
+        .on_close(move || {
+            let t0 = Instant::now();
+            if let Some(s) = s2.lock().unwrap().clone() {
+                s.stop();
+            }
+            let _ = tx.send(t0.elapsed());
+        })
+        .build()
+        .unwrap();
+    *slot.lock().unwrap() = Some(stub.clone());
+    let s3 = stub.clone();
+    let run = std::thread::spawn(move || s3.run());
+    rt.registered.recv_timeout(T).unwrap();
+    rt.configure("").unwrap();
+    rt.conn.close();
+    let took = rx.recv_timeout(T).expect("on_close ran");
+    assert!(
+        took < Duration::from_secs(1),
+        "stop() inside on_close took {took:?}"
+    );
+    // The callback stopped the stub, so run() reports a local stop.
+    assert!(run.join().unwrap().is_ok());
+    slot.lock().unwrap().take();
+}

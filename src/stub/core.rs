@@ -1031,6 +1031,9 @@ fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
         let _ = tx.try_send(Err(Error::ConnectionClosed(reason.to_string())));
     }
     if let Some(cb) = &inner.on_close {
+        // It runs on one of the connection's own threads: a stop() called
+        // from it must not wait for that thread.
+        let _scope = HandlerScope::enter();
         cb();
     }
 }
