@@ -926,21 +926,19 @@ impl Shared {
                 Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
                 Err(std::sync::TryLockError::WouldBlock) => None,
             };
+            // Read only while no request waits for a worker: a caller that
+            // kept the read side would starve the workers of the requests it
+            // read (and the peer may answer this call only after those).
+            let reader =
+                reader.filter(|rs| rs.queue.is_empty() && !self.closed.load(Ordering::Acquire));
             match reader {
-                Some(mut rs) if !self.closed.load(Ordering::Acquire) => {
+                Some(mut rs) => {
                     let res = rs.fill_within(self, Some(slice));
-                    let has_work = !rs.queue.is_empty();
                     drop(rs);
                     if let Err(e) = res {
                         self.close(e.to_string());
                     }
-                    if has_work {
-                        // Hand the read side back to a worker (they wait on
-                        // its lock) and let them serve what was queued.
-                        std::thread::yield_now();
-                    }
                 }
-                Some(_) => {}
                 None => match rx.recv_timeout(slice) {
                     Ok(r) => return Some(r),
                     Err(RecvTimeoutError::Disconnected) => {
