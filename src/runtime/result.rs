@@ -329,20 +329,8 @@ impl Collector {
         if devices.is_empty() {
             return Ok(());
         }
-        let mut add = Vec::new();
-        let mut del = BTreeSet::new();
-        let mut modified = BTreeSet::new();
-        for d in devices {
-            match d.is_marked_for_removal() {
-                Some(key) => {
-                    del.insert(key.to_string());
-                }
-                None => {
-                    add.push(d.clone());
-                    modified.insert(d.path.clone());
-                }
-            }
-        }
+        let (add, del, modified) =
+            split_removals(devices, |d| d.is_marked_for_removal(), |d| d.path.as_str());
         let (_, id) = self.creation();
         let owners = &mut self.owners;
         let reply = &mut self.adjust.linux.mut_or_insert_default().devices;
@@ -391,20 +379,8 @@ impl Collector {
         if env.is_empty() {
             return Ok(());
         }
-        let mut add = Vec::new();
-        let mut del = BTreeSet::new();
-        let mut modified = BTreeSet::new();
-        for e in env {
-            match e.is_marked_for_removal() {
-                Some(key) => {
-                    del.insert(key.to_string());
-                }
-                None => {
-                    add.push(e.clone());
-                    modified.insert(e.key.clone());
-                }
-            }
-        }
+        let (add, del, modified) =
+            split_removals(env, |e| e.is_marked_for_removal(), |e| e.key.as_str());
         let (_, id) = self.creation();
         let owners = &mut self.owners;
         self.adjust.env.retain(|e| {
@@ -697,6 +673,28 @@ fn merge_resources(
         }
     }
     Ok(())
+}
+
+/// Splits a plugin's items into the ones it adds (and the keys they set)
+/// and the keys it asks to remove (those marked with `-`).
+fn split_removals<T: Clone>(
+    items: &[T],
+    marked: impl Fn(&T) -> Option<&str>,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut add, mut del, mut set) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
+    for item in items {
+        match marked(item) {
+            Some(k) => {
+                del.insert(k.to_string());
+            }
+            None => {
+                set.insert(key(item).to_string());
+                add.push(item.clone());
+            }
+        }
+    }
+    (add, del, set)
 }
 
 #[cfg(test)]
