@@ -533,10 +533,21 @@ impl Stub {
     }
 
     /// Starts, then blocks until the connection ends. Returns `Ok(())`
-    /// after [`Stub::stop`], or [`Error::ConnectionClosed`] with the reason
-    /// when the runtime went away. The stub can be started again afterwards.
+    /// after [`Stub::stop`] (also when the stop came while starting), or
+    /// [`Error::ConnectionClosed`] with the reason when the runtime went
+    /// away. The stub can be started again afterwards.
     pub fn run(&self) -> Result<()> {
-        self.start()?;
+        let gen = self.inner.stop_gen.load(Ordering::Acquire);
+        if let Err(e) = self.start() {
+            // A stop() that came while starting (from a signal handler, or
+            // from the on-close callback when the runtime hung up right
+            // after Configure) is a requested stop, not a failure.
+            if self.inner.stop_gen.load(Ordering::Acquire) != gen {
+                log::debug!("plugin {} stopped while starting: {e}", self.name());
+                return Ok(());
+            }
+            return Err(e);
+        }
         match self.wait_ended() {
             Ended::Stopped => Ok(()),
             Ended::Lost(reason) => Err(Error::ConnectionClosed(reason)),
