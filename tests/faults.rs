@@ -34,7 +34,7 @@ use nri::api::{
 };
 use nri::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use nri::runtime::Runtime;
-use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub};
+use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub, SyncState};
 use nri::ttrpc::codec::{TYPE_REQUEST, TYPE_RESPONSE};
 use nri::ttrpc::{Code, Framing, Request};
 use nri::Error;
@@ -198,13 +198,16 @@ impl Plugin for FaultPlugin {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        _containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
+        let ids = state
+            .pods()
+            .map(|p| p.map(|p| p.id))
+            .collect::<nri::Result<Vec<String>>>()?;
         self.synced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(pods.into_iter().map(|p| p.id).collect());
+            .push(ids);
         Ok(Vec::new())
     }
 

@@ -15,9 +15,10 @@ use nri::api::{
     UpdateContainersRequest, UpdateContainersResponse, PLUGIN_SERVICE, RUNTIME_SERVICE,
 };
 use nri::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
-use nri::stub::{Context, DeadlineGuard, GuardReply, HandlerResult, Plugin, Stub};
+use nri::stub::{Context, DeadlineGuard, GuardReply, HandlerResult, Plugin, Stub, SyncState};
 use nri::ttrpc::{Client, Code, Connection, ConnectionBuilder, Framing, Services, Status};
 use nri::Error;
+use protobuf::Message;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -178,6 +179,7 @@ fn ctr(id: &str) -> Container {
 struct Recorder {
     seen: Mutex<Vec<String>>,
     sync_sizes: Mutex<Vec<(usize, usize)>>,
+    sync_ids: Mutex<Vec<String>>,
     configured: AtomicUsize,
     sleep: Mutex<Option<Duration>>,
     queue_update: Mutex<Option<String>>,
@@ -211,13 +213,20 @@ impl Plugin for Recorder {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
+        let (pods, containers) = state.decode()?;
+        assert_eq!(
+            (pods.len(), containers.len()),
+            (state.pod_count(), state.container_count())
+        );
         self.sync_sizes
             .lock()
             .unwrap()
             .push((pods.len(), containers.len()));
+        let mut ids = self.sync_ids.lock().unwrap();
+        ids.extend(pods.iter().map(|p| p.id.clone()));
+        ids.extend(containers.iter().map(|c| c.id.clone()));
         Ok(vec![ContainerUpdate::for_container("synced")])
     }
     fn run_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
@@ -429,9 +438,11 @@ fn chunked_synchronize_reaches_the_handler_once_with_everything() {
     let p = Arc::new(Recorder::default());
     let (stub, rt) = started(p.clone(), OnRegister::Accept, false);
     let mut total = 0;
+    let mut want_ctrs = Vec::new();
     for chunk in 0..4 {
         let containers: Vec<Container> = (0..2500).map(|i| ctr(&format!("c{chunk}-{i}"))).collect();
         total += containers.len();
+        want_ctrs.extend(containers.iter().map(|c| c.id.clone()));
         let more = chunk < 3;
         let resp = rt
             .synchronize(vec![pod(&format!("p{chunk}"))], containers, more)
@@ -448,6 +459,101 @@ fn chunked_synchronize_reaches_the_handler_once_with_everything() {
     }
     assert_eq!(*p.sync_sizes.lock().unwrap(), vec![(4, total)]);
     assert_eq!(total, 10_000);
+    // Everything arrives, in the runtime's order across the chunks.
+    let mut want: Vec<String> = (0..4).map(|c| format!("p{c}")).collect();
+    want.extend(want_ctrs);
+    assert_eq!(*p.sync_ids.lock().unwrap(), want);
+    stub.stop();
+}
+
+#[test]
+fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
+    let p = Arc::new(Recorder::default());
+    let big: Vec<Container> = (0..400).map(|i| ctr(&format!("big-{i}"))).collect();
+    let first = SynchronizeRequest {
+        pods: vec![pod("p")],
+        containers: big[..200].to_vec(),
+        more: true,
+        ..Default::default()
+    }
+    .compute_size() as usize;
+    let bound = first + first / 2;
+    let (stub, rt) = started_with(p.clone(), OnRegister::Accept, false, |b| {
+        b.max_sync_state_bytes(bound)
+    });
+    // The first chunk fits; the second takes the state over the bound.
+    let resp = rt
+        .synchronize(vec![pod("p")], big[..200].to_vec(), true)
+        .unwrap();
+    assert!(resp.more);
+    let err = rt
+        .synchronize(Vec::new(), big[200..].to_vec(), true)
+        .unwrap_err();
+    match &err {
+        nri::Error::Status { code, message, .. } => {
+            assert_eq!(*code, Code::ResourceExhausted, "{err}");
+            assert!(
+                message.contains(&bound.to_string()),
+                "names the bound: {message}"
+            );
+        }
+        other => panic!("expected a status, got {other}"),
+    }
+    assert!(p.sync_sizes.lock().unwrap().is_empty(), "no handler call");
+    // The refused state was dropped: a small one goes through whole.
+    let resp = rt
+        .synchronize(vec![pod("q")], vec![ctr("c")], false)
+        .unwrap();
+    assert_eq!(resp.update.len(), 1);
+    assert_eq!(*p.sync_sizes.lock().unwrap(), vec![(1, 1)]);
+    stub.stop();
+}
+
+#[test]
+fn malformed_synchronize_payloads_get_internal_and_the_plugin_keeps_serving() {
+    let p = Arc::new(Recorder::default());
+    let (stub, rt) = started(p.clone(), OnRegister::Accept, false);
+    // Broken framing: a containers field longer than the payload.
+    let err = rt
+        .client
+        .call_raw(
+            PLUGIN_SERVICE,
+            "Synchronize",
+            vec![0x12, 0x7f, 1],
+            Some(T),
+            Vec::new(),
+        )
+        .unwrap_err();
+    match &err {
+        nri::Error::Status { code, message, .. } => {
+            assert_eq!(*code, Code::Internal, "{err}");
+            assert!(message.contains("declares 127 bytes"), "{message}");
+        }
+        other => panic!("expected a status, got {other}"),
+    }
+    // Well framed, but the container itself does not decode: the handler
+    // sees the error when it reads the container and returns it.
+    let err = rt
+        .client
+        .call_raw(
+            PLUGIN_SERVICE,
+            "Synchronize",
+            vec![0x12, 0x02, 0x0a, 0x05],
+            Some(T),
+            Vec::new(),
+        )
+        .unwrap_err();
+    match &err {
+        nri::Error::Status { code, message, .. } => {
+            assert_eq!(*code, Code::Internal, "{err}");
+            assert!(message.contains("Container"), "{message}");
+        }
+        other => panic!("expected a status, got {other}"),
+    }
+    let resp = rt
+        .synchronize(vec![pod("q")], vec![ctr("c")], false)
+        .unwrap();
+    assert_eq!(resp.update.len(), 1);
     stub.stop();
 }
 

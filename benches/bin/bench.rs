@@ -410,13 +410,11 @@ fn create_ok(r: &CreateContainerResponse) -> bool {
 
 fn driver_a(args: &Args) {
     let plugin = args.req("plugin");
-    let calls = args.num("calls", 20_000);
-    let state_calls = args.num("state-calls", 20_000);
-    let warmup = args.num("warmup", 1000);
     let syncs = sizes_arg(&args.get("sync").unwrap_or_else(|| "1000,10000".into()));
     log::set_logger(&Marks).unwrap_or_else(|e| fail(e));
     log::set_max_level(log::LevelFilter::Info);
     let tck = clk_tck();
+    let sync_only = args.has("sync-only");
 
     let runtime = Runtime::builder()
         .name("nri-bench")
@@ -425,11 +423,23 @@ fn driver_a(args: &Args) {
         .request_timeout(Duration::from_secs(30))
         .build();
 
+    if !sync_only {
+        startup_and_calls(args, &runtime, &plugin, tck);
+    }
+    let config = args.get("plugin-config").unwrap_or_default();
+    synchronize_sizes(&runtime, &plugin, &config, &syncs, tck);
+}
+
+/// Start-up, idle footprint, CreateContainer and StateChange of one plugin.
+fn startup_and_calls(args: &Args, runtime: &Runtime, plugin: &str, tck: f64) {
+    let calls = args.num("calls", 20_000);
+    let state_calls = args.num("state-calls", 20_000);
+    let warmup = args.num("warmup", 1000);
     // Start-up and idle footprint.
     reset_marks();
     let t0 = Instant::now();
     let h = runtime
-        .launch(&plugin, "bench", "10", "")
+        .launch(plugin, "bench", "10", "")
         .unwrap_or_else(|e| fail(format!("launch {plugin}: {e}")));
     let (configured, _) = marks();
     let pid = h
@@ -501,14 +511,16 @@ fn driver_a(args: &Args) {
         state_calls as f64 / start.elapsed().as_secs_f64(),
     );
     drop(h);
+}
 
-    // Synchronize: a fresh plugin per size.
-    for n in syncs {
+/// Synchronize of each size, with a fresh plugin per size.
+fn synchronize_sizes(runtime: &Runtime, plugin: &str, config: &str, syncs: &[usize], tck: f64) {
+    for &n in syncs {
         let (pods, ctrs) = common::state(n);
         runtime.set_state(pods, ctrs);
         reset_marks();
         let h = runtime
-            .launch(&plugin, "bench", "10", "")
+            .launch(plugin, "bench", "10", config)
             .unwrap_or_else(|e| fail(format!("launch {plugin} (sync {n}): {e}")));
         let (configured, synced) = marks();
         let pid = h.pid().unwrap_or_else(|| fail("no pid"));
@@ -1128,6 +1140,26 @@ fn suite(args: &Args) {
                 first,
             );
         }
+        for (group, mode) in [
+            ("a_rust_walk", "sync=walk"),
+            ("a_rust_decode", "sync=decode"),
+        ] {
+            s.run(
+                group,
+                "driver A (Synchronize only)",
+                Command::new(&exe).args([
+                    "driver-a",
+                    "--plugin",
+                    &rust_plugin,
+                    "--sync-only",
+                    "--plugin-config",
+                    mode,
+                    "--sync",
+                    &sync,
+                ]),
+                first,
+            );
+        }
         if let Some(p) = &rust_static {
             s.run(
                 "a_rust_static",
@@ -1399,6 +1431,30 @@ fn suite(args: &Args) {
                 kib(k("go", &format!("sync_{n}_hwm_kb"))),
                 None,
             );
+            if d != "a" {
+                continue;
+            }
+            for (variant, what) in [
+                ("walk", "Rust plugin decodes every item, one at a time"),
+                ("decode", "Rust plugin decodes the whole state into vectors"),
+            ] {
+                row(
+                    w,
+                    &format!("Synchronize {n} containers (ms), {what}"),
+                    drv,
+                    k(&format!("rust_{variant}"), &format!("sync_{n}_ms")),
+                    k("go", &format!("sync_{n}_ms")),
+                    None,
+                );
+                row(
+                    w,
+                    &format!("peak RSS after Synchronize {n} (MiB), {what}"),
+                    drv,
+                    kib(k(&format!("rust_{variant}"), &format!("sync_{n}_hwm_kb"))),
+                    kib(k("go", &format!("sync_{n}_hwm_kb"))),
+                    None,
+                );
+            }
         }
     }
     row(
@@ -1655,6 +1711,29 @@ fn suite(args: &Args) {
             vec![(h, 0.5, true)],
             format!("{} of Go", fmt_ratio3(h)),
         );
+        // The same goals when the Rust plugin does read the state (Go's
+        // plugin always pays for decoding it).
+        for (variant, what) in [
+            ("walk", "decoding every item one at a time"),
+            ("decode", "decoding the whole state into vectors"),
+        ] {
+            let vr = |k: &str| m(&format!("a_rust_{variant}.{k}"));
+            let t = ratio(vr(&format!("sync_{n}_ms")), ag(&format!("sync_{n}_ms")));
+            let h = ratio(
+                vr(&format!("sync_{n}_hwm_kb")),
+                ag(&format!("sync_{n}_hwm_kb")),
+            );
+            goal(
+                &format!("A: Synchronize of {n} containers ≤ 0.5× Go's time, Rust {what}"),
+                vec![(t, 0.5, true)],
+                format!("{} of Go", fmt_ratio3(t)),
+            );
+            goal(
+                &format!("A: Synchronize of {n} containers at ≤ 0.5× Go's peak RSS, Rust {what}"),
+                vec![(h, 0.5, true)],
+                format!("{} of Go", fmt_ratio3(h)),
+            );
+        }
     }
     let _ = writeln!(w, "\n## Goals\n\n| goal | measured | met |\n|---|---|---|");
     for g in &goals {
@@ -1719,6 +1798,12 @@ fn suite(args: &Args) {
         "a_rust_static.idle_rss_kb".into(),
         "a_go.start_to_configured_ms".into(),
     ];
+    for g in ["a_rust_walk", "a_rust_decode"] {
+        for n in &sync_sizes {
+            need.push(format!("{g}.sync_{n}_ms"));
+            need.push(format!("{g}.sync_{n}_hwm_kb"));
+        }
+    }
     for g in ["a_rust", "a_go", "b_rust", "b_go"] {
         for k in [
             "create_p50_us",

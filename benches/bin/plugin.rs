@@ -3,6 +3,12 @@
 //! vars, 1 mount and sets CPU shares; StartContainer and Synchronize do
 //! nothing.
 //!
+//! With the configuration `sync=walk` (from Configure, or `NRI_BENCH_SYNC=walk`
+//! in the environment), Synchronize decodes every pod and container, one at
+//! a time, as a plugin scanning the state does; with `sync=decode` it
+//! decodes the whole state into vectors at once (what the Go stub hands its
+//! plugins).
+//!
 //! `bench-plugin [-socket PATH] [-name NAME] [-idx NN] [-workers N]`; launched by a
 //! runtime (NRI_PLUGIN_SOCKET set) it needs no arguments.
 
@@ -10,25 +16,78 @@
 mod common;
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
-use nri::stub::{Context, HandlerResult, Plugin, Stub};
+use std::sync::Mutex;
 
-struct Bench;
+use nri::stub::{Context, HandlerResult, Plugin, Stub, SyncState};
+
+#[derive(Clone, Copy, PartialEq)]
+enum SyncMode {
+    Nothing,
+    Walk,
+    Decode,
+}
+
+impl SyncMode {
+    fn parse(s: &str) -> Option<SyncMode> {
+        match s.trim() {
+            "" | "nothing" => Some(SyncMode::Nothing),
+            "walk" => Some(SyncMode::Walk),
+            "decode" => Some(SyncMode::Decode),
+            _ => None,
+        }
+    }
+}
+
+struct Bench(Mutex<SyncMode>);
 
 impl Plugin for Bench {
     fn events(&self) -> EventMask {
         EventMask::from_events(&[Event::CREATE_CONTAINER, Event::START_CONTAINER])
     }
 
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        if let Some(v) = config.trim().strip_prefix("sync=") {
+            let mode = SyncMode::parse(v)
+                .ok_or_else(|| format!("config {config:?}: sync= takes walk, decode or nothing"))?;
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+        } else if !config.trim().is_empty() {
+            return Err(format!("config {config:?}: expected sync=walk|decode|nothing").into());
+        }
+        Ok(None)
+    }
+
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
-        // Nothing to do with the state. Freeing 10,000 decoded containers
-        // takes tens of milliseconds: do it after the reply is on the wire
-        // (as Go's garbage collector does, off the reply's path), not here.
-        ctx.after_reply(move |_| drop((pods, containers)));
+        let mode = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match mode {
+            SyncMode::Nothing => {}
+            SyncMode::Walk => {
+                let mut seen = 0usize;
+                for pod in state.pods() {
+                    seen += pod?.labels.len();
+                }
+                for ctr in state.containers() {
+                    seen += ctr?.env.len();
+                }
+                log::debug!("walked the state: {seen} labels and env entries");
+            }
+            SyncMode::Decode => {
+                let (pods, containers) = state.decode()?;
+                // Freeing 10,000 decoded containers takes tens of
+                // milliseconds: do it after the reply is on the wire (as
+                // Go's garbage collector does, off the reply's path).
+                ctx.after_reply(move |_| drop((pods, containers)));
+            }
+        }
         Ok(Vec::new())
     }
 
@@ -53,7 +112,12 @@ impl Plugin for Bench {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let mut b = Stub::builder(Bench);
+    let env = std::env::var("NRI_BENCH_SYNC").unwrap_or_default();
+    let Some(mode) = SyncMode::parse(&env) else {
+        eprintln!("bench-plugin: NRI_BENCH_SYNC={env:?}: expected walk, decode or nothing");
+        std::process::exit(2);
+    };
+    let mut b = Stub::builder(Bench(Mutex::new(mode)));
     while let Some(a) = args.next() {
         let value = args.next();
         match (a.trim_start_matches('-'), value) {

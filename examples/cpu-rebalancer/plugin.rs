@@ -28,7 +28,7 @@ use crossbeam_channel::{select, Sender};
 use nri::api::{
     Container, ContainerAdjustment, ContainerState, ContainerUpdate, Event, EventMask, PodSandbox,
 };
-use nri::stub::{Context, HandlerResult, Plugin, Stub};
+use nri::stub::{Context, HandlerResult, Plugin, Stub, SyncState};
 
 use crate::common::{logging, yaml};
 
@@ -174,14 +174,16 @@ impl Plugin for CpuRebalancer {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        sync: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
+        let pods = sync.pods().collect::<nri::Result<Vec<PodSandbox>>>()?;
         let mut state = self.state();
         state.order.clear();
         state.names.clear();
         state.assigned.clear();
-        for ctr in containers {
+        // Containers decode one at a time; only the pods are kept whole.
+        for ctr in sync.containers() {
+            let ctr: Container = ctr?;
             let alive = matches!(
                 ctr.state.enum_value_or_default(),
                 ContainerState::CONTAINER_CREATED

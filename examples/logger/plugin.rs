@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
 };
-use nri::stub::{Context, HandlerResult, Plugin};
+use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 use protobuf::MessageDyn;
 
 use crate::common::{logging, yaml};
@@ -128,19 +128,18 @@ impl Plugin for Logger {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         log::info!(
             "Synchronize: {} pods, {} containers",
-            pods.len(),
-            containers.len()
+            state.pod_count(),
+            state.container_count()
         );
-        for pod in &pods {
-            dump("Synchronize", &[("pod", pod)]);
+        for pod in state.pods() {
+            dump("Synchronize", &[("pod", &pod?)]);
         }
-        for ctr in &containers {
-            dump("Synchronize", &[("container", ctr)]);
+        for ctr in state.containers() {
+            dump("Synchronize", &[("container", &ctr?)]);
         }
         Ok(Vec::new())
     }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
 };
-use nri::stub::{Context, HandlerResult, Plugin};
+use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 
 use crate::common::{container_name, logging, yaml};
 
@@ -88,18 +88,21 @@ impl Plugin for Template {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         self.saw(format!(
             "Synchronize: {} pods, {} containers",
-            pods.len(),
-            containers.len()
+            state.pod_count(),
+            state.container_count()
         ));
-        for pod in &pods {
+        // The state decodes as it is read, one pod or container at a time
+        // (`state.decode()?` gives two vectors instead).
+        for pod in state.pods() {
+            let pod = pod?;
             log::info!("  pod {}/{} ({})", pod.namespace, pod.name, pod.id);
         }
-        for ctr in &containers {
+        for ctr in state.containers() {
+            let ctr = ctr?;
             log::info!(
                 "  container {} ({}) of pod {}",
                 ctr.name,

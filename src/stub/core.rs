@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::plugin::{Context, HandlerError, Plugin};
+use super::sync::{scan_chunk, SyncState};
 use crate::api::{
     self, ConfigureRequest, ConfigureResponse, ContainerUpdate, CreateContainerRequest,
     CreateContainerResponse, Empty, Event, EventMask, RegisterPluginRequest, StateChangeEvent,
-    StopContainerRequest, StopContainerResponse, SynchronizeRequest, SynchronizeResponse,
-    UpdateContainerRequest, UpdateContainerResponse, UpdateContainersRequest,
-    UpdateContainersResponse, PLUGIN_SERVICE, RUNTIME_SERVICE,
+    StopContainerRequest, StopContainerResponse, SynchronizeResponse, UpdateContainerRequest,
+    UpdateContainerResponse, UpdateContainersRequest, UpdateContainersResponse, PLUGIN_SERVICE,
+    RUNTIME_SERVICE,
 };
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{
@@ -79,7 +80,11 @@ pub struct StubBuilder {
     options: ConnectionOptions,
     allow_updates_in_handlers: bool,
     timeouts: (Duration, Duration),
+    max_sync_bytes: usize,
 }
+
+/// Default bound on the encoded Synchronize state the stub collects.
+pub const DEFAULT_MAX_SYNC_STATE_BYTES: usize = 256 << 20;
 
 impl std::fmt::Debug for StubBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,6 +193,14 @@ impl StubBuilder {
         self
     }
 
+    /// Bounds the encoded Synchronize state collected across chunks (default
+    /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 100,000 typical
+    /// containers). A larger state is refused with RESOURCE_EXHAUSTED.
+    pub fn max_sync_state_bytes(mut self, bytes: usize) -> Self {
+        self.max_sync_bytes = bytes;
+        self
+    }
+
     /// Checks the plugin and its identity and creates the stub. Nothing is
     /// connected yet.
     pub fn build(self) -> Result<Stub> {
@@ -228,6 +241,7 @@ impl StubBuilder {
             start_lock: Mutex::new(()),
             session: Mutex::new(None),
             sync: Mutex::new(None),
+            max_sync_bytes: self.max_sync_bytes,
             configured: Mutex::new(None),
             session_ids: AtomicU64::new(0),
             stop_gen: AtomicU64::new(0),
@@ -313,7 +327,8 @@ struct Inner {
     timeouts: Mutex<(Duration, Duration)>,
     start_lock: Mutex<()>,
     session: Mutex<Option<Session>>,
-    sync: Mutex<Option<SynchronizeRequest>>,
+    sync: Mutex<Option<SyncState>>,
+    max_sync_bytes: usize,
     configured: Mutex<Option<Sender<Result<()>>>>,
     session_ids: AtomicU64,
     stop_gen: AtomicU64,
@@ -343,6 +358,7 @@ impl Stub {
             on_close: None,
             options: ConnectionOptions::default(),
             allow_updates_in_handlers: false,
+            max_sync_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
             timeouts: (
                 api::DEFAULT_REGISTRATION_TIMEOUT,
                 api::DEFAULT_REQUEST_TIMEOUT,
@@ -731,10 +747,16 @@ impl Stub {
         let mut s = Services::new();
         let w = Arc::downgrade(&self.inner);
         s.add_unary(PLUGIN_SERVICE, "Configure", handler(&w, Stub::configure));
-        s.add_unary(
+        let sync = w.clone();
+        s.add_method_owned(
             PLUGIN_SERVICE,
             "Synchronize",
-            handler(&w, Stub::synchronize),
+            Box::new(move |rc, payload| {
+                let inner = sync
+                    .upgrade()
+                    .ok_or_else(|| Status::new(Code::Unavailable, "the plugin stub is gone"))?;
+                Stub { inner }.synchronize(rc, payload)
+            }),
         );
         s.add_unary(PLUGIN_SERVICE, "Shutdown", handler(&w, Stub::shutdown_req));
         s.add_unary(
@@ -828,42 +850,54 @@ impl Stub {
         result
     }
 
-    fn synchronize(
-        &self,
-        rc: &RequestContext,
-        req: SynchronizeRequest,
-    ) -> Result<SynchronizeResponse, Status> {
-        let mut req = req;
-        if req.more {
+    /// Synchronize, served raw: chunks are kept encoded (see [`SyncState`])
+    /// and the handler runs once, on the final chunk.
+    fn synchronize(&self, rc: &RequestContext, payload: Vec<u8>) -> Result<Vec<u8>, Status> {
+        let scan = scan_chunk(&payload).map_err(|e| Status::new(Code::Internal, e.to_string()))?;
+        let more = scan.more;
+        let state = {
             let mut acc = lock(&self.inner.sync);
-            match acc.as_mut() {
-                None => *acc = Some(req),
-                Some(a) => {
-                    a.pods.append(&mut req.pods);
-                    a.containers.append(&mut req.containers);
-                }
+            let held = acc.as_ref().map_or(0, SyncState::encoded_len);
+            if held.saturating_add(payload.len()) > self.inner.max_sync_bytes {
+                acc.take();
+                return Err(Status::new(
+                    Code::ResourceExhausted,
+                    format!(
+                        "plugin {}: the Synchronize state exceeds {} bytes ({held} held, a chunk of {} more)",
+                        self.name(),
+                        self.inner.max_sync_bytes,
+                        payload.len()
+                    ),
+                ));
             }
-            return Ok(SynchronizeResponse {
+            acc.get_or_insert_with(SyncState::default)
+                .push_chunk(payload, scan);
+            if more {
+                None
+            } else {
+                acc.take()
+            }
+        };
+        let Some(state) = state else {
+            return encode_reply(&SynchronizeResponse {
                 more: true,
                 ..Default::default()
             });
-        }
-        if let Some(mut a) = lock(&self.inner.sync).take() {
-            a.pods.append(&mut req.pods);
-            a.containers.append(&mut req.containers);
-            req = a;
-        }
+        };
         let ctx = Context {
             req: rc,
             stub: self,
         };
-        let _scope = HandlerScope::enter();
-        let update = self
-            .inner
-            .plugin
-            .synchronize(&ctx, req.pods, req.containers)
-            .map_err(handler_status)?;
-        Ok(SynchronizeResponse {
+        let update = {
+            let _scope = HandlerScope::enter();
+            self.inner
+                .plugin
+                .synchronize(&ctx, &state)
+                .map_err(handler_status)?
+        };
+        // Free the state once the reply is on the wire, not before it.
+        rc.after_reply(move || drop(state));
+        encode_reply(&SynchronizeResponse {
             update,
             more: false,
             ..Default::default()
@@ -1000,6 +1034,11 @@ where
             .ok_or_else(|| Status::new(Code::Unavailable, "the plugin stub is gone"))?;
         f(&Stub { inner }, rc, req)
     }
+}
+
+fn encode_reply<M: protobuf::Message>(m: &M) -> Result<Vec<u8>, Status> {
+    m.write_to_bytes()
+        .map_err(|e| Status::new(Code::Internal, format!("cannot encode {}: {e}", M::NAME)))
 }
 
 fn handler_status(e: HandlerError) -> Status {

@@ -20,7 +20,9 @@
 
 mod core;
 mod plugin;
+mod sync;
 
-pub use self::core::{Backoff, Dialer, Stub, StubBuilder};
+pub use self::core::{Backoff, Dialer, Stub, StubBuilder, DEFAULT_MAX_SYNC_STATE_BYTES};
 pub use crate::ttrpc::{DeadlineGuard, GuardReply};
 pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
+pub use sync::{Items, SyncState};

@@ -8,6 +8,7 @@ use crate::api::{
 use crate::ttrpc::{KeyValue, RequestContext};
 
 use super::core::Stub;
+use super::sync::SyncState;
 
 /// The error type handlers return: any error converts with `?`.
 ///
@@ -59,11 +60,15 @@ pub trait Plugin: Send + Sync + 'static {
     /// Synchronize: every existing pod and container, once, after
     /// Configure (a state the runtime sent in chunks is reassembled first).
     /// May return updates to existing containers.
+    ///
+    /// The state arrives still encoded and decodes as it is read:
+    /// `state.containers()` yields one container at a time, and
+    /// `state.decode()?` gives the Go stub's two slices. A plugin that reads
+    /// only part of it, or none, does not pay for the rest.
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         Ok(Vec::new())
     }
@@ -189,10 +194,9 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
-        (**self).synchronize(ctx, pods, containers)
+        (**self).synchronize(ctx, state)
     }
     fn shutdown(&self, ctx: &Context<'_>) {
         (**self).shutdown(ctx)

@@ -42,7 +42,7 @@ use protobuf::Message;
 use super::codec::{
     Decoded, FrameDecoder, FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_REQUEST, TYPE_RESPONSE,
 };
-use super::server::{RequestContext, Services};
+use super::server::{Handler, RequestContext, Services};
 use super::{Code, KeyValue, Request, Response, Status};
 use crate::mux::codec::{MuxDecoder, GO_READ_BUFFER, MUX_HEADER_LEN};
 use crate::{Error, Result};
@@ -1195,7 +1195,11 @@ impl Shared {
             metadata,
             after_reply: Default::default(),
         };
-        let result = match catch_unwind(AssertUnwindSafe(|| handler(&ctx, &payload))) {
+        let call = || match handler {
+            Handler::Borrowed(h) => h(&ctx, &payload),
+            Handler::Owned(h) => h(&ctx, payload),
+        };
+        let result = match catch_unwind(AssertUnwindSafe(call)) {
             Ok(r) => r,
             Err(panic) => {
                 let what = panic

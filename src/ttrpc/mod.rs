@@ -18,5 +18,5 @@ pub use conn::{
     Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing, GuardReply,
     OnClose,
 };
-pub use server::{MethodHandler, RequestContext, Services};
+pub use server::{MethodHandler, OwnedMethodHandler, RequestContext, Services};
 pub use status::{Code, Status};

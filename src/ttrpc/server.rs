@@ -19,6 +19,17 @@ use super::{Code, KeyValue, Status};
 pub type MethodHandler =
     Box<dyn Fn(&RequestContext, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync>;
 
+/// A method handler that takes ownership of the encoded argument (for
+/// handlers that keep the bytes, saving a copy of a large payload).
+pub type OwnedMethodHandler =
+    Box<dyn Fn(&RequestContext, Vec<u8>) -> Result<Vec<u8>, Status> + Send + Sync>;
+
+/// Either kind of registered handler.
+pub(crate) enum Handler {
+    Borrowed(MethodHandler),
+    Owned(OwnedMethodHandler),
+}
+
 type AfterReply = Box<dyn FnOnce() + Send>;
 
 /// Registry of the services a connection serves.
@@ -36,7 +47,7 @@ type AfterReply = Box<dyn FnOnce() + Send>;
 /// ```
 #[derive(Default)]
 pub struct Services {
-    services: HashMap<String, HashMap<String, MethodHandler>>,
+    services: HashMap<String, HashMap<String, Handler>>,
 }
 
 impl fmt::Debug for Services {
@@ -60,6 +71,15 @@ impl Services {
 
     /// Registers a handler working on encoded bytes.
     pub fn add_method(&mut self, service: &str, method: &str, handler: MethodHandler) {
+        self.insert(service, method, Handler::Borrowed(handler));
+    }
+
+    /// Registers a handler that takes the encoded argument by value.
+    pub fn add_method_owned(&mut self, service: &str, method: &str, handler: OwnedMethodHandler) {
+        self.insert(service, method, Handler::Owned(handler));
+    }
+
+    fn insert(&mut self, service: &str, method: &str, handler: Handler) {
         self.services
             .entry(service.to_string())
             .or_default()
@@ -101,7 +121,7 @@ impl Services {
         self.lookup(service, method).is_ok()
     }
 
-    pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&MethodHandler, Status> {
+    pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&Handler, Status> {
         let methods = self.services.get(service).ok_or_else(|| {
             Status::new(Code::Unimplemented, format!("unknown service {service:?}"))
         })?;

@@ -12,7 +12,7 @@ use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, EventMask, Hook, Hooks,
     LinuxDevice, LinuxResources, Mount, PodSandbox,
 };
-use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub};
+use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub, SyncState};
 
 struct Config {
     log: Option<File>,
@@ -243,9 +243,9 @@ impl Plugin for Shared {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
+        state: &SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
+        let (pods, containers) = state.decode()?;
         self.0.logf(format!(
             "Synchronize pods={} containers={}",
             pods.len(),

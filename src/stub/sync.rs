@@ -1,0 +1,551 @@
+//! The state a runtime hands over in Synchronize, kept encoded until the
+//! plugin reads it.
+//!
+//! A runtime with many containers sends megabytes of state, possibly in
+//! several chunks. Decoding all of it up front costs a plugin several times
+//! the encoded size in memory and most of the Synchronize time, even when
+//! the plugin looks at a few fields or at nothing. [`SyncState`] keeps the
+//! received bytes and decodes a pod or container only when it is asked for:
+//! iterating costs one decoded item at a time, and a plugin that does not
+//! read the state does not pay for it.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use protobuf::Message;
+
+use crate::api::{Container, PodSandbox};
+use crate::error::{Error, Result};
+
+/// Field numbers of `SynchronizeRequest`.
+const FIELD_PODS: u32 = 1;
+const FIELD_CONTAINERS: u32 = 2;
+const FIELD_MORE: u32 = 3;
+
+/// Where one encoded item sits: chunk index and byte range.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    chunk: u32,
+    start: u32,
+    end: u32,
+}
+
+/// Every pod and container of a Synchronize request, still encoded.
+///
+/// The stub collects the chunks of a chunked Synchronize here and hands the
+/// whole state to [`crate::stub::Plugin::synchronize`] once. Items decode on
+/// demand: [`SyncState::containers`] yields one decoded container at a
+/// time, [`SyncState::decode`] gives everything as vectors (the Go stub's
+/// slices). A malformed item is reported when it is decoded, as an
+/// [`Error::Protobuf`] (INTERNAL on the wire if the handler returns it).
+///
+/// ```
+/// use nri::api::{Container, PodSandbox};
+/// use nri::stub::SyncState;
+///
+/// # fn main() -> nri::Result<()> {
+/// let pod = PodSandbox { id: "pod0".into(), ..Default::default() };
+/// let ctr = Container { id: "ctr0".into(), pod_sandbox_id: "pod0".into(), ..Default::default() };
+/// let state = SyncState::from_parts(&[pod], &[ctr])?;
+/// assert_eq!(state.container_count(), 1);
+/// for c in state.containers() {
+///     let c = c?;
+///     assert_eq!(c.pod_sandbox_id, "pod0");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct SyncState {
+    chunks: Vec<Vec<u8>>,
+    pods: Vec<Span>,
+    containers: Vec<Span>,
+}
+
+impl SyncState {
+    /// Builds a state from decoded pods and containers (for tests and for
+    /// driving a plugin without a runtime).
+    pub fn from_parts(pods: &[PodSandbox], containers: &[Container]) -> Result<SyncState> {
+        let mut buf = Vec::new();
+        for (field, items) in [
+            (FIELD_PODS, encode_all(pods)?),
+            (FIELD_CONTAINERS, encode_all(containers)?),
+        ] {
+            for item in items {
+                put_varint(&mut buf, u64::from(field << 3 | 2));
+                put_varint(&mut buf, item.len() as u64);
+                buf.extend_from_slice(&item);
+            }
+        }
+        let scan = scan_chunk(&buf)?;
+        let mut state = SyncState::default();
+        state.push_chunk(buf, scan);
+        Ok(state)
+    }
+
+    /// Wraps one encoded `SynchronizeRequest` (for example bytes captured
+    /// from a runtime) without decoding its items. Fails when the framing of
+    /// its top-level fields is broken.
+    pub fn from_encoded(bytes: Vec<u8>) -> Result<SyncState> {
+        let scan = scan_chunk(&bytes)?;
+        let mut state = SyncState::default();
+        state.push_chunk(bytes, scan);
+        Ok(state)
+    }
+
+    /// Number of pods.
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Number of containers.
+    pub fn container_count(&self) -> usize {
+        self.containers.len()
+    }
+
+    /// True when the runtime has no pods and no containers.
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.containers.is_empty()
+    }
+
+    /// Total encoded size of the state in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// The pods, decoded one at a time, in the runtime's order.
+    pub fn pods(&self) -> Items<'_, PodSandbox> {
+        Items::new(self, &self.pods)
+    }
+
+    /// The containers, decoded one at a time, in the runtime's order.
+    pub fn containers(&self) -> Items<'_, Container> {
+        Items::new(self, &self.containers)
+    }
+
+    /// Decodes pod `i`, or `None` past the end.
+    pub fn pod(&self, i: usize) -> Option<Result<PodSandbox>> {
+        self.pods.get(i).map(|s| self.decode_span(*s))
+    }
+
+    /// Decodes container `i`, or `None` past the end.
+    pub fn container(&self, i: usize) -> Option<Result<Container>> {
+        self.containers.get(i).map(|s| self.decode_span(*s))
+    }
+
+    /// Decodes everything: all pods and all containers.
+    pub fn decode(&self) -> Result<(Vec<PodSandbox>, Vec<Container>)> {
+        Ok((
+            self.pods().collect::<Result<_>>()?,
+            self.containers().collect::<Result<_>>()?,
+        ))
+    }
+
+    /// Adds one received chunk and the positions [`scan_chunk`] found in it.
+    pub(crate) fn push_chunk(&mut self, bytes: Vec<u8>, scan: Scan) {
+        let chunk = self.chunks.len() as u32;
+        let at = |(start, end): (u32, u32)| Span { chunk, start, end };
+        self.pods.extend(scan.pods.into_iter().map(at));
+        self.containers.extend(scan.containers.into_iter().map(at));
+        self.chunks.push(bytes);
+    }
+
+    fn decode_span<M: Message>(&self, s: Span) -> Result<M> {
+        let bytes = &self.chunks[s.chunk as usize][s.start as usize..s.end as usize];
+        M::parse_from_bytes(bytes).map_err(|source| Error::Protobuf {
+            what: "decoding",
+            message: M::NAME,
+            source,
+        })
+    }
+}
+
+impl fmt::Debug for SyncState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncState")
+            .field("pods", &self.pods.len())
+            .field("containers", &self.containers.len())
+            .field("chunks", &self.chunks.len())
+            .field("encoded_len", &self.encoded_len())
+            .finish()
+    }
+}
+
+/// Iterator over the pods or containers of a [`SyncState`], decoding each
+/// item as it is reached.
+pub struct Items<'a, M> {
+    state: &'a SyncState,
+    spans: std::slice::Iter<'a, Span>,
+    _item: PhantomData<fn() -> M>,
+}
+
+impl<'a, M> Items<'a, M> {
+    fn new(state: &'a SyncState, spans: &'a [Span]) -> Self {
+        Items {
+            state,
+            spans: spans.iter(),
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<M: Message> Iterator for Items<'_, M> {
+    type Item = Result<M>;
+
+    fn next(&mut self) -> Option<Result<M>> {
+        self.spans.next().map(|s| self.state.decode_span(*s))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl<M: Message> ExactSizeIterator for Items<'_, M> {}
+
+impl<M> fmt::Debug for Items<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Items")
+            .field("left", &self.spans.len())
+            .finish()
+    }
+}
+
+/// The top-level layout of one encoded `SynchronizeRequest`.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pods: Vec<(u32, u32)>,
+    containers: Vec<(u32, u32)>,
+    /// The request's `more` flag: further chunks follow.
+    pub(crate) more: bool,
+}
+
+/// Finds the pods, containers and `more` flag of an encoded
+/// `SynchronizeRequest` without decoding the items. Checks the framing of
+/// every top-level field (tags, wire types, lengths within the buffer).
+/// Unknown fields, and known ones with an unexpected wire type, are skipped,
+/// as the protobuf decoders (Go's and Rust's) do.
+pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
+    let bad = |at: usize, what: String| {
+        Error::Protocol(format!(
+            "malformed SynchronizeRequest at byte {at} of {}: {what}",
+            buf.len()
+        ))
+    };
+    if buf.len() > u32::MAX as usize {
+        return Err(bad(
+            0,
+            format!("{} bytes is over the 4 GiB limit", buf.len()),
+        ));
+    }
+    let mut scan = Scan::default();
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let at = pos;
+        let tag = read_varint(buf, &mut pos).ok_or_else(|| bad(at, "truncated tag".into()))?;
+        let field = tag >> 3;
+        let wire = (tag & 7) as u8;
+        if field == 0 || field > u64::from(u32::MAX >> 3) {
+            return Err(bad(at, format!("invalid field number {field}")));
+        }
+        let field = field as u32;
+        match wire {
+            0 => {
+                let v = read_varint(buf, &mut pos)
+                    .ok_or_else(|| bad(at, format!("truncated varint in field {field}")))?;
+                if field == FIELD_MORE {
+                    scan.more = v != 0;
+                }
+            }
+            1 | 5 => {
+                let n = if wire == 1 { 8 } else { 4 };
+                if buf.len() - pos < n {
+                    return Err(bad(at, format!("truncated fixed field {field}")));
+                }
+                pos += n;
+            }
+            2 => {
+                let len = read_varint(buf, &mut pos)
+                    .ok_or_else(|| bad(at, format!("truncated length of field {field}")))?;
+                if len > (buf.len() - pos) as u64 {
+                    return Err(bad(
+                        at,
+                        format!(
+                            "field {field} declares {len} bytes but only {} remain",
+                            buf.len() - pos
+                        ),
+                    ));
+                }
+                let (start, end) = (pos as u32, (pos + len as usize) as u32);
+                match field {
+                    FIELD_PODS => scan.pods.push((start, end)),
+                    FIELD_CONTAINERS => scan.containers.push((start, end)),
+                    _ => {}
+                }
+                pos = end as usize;
+            }
+            3 => skip_group(buf, &mut pos, field).map_err(|what| bad(at, what))?,
+            w => {
+                return Err(bad(
+                    at,
+                    format!("unsupported wire type {w} in field {field}"),
+                ))
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// Nesting bound for groups, the protobuf decoders' recursion limit.
+const MAX_GROUP_DEPTH: usize = 100;
+
+/// Skips a (deprecated) group started by `field`, nested groups included,
+/// up to and including its end tag, which must carry the same field number
+/// (as Go's decoder requires).
+fn skip_group(buf: &[u8], pos: &mut usize, field: u32) -> std::result::Result<(), String> {
+    let mut open = vec![field];
+    while let Some(&inner) = open.last() {
+        let tag = read_varint(buf, pos).ok_or_else(|| format!("group {inner} is not closed"))?;
+        let (f, wire) = (tag >> 3, tag & 7);
+        if f == 0 || f > u64::from(u32::MAX >> 3) {
+            return Err(format!("invalid field number {f} in group {inner}"));
+        }
+        match wire {
+            0 => {
+                read_varint(buf, pos)
+                    .ok_or_else(|| format!("truncated varint in group {inner}"))?;
+            }
+            1 | 5 => {
+                let n = if wire == 1 { 8 } else { 4 };
+                if buf.len() - *pos < n {
+                    return Err(format!("truncated fixed field in group {inner}"));
+                }
+                *pos += n;
+            }
+            2 => {
+                let len = read_varint(buf, pos)
+                    .ok_or_else(|| format!("truncated length in group {inner}"))?;
+                if len > (buf.len() - *pos) as u64 {
+                    return Err(format!("field {f} in group {inner} overruns the buffer"));
+                }
+                *pos += len as usize;
+            }
+            3 => {
+                if open.len() >= MAX_GROUP_DEPTH {
+                    return Err(format!("groups nested deeper than {MAX_GROUP_DEPTH}"));
+                }
+                open.push(f as u32);
+            }
+            4 if f as u32 == inner => {
+                open.pop();
+            }
+            4 => return Err(format!("end of group {f} inside group {inner}")),
+            w => return Err(format!("unsupported wire type {w} in group {inner}")),
+        }
+    }
+    Ok(())
+}
+
+fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn encode_all<M: Message>(items: &[M]) -> Result<Vec<Vec<u8>>> {
+    items
+        .iter()
+        .map(|m| {
+            m.write_to_bytes().map_err(|source| Error::Protobuf {
+                what: "encoding",
+                message: M::NAME,
+                source,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SynchronizeRequest;
+
+    fn sample(n: usize) -> (Vec<PodSandbox>, Vec<Container>) {
+        let pods = (0..n)
+            .map(|i| PodSandbox {
+                id: format!("pod{i}"),
+                name: format!("name{i}"),
+                ..Default::default()
+            })
+            .collect();
+        let ctrs = (0..2 * n)
+            .map(|i| Container {
+                id: format!("ctr{i}"),
+                pod_sandbox_id: format!("pod{}", i / 2),
+                args: vec!["sleep".into(), i.to_string()],
+                ..Default::default()
+            })
+            .collect();
+        (pods, ctrs)
+    }
+
+    #[test]
+    fn scan_finds_what_the_protobuf_decoder_finds() {
+        let (pods, containers) = sample(5);
+        let req = SynchronizeRequest {
+            pods: pods.clone(),
+            containers: containers.clone(),
+            more: true,
+            ..Default::default()
+        };
+        let bytes = req.write_to_bytes().unwrap();
+        let scan = scan_chunk(&bytes).unwrap();
+        assert!(scan.more);
+        let mut state = SyncState::default();
+        state.push_chunk(bytes, scan);
+        let (p, c) = state.decode().unwrap();
+        assert_eq!(p, pods);
+        assert_eq!(c, containers);
+        assert_eq!(state.container(3).unwrap().unwrap().id, "ctr3");
+        assert!(state.container(10).is_none());
+        assert_eq!(state.containers().len(), 10);
+    }
+
+    #[test]
+    fn chunks_concatenate_in_order() {
+        let (pods, containers) = sample(4);
+        let mut state = SyncState::default();
+        for (ps, cs) in [
+            (&pods[..2], &containers[..3]),
+            (&pods[2..], &containers[3..]),
+        ] {
+            let bytes = SynchronizeRequest {
+                pods: ps.to_vec(),
+                containers: cs.to_vec(),
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap();
+            let scan = scan_chunk(&bytes).unwrap();
+            assert!(!scan.more);
+            state.push_chunk(bytes, scan);
+        }
+        let (p, c) = state.decode().unwrap();
+        assert_eq!(p, pods);
+        assert_eq!(c, containers);
+        assert!(format!("{state:?}").contains("chunks: 2"), "{state:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_more_takes_the_last_value() {
+        let mut buf = Vec::new();
+        put_varint(&mut buf, 3 << 3);
+        buf.push(1);
+        put_varint(&mut buf, 9 << 3 | 1);
+        buf.extend_from_slice(&[0; 8]);
+        put_varint(&mut buf, 10 << 3 | 5);
+        buf.extend_from_slice(&[0; 4]);
+        put_varint(&mut buf, 11 << 3 | 2);
+        buf.extend_from_slice(&[2, 7, 7]);
+        put_varint(&mut buf, 3 << 3);
+        buf.push(0);
+        // A group holding a nested group and a varint.
+        buf.extend_from_slice(&[
+            12 << 3 | 3,
+            13 << 3 | 3,
+            13 << 3 | 4,
+            14 << 3,
+            5,
+            12 << 3 | 4,
+        ]);
+        // Known fields with another wire type are skipped too.
+        put_varint(&mut buf, 1 << 3);
+        buf.push(1);
+        put_varint(&mut buf, 3 << 3 | 2);
+        buf.extend_from_slice(&[1, 1]);
+        let scan = scan_chunk(&buf).unwrap();
+        assert!(!scan.more);
+        assert!(scan.pods.is_empty() && scan.containers.is_empty());
+        let req = SynchronizeRequest::parse_from_bytes(&buf).unwrap();
+        assert!(!req.more);
+        assert!(req.pods.is_empty() && req.containers.is_empty());
+    }
+
+    #[test]
+    fn malformed_framing_is_an_error_naming_the_problem() {
+        let cases: &[(&[u8], &str)] = &[
+            (&[0x0a, 0x05, 1, 2], "declares 5 bytes but only 2 remain"),
+            (&[0x0a], "truncated length of field 1"),
+            (&[0x80], "truncated tag"),
+            (&[0x00, 0x00], "invalid field number 0"),
+            (&[0x24], "unsupported wire type 4"),
+            (&[0x21, 1, 2], "truncated fixed field 4"),
+            (
+                &[
+                    0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+                ],
+                "truncated varint",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let err = scan_chunk(bytes).unwrap_err().to_string();
+            assert!(err.contains(want), "{bytes:?}: {err}");
+            assert!(
+                SynchronizeRequest::parse_from_bytes(bytes).is_err(),
+                "{bytes:?} should be refused by the protobuf decoder too"
+            );
+        }
+        // Groups must be closed by their own end tag, as Go's decoder
+        // requires (the Rust protobuf decoder is laxer here).
+        for (bytes, want) in [
+            (&[0x23][..], "group 4 is not closed"),
+            (&[0x23, 0x2c], "end of group 5 inside group 4"),
+        ] {
+            let err = scan_chunk(bytes).unwrap_err().to_string();
+            assert!(err.contains(want), "{bytes:?}: {err}");
+        }
+        let deep: Vec<u8> = std::iter::repeat(0x23).take(MAX_GROUP_DEPTH + 1).collect();
+        let err = scan_chunk(&deep).unwrap_err().to_string();
+        assert!(err.contains("nested deeper than 100"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_item_is_reported_when_decoded() {
+        // A container whose body is a truncated field.
+        let buf = vec![0x12, 0x02, 0x0a, 0x05];
+        let scan = scan_chunk(&buf).unwrap();
+        let mut state = SyncState::default();
+        state.push_chunk(buf, scan);
+        assert_eq!(state.container_count(), 1);
+        let err = state.containers().next().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Protobuf {
+                    what: "decoding",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(state.decode().is_err());
+    }
+}
