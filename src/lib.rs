@@ -64,6 +64,7 @@ mod proto {
 pub mod api;
 mod error;
 pub mod mux;
+mod pb;
 pub mod runtime;
 pub mod stub;
 pub mod ttrpc;

@@ -659,7 +659,7 @@ impl PluginHandle {
                 Some(self.request_timeout),
                 Vec::new(),
             )?;
-            Resp::parse_from_bytes(&out).map_err(|e| Error::Protobuf {
+            crate::pb::decode::<Resp>(&out).map_err(|e| Error::Protobuf {
                 what: "decoding",
                 message: Resp::NAME,
                 source: e,

@@ -95,11 +95,12 @@ pub(crate) fn synchronize(
             payload_len,
         )?;
         let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
-        let reply = SynchronizeResponse::parse_from_bytes(&reply).map_err(|e| Error::Protobuf {
-            what: "decoding",
-            message: SynchronizeResponse::NAME,
-            source: e,
-        })?;
+        let reply =
+            crate::pb::decode::<SynchronizeResponse>(&reply).map_err(|e| Error::Protobuf {
+                what: "decoding",
+                message: SynchronizeResponse::NAME,
+                source: e,
+            })?;
         chunks += 1;
         if !more {
             if chunks > 1 {

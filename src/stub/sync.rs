@@ -152,7 +152,7 @@ impl SyncState {
 
     fn decode_span<M: Message>(&self, s: Span) -> Result<M> {
         let bytes = &self.chunks[s.chunk as usize][s.start as usize..s.end as usize];
-        M::parse_from_bytes(bytes).map_err(|source| Error::Protobuf {
+        crate::pb::decode::<M>(bytes).map_err(|source| Error::Protobuf {
             what: "decoding",
             message: M::NAME,
             source,

@@ -535,7 +535,7 @@ impl Client {
             source: e,
         })?;
         let out = self.call_raw(service, method, payload, timeout, Vec::new())?;
-        Resp::parse_from_bytes(&out).map_err(|e| Error::Protobuf {
+        crate::pb::decode::<Resp>(&out).map_err(|e| Error::Protobuf {
             what: "decoding",
             message: Resp::NAME,
             source: e,
@@ -769,7 +769,7 @@ impl Channel {
                     }
                 } else {
                     self.last_request_id = id;
-                    match Request::parse_from_bytes(&data) {
+                    match crate::pb::decode::<Request>(&data) {
                         Ok(req) => Work::Request {
                             chan,
                             stream_id: id,
@@ -789,7 +789,7 @@ impl Channel {
                 enqueue(queue, shared, work)
             }
             TYPE_RESPONSE => {
-                let resp = Response::parse_from_bytes(&data).map_err(|e| Error::Protobuf {
+                let resp = crate::pb::decode::<Response>(&data).map_err(|e| Error::Protobuf {
                     what: "decoding",
                     message: "ttrpc.Response",
                     source: e,

@@ -99,7 +99,7 @@ impl Services {
             service,
             method,
             Box::new(move |ctx, payload| {
-                let req = Req::parse_from_bytes(payload).map_err(|e| {
+                let req = crate::pb::decode::<Req>(payload).map_err(|e| {
                     Status::new(
                         Code::Internal,
                         format!("cannot decode {full} argument as {}: {e}", Req::NAME),

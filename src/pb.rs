@@ -1,0 +1,49 @@
+//! Strict protobuf decoding.
+//!
+//! The protobuf crate's `parse_from_bytes` sets no outer limit, so a nested
+//! message or map entry at the very end of the buffer may declare a length
+//! past the end and still decode (it stops at the end of the input). Go's
+//! decoder refuses such input. [`decode`] bounds the top-level message by
+//! the buffer, so every nested length must fit inside its parent, as in Go.
+
+use protobuf::{CodedInputStream, Message};
+
+/// Decodes `bytes` as exactly one `M`, refusing nested lengths that run
+/// past their parent or past the end of the input.
+pub(crate) fn decode<M: Message>(bytes: &[u8]) -> protobuf::Result<M> {
+    let mut is = CodedInputStream::from_bytes(bytes);
+    let outer = is.push_limit(bytes.len() as u64)?;
+    let m = M::parse_from(&mut is)?;
+    is.pop_limit(outer);
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Container, SynchronizeRequest};
+
+    #[test]
+    fn a_nested_length_past_the_end_is_refused() {
+        // Container with an annotations entry (field 6) declaring 16 bytes
+        // where only 2 follow.
+        let bytes = [0x32, 0x10, 0x0a, 0x00];
+        assert!(decode::<Container>(&bytes).is_err());
+        // The same entry inside a SynchronizeRequest's container.
+        let outer = [0x12, 0x04, 0x32, 0x10, 0x0a, 0x00];
+        assert!(decode::<SynchronizeRequest>(&outer).is_err());
+    }
+
+    #[test]
+    fn well_formed_input_decodes_as_usual() {
+        let c = Container {
+            id: "c1".into(),
+            annotations: [("a".to_string(), "b".to_string())].into(),
+            args: vec!["sleep".into(), "1".into()],
+            ..Default::default()
+        };
+        let bytes = c.write_to_bytes().unwrap();
+        assert_eq!(decode::<Container>(&bytes).unwrap(), c);
+        assert_eq!(decode::<Container>(&[]).unwrap(), Container::default());
+    }
+}
