@@ -242,7 +242,8 @@ pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
     let mut pos = 0usize;
     while pos < buf.len() {
         let at = pos;
-        let tag = read_varint(buf, &mut pos).ok_or_else(|| bad(at, "truncated tag".into()))?;
+        let tag = read_varint32(buf, &mut pos)
+            .ok_or_else(|| bad(at, "truncated or invalid tag".into()))?;
         let field = tag >> 3;
         let wire = (tag & 7) as u8;
         if field == 0 || field > u64::from(u32::MAX >> 3) {
@@ -265,8 +266,9 @@ pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
                 pos += n;
             }
             2 => {
-                let len = read_varint(buf, &mut pos)
-                    .ok_or_else(|| bad(at, format!("truncated length of field {field}")))?;
+                let len = read_varint32(buf, &mut pos).ok_or_else(|| {
+                    bad(at, format!("truncated or invalid length of field {field}"))
+                })?;
                 if len > (buf.len() - pos) as u64 {
                     return Err(bad(
                         at,
@@ -305,7 +307,7 @@ const MAX_GROUP_DEPTH: usize = 100;
 fn skip_group(buf: &[u8], pos: &mut usize, field: u32) -> std::result::Result<(), String> {
     let mut open = vec![field];
     while let Some(&inner) = open.last() {
-        let tag = read_varint(buf, pos).ok_or_else(|| format!("group {inner} is not closed"))?;
+        let tag = read_varint32(buf, pos).ok_or_else(|| format!("group {inner} is not closed"))?;
         let (f, wire) = (tag >> 3, tag & 7);
         if f == 0 || f > u64::from(u32::MAX >> 3) {
             return Err(format!("invalid field number {f} in group {inner}"));
@@ -323,7 +325,7 @@ fn skip_group(buf: &[u8], pos: &mut usize, field: u32) -> std::result::Result<()
                 *pos += n;
             }
             2 => {
-                let len = read_varint(buf, pos)
+                let len = read_varint32(buf, pos)
                     .ok_or_else(|| format!("truncated length in group {inner}"))?;
                 if len > (buf.len() - *pos) as u64 {
                     return Err(format!("field {f} in group {inner} overruns the buffer"));
@@ -353,6 +355,24 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
         *pos += 1;
         if i == 9 && b > 1 {
             return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A varint that must fit 32 bits: at most 5 bytes, the fifth at most
+/// 0x0f (tags and lengths, read the way the protobuf decoder reads them).
+fn read_varint32(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..5 {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 4 {
+            return (b <= 0x0f).then_some(v | u64::from(b) << 28);
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
@@ -493,8 +513,18 @@ mod tests {
     fn malformed_framing_is_an_error_naming_the_problem() {
         let cases: &[(&[u8], &str)] = &[
             (&[0x0a, 0x05, 1, 2], "declares 5 bytes but only 2 remain"),
-            (&[0x0a], "truncated length of field 1"),
-            (&[0x80], "truncated tag"),
+            (&[0x0a], "truncated or invalid length of field 1"),
+            (&[0x80], "truncated or invalid tag"),
+            // A tag longer than 5 bytes, and a 5-byte tag over 32 bits.
+            (
+                &[0xe9, 0x8b, 0x8f, 0xd2, 0x8a, 0x00],
+                "truncated or invalid tag",
+            ),
+            (&[0x81, 0x80, 0x80, 0x80, 0x10], "truncated or invalid tag"),
+            (
+                &[0x0a, 0xff, 0xff, 0xff, 0xff, 0x1f],
+                "invalid length of field 1",
+            ),
             (&[0x00, 0x00], "invalid field number 0"),
             (&[0x24], "unsupported wire type 4"),
             (&[0x21, 1, 2], "truncated fixed field 4"),
@@ -509,7 +539,7 @@ mod tests {
             let err = scan_chunk(bytes).unwrap_err().to_string();
             assert!(err.contains(want), "{bytes:?}: {err}");
             assert!(
-                SynchronizeRequest::parse_from_bytes(bytes).is_err(),
+                crate::pb::decode::<SynchronizeRequest>(bytes).is_err(),
                 "{bytes:?} should be refused by the protobuf decoder too"
             );
         }

@@ -237,6 +237,8 @@ impl ConnectionBuilder {
                 channels,
                 queue: VecDeque::new(),
             }),
+            turn: Mutex::new(Turn::default()),
+            turn_cv: Condvar::new(),
             writer: Mutex::new(Writer {
                 stream,
                 buf: Vec::new(),
@@ -563,7 +565,12 @@ struct Shared {
     options: ConnectionOptions,
     services: HashMap<u32, Arc<Services>>,
     open: Vec<u32>,
+    /// The read side. Only the thread holding the turn (below) locks it, so
+    /// the lock is never contended and nobody spins on it.
     read: Mutex<ReadSide>,
+    /// Whose turn it is to read: threads waiting for it sleep on `turn_cv`.
+    turn: Mutex<Turn>,
+    turn_cv: Condvar,
     writer: Mutex<Writer>,
     control: UnixStream,
     pending: Mutex<HashMap<u64, PendingSlot>>,
@@ -582,6 +589,17 @@ struct Shared {
 struct Writer {
     stream: UnixStream,
     buf: Vec<u8>,
+}
+
+/// The right to use the read side (leader/follower): one holder at a time.
+///
+/// A plain mutex around the read side made every worker that finished a
+/// request spin on it while the reader sat in `read` (about an eighth of a
+/// busy plugin's CPU); waiting here is a sleep on a condition variable.
+#[derive(Default)]
+struct Turn {
+    taken: bool,
+    waiting: usize,
 }
 
 struct Channel {
@@ -872,9 +890,46 @@ impl Shared {
                 log::error!("{}: the on-closing callback panicked", self.options.name);
             }
         }
-        // Wake wait_closed().
+        // Wake the workers waiting for their turn to read, then
+        // wait_closed().
+        {
+            let _t = lock(&self.turn);
+            self.turn_cv.notify_all();
+        }
         let _g = lock(&self.done);
         self.done_cv.notify_all();
+    }
+
+    /// Waits for the turn to read; `false` once the connection is closed.
+    fn take_turn(&self) -> bool {
+        let mut t = lock(&self.turn);
+        while t.taken {
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            t.waiting += 1;
+            t = self.turn_cv.wait(t).unwrap_or_else(|e| e.into_inner());
+            t.waiting -= 1;
+        }
+        t.taken = true;
+        true
+    }
+
+    /// Takes the turn to read only if nobody holds it.
+    fn try_take_turn(&self) -> bool {
+        let mut t = lock(&self.turn);
+        !std::mem::replace(&mut t.taken, true)
+    }
+
+    /// Gives the turn back and wakes one waiting worker, if any.
+    fn release_turn(&self) {
+        let mut t = lock(&self.turn);
+        t.taken = false;
+        let wake = t.waiting > 0;
+        drop(t);
+        if wake {
+            self.turn_cv.notify_one();
+        }
     }
 
     /// Joins the connection's threads once they are done, except the
@@ -921,31 +976,33 @@ impl Shared {
                 None => SLICE,
             };
             let slice = left.min(SLICE);
-            let reader = match self.read.try_lock() {
-                Ok(g) => Some(g),
-                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            };
-            // Read only while no request waits for a worker: a caller that
-            // kept the read side would starve the workers of the requests it
-            // read (and the peer may answer this call only after those).
-            let reader =
-                reader.filter(|rs| rs.queue.is_empty() && !self.closed.load(Ordering::Acquire));
-            match reader {
-                Some(mut rs) => {
+            let mut read = false;
+            if !self.closed.load(Ordering::Acquire) && self.try_take_turn() {
+                let mut rs = lock(&self.read);
+                // Read only while no request waits for a worker: a caller
+                // that kept the read side would starve the workers of the
+                // requests it read (and the peer may answer this call only
+                // after those).
+                if rs.queue.is_empty() {
+                    read = true;
                     let res = rs.fill_within(self, Some(slice));
                     drop(rs);
                     if let Err(e) = res {
                         self.close(e.to_string());
                     }
+                } else {
+                    drop(rs);
                 }
-                None => match rx.recv_timeout(slice) {
+                self.release_turn();
+            }
+            if !read {
+                match rx.recv_timeout(slice) {
                     Ok(r) => return Some(r),
                     Err(RecvTimeoutError::Disconnected) => {
                         return Some(Err(Error::ConnectionClosed(self.reason_string())))
                     }
                     Err(RecvTimeoutError::Timeout) => {}
-                },
+                }
             }
         }
     }
@@ -1261,6 +1318,9 @@ impl Drop for ExitGuard {
 fn worker_main(shared: Arc<Shared>) {
     let _exit = ExitGuard(shared.clone());
     loop {
+        if !shared.take_turn() {
+            return;
+        }
         let work = {
             let mut rs = lock(&shared.read);
             loop {
@@ -1276,6 +1336,7 @@ fn worker_main(shared: Arc<Shared>) {
                 }
             }
         };
+        shared.release_turn();
         match work {
             Some(w) => shared.process(w),
             None => return,
