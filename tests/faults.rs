@@ -198,7 +198,7 @@ impl Plugin for FaultPlugin {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         let ids = state
             .pods()

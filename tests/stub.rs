@@ -213,13 +213,11 @@ impl Plugin for Recorder {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
-        let (pods, containers) = state.decode()?;
-        assert_eq!(
-            (pods.len(), containers.len()),
-            (state.pod_count(), state.container_count())
-        );
+        let counts = (state.pod_count(), state.container_count());
+        let (pods, containers) = state.into_decoded()?;
+        assert_eq!((pods.len(), containers.len()), counts);
         self.sync_sizes
             .lock()
             .unwrap()

@@ -65,7 +65,7 @@ impl Plugin for Bench {
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         let mode = *self.0.lock().unwrap_or_else(|e| e.into_inner());
         match mode {
@@ -81,7 +81,7 @@ impl Plugin for Bench {
                 log::debug!("walked the state: {seen} labels and env entries");
             }
             SyncMode::Decode => {
-                let (pods, containers) = state.decode()?;
+                let (pods, containers) = state.into_decoded()?;
                 // Freeing 10,000 decoded containers takes tens of
                 // milliseconds: do it after the reply is on the wire (as
                 // Go's garbage collector does, off the reply's path).

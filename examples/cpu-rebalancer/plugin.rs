@@ -174,7 +174,7 @@ impl Plugin for CpuRebalancer {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        sync: &SyncState,
+        sync: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         let pods = sync.pods().collect::<nri::Result<Vec<PodSandbox>>>()?;
         let mut state = self.state();

@@ -128,7 +128,7 @@ impl Plugin for Logger {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         log::info!(
             "Synchronize: {} pods, {} containers",

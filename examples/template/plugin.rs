@@ -88,7 +88,7 @@ impl Plugin for Template {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         self.saw(format!(
             "Synchronize: {} pods, {} containers",
@@ -96,7 +96,7 @@ impl Plugin for Template {
             state.container_count()
         ));
         // The state decodes as it is read, one pod or container at a time
-        // (`state.decode()?` gives two vectors instead).
+        // (`state.into_decoded()?` gives two vectors instead).
         for pod in state.pods() {
             let pod = pod?;
             log::info!("  pod {}/{} ({})", pod.namespace, pod.name, pod.id);

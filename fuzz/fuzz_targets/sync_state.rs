@@ -24,8 +24,17 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(state.containers().len(), state.container_count());
     assert_eq!(state.encoded_len(), data.len());
     let Ok((pods, containers)) = state.decode() else {
+        assert!(
+            state.clone().into_decoded().is_err(),
+            "into_decoded accepted what decode refuses"
+        );
         return;
     };
+    let (p2, c2) = state
+        .clone()
+        .into_decoded()
+        .unwrap_or_else(|e| panic!("into_decoded refused what decode accepts: {e}"));
+    assert!(p2 == pods && c2 == containers, "into_decoded differs from decode");
     let whole = whole.unwrap_or_else(|e| {
         panic!("SyncState accepted what the protobuf decoder refuses: {e}")
     });

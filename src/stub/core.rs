@@ -892,11 +892,9 @@ impl Stub {
             let _scope = HandlerScope::enter();
             self.inner
                 .plugin
-                .synchronize(&ctx, &state)
+                .synchronize(&ctx, state)
                 .map_err(handler_status)?
         };
-        // Free the state once the reply is on the wire, not before it.
-        rc.after_reply(move || drop(state));
         encode_reply(&SynchronizeResponse {
             update,
             more: false,

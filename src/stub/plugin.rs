@@ -63,12 +63,12 @@ pub trait Plugin: Send + Sync + 'static {
     ///
     /// The state arrives still encoded and decodes as it is read:
     /// `state.containers()` yields one container at a time, and
-    /// `state.decode()?` gives the Go stub's two slices. A plugin that reads
-    /// only part of it, or none, does not pay for the rest.
+    /// `state.into_decoded()?` gives the Go stub's two slices. A plugin that
+    /// reads only part of it, or none, does not pay for the rest.
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         Ok(Vec::new())
     }
@@ -194,7 +194,7 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     fn synchronize(
         &self,
         ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         (**self).synchronize(ctx, state)
     }

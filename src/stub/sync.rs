@@ -35,8 +35,8 @@ struct Span {
 /// The stub collects the chunks of a chunked Synchronize here and hands the
 /// whole state to [`crate::stub::Plugin::synchronize`] once. Items decode on
 /// demand: [`SyncState::containers`] yields one decoded container at a
-/// time, [`SyncState::decode`] gives everything as vectors (the Go stub's
-/// slices). A malformed item is reported when it is decoded, as an
+/// time, [`SyncState::into_decoded`] gives everything as vectors (the Go
+/// stub's slices). A malformed item is reported when it is decoded, as an
 /// [`Error::Protobuf`] (INTERNAL on the wire if the handler returns it).
 ///
 /// ```
@@ -133,12 +133,36 @@ impl SyncState {
         self.containers.get(i).map(|s| self.decode_span(*s))
     }
 
-    /// Decodes everything: all pods and all containers.
+    /// Decodes everything: all pods and all containers, keeping the state.
+    /// [`SyncState::into_decoded`] needs less memory.
     pub fn decode(&self) -> Result<(Vec<PodSandbox>, Vec<Container>)> {
         Ok((
             self.pods().collect::<Result<_>>()?,
             self.containers().collect::<Result<_>>()?,
         ))
+    }
+
+    /// Decodes everything into the two vectors the Go stub hands its
+    /// handlers, freeing each received chunk as soon as its items are
+    /// decoded: the peak is the decoded state plus one chunk.
+    pub fn into_decoded(self) -> Result<(Vec<PodSandbox>, Vec<Container>)> {
+        let mut pods = Vec::with_capacity(self.pods.len());
+        let mut containers = Vec::with_capacity(self.containers.len());
+        let (mut p, mut c) = (
+            self.pods.iter().peekable(),
+            self.containers.iter().peekable(),
+        );
+        for (i, chunk) in self.chunks.into_iter().enumerate() {
+            let i = i as u32;
+            let item = |s: &Span| &chunk[s.start as usize..s.end as usize];
+            while let Some(s) = p.next_if(|s| s.chunk == i) {
+                pods.push(decode_item(item(s))?);
+            }
+            while let Some(s) = c.next_if(|s| s.chunk == i) {
+                containers.push(decode_item(item(s))?);
+            }
+        }
+        Ok((pods, containers))
     }
 
     /// Adds one received chunk and the positions [`scan_chunk`] found in it.
@@ -151,13 +175,16 @@ impl SyncState {
     }
 
     fn decode_span<M: Message>(&self, s: Span) -> Result<M> {
-        let bytes = &self.chunks[s.chunk as usize][s.start as usize..s.end as usize];
-        crate::pb::decode::<M>(bytes).map_err(|source| Error::Protobuf {
-            what: "decoding",
-            message: M::NAME,
-            source,
-        })
+        decode_item(&self.chunks[s.chunk as usize][s.start as usize..s.end as usize])
     }
+}
+
+fn decode_item<M: Message>(bytes: &[u8]) -> Result<M> {
+    crate::pb::decode::<M>(bytes).map_err(|source| Error::Protobuf {
+        what: "decoding",
+        message: M::NAME,
+        source,
+    })
 }
 
 impl fmt::Debug for SyncState {
@@ -471,6 +498,9 @@ mod tests {
         let (p, c) = state.decode().unwrap();
         assert_eq!(p, pods);
         assert_eq!(c, containers);
+        let (p, c) = state.clone().into_decoded().unwrap();
+        assert_eq!(p, pods);
+        assert_eq!(c, containers);
         assert!(format!("{state:?}").contains("chunks: 2"), "{state:?}");
     }
 
@@ -577,5 +607,6 @@ mod tests {
             "{err}"
         );
         assert!(state.decode().is_err());
+        assert!(state.into_decoded().is_err());
     }
 }

@@ -243,9 +243,9 @@ impl Plugin for Shared {
     fn synchronize(
         &self,
         _ctx: &Context<'_>,
-        state: &SyncState,
+        state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
-        let (pods, containers) = state.decode()?;
+        let (pods, containers) = state.into_decoded()?;
         self.0.logf(format!(
             "Synchronize pods={} containers={}",
             pods.len(),
