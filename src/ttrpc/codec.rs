@@ -116,6 +116,7 @@ enum State {
 pub struct FrameDecoder {
     state: State,
     limit: usize,
+    spare: Option<Vec<u8>>,
 }
 
 impl Default for FrameDecoder {
@@ -138,7 +139,25 @@ impl FrameDecoder {
                 have: 0,
             },
             limit,
+            spare: None,
         }
+    }
+
+    /// Offers a used buffer for the next frame's data, saving an
+    /// allocation; its contents are discarded.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        let better = match &self.spare {
+            Some(s) => s.capacity() < buf.capacity(),
+            None => true,
+        };
+        if better {
+            self.spare = Some(buf);
+        }
+    }
+
+    /// True when a recycled buffer is waiting to be used.
+    pub fn has_spare(&self) -> bool {
+        self.spare.is_some()
     }
 
     /// True when the decoder sits exactly between two frames.
@@ -177,10 +196,15 @@ impl FrameDecoder {
                             data: Vec::new(),
                         });
                     } else {
-                        self.state = State::Data {
-                            header,
-                            data: Vec::with_capacity(len),
+                        let data = match self.spare.take() {
+                            Some(mut b) => {
+                                b.clear();
+                                b.reserve(len);
+                                b
+                            }
+                            None => Vec::with_capacity(len),
                         };
+                        self.state = State::Data { header, data };
                     }
                 }
                 State::Data { header, data } => {
@@ -254,6 +278,28 @@ pub fn encode_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recycled_buffer_carries_nothing_into_the_next_frame() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, 1, TYPE_REQUEST, 0, &[1u8; 300]).unwrap();
+        encode_frame(&mut wire, 3, TYPE_REQUEST, 0, &[2u8; 20]).unwrap();
+        encode_frame(&mut wire, 5, TYPE_REQUEST, 0, &[3u8; 5000]).unwrap();
+        let mut d = FrameDecoder::new();
+        let mut input = &wire[..];
+        let mut seen = Vec::new();
+        while let Some(Decoded::Frame { header, data }) = d.decode(&mut input) {
+            seen.push((
+                header.stream_id,
+                data.len(),
+                data.iter().all(|&b| b == data[0]),
+            ));
+            assert!(!d.has_spare());
+            d.recycle(data);
+            assert!(d.has_spare());
+        }
+        assert_eq!(seen, vec![(1, 300, true), (3, 20, true), (5, 5000, true)]);
+    }
 
     fn frame(id: u32, ty: u8, data: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
