@@ -250,6 +250,7 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
     let t0 = Instant::now();
     let (mut sent, mut creates, mut changes, mut bytes) = (0u64, 0u64, 0u64, 0u64);
     let mut errors = Vec::new();
+    let mut drained = 0usize;
     while sent < target && t0.elapsed() < run_for {
         // Check the clock every 64 events.
         for _ in 0..64 {
@@ -284,6 +285,10 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
         if errors.len() > 10 {
             break;
         }
+        // A long-running runtime applies updates and forgets them; the
+        // handle records them until taken (otherwise its record would be
+        // the only thing growing here).
+        drained += handle.take_unsolicited_updates().len();
     }
     let elapsed = t0.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -291,6 +296,7 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
     sampler.join().expect("sampler");
     stub.stop();
     assert!(handle.wait_closed(STEP));
+    drained += handle.take_unsolicited_updates().len();
 
     let rate = sent as f64 / elapsed.as_secs_f64();
     let samples = samples.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -337,6 +343,11 @@ fn a_long_stream_of_random_events_keeps_memory_flat() {
         &update_failures[..update_failures.len().min(5)]
     );
     assert!(updates_ok > 0, "no update_containers call got through");
+    assert_eq!(
+        drained,
+        updates_applied.load(Ordering::Relaxed),
+        "every update the runtime applied is recorded once by the handle"
+    );
     assert!(
         sent >= target,
         "only {sent} of {target} events within {run_for:?} ({rate:.0}/s)"
