@@ -647,6 +647,16 @@ impl Envelope {
     }
 }
 
+/// The turn to read, held: given back when dropped, also if the holder
+/// panics.
+struct TurnHeld<'a>(&'a Shared);
+
+impl Drop for TurnHeld<'_> {
+    fn drop(&mut self) {
+        self.0.release_turn();
+    }
+}
+
 /// Largest request buffer kept for reuse, and how many are kept.
 const MAX_SPARE_BUFFER: usize = 64 * 1024;
 const MAX_SPARE_BUFFERS: usize = 8;
@@ -978,25 +988,29 @@ impl Shared {
         }
     }
 
-    /// Waits for the turn to read; `false` once the connection is closed.
-    fn take_turn(&self) -> bool {
+    /// Waits for the turn to read; `None` once the connection is closed.
+    fn take_turn(&self) -> Option<TurnHeld<'_>> {
         let mut t = lock(&self.turn);
         while t.taken {
             if self.closed.load(Ordering::Acquire) {
-                return false;
+                return None;
             }
             t.waiting += 1;
             t = self.turn_cv.wait(t).unwrap_or_else(|e| e.into_inner());
             t.waiting -= 1;
         }
         t.taken = true;
-        true
+        Some(TurnHeld(self))
     }
 
     /// Takes the turn to read only if nobody holds it.
-    fn try_take_turn(&self) -> bool {
+    fn try_take_turn(&self) -> Option<TurnHeld<'_>> {
         let mut t = lock(&self.turn);
-        !std::mem::replace(&mut t.taken, true)
+        if t.taken {
+            return None;
+        }
+        t.taken = true;
+        Some(TurnHeld(self))
     }
 
     /// Gives the turn back and wakes one waiting worker, if any.
@@ -1055,7 +1069,11 @@ impl Shared {
             };
             let slice = left.min(SLICE);
             let mut read = false;
-            if !self.closed.load(Ordering::Acquire) && self.try_take_turn() {
+            let turn = match self.closed.load(Ordering::Acquire) {
+                true => None,
+                false => self.try_take_turn(),
+            };
+            if let Some(turn) = turn {
                 let mut rs = lock(&self.read);
                 // Read only while no request waits for a worker: a caller
                 // that kept the read side would starve the workers of the
@@ -1071,7 +1089,7 @@ impl Shared {
                 } else {
                     drop(rs);
                 }
-                self.release_turn();
+                drop(turn);
             }
             if !read {
                 match rx.recv_timeout(slice) {
@@ -1409,9 +1427,9 @@ impl Drop for ExitGuard {
 fn worker_main(shared: Arc<Shared>) {
     let _exit = ExitGuard(shared.clone());
     loop {
-        if !shared.take_turn() {
+        let Some(turn) = shared.take_turn() else {
             return;
-        }
+        };
         let work = {
             let mut rs = lock(&shared.read);
             loop {
@@ -1427,7 +1445,7 @@ fn worker_main(shared: Arc<Shared>) {
                 }
             }
         };
-        shared.release_turn();
+        drop(turn);
         match work {
             Some(w) => shared.process(w),
             None => return,
