@@ -13,6 +13,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::plugin::{Context, HandlerError, Plugin};
 use super::sync::{scan_chunk, SyncState};
+
+/// Full name of the Synchronize method, for messages.
+const SYNCHRONIZE: &str = "nri.pkg.api.v1alpha1.Plugin/Synchronize";
 use crate::api::{
     self, ConfigureRequest, ConfigureResponse, ContainerUpdate, CreateContainerRequest,
     CreateContainerResponse, Empty, Event, EventMask, RegisterPluginRequest, StateChangeEvent,
@@ -22,8 +25,8 @@ use crate::api::{
 };
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{
-    Client, Code, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing,
-    RequestContext, Services, Status,
+    encode_result, Client, Code, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard,
+    Framing, RequestContext, Services, Status,
 };
 use crate::{Error, Result};
 
@@ -747,16 +750,10 @@ impl Stub {
         let mut s = Services::new();
         let w = Arc::downgrade(&self.inner);
         s.add_unary(PLUGIN_SERVICE, "Configure", handler(&w, Stub::configure));
-        let sync = w.clone();
         s.add_method_owned(
             PLUGIN_SERVICE,
             "Synchronize",
-            Box::new(move |rc, payload| {
-                let inner = sync
-                    .upgrade()
-                    .ok_or_else(|| Status::new(Code::Unavailable, "the plugin stub is gone"))?;
-                Stub { inner }.synchronize(rc, payload)
-            }),
+            Box::new(handler(&w, Stub::synchronize)),
         );
         s.add_unary(PLUGIN_SERVICE, "Shutdown", handler(&w, Stub::shutdown_req));
         s.add_unary(
@@ -879,10 +876,13 @@ impl Stub {
             }
         };
         let Some(state) = state else {
-            return encode_reply(&SynchronizeResponse {
-                more: true,
-                ..Default::default()
-            });
+            return encode_result(
+                SYNCHRONIZE,
+                &SynchronizeResponse {
+                    more: true,
+                    ..Default::default()
+                },
+            );
         };
         let ctx = Context {
             req: rc,
@@ -895,11 +895,14 @@ impl Stub {
                 .synchronize(&ctx, state)
                 .map_err(handler_status)?
         };
-        encode_reply(&SynchronizeResponse {
-            update,
-            more: false,
-            ..Default::default()
-        })
+        encode_result(
+            SYNCHRONIZE,
+            &SynchronizeResponse {
+                update,
+                more: false,
+                ..Default::default()
+            },
+        )
     }
 
     fn shutdown_req(&self, rc: &RequestContext, _req: Empty) -> Result<Empty, Status> {
@@ -1032,11 +1035,6 @@ where
             .ok_or_else(|| Status::new(Code::Unavailable, "the plugin stub is gone"))?;
         f(&Stub { inner }, rc, req)
     }
-}
-
-fn encode_reply<M: protobuf::Message>(m: &M) -> Result<Vec<u8>, Status> {
-    m.write_to_bytes()
-        .map_err(|e| Status::new(Code::Internal, format!("cannot encode {}: {e}", M::NAME)))
 }
 
 fn handler_status(e: HandlerError) -> Status {

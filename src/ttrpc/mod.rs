@@ -10,6 +10,7 @@
 pub mod codec;
 mod conn;
 pub(crate) use conn::lock;
+pub(crate) use server::encode_result;
 mod server;
 mod status;
 

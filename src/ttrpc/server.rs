@@ -32,6 +32,16 @@ pub(crate) enum Handler {
 
 type AfterReply = Box<dyn FnOnce() + Send>;
 
+/// Encodes a handler's typed result; a failure is INTERNAL on the wire.
+pub(crate) fn encode_result<M: Message>(method: &str, resp: &M) -> Result<Vec<u8>, Status> {
+    resp.write_to_bytes().map_err(|e| {
+        Status::new(
+            Code::Internal,
+            format!("cannot encode {method} result {}: {e}", M::NAME),
+        )
+    })
+}
+
 /// Registry of the services a connection serves.
 ///
 /// ```
@@ -105,13 +115,7 @@ impl Services {
                         format!("cannot decode {full} argument as {}: {e}", Req::NAME),
                     )
                 })?;
-                let resp = f(ctx, req)?;
-                resp.write_to_bytes().map_err(|e| {
-                    Status::new(
-                        Code::Internal,
-                        format!("cannot encode {full} result {}: {e}", Resp::NAME),
-                    )
-                })
+                encode_result(&full, &f(ctx, req)?)
             }),
         );
     }
