@@ -865,6 +865,25 @@ fn unsolicited_updates_reach_callback_and_failures_are_returned() {
     );
 }
 
+#[test]
+fn the_record_of_unsolicited_updates_keeps_only_the_latest() {
+    let rt = test_runtime().build();
+    let (handle, plugin) = accept_pair(&rt, Spec::new("updater", "10", EventMask::ALL));
+    let handle = handle.expect("plugin accepted");
+    let max = nri::runtime::MAX_RECORDED_UPDATES;
+    // Two calls that together go 5 over the bound.
+    for range in [0..max - 10, max - 10..max + 5] {
+        let batch = range.map(|i| update(&format!("c{i}"))).collect();
+        plugin.update_containers(batch).expect("UpdateContainers");
+    }
+    let recorded = handle.wait_unsolicited_updates(max, STEP);
+    assert_eq!(recorded.len(), max);
+    assert_eq!(recorded[0].container_id, "c5", "the 5 oldest were dropped");
+    assert_eq!(recorded[max - 1].container_id, format!("c{}", max + 4));
+    assert_eq!(handle.take_unsolicited_updates().len(), max);
+    assert!(handle.unsolicited_updates().is_empty());
+}
+
 /// A CreateContainer handler that calls UpdateContainers and waits for the
 /// reply before answering.
 fn updating_in_handler(name: &str) -> Spec {

@@ -97,7 +97,7 @@ use crate::api::{
 use crate::ttrpc::Connection;
 use crate::{Error, Result};
 
-pub use plugin::PluginHandle;
+pub use plugin::{PluginHandle, MAX_RECORDED_UPDATES};
 pub use set::PluginSet;
 
 /// The callback that performs container updates a plugin asked for on its

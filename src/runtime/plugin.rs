@@ -1,6 +1,7 @@
 //! One connected plugin, seen from the runtime: its registration, the
 //! requests the runtime sends it and the calls it makes back.
 
+use std::collections::VecDeque;
 use std::os::unix::net::UnixStream;
 use std::process::Child;
 use std::sync::{Arc, Condvar, Mutex};
@@ -42,7 +43,7 @@ struct PluginShared {
     /// Why the plugin was dropped, once it was.
     dropped: Mutex<Option<String>>,
     child: Mutex<Option<Child>>,
-    updates: Mutex<Vec<ContainerUpdate>>,
+    updates: Mutex<VecDeque<ContainerUpdate>>,
     updates_cv: Condvar,
     hub: Arc<Hub>,
 }
@@ -100,7 +101,18 @@ impl PluginShared {
             req.update.len()
         );
         let failed = (self.hub.update_fn)(&req.update);
-        lock(&self.updates).extend(req.update);
+        {
+            let mut record = lock(&self.updates);
+            record.extend(req.update);
+            if record.len() > MAX_RECORDED_UPDATES {
+                let excess = record.len() - MAX_RECORDED_UPDATES;
+                record.drain(..excess);
+                log::debug!(
+                    "plugin {}: dropped the {excess} oldest recorded updates (the record keeps {MAX_RECORDED_UPDATES})",
+                    self.full_name()
+                );
+            }
+        }
         self.updates_cv.notify_all();
         UpdateContainersResponse {
             failed,
@@ -149,7 +161,7 @@ pub(crate) fn start(
         closed: Mutex::new(Some(closed_tx)),
         dropped: Mutex::new(None),
         child: Mutex::new(child),
-        updates: Mutex::new(Vec::new()),
+        updates: Mutex::new(VecDeque::new()),
         updates_cv: Condvar::new(),
         hub: rt.hub.clone(),
     });
@@ -332,6 +344,10 @@ pub(crate) fn state_change_event(
     }
 }
 
+/// How many unsolicited updates a [`PluginHandle`] records at most; older
+/// ones are dropped first.
+pub const MAX_RECORDED_UPDATES: usize = 10_000;
+
 /// A registered, configured and synchronized plugin, as the runtime sees
 /// it. Made by [`Runtime::accept_stream`](super::Runtime::accept_stream),
 /// [`PluginListener::accept`](super::PluginListener::accept) and
@@ -452,15 +468,16 @@ impl PluginHandle {
 
     /// The container updates the plugin sent with `UpdateContainers` so far,
     /// in order (failed ones included). They are kept until taken with
-    /// [`PluginHandle::take_unsolicited_updates`]: a long-running runtime
-    /// should take them, or memory grows with every update.
+    /// [`PluginHandle::take_unsolicited_updates`], the latest
+    /// [`MAX_RECORDED_UPDATES`] at most: older ones are dropped, so a
+    /// runtime that never takes them still runs in bounded memory.
     pub fn unsolicited_updates(&self) -> Vec<ContainerUpdate> {
-        lock(&self.shared.updates).clone()
+        lock(&self.shared.updates).iter().cloned().collect()
     }
 
     /// Removes and returns the container updates received so far.
     pub fn take_unsolicited_updates(&self) -> Vec<ContainerUpdate> {
-        std::mem::take(&mut *lock(&self.shared.updates))
+        std::mem::take(&mut *lock(&self.shared.updates)).into()
     }
 
     /// Waits up to `timeout` until the plugin has sent at least `count`
@@ -485,7 +502,7 @@ impl PluginHandle {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        updates.clone()
+        updates.iter().cloned().collect()
     }
 
     /// Sends CreateContainer; the reply carries the plugin's adjustment of
