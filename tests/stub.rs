@@ -464,6 +464,14 @@ fn chunked_synchronize_reaches_the_handler_once_with_everything() {
     stub.stop();
 }
 
+/// The code and message of a status error; fails the test for any other.
+fn status_of(err: &nri::Error) -> (Code, &str) {
+    match err {
+        nri::Error::Status { code, message, .. } => (*code, message),
+        other => panic!("expected a status, got {other}"),
+    }
+}
+
 #[test]
 fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
     let p = Arc::new(Recorder::default());
@@ -487,16 +495,12 @@ fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
     let err = rt
         .synchronize(Vec::new(), big[200..].to_vec(), true)
         .unwrap_err();
-    match &err {
-        nri::Error::Status { code, message, .. } => {
-            assert_eq!(*code, Code::ResourceExhausted, "{err}");
-            assert!(
-                message.contains(&bound.to_string()),
-                "names the bound: {message}"
-            );
-        }
-        other => panic!("expected a status, got {other}"),
-    }
+    let (code, message) = status_of(&err);
+    assert_eq!(code, Code::ResourceExhausted, "{err}");
+    assert!(
+        message.contains(&bound.to_string()),
+        "names the bound: {message}"
+    );
     assert!(p.sync_sizes.lock().unwrap().is_empty(), "no handler call");
     // The refused state was dropped: a small one goes through whole.
     let resp = rt
@@ -511,43 +515,22 @@ fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
 fn malformed_synchronize_payloads_get_internal_and_the_plugin_keeps_serving() {
     let p = Arc::new(Recorder::default());
     let (stub, rt) = started(p.clone(), OnRegister::Accept, false);
+    let raw_sync = |payload: Vec<u8>| {
+        rt.client
+            .call_raw(PLUGIN_SERVICE, "Synchronize", payload, Some(T), Vec::new())
+            .unwrap_err()
+    };
     // Broken framing: a containers field longer than the payload.
-    let err = rt
-        .client
-        .call_raw(
-            PLUGIN_SERVICE,
-            "Synchronize",
-            vec![0x12, 0x7f, 1],
-            Some(T),
-            Vec::new(),
-        )
-        .unwrap_err();
-    match &err {
-        nri::Error::Status { code, message, .. } => {
-            assert_eq!(*code, Code::Internal, "{err}");
-            assert!(message.contains("declares 127 bytes"), "{message}");
-        }
-        other => panic!("expected a status, got {other}"),
-    }
+    let err = raw_sync(vec![0x12, 0x7f, 1]);
+    let (code, message) = status_of(&err);
+    assert_eq!(code, Code::Internal, "{err}");
+    assert!(message.contains("declares 127 bytes"), "{message}");
     // Well framed, but the container itself does not decode: the handler
     // sees the error when it reads the container and returns it.
-    let err = rt
-        .client
-        .call_raw(
-            PLUGIN_SERVICE,
-            "Synchronize",
-            vec![0x12, 0x02, 0x0a, 0x05],
-            Some(T),
-            Vec::new(),
-        )
-        .unwrap_err();
-    match &err {
-        nri::Error::Status { code, message, .. } => {
-            assert_eq!(*code, Code::Internal, "{err}");
-            assert!(message.contains("Container"), "{message}");
-        }
-        other => panic!("expected a status, got {other}"),
-    }
+    let err = raw_sync(vec![0x12, 0x02, 0x0a, 0x05]);
+    let (code, message) = status_of(&err);
+    assert_eq!(code, Code::Internal, "{err}");
+    assert!(message.contains("Container"), "{message}");
     let resp = rt
         .synchronize(vec![pod("q")], vec![ctr("c")], false)
         .unwrap();
