@@ -779,7 +779,8 @@ impl Channel {
         shared: &Shared,
     ) -> Result<()> {
         while let Some(d) = {
-            if !self.decoder.has_spare() {
+            // Only when a frame may start here: not once more per read.
+            if !input.is_empty() && self.decoder.at_boundary() && !self.decoder.has_spare() {
                 if let Some(b) = lock(&shared.spares).pop() {
                     self.decoder.recycle(b);
                 }
