@@ -375,31 +375,26 @@ fn skip_group(buf: &[u8], pos: &mut usize, field: u32) -> std::result::Result<()
     Ok(())
 }
 
+/// A varint of at most 10 bytes that fits 64 bits (scalar values).
 fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if i == 9 && b > 1 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
+    read_varint_within(buf, pos, 10, 0x01)
 }
 
 /// A varint that must fit 32 bits: at most 5 bytes, the fifth at most
 /// 0x0f (tags and lengths, read the way the protobuf decoder reads them).
 fn read_varint32(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    read_varint_within(buf, pos, 5, 0x0f)
+}
+
+/// A varint of at most `max_len` bytes whose last possible byte is at most
+/// `last_max`; `None` when truncated or out of range.
+fn read_varint_within(buf: &[u8], pos: &mut usize, max_len: usize, last_max: u8) -> Option<u64> {
     let mut v = 0u64;
-    for i in 0..5 {
+    for i in 0..max_len {
         let b = *buf.get(*pos)?;
         *pos += 1;
-        if i == 4 {
-            return (b <= 0x0f).then_some(v | u64::from(b) << 28);
+        if i == max_len - 1 {
+            return (b <= last_max).then_some(v | u64::from(b) << (7 * i));
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
