@@ -2,55 +2,27 @@
 //! to hear about, and the names events go by in configuration and logs.
 //!
 //! A plugin returns its mask in `ConfigureResponse.events`; event `e` is bit
-//! `1 << (e - 1)`, so the eleven real events fit in `(1 << 11) - 1`
-//! ([`EventMask::ALL`]). `Event::UNKNOWN` and the `Event::LAST` sentinel have
-//! no bit. The text form is the one upstream tools use: a comma-separated,
+//! `1 << (e - 1)`, so the fourteen real events of NRI v0.12 fit in
+//! `(1 << 14) - 1` ([`EventMask::ALL`]). Runtimes before v0.10 know only the
+//! first eleven ([`EventMask::V0_9_EVENTS`]) and refuse a subscription with
+//! any other bit. `Event::UNKNOWN` and the `Event::LAST` sentinel have no
+//! bit. The text form is the one upstream tools use: a comma-separated,
 //! case-insensitive list such as `"RunPodSandbox,createcontainer"`, with the
-//! groups `all`, `pod`/`podsandbox` and `container`.
+//! groups `all`, `pod`/`podsandbox` (every event whose name holds "pod") and
+//! `container` (every event whose name holds "container", validation
+//! included), as in NRI v0.12.5.
 //!
-//! This module also names the request and response types of the events that
-//! travel as `StateChange` (upstream's type aliases), so that handler
-//! signatures read like the event they handle.
+//! This module also names the response types that upstream gives as type
+//! aliases of `Empty` (`StateChangeResponse`, `ShutdownRequest`,
+//! `ShutdownResponse`).
 
 use std::fmt;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
 use std::str::FromStr;
 
-use super::{Empty, Event, StateChangeEvent};
+use super::{Empty, Event};
 use crate::{Error, Result};
 
-/// Request of the `RunPodSandbox` event (carried by `StateChange`).
-pub type RunPodSandboxRequest = StateChangeEvent;
-/// Response to the `RunPodSandbox` event.
-pub type RunPodSandboxResponse = Empty;
-/// Request of the `StopPodSandbox` event (carried by `StateChange`).
-pub type StopPodSandboxRequest = StateChangeEvent;
-/// Response to the `StopPodSandbox` event.
-pub type StopPodSandboxResponse = Empty;
-/// Request of the `RemovePodSandbox` event (carried by `StateChange`).
-pub type RemovePodSandboxRequest = StateChangeEvent;
-/// Response to the `RemovePodSandbox` event.
-pub type RemovePodSandboxResponse = Empty;
-/// Request of the `PostCreateContainer` event (carried by `StateChange`).
-pub type PostCreateContainerRequest = StateChangeEvent;
-/// Response to the `PostCreateContainer` event.
-pub type PostCreateContainerResponse = Empty;
-/// Request of the `StartContainer` event (carried by `StateChange`).
-pub type StartContainerRequest = StateChangeEvent;
-/// Response to the `StartContainer` event.
-pub type StartContainerResponse = Empty;
-/// Request of the `PostStartContainer` event (carried by `StateChange`).
-pub type PostStartContainerRequest = StateChangeEvent;
-/// Response to the `PostStartContainer` event.
-pub type PostStartContainerResponse = Empty;
-/// Request of the `PostUpdateContainer` event (carried by `StateChange`).
-pub type PostUpdateContainerRequest = StateChangeEvent;
-/// Response to the `PostUpdateContainer` event.
-pub type PostUpdateContainerResponse = Empty;
-/// Request of the `RemoveContainer` event (carried by `StateChange`).
-pub type RemoveContainerRequest = StateChangeEvent;
-/// Response to the `RemoveContainer` event.
-pub type RemoveContainerResponse = Empty;
 /// Response to `StateChange`.
 pub type StateChangeResponse = Empty;
 /// Request of `Shutdown`.
@@ -60,7 +32,7 @@ pub type ShutdownResponse = Empty;
 
 /// Every real event with its display name and its lower-case config name,
 /// in wire order.
-const EVENTS: [(Event, &str, &str); 11] = [
+const EVENTS: [(Event, &str, &str); 14] = [
     (Event::RUN_POD_SANDBOX, "RunPodSandbox", "runpodsandbox"),
     (Event::STOP_POD_SANDBOX, "StopPodSandbox", "stoppodsandbox"),
     (
@@ -99,6 +71,21 @@ const EVENTS: [(Event, &str, &str); 11] = [
         Event::REMOVE_CONTAINER,
         "RemoveContainer",
         "removecontainer",
+    ),
+    (
+        Event::UPDATE_POD_SANDBOX,
+        "UpdatePodSandbox",
+        "updatepodsandbox",
+    ),
+    (
+        Event::POST_UPDATE_POD_SANDBOX,
+        "PostUpdatePodSandbox",
+        "postupdatepodsandbox",
+    ),
+    (
+        Event::VALIDATE_CONTAINER_ADJUSTMENT,
+        "ValidateContainerAdjustment",
+        "validatecontaineradjustment",
     ),
 ];
 
@@ -195,34 +182,52 @@ impl EventMask {
     /// ```
     pub const EMPTY: EventMask = EventMask(0);
 
-    /// Every valid event, `(1 << 11) - 1` (upstream `ValidEvents`).
+    /// Every valid event of NRI v0.12, `(1 << 14) - 1` (upstream
+    /// `ValidEvents`).
     ///
     /// ```
     /// use nri::api::EventMask;
-    /// assert_eq!(EventMask::ALL.bits(), (1 << 11) - 1);
+    /// assert_eq!(EventMask::ALL.bits(), (1 << 14) - 1);
     /// ```
     pub const ALL: EventMask = EventMask((1 << (Event::LAST as i32 - 1)) - 1);
 
-    /// The pod sandbox events: run, stop and remove a pod sandbox (the text
-    /// groups `pod` and `podsandbox`).
+    /// The eleven events that runtimes embedding NRI v0.9.x know, `0x7ff`:
+    /// everything but UpdatePodSandbox, PostUpdatePodSandbox and
+    /// ValidateContainerAdjustment, which arrived in v0.10.0. A v0.9 runtime
+    /// refuses a subscription with any other bit.
+    ///
+    /// ```
+    /// use nri::api::{Event, EventMask};
+    /// assert_eq!(EventMask::V0_9_EVENTS.bits(), 0x7ff);
+    /// assert!(!EventMask::V0_9_EVENTS.is_set(Event::UPDATE_POD_SANDBOX));
+    /// ```
+    pub const V0_9_EVENTS: EventMask = EventMask((1 << 11) - 1);
+
+    /// The pod sandbox events: run, update, post-update, stop and remove a
+    /// pod sandbox (the text groups `pod` and `podsandbox`).
     ///
     /// ```
     /// use nri::api::{Event, EventMask};
     /// assert!(EventMask::POD_EVENTS.is_set(Event::REMOVE_POD_SANDBOX));
+    /// assert!(EventMask::POD_EVENTS.is_set(Event::UPDATE_POD_SANDBOX));
     /// assert_eq!(EventMask::POD_EVENTS, "pod".parse::<EventMask>()?);
     /// # Ok::<(), nri::Error>(())
     /// ```
     pub const POD_EVENTS: EventMask = EventMask::from_events(&[
         Event::RUN_POD_SANDBOX,
+        Event::UPDATE_POD_SANDBOX,
+        Event::POST_UPDATE_POD_SANDBOX,
         Event::STOP_POD_SANDBOX,
         Event::REMOVE_POD_SANDBOX,
     ]);
 
-    /// The eight container events (the text group `container`).
+    /// The nine container events, adjustment validation included (the
+    /// text group `container`).
     ///
     /// ```
     /// use nri::api::{Event, EventMask};
     /// assert!(EventMask::CONTAINER_EVENTS.is_set(Event::POST_UPDATE_CONTAINER));
+    /// assert!(EventMask::CONTAINER_EVENTS.is_set(Event::VALIDATE_CONTAINER_ADJUSTMENT));
     /// assert_eq!(EventMask::CONTAINER_EVENTS | EventMask::POD_EVENTS, EventMask::ALL);
     /// ```
     pub const CONTAINER_EVENTS: EventMask = EventMask::from_events(&[
@@ -234,6 +239,7 @@ impl EventMask {
         Event::POST_UPDATE_CONTAINER,
         Event::STOP_CONTAINER,
         Event::REMOVE_CONTAINER,
+        Event::VALIDATE_CONTAINER_ADJUSTMENT,
     ]);
 
     /// The mask holding exactly the given events (`UNKNOWN` and `LAST` add
@@ -345,7 +351,7 @@ impl EventMask {
     /// ```
     /// use nri::api::EventMask;
     /// assert!(EventMask::ALL.is_valid());
-    /// assert!(!EventMask::from_bits(1 << 11).is_valid());
+    /// assert!(!EventMask::from_bits(1 << 14).is_valid());
     /// ```
     pub const fn is_valid(self) -> bool {
         self.0 & !EventMask::ALL.0 == 0
@@ -508,8 +514,11 @@ mod tests {
         for (event, _, _) in EVENTS {
             assert_eq!(event.mask().bits(), 1 << (event as i32 - 1));
         }
-        assert_eq!(EventMask::ALL.bits(), (1 << 11) - 1);
-        assert_eq!(EventMask::ALL.bits(), 0x7ff);
+        assert_eq!(EventMask::ALL.bits(), (1 << 14) - 1);
+        assert_eq!(EventMask::ALL.bits(), 0x3fff);
+        assert_eq!(EventMask::V0_9_EVENTS.bits(), 0x7ff);
+        assert_eq!(Event::UPDATE_POD_SANDBOX.mask().bits(), 0x800);
+        assert_eq!(Event::VALIDATE_CONTAINER_ADJUSTMENT.mask().bits(), 0x2000);
     }
 
     #[test]
@@ -548,6 +557,20 @@ mod tests {
     }
 
     #[test]
+    fn keywords_mean_what_they_mean_in_nri_v0_12_5() {
+        // Upstream expands `pod` to every event whose name holds "pod", and
+        // `container` to every event whose name holds "container".
+        for (event, _, config) in EVENTS {
+            let pod = EventMask::parse("pod").unwrap().is_set(event);
+            let ctr = EventMask::parse("container").unwrap().is_set(event);
+            assert_eq!(pod, config.contains("pod"), "{event}");
+            assert_eq!(ctr, config.contains("container"), "{event}");
+        }
+        assert_eq!(EventMask::POD_EVENTS.events().count(), 5);
+        assert_eq!(EventMask::CONTAINER_EVENTS.events().count(), 9);
+    }
+
+    #[test]
     fn parse_event_mask_knows_every_event_name() {
         for (event, pretty, config) in EVENTS {
             assert_eq!(EventMask::parse(config).unwrap(), event.mask());
@@ -578,15 +601,16 @@ mod tests {
             EventMask::ALL.to_string(),
             "RunPodSandbox,StopPodSandbox,RemovePodSandbox,CreateContainer,\
              PostCreateContainer,StartContainer,PostStartContainer,UpdateContainer,\
-             PostUpdateContainer,StopContainer,RemoveContainer"
+             PostUpdateContainer,StopContainer,RemoveContainer,UpdatePodSandbox,\
+             PostUpdatePodSandbox,ValidateContainerAdjustment"
         );
     }
 
     #[test]
     fn display_reports_bits_outside_valid_set_as_unknown() {
-        let mask = EventMask::from_bits(0x1 | 0x1000);
-        assert_eq!(mask.to_string(), "RunPodSandbox,unknown(0x1000)");
-        assert_eq!(EventMask::from_bits(0x800).to_string(), "unknown(0x800)");
+        let mask = EventMask::from_bits(0x1 | 0x8000);
+        assert_eq!(mask.to_string(), "RunPodSandbox,unknown(0x8000)");
+        assert_eq!(EventMask::from_bits(0x4000).to_string(), "unknown(0x4000)");
         assert_eq!(
             EventMask::from_bits(i32::MIN).to_string(),
             "unknown(0x80000000)"
@@ -630,7 +654,8 @@ mod tests {
             .collect();
         let events: Vec<Event> = mask.events().collect();
         assert_eq!(events, [Event::CREATE_CONTAINER, Event::REMOVE_CONTAINER]);
-        assert_eq!(EventMask::ALL.events().count(), 11);
+        assert_eq!(EventMask::ALL.events().count(), 14);
+        assert_eq!(EventMask::V0_9_EVENTS.events().count(), 11);
     }
 
     #[test]

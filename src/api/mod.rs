@@ -32,14 +32,7 @@ pub use consts::{
     PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,
 };
 pub use env::{from_env_strings, to_env_strings};
-pub use event::{
-    EventMask, PostCreateContainerRequest, PostCreateContainerResponse, PostStartContainerRequest,
-    PostStartContainerResponse, PostUpdateContainerRequest, PostUpdateContainerResponse,
-    RemoveContainerRequest, RemoveContainerResponse, RemovePodSandboxRequest,
-    RemovePodSandboxResponse, RunPodSandboxRequest, RunPodSandboxResponse, ShutdownRequest,
-    ShutdownResponse, StartContainerRequest, StartContainerResponse, StateChangeResponse,
-    StopPodSandboxRequest, StopPodSandboxResponse,
-};
+pub use event::{EventMask, ShutdownRequest, ShutdownResponse, StateChangeResponse};
 pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
 pub use mount::SELINUX_RELABEL;
 pub use optional::{optional, OptionalExt, OptionalMessage};
