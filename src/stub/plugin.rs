@@ -7,7 +7,7 @@ use crate::api::{
 };
 use crate::ttrpc::{KeyValue, RequestContext};
 
-use super::core::Stub;
+use super::lifecycle::Stub;
 use super::sync::SyncState;
 
 /// The error type handlers return: any error converts with `?`.
