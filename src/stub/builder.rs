@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::plugin::Plugin;
-use crate::api;
+use crate::api::{self, EventMask, FailurePolicy};
 use crate::ttrpc::{ConnectionOptions, DeadlineGuard};
 use crate::{Error, Result};
 
@@ -39,6 +39,8 @@ pub struct StubBuilder {
     plugin: Arc<dyn Plugin>,
     name: Option<String>,
     index: Option<String>,
+    default_name: Option<String>,
+    default_index: Option<String>,
     socket_path: PathBuf,
     connection: Option<UnixStream>,
     dialer: Option<Dialer>,
@@ -47,6 +49,8 @@ pub struct StubBuilder {
     allow_updates_in_handlers: bool,
     timeouts: (Duration, Duration),
     max_sync_bytes: usize,
+    required: EventMask,
+    failure_policy: Option<FailurePolicy>,
 }
 
 /// Default bound on the encoded Synchronize state the stub collects.
@@ -73,6 +77,61 @@ impl StubBuilder {
     /// executable's `NN-` prefix).
     pub fn plugin_index(mut self, index: impl Into<String>) -> Self {
         self.index = Some(index.into());
+        self
+    }
+
+    /// The plugin name to use when the runtime did not launch the plugin
+    /// (no `NRI_PLUGIN_NAME`): one binary then works both launched, with
+    /// the identity the runtime gives it, and external, with this one.
+    /// [`StubBuilder::plugin_name`] overrides both.
+    ///
+    /// ```
+    /// # use nri::api::{Event, EventMask};
+    /// # struct P;
+    /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
+    /// // Launched as /opt/nri/plugins/20-gpu, the runtime sets NRI_PLUGIN_NAME=gpu and
+    /// // NRI_PLUGIN_IDX=20, and those win; started by hand, it registers as 90-gpu-injector.
+    /// let stub = nri::stub::Stub::builder(P)
+    ///     .default_plugin_name("gpu-injector")
+    ///     .default_plugin_index("90")
+    ///     .build()?;
+    /// # if std::env::var_os("NRI_PLUGIN_NAME").is_none() {
+    /// assert_eq!(stub.name(), "90-gpu-injector");
+    /// # }
+    /// # Ok::<(), nri::Error>(())
+    /// ```
+    pub fn default_plugin_name(mut self, name: impl Into<String>) -> Self {
+        self.default_name = Some(name.into());
+        self
+    }
+
+    /// The plugin index to use when the runtime did not launch the plugin
+    /// (no `NRI_PLUGIN_IDX`); see [`StubBuilder::default_plugin_name`].
+    pub fn default_plugin_index(mut self, index: impl Into<String>) -> Self {
+        self.default_index = Some(index.into());
+        self
+    }
+
+    /// Events the plugin cannot work without, a subset of
+    /// [`Plugin::events`]. A runtime too old to deliver one of them (for
+    /// example ValidateContainerAdjustment, from NRI v0.10) fails the
+    /// registration with [`Error::EventsUnavailable`], naming the events and
+    /// the runtime, instead of running without them. Handled events that
+    /// are not required and that the runtime cannot deliver are left out
+    /// of the subscription and logged once.
+    pub fn require_events(mut self, events: impl Into<EventMask>) -> Self {
+        self.required = events.into();
+        self
+    }
+
+    /// The failure policy sent to the runtime in the Configure reply (NRI
+    /// v0.12.5): whether a request fails, and whether the plugin stays
+    /// connected, when the plugin times out or its connection fails. Unset
+    /// by default, which means what older runtimes always do: drop the
+    /// plugin and let the request proceed without it. Runtimes before
+    /// v0.12.5 ignore it.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = Some(policy);
         self
     }
 
@@ -182,13 +241,22 @@ impl StubBuilder {
                 "Plugin::events() returned {events}, which has bits outside the valid events"
             )));
         }
+        let unhandled = self.required & !events;
+        if !unhandled.is_empty() {
+            return Err(Error::Config(format!(
+                "require_events names {unhandled}, which the plugin does not handle (Plugin::events() is {events})"
+            )));
+        }
         let env_name = std::env::var(api::PLUGIN_NAME_ENV_VAR)
             .ok()
             .filter(|s| !s.is_empty());
         let env_index = std::env::var(api::PLUGIN_IDX_ENV_VAR)
             .ok()
             .filter(|s| !s.is_empty());
-        let (name, index) = resolve_identity(self.name.or(env_name), self.index.or(env_index))?;
+        let (name, index) = resolve_identity(
+            self.name.or(env_name).or(self.default_name),
+            self.index.or(env_index).or(self.default_index),
+        )?;
         let mut options = self.options;
         options.workers = options.workers.max(2);
         options.name = format!("nri-{index}-{name}");
@@ -208,6 +276,10 @@ impl StubBuilder {
             session: Mutex::new(None),
             sync: Mutex::new(None),
             max_sync_bytes: self.max_sync_bytes,
+            required: self.required,
+            failure_policy: self.failure_policy,
+            runtime: Mutex::new(None),
+            subscribed: Mutex::new(EventMask::EMPTY),
             configured: Mutex::new(None),
             session_ids: AtomicU64::new(0),
             stop_gen: AtomicU64::new(0),
@@ -215,7 +287,7 @@ impl StubBuilder {
             stopping: Mutex::new(()),
             stopping_cv: Condvar::new(),
         };
-        log::info!(
+        log::debug!(
             "created plugin {}-{} (handles {})",
             inner.index,
             inner.name,
@@ -258,6 +330,8 @@ impl Stub {
             plugin: Arc::new(plugin),
             name: None,
             index: None,
+            default_name: None,
+            default_index: None,
             socket_path: PathBuf::from(api::DEFAULT_SOCKET_PATH),
             connection: None,
             dialer: None,
@@ -265,6 +339,8 @@ impl Stub {
             options: ConnectionOptions::default(),
             allow_updates_in_handlers: false,
             max_sync_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
+            required: EventMask::EMPTY,
+            failure_policy: None,
             timeouts: (
                 api::DEFAULT_REGISTRATION_TIMEOUT,
                 api::DEFAULT_REQUEST_TIMEOUT,

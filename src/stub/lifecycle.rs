@@ -13,14 +13,15 @@ use crossbeam_channel::{Receiver, Sender};
 use super::plugin::Plugin;
 use super::sync::SyncState;
 use crate::api::{
-    ContainerUpdate, Empty, EventMask, RegisterPluginRequest, UpdateContainersRequest,
-    UpdateContainersResponse, RUNTIME_SERVICE,
+    self, ContainerUpdate, Empty, EventMask, FailurePolicy, RegisterPluginRequest,
+    UpdateContainersRequest, UpdateContainersResponse, RUNTIME_SERVICE,
 };
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{lock, Client, Connection, ConnectionBuilder, ConnectionOptions, Framing};
 use crate::{Error, Result};
 
 use super::connect::Dialer;
+use super::negotiate::RuntimeInfo;
 
 pub(super) type OnCloseFn = Arc<dyn Fn() + Send + Sync>;
 
@@ -86,6 +87,10 @@ pub(super) struct Inner {
     pub(super) session: Mutex<Option<Session>>,
     pub(super) sync: Mutex<Option<SyncState>>,
     pub(super) max_sync_bytes: usize,
+    pub(super) required: EventMask,
+    pub(super) failure_policy: Option<FailurePolicy>,
+    pub(super) runtime: Mutex<Option<Arc<RuntimeInfo>>>,
+    pub(super) subscribed: Mutex<EventMask>,
     pub(super) configured: Mutex<Option<Sender<Result<()>>>>,
     pub(super) session_ids: AtomicU64,
     pub(super) stop_gen: AtomicU64,
@@ -131,6 +136,41 @@ impl Stub {
         lock(&self.inner.timeouts).1
     }
 
+    /// What the stub knows of the runtime it is connected to (name,
+    /// version, NRI version sent or inferred, events it can deliver), from
+    /// the last Configure; `None` before the first Configure of a
+    /// connection.
+    pub fn runtime(&self) -> Option<Arc<RuntimeInfo>> {
+        lock(&self.inner.runtime).clone()
+    }
+
+    /// The runtime's NRI version as Go's `RuntimeNRIVersion` gives it: sent
+    /// by the runtime, else inferred from its name and version; `None`
+    /// when unknown or before Configure.
+    pub fn runtime_nri_version(&self) -> Option<String> {
+        self.runtime()
+            .and_then(|r| r.nri_version.as_ref().map(ToString::to_string))
+    }
+
+    /// The NRI version this plugin speaks, [`api::NRI_VERSION`] (Go's
+    /// `PluginNRIVersion`).
+    pub fn plugin_nri_version(&self) -> &'static str {
+        api::NRI_VERSION
+    }
+
+    /// The events this plugin is subscribed to on the current connection:
+    /// what it handles (or what Configure narrowed it to), less what the
+    /// runtime cannot deliver. Empty before Configure.
+    pub fn subscribed_events(&self) -> EventMask {
+        *lock(&self.inner.subscribed)
+    }
+
+    /// The events the plugin cannot run without (see
+    /// [`crate::stub::StubBuilder::require_events`]).
+    pub fn required_events(&self) -> EventMask {
+        self.inner.required
+    }
+
     /// True while connected to a runtime.
     pub fn is_connected(&self) -> bool {
         lock(&self.inner.session)
@@ -159,6 +199,8 @@ impl Stub {
         let (cfg_tx, cfg_rx) = crossbeam_channel::bounded(2);
         *lock(&self.inner.configured) = Some(cfg_tx);
         *lock(&self.inner.sync) = None;
+        *lock(&self.inner.runtime) = None;
+        *lock(&self.inner.subscribed) = EventMask::EMPTY;
         let stopped = Arc::new(AtomicBool::new(false));
         let services = Arc::new(self.services());
         let weak = Arc::downgrade(&self.inner);
@@ -202,7 +244,7 @@ impl Stub {
         });
         match outcome {
             Ok(()) => {
-                log::info!("started plugin {}", self.name());
+                log::debug!("plugin {} started", self.name());
                 Ok(())
             }
             Err(e) => {
@@ -220,10 +262,15 @@ impl Stub {
     fn register_and_wait(&self, client: &Client, cfg_rx: Receiver<Result<()>>) -> Result<()> {
         let timeout = self.registration_timeout();
         let started = Instant::now();
-        log::info!("registering plugin {}", self.name());
+        log::debug!(
+            "plugin {}: registering (NRI {})",
+            self.name(),
+            api::NRI_VERSION
+        );
         let req = RegisterPluginRequest {
             plugin_name: self.inner.name.clone(),
             plugin_idx: self.inner.index.clone(),
+            NRI_version: api::NRI_VERSION.to_string(),
             ..Default::default()
         };
         match client.call::<_, Empty>(RUNTIME_SERVICE, "RegisterPlugin", &req, Some(timeout)) {
@@ -246,10 +293,21 @@ impl Stub {
         }
     }
 
-    /// Starts, then blocks until the connection ends. Returns `Ok(())`
-    /// after [`Stub::stop`] (also when the stop came while starting), or
-    /// [`Error::ConnectionClosed`] with the reason when the runtime went
-    /// away. The stub can be started again afterwards.
+    /// Starts, then blocks until the connection ends, and says whether the
+    /// plugin ended normally:
+    ///
+    /// - `Ok(())` after [`Stub::stop`] (also when the stop came while
+    ///   starting), and when the runtime closes the connection of a plugin it
+    ///   launched (`NRI_PLUGIN_SOCKET`): the runtime is stopping or
+    ///   restarting, and starts the plugin again itself;
+    /// - [`Error::ConnectionClosed`] with the reason when the runtime went
+    ///   away from an external plugin: a process supervisor (systemd's
+    ///   `Restart=on-failure`, a Kubernetes pod) should restart it, or use
+    ///   [`Stub::run_supervised`] to reconnect in-process;
+    /// - any other error when starting failed (see [`Error::exit_code`] for
+    ///   which of them a restart cannot fix).
+    ///
+    /// The stub can be started again afterwards.
     pub fn run(&self) -> Result<()> {
         let gen = self.inner.stop_gen.load(Ordering::Acquire);
         if let Err(e) = self.start() {
@@ -262,8 +320,12 @@ impl Stub {
             }
             return Err(e);
         }
+        let launched = lock(&self.inner.session)
+            .as_ref()
+            .is_some_and(|s| s.launched);
         match self.wait_ended() {
             Ended::Stopped => Ok(()),
+            Ended::Lost(_) if launched => Ok(()),
             Ended::Lost(reason) => Err(Error::ConnectionClosed(reason)),
         }
     }
@@ -282,10 +344,7 @@ impl Stub {
                 if stopped.load(Ordering::Acquire) {
                     Ended::Stopped
                 } else {
-                    Ended::Lost(
-                        conn.close_reason()
-                            .unwrap_or_else(|| "connection closed".into()),
-                    )
+                    Ended::Lost(close_reason(&conn))
                 }
             }
         }
@@ -310,7 +369,7 @@ impl Stub {
             .as_ref()
             .map(|s| (s.conn.clone(), s.stopped.clone()));
         if let Some((conn, stopped)) = s {
-            log::info!("stopping plugin {}", self.name());
+            log::debug!("stopping plugin {}", self.name());
             stopped.store(true, Ordering::Release);
             conn.close();
             if !IN_HANDLER.with(|f| f.get()) {
@@ -372,8 +431,17 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
             let stopped = s
                 .as_ref()
                 .is_some_and(|s| s.stopped.load(Ordering::Acquire));
-            if !stopped {
-                log::warn!("plugin {name}: connection to the runtime closed: {reason}");
+            let launched = s.as_ref().is_some_and(|s| s.launched);
+            let reason = reason.strip_prefix("connection closed: ").unwrap_or(reason);
+            if stopped {
+                log::info!("plugin {name}: disconnected from the runtime (stopped)");
+            } else if launched {
+                log::info!(
+                    "plugin {name}: the runtime closed the connection ({reason}); \
+                     a plugin the runtime launched ends with it"
+                );
+            } else {
+                log::warn!("plugin {name}: lost the connection to the runtime ({reason})");
             }
             // Keep the session until run()/wait() have seen it end; a new
             // start() replaces it.
@@ -390,5 +458,17 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
         // from it must not wait for that thread.
         let _scope = HandlerScope::enter();
         cb();
+    }
+}
+
+/// Why a connection closed, without the "connection closed: " that the
+/// [`Error::ConnectionClosed`] built from it adds again.
+pub(super) fn close_reason(conn: &Connection) -> String {
+    let reason = conn
+        .close_reason()
+        .unwrap_or_else(|| "the connection closed".into());
+    match reason.strip_prefix("connection closed: ") {
+        Some(rest) => rest.to_string(),
+        None => reason,
     }
 }

@@ -20,7 +20,10 @@
 
 mod builder;
 mod connect;
+mod context;
+mod dispatch;
 mod lifecycle;
+mod negotiate;
 mod plugin;
 mod serve;
 mod supervise;
@@ -29,7 +32,9 @@ mod sync;
 pub use crate::ttrpc::{DeadlineGuard, GuardReply};
 pub use builder::{StubBuilder, DEFAULT_MAX_SYNC_STATE_BYTES};
 pub use connect::Dialer;
+pub use context::Context;
 pub use lifecycle::Stub;
-pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
+pub use negotiate::{NriVersionSource, RuntimeInfo};
+pub use plugin::{HandlerError, HandlerResult, Plugin};
 pub use supervise::Backoff;
 pub use sync::{Items, SyncState};

@@ -4,17 +4,18 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::plugin::{Context, HandlerError, Plugin};
+use super::context::Context;
+use super::plugin::{HandlerError, Plugin};
 use super::sync::{scan_chunk, SyncState};
 use crate::api::{
-    ConfigureRequest, ConfigureResponse, CreateContainerRequest, CreateContainerResponse, Empty,
-    Event, StateChangeEvent, StopContainerRequest, StopContainerResponse, SynchronizeResponse,
-    UpdateContainerRequest, UpdateContainerResponse, PLUGIN_SERVICE,
+    ConfigureRequest, ConfigureResponse, Empty, EventMask, SynchronizeResponse, PLUGIN_SERVICE,
 };
 use crate::ttrpc::{encode_result, lock, Code, RequestContext, Services, Status};
 use crate::{Error, Result};
 
+use super::dispatch;
 use super::lifecycle::{HandlerScope, Inner, Stub};
+use super::negotiate::{self, RuntimeInfo};
 
 /// Full name of the Synchronize method, for messages.
 const SYNCHRONIZE: &str = "nri.pkg.api.v1alpha1.Plugin/Synchronize";
@@ -30,26 +31,7 @@ impl Stub {
             Box::new(handler(&w, Stub::synchronize)),
         );
         s.add_unary(PLUGIN_SERVICE, "Shutdown", handler(&w, Stub::shutdown_req));
-        s.add_unary(
-            PLUGIN_SERVICE,
-            "CreateContainer",
-            handler(&w, Stub::create_container),
-        );
-        s.add_unary(
-            PLUGIN_SERVICE,
-            "UpdateContainer",
-            handler(&w, Stub::update_container),
-        );
-        s.add_unary(
-            PLUGIN_SERVICE,
-            "StopContainer",
-            handler(&w, Stub::stop_container),
-        );
-        s.add_unary(
-            PLUGIN_SERVICE,
-            "StateChange",
-            handler(&w, Stub::state_change),
-        );
+        dispatch::add_event_methods(&mut s, &w);
         s
     }
 
@@ -58,12 +40,6 @@ impl Stub {
         rc: &RequestContext,
         req: ConfigureRequest,
     ) -> Result<ConfigureResponse, Status> {
-        log::info!(
-            "configuring plugin {} for runtime {}/{}",
-            self.name(),
-            req.runtime_name,
-            req.runtime_version
-        );
         {
             let mut t = lock(&self.inner.timeouts);
             if req.registration_timeout > 0 {
@@ -73,9 +49,16 @@ impl Stub {
                 t.1 = Duration::from_millis(req.request_timeout as u64);
             }
         }
+        let (runtime, note) = RuntimeInfo::from_configure(&req);
+        if let Some(note) = note {
+            log::debug!("plugin {}: {note}", self.name());
+        }
+        let runtime = Arc::new(runtime);
+        *lock(&self.inner.runtime) = Some(runtime.clone());
         let ctx = Context {
             req: rc,
             stub: self,
+            request: "Configure",
         };
         let result = {
             let _scope = HandlerScope::enter();
@@ -83,35 +66,37 @@ impl Stub {
                 .plugin
                 .configure(&ctx, &req.config, &req.runtime_name, &req.runtime_version)
         };
-        let result = match result {
-            Err(e) => Err(handler_status(e)),
-            Ok(mask) => {
-                let mask = mask.filter(|m| !m.is_empty()).unwrap_or(self.inner.events);
-                let extra = mask & !self.inner.events;
-                if !extra.is_empty() {
-                    Err(Status::new(
-                        Code::Unknown,
-                        format!(
-                            "plugin {} subscribed to events it does not handle: {extra} (handled: {})",
-                            self.name(),
-                            self.inner.events
-                        ),
-                    ))
-                } else {
-                    log::info!("subscribing plugin {} to {mask}", self.name());
-                    Ok(ConfigureResponse {
-                        events: mask.bits(),
-                        ..Default::default()
-                    })
-                }
+        let outcome = match result {
+            Err(e) => {
+                let st = handler_status(e);
+                log::warn!(
+                    "plugin {}: Configure handler failed: {}",
+                    self.name(),
+                    st.message
+                );
+                Err((
+                    st.clone(),
+                    Error::Handler(format!("Configure failed: {}", st.message)),
+                ))
             }
+            Ok(mask) => self.subscription(mask, &runtime),
+        };
+        let (result, outcome) = match outcome {
+            Ok(mask) => {
+                *lock(&self.inner.subscribed) = mask;
+                let mut reply = ConfigureResponse {
+                    events: mask.bits(),
+                    ..Default::default()
+                };
+                if let Some(policy) = &self.inner.failure_policy {
+                    reply.failure_policy = protobuf::MessageField::some(policy.clone());
+                }
+                (Ok(reply), Ok(()))
+            }
+            Err((st, err)) => (Err(st), Err(err)),
         };
         // Tell start() only once the reply is on the wire: on failure it
         // closes the connection, which must not overtake the reply.
-        let outcome = match &result {
-            Ok(_) => Ok(()),
-            Err(st) => Err(Error::Handler(format!("Configure failed: {}", st.message))),
-        };
         let inner = self.inner.clone();
         rc.after_reply(move || {
             if let Some(tx) = lock(&inner.configured).take() {
@@ -119,6 +104,51 @@ impl Stub {
             }
         });
         result
+    }
+
+    /// The mask to subscribe to, given what Configure asked for (`None`:
+    /// everything handled) and what the runtime can deliver.
+    fn subscription(
+        &self,
+        asked: Option<EventMask>,
+        runtime: &RuntimeInfo,
+    ) -> Result<EventMask, (Status, Error)> {
+        let handled = self.inner.events;
+        let wanted = asked.filter(|m| !m.is_empty()).unwrap_or(handled);
+        let extra = wanted & !handled;
+        if !extra.is_empty() {
+            let message = format!(
+                "plugin {} subscribed to events it does not handle: {extra} (handled: {handled})",
+                self.name()
+            );
+            log::error!("{message}");
+            return Err((
+                Status::new(Code::Unknown, message.clone()),
+                Error::Config(message),
+            ));
+        }
+        match negotiate::subscribe(&self.name(), wanted, self.inner.required, runtime) {
+            Ok(sub) => {
+                if !sub.undeliverable.is_empty() {
+                    log::warn!(
+                        "plugin {}: runtime {runtime} cannot deliver {} (handled by the plugin); \
+                         subscribing to the rest",
+                        self.name(),
+                        sub.undeliverable
+                    );
+                }
+                log::info!(
+                    "plugin {} configured by runtime {runtime}, subscribed to {}",
+                    self.name(),
+                    sub.mask
+                );
+                Ok(sub.mask)
+            }
+            Err(e) => {
+                log::error!("{e}");
+                Err((Status::new(e.code(), e.to_string()), e))
+            }
+        }
     }
 
     /// Synchronize, served raw: chunks are kept encoded (see [`SyncState`])
@@ -161,6 +191,7 @@ impl Stub {
         let ctx = Context {
             req: rc,
             stub: self,
+            request: "Synchronize",
         };
         let update = {
             let _scope = HandlerScope::enter();
@@ -183,118 +214,15 @@ impl Stub {
         let ctx = Context {
             req: rc,
             stub: self,
+            request: "Shutdown",
         };
         let _scope = HandlerScope::enter();
         self.inner.plugin.shutdown(&ctx);
         Ok(Empty::new())
     }
-
-    fn create_container(
-        &self,
-        rc: &RequestContext,
-        req: CreateContainerRequest,
-    ) -> Result<CreateContainerResponse, Status> {
-        let ctx = Context {
-            req: rc,
-            stub: self,
-        };
-        let _scope = HandlerScope::enter();
-        let (adjust, update) = self
-            .inner
-            .plugin
-            .create_container(
-                &ctx,
-                req.pod.get_or_default(),
-                req.container.get_or_default(),
-            )
-            .map_err(handler_status)?;
-        Ok(CreateContainerResponse {
-            adjust: protobuf::MessageField::some(adjust),
-            update,
-            ..Default::default()
-        })
-    }
-
-    fn update_container(
-        &self,
-        rc: &RequestContext,
-        req: UpdateContainerRequest,
-    ) -> Result<UpdateContainerResponse, Status> {
-        let ctx = Context {
-            req: rc,
-            stub: self,
-        };
-        let _scope = HandlerScope::enter();
-        let update = self
-            .inner
-            .plugin
-            .update_container(
-                &ctx,
-                req.pod.get_or_default(),
-                req.container.get_or_default(),
-                req.linux_resources.get_or_default(),
-            )
-            .map_err(handler_status)?;
-        Ok(UpdateContainerResponse {
-            update,
-            ..Default::default()
-        })
-    }
-
-    fn stop_container(
-        &self,
-        rc: &RequestContext,
-        req: StopContainerRequest,
-    ) -> Result<StopContainerResponse, Status> {
-        let ctx = Context {
-            req: rc,
-            stub: self,
-        };
-        let _scope = HandlerScope::enter();
-        let update = self
-            .inner
-            .plugin
-            .stop_container(
-                &ctx,
-                req.pod.get_or_default(),
-                req.container.get_or_default(),
-            )
-            .map_err(handler_status)?;
-        Ok(StopContainerResponse {
-            update,
-            ..Default::default()
-        })
-    }
-
-    fn state_change(&self, rc: &RequestContext, evt: StateChangeEvent) -> Result<Empty, Status> {
-        let ctx = Context {
-            req: rc,
-            stub: self,
-        };
-        let p = &self.inner.plugin;
-        let pod = evt.pod.get_or_default();
-        let c = evt.container.get_or_default();
-        let _scope = HandlerScope::enter();
-        let r = match evt.event.enum_value() {
-            Ok(Event::RUN_POD_SANDBOX) => p.run_pod_sandbox(&ctx, pod),
-            Ok(Event::STOP_POD_SANDBOX) => p.stop_pod_sandbox(&ctx, pod),
-            Ok(Event::REMOVE_POD_SANDBOX) => p.remove_pod_sandbox(&ctx, pod),
-            Ok(Event::POST_CREATE_CONTAINER) => p.post_create_container(&ctx, pod, c),
-            Ok(Event::START_CONTAINER) => p.start_container(&ctx, pod, c),
-            Ok(Event::POST_START_CONTAINER) => p.post_start_container(&ctx, pod, c),
-            Ok(Event::POST_UPDATE_CONTAINER) => p.post_update_container(&ctx, pod, c),
-            Ok(Event::REMOVE_CONTAINER) => p.remove_container(&ctx, pod, c),
-            other => {
-                log::debug!("plugin {}: ignoring state change {other:?}", self.name());
-                Ok(())
-            }
-        };
-        r.map_err(handler_status)?;
-        Ok(Empty::new())
-    }
 }
 
-fn handler<Req, Resp>(
+pub(super) fn handler<Req, Resp>(
     weak: &Weak<Inner>,
     f: fn(&Stub, &RequestContext, Req) -> Result<Resp, Status>,
 ) -> impl Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static
@@ -311,7 +239,7 @@ where
     }
 }
 
-fn handler_status(e: HandlerError) -> Status {
+pub(super) fn handler_status(e: HandlerError) -> Status {
     let e = match e.downcast::<Status>() {
         Ok(st) => return *st,
         Err(e) => e,

@@ -37,15 +37,10 @@ impl Stub {
                         .is_some_and(|s| s.launched);
                     match self.wait_ended() {
                         Ended::Stopped => return Ok(()),
-                        Ended::Lost(reason) if launched => {
-                            log::info!("plugin {}: connection ended ({reason}); launched plugins do not reconnect", self.name());
-                            return Ok(());
-                        }
-                        Ended::Lost(reason) => {
-                            log::warn!(
-                                "plugin {}: runtime connection lost ({reason}); reconnecting",
-                                self.name()
-                            );
+                        // Already logged when the connection closed.
+                        Ended::Lost(_) if launched => return Ok(()),
+                        Ended::Lost(_) => {
+                            log::info!("plugin {}: reconnecting to the runtime", self.name());
                         }
                     }
                 }
@@ -58,6 +53,10 @@ impl Stub {
                     if matches!(e, Error::Config(_))
                         && std::env::var_os(api::PLUGIN_SOCKET_ENV_VAR).is_some()
                     {
+                        return Err(e);
+                    }
+                    // Retrying cannot make this runtime deliver the events.
+                    if matches!(e, Error::EventsUnavailable { .. }) {
                         return Err(e);
                     }
                     log::warn!(
