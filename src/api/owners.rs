@@ -33,9 +33,7 @@
 
 use std::collections::HashMap;
 
-use super::{
-    is_marked_for_removal, mark_for_removal, CompoundFieldOwners, Field, FieldOwners, OwningPlugins,
-};
+use super::{is_marked_for_removal, mark_for_removal, Field, FieldOwners, OwningPlugins};
 use crate::Error;
 
 impl Field {
