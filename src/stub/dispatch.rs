@@ -190,10 +190,21 @@ impl Stub {
                 p.remove_container(&ctx, pod, c).map(|()| Reply::Done)
             }
             Event::ValidateContainerAdjustment(req) => {
-                // A validator's error is its rejection, as in Go's stub.
+                // A validator's error is its rejection, as in Go's stub;
+                // only a ttrpc Status fails the request itself.
                 return Ok(Reply::Verdict(
                     match p.validate_container_adjustment(&ctx, req) {
                         Ok(()) => ValidateContainerAdjustmentResponse::new(),
+                        Err(e) if e.is::<Status>() => {
+                            let status = handler_status(e);
+                            log::warn!(
+                                "plugin {}: {kind} handler failed for {}: {}",
+                                self.name(),
+                                event.subject(),
+                                status.message
+                            );
+                            return Err(status);
+                        }
                         Err(e) => {
                             log::info!(
                                 "plugin {}: rejected the adjustment of {}: {e}",
