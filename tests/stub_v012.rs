@@ -588,3 +588,74 @@ fn the_failure_policy_is_sent_only_when_set() {
     assert!(policy.fail_request);
     assert!(!policy.keep_connected);
 }
+
+#[test]
+fn stats_count_requests_errors_and_the_connection() {
+    let plugin = Arc::new(Everything::default());
+    let (rt, stub, _, outcome, _) = start(plugin.clone(), |b| b, v12());
+    outcome.unwrap();
+    let before = stub.stats();
+    assert!(before.is_ready());
+    assert_eq!(before.registrations, 1);
+    assert_eq!(before.reconnects, 0);
+    assert_eq!(before.subscribed, EventMask::ALL);
+    assert_eq!(before.request("Configure").unwrap().calls, 1);
+    assert_eq!(
+        before.runtime.as_ref().unwrap().to_string(),
+        "containerd v2.4.2 (NRI v0.12.3)"
+    );
+
+    for id in ["ok1", "fail", "ok2"] {
+        let _ = rt.call::<_, StartContainerResponse>(
+            "StartContainer",
+            &StartContainerRequest {
+                pod: MessageField::some(pod("p")),
+                container: MessageField::some(ctr(id)),
+                ..Default::default()
+            },
+        );
+    }
+    // The same event through StateChange counts under the same name.
+    let _: Empty = rt
+        .state_change(Event::START_CONTAINER, pod("p"), ctr("ok3"))
+        .unwrap();
+    let stats = stub.stats();
+    let start = stats.request("StartContainer").unwrap();
+    assert_eq!(start.calls, 4);
+    assert_eq!(start.errors, 1);
+    assert!(start.latency.max >= start.latency.p50);
+    assert!(start.latency.p99 <= start.latency.max);
+    assert_eq!(stats.request("CreateContainer").unwrap().calls, 0);
+
+    let text = stats.to_prometheus();
+    assert!(
+        text.contains("nri_plugin_registered{plugin=\"10-v12\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nri_plugin_requests_total{plugin=\"10-v12\",request=\"StartContainer\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "nri_plugin_request_errors_total{plugin=\"10-v12\",request=\"StartContainer\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("nri_version=\"v0.12.3\""), "{text}");
+    assert!(
+        text.contains(
+            "request_duration_seconds_count{plugin=\"10-v12\",request=\"StartContainer\"} 4"
+        ),
+        "{text}"
+    );
+
+    rt.conn.close();
+    let until = std::time::Instant::now() + T;
+    while stub.stats().is_ready() && std::time::Instant::now() < until {
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let after = stub.stats();
+    assert!(!after.is_ready());
+    assert_eq!(after.disconnects, 1);
+}
