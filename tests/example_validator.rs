@@ -10,7 +10,6 @@ use nri::api::{
 use protobuf::MessageField;
 
 #[path = "../examples/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
 #[path = "../examples/validator/plugin.rs"]
