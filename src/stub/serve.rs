@@ -139,7 +139,7 @@ impl Stub {
                 "plugin {} subscribed to events it does not handle: {extra} (handled: {handled})",
                 self.name()
             );
-            log::error!("{message}");
+            // start() reports it.
             return Err((
                 Status::new(Code::Unknown, message.clone()),
                 Error::Config(message),
@@ -162,10 +162,8 @@ impl Stub {
                 );
                 Ok(sub.mask)
             }
-            Err(e) => {
-                log::error!("{e}");
-                Err((Status::new(e.code(), e.to_string()), e))
-            }
+            // start() reports it.
+            Err(e) => Err((Status::new(e.code(), e.to_string()), e)),
         }
     }
 
