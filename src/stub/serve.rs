@@ -86,12 +86,8 @@ impl Stub {
         self.record(Slot::CONFIGURE, rc, started, result.is_err());
         let outcome = match result {
             Err(e) => {
+                // start() reports it.
                 let st = handler_status(e);
-                log::warn!(
-                    "plugin {}: Configure handler failed: {}",
-                    self.name(),
-                    st.message
-                );
                 Err((
                     st.clone(),
                     Error::Handler(format!("Configure failed: {}", st.message)),
