@@ -56,8 +56,11 @@
 //! - [`Error`]: the one error type.
 #![warn(missing_docs)]
 
+/// The code protobuf-codegen generates from `proto/` (see `build.rs`), with
+/// the `.proto` comments as rustdoc. Public through [`api`] and [`ttrpc`].
 mod proto {
-    #![allow(missing_docs, clippy::all)]
+    #![deny(missing_docs)]
+    #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/mod.rs"));
 }
 
