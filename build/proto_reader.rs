@@ -298,7 +298,7 @@ pub fn parse(text: &str) -> Result<ProtoFile, String> {
                     Token::Punct('}') => {
                         if !tokens.is_empty() {
                             return Err(format!(
-                                "line {line}: statement {:?} lacks its ';'",
+                                "line {first_line}: statement {:?} lacks its ';'",
                                 joined(&tokens)
                             ));
                         }
