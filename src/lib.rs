@@ -73,3 +73,10 @@ pub mod stub;
 pub mod ttrpc;
 
 pub use error::{Error, Result};
+
+/// The `protobuf` crate (v3) the API's messages are built on, re-exported so
+/// that a plugin names its types (`nri::protobuf::MessageField`,
+/// `nri::protobuf::Message`) without a dependency of its own, which would
+/// have to match this crate's version exactly. The types plugins use most
+/// are also in [`api`].
+pub use protobuf;

@@ -7,6 +7,17 @@
 //! re-exported here, so `use nri::api::{EventMask, ContainerAdjustment};`
 //! is all a plugin needs.
 //!
+//! Every message, field and enum value carries the documentation of
+//! `proto/nri.proto`. Values plugins build often have constructors, so that
+//! common adjustments need no struct literals: [`LinuxDevice::char_device`],
+//! [`Mount::bind`], [`Hook::command`], [`POSIXRlimit::limit`],
+//! [`CDIDevice::named`], [`KeyValue::pair`], [`LinuxNamespace::join`].
+//! [`fixtures`] builds realistic pods and containers for tests. The
+//! protobuf runtime types the messages are made of ([`MessageField`],
+//! [`Message`], [`EnumOrUnknown`], [`Enum`]) are re-exported here, and the
+//! whole `protobuf` crate as [`crate::protobuf`], so a plugin needs no
+//! dependency of its own on it.
+//!
 //! Upstream helpers that convert to and from OCI runtime-spec or CRI types
 //! (`ToOCI`, `FromOCI*`, `FromCRILinuxResources`, `ToCRI`) are not provided:
 //! this crate does not model those types.
@@ -15,17 +26,23 @@
 pub use crate::proto::nri::*;
 
 mod adjustment;
+mod cdi;
 mod consts;
 mod device;
 mod env;
 mod event;
+pub mod fixtures;
 mod hooks;
 mod identity;
 mod mount;
+mod namespace;
 mod optional;
 mod removal;
 mod resources;
+mod rlimit;
 mod update;
+
+pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 
 pub use consts::{
     DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,
