@@ -72,7 +72,7 @@ pub mod runtime;
 pub mod stub;
 pub mod ttrpc;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, EXIT_CONFIG};
 
 /// The `protobuf` crate (v3) the API's messages are built on, re-exported so
 /// that a plugin names its types (`nri::protobuf::MessageField`,

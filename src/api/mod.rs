@@ -26,6 +26,7 @@
 pub use crate::proto::nri::*;
 
 mod adjustment;
+mod adjustment_linux;
 mod cdi;
 mod consts;
 mod device;
@@ -37,10 +38,13 @@ mod identity;
 mod mount;
 mod namespace;
 mod optional;
+mod owners;
 mod removal;
 mod resources;
 mod rlimit;
 mod update;
+mod validate;
+mod version;
 
 pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 
@@ -54,6 +58,7 @@ pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_nam
 pub use mount::SELINUX_RELABEL;
 pub use optional::{optional, OptionalExt, OptionalMessage};
 pub use removal::{clear_removal_marker, is_marked_for_removal, mark_for_removal, REMOVAL_MARKER};
+pub use version::{NriVersion, DEVEL_VERSION, NRI_VERSION, UNKNOWN_VERSION};
 
 /// Fully qualified ttrpc name of the service plugins implement.
 pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";
