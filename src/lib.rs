@@ -47,10 +47,15 @@
 //!
 //! - [`stub`]: the plugin side: the [`stub::Plugin`] trait, the
 //!   [`stub::Stub`] and its builder, supervised mode, the deadline guard.
-//! - [`api`]: NRI's messages and helpers (event masks, adjustment and update
-//!   builders, optional values, plugin identity rules).
+//! - [`api`]: NRI's messages, documented field by field, and helpers (event
+//!   masks, adjustment and update builders, constructors, optional values,
+//!   plugin identity rules); [`api::fixtures`] builds realistic pods and
+//!   containers for tests.
 //! - [`runtime`]: a small synchronous runtime side for tests and demos: drive
 //!   a plugin through its lifecycle without containerd.
+//! - [`logging`]: an opt-in logger (stderr, file or syslog) that the
+//!   runtime's configuration text can redirect.
+//! - [`protobuf`]: the protobuf crate the messages are built on.
 //! - [`ttrpc`] and [`mux`]: the wire: sans-IO codecs, and a connection that
 //!   serves and calls over one socket with a leader/follower worker pool.
 //! - [`Error`]: the one error type.
@@ -66,6 +71,7 @@ mod proto {
 
 pub mod api;
 mod error;
+pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
