@@ -24,8 +24,8 @@
 //! # use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, OptionalExt, PodSandbox};
 //! # use nri::stub::{Context, HandlerResult, Plugin};
 //! # /// The README's memory defaulter.
-//! # struct MyPlugin;
-//! # impl Plugin for MyPlugin {
+//! # struct MemoryDefaulter;
+//! # impl Plugin for MemoryDefaulter {
 //! #     fn events(&self) -> EventMask {
 //! #         Event::CREATE_CONTAINER.into()
 //! #     }
@@ -50,7 +50,7 @@
 //!
 //! let runtime = Runtime::builder().plugin_config("mine", "key: value").build();
 //! let (runtime_end, plugin_end) = std::os::unix::net::UnixStream::pair()?;
-//! let stub = Stub::builder(MyPlugin).plugin_name("mine").plugin_index("10")
+//! let stub = Stub::builder(MemoryDefaulter).plugin_name("mine").plugin_index("10")
 //!     .connection(plugin_end).build()?;
 //! let serving = stub.clone();
 //! std::thread::spawn(move || serving.run());
