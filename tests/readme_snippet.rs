@@ -2,11 +2,11 @@
 //!
 //! The README cannot be compiled as it stands (its snippet uses the plugin
 //! defined in the block above it, and GitHub would show rustdoc's hidden
-//! lines), so the compiled copy lives in `src/api/fixtures.rs`, with the
+//! lines), so the compiled copy lives in `src/api/fixtures/mod.rs`, with the
 //! setup hidden, and this test keeps the two the same.
 
 const README: &str = include_str!("../README.md");
-const FIXTURES: &str = include_str!("../src/api/fixtures.rs");
+const FIXTURES: &str = include_str!("../src/api/fixtures/mod.rs");
 
 /// The README's first ```` ```rust ```` block after `marker`.
 fn readme_block(marker: &str) -> String {
@@ -51,7 +51,7 @@ fn readme_test_snippet_is_the_fixtures_doctest_verbatim() {
     let doctest = module_doctest(FIXTURES);
     assert_eq!(
         readme, doctest,
-        "README's test snippet and the doctest of src/api/fixtures.rs differ: update one from the other"
+        "README's test snippet and the doctest of src/api/fixtures/mod.rs differ: update one from the other"
     );
     assert!(readme.contains("fixtures::pod("), "{readme}");
     let lines = readme.lines().count();
