@@ -70,24 +70,12 @@ impl LinuxDevice {
     }
 
     /// This device with its node owned by user `uid`.
-    ///
-    /// ```
-    /// use nri::api::{LinuxDevice, OptionalExt};
-    /// let tty = LinuxDevice::char_device("/dev/ttyS0", 4, 64).with_uid(1000);
-    /// assert_eq!(tty.uid.value(), Some(1000));
-    /// ```
     pub fn with_uid(mut self, uid: u32) -> LinuxDevice {
         self.uid = optional(uid);
         self
     }
 
     /// This device with its node owned by group `gid`.
-    ///
-    /// ```
-    /// use nri::api::{LinuxDevice, OptionalExt};
-    /// let tty = LinuxDevice::char_device("/dev/ttyS0", 4, 64).with_gid(5);
-    /// assert_eq!(tty.gid.value(), Some(5));
-    /// ```
     pub fn with_gid(mut self, gid: u32) -> LinuxDevice {
         self.gid = optional(gid);
         self

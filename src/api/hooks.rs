@@ -64,48 +64,24 @@ impl Hook {
 
 impl Hooks {
     /// These hooks with `hook` appended to the `prestart` hooks.
-    ///
-    /// ```
-    /// use nri::api::{Hook, Hooks};
-    /// let hooks = Hooks::new().with_prestart(Hook::command("/bin/true", ["true"]));
-    /// assert_eq!(hooks.prestart.len(), 1);
-    /// ```
     pub fn with_prestart(mut self, hook: Hook) -> Hooks {
         self.prestart.push(hook);
         self
     }
 
     /// These hooks with `hook` appended to the `create_runtime` hooks.
-    ///
-    /// ```
-    /// use nri::api::{Hook, Hooks};
-    /// let hooks = Hooks::new().with_create_runtime(Hook::command("/bin/true", ["true"]));
-    /// assert_eq!(hooks.create_runtime.len(), 1);
-    /// ```
     pub fn with_create_runtime(mut self, hook: Hook) -> Hooks {
         self.create_runtime.push(hook);
         self
     }
 
     /// These hooks with `hook` appended to the `create_container` hooks.
-    ///
-    /// ```
-    /// use nri::api::{Hook, Hooks};
-    /// let hooks = Hooks::new().with_create_container(Hook::command("/bin/true", ["true"]));
-    /// assert_eq!(hooks.create_container.len(), 1);
-    /// ```
     pub fn with_create_container(mut self, hook: Hook) -> Hooks {
         self.create_container.push(hook);
         self
     }
 
     /// These hooks with `hook` appended to the `start_container` hooks.
-    ///
-    /// ```
-    /// use nri::api::{Hook, Hooks};
-    /// let hooks = Hooks::new().with_start_container(Hook::command("/bin/true", ["true"]));
-    /// assert_eq!(hooks.start_container.len(), 1);
-    /// ```
     pub fn with_start_container(mut self, hook: Hook) -> Hooks {
         self.start_container.push(hook);
         self
@@ -124,12 +100,6 @@ impl Hooks {
     }
 
     /// These hooks with `hook` appended to the `poststop` hooks.
-    ///
-    /// ```
-    /// use nri::api::{Hook, Hooks};
-    /// let hooks = Hooks::new().with_poststop(Hook::command("/bin/true", ["true"]));
-    /// assert_eq!(hooks.poststop.len(), 1);
-    /// ```
     pub fn with_poststop(mut self, hook: Hook) -> Hooks {
         self.poststop.push(hook);
         self
@@ -214,6 +184,29 @@ mod tests {
         assert_eq!(hooks.create_runtime[0].path, "c");
         assert!(hooks.prestart.is_empty() && hooks.poststart.is_empty());
         assert!(hooks.create_container.is_empty() && hooks.start_container.is_empty());
+
+        let every = Hooks::new()
+            .with_prestart(hook("1"))
+            .with_create_runtime(hook("2"))
+            .with_create_container(hook("3"))
+            .with_start_container(hook("4"))
+            .with_poststart(hook("5"))
+            .with_poststop(hook("6"));
+        let firsts: Vec<&str> = [
+            &every.prestart,
+            &every.create_runtime,
+            &every.create_container,
+            &every.start_container,
+            &every.poststart,
+            &every.poststop,
+        ]
+        .iter()
+        .map(|list| {
+            assert_eq!(list.len(), 1);
+            list[0].path.as_str()
+        })
+        .collect();
+        assert_eq!(firsts, ["1", "2", "3", "4", "5", "6"]);
     }
 
     fn hook(path: &str) -> Hook {
