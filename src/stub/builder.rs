@@ -15,6 +15,7 @@ use crate::{Error, Result};
 
 use super::connect::Dialer;
 use super::lifecycle::{Inner, OnCloseFn, Stub};
+use super::stats::{ConnectionState, Recorder};
 
 /// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
 ///
@@ -280,6 +281,8 @@ impl StubBuilder {
             failure_policy: self.failure_policy,
             runtime: Mutex::new(None),
             subscribed: Mutex::new(EventMask::EMPTY),
+            stats: Recorder::new(),
+            state: Mutex::new((ConnectionState::Disconnected, None)),
             configured: Mutex::new(None),
             session_ids: AtomicU64::new(0),
             stop_gen: AtomicU64::new(0),
