@@ -134,6 +134,27 @@ fn add_docs(code: &str, file: &ProtoFile) -> Result<String, String> {
             ));
             out.push(format!("{indent}/// as `{name}::default()`)."));
         }
+        if let Some(module) = trimmed
+            .strip_prefix("pub mod ")
+            .and_then(|rest| rest.strip_suffix(" {"))
+        {
+            // `pub mod log_request {`: the types nested in a message. Take the
+            // message's name from the generator's doc, then write ours.
+            let mut message = module.to_string();
+            while out
+                .last()
+                .is_some_and(|l| l.trim_start().starts_with("///"))
+            {
+                if let Some(line) = out.pop() {
+                    if let Some(name) = line.split('`').nth(1) {
+                        message = name.to_string();
+                    }
+                }
+            }
+            out.push(format!(
+                "{indent}/// The enums and messages declared inside [`{message}`] in the `.proto` file."
+            ));
+        }
         if trimmed.starts_with("pub fn file_descriptor() ") {
             // Replace the generator's doc with ours.
             while out

@@ -1,7 +1,8 @@
 //! The NRI API: protobuf messages of `nri.pkg.api.v1alpha1` and helpers.
 //!
 //! The message types are generated at build time from `proto/nri.proto` and
-//! are wire-identical to containerd/nri v0.9.0. The helper modules add the
+//! are wire-identical to containerd/nri v0.12.5 (`tests/proto.rs` compares
+//! the two files). The helper modules add the
 //! vocabulary of Go's `pkg/api`: event masks, adjustment and update builders,
 //! optional values, plugin identity rules and removal markers. Everything is
 //! re-exported here, so `use nri::api::{EventMask, ContainerAdjustment};`
