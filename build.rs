@@ -8,9 +8,10 @@
 //! (`// @@protoc_insertion_point(field:nri.pkg.api.v1alpha1.Container.id)`);
 //! this script reads our comments out of the `.proto` files
 //! (`build/proto_reader.rs`) and writes each one as `///` lines above its
-//! marker. The other public items the generator emits (`new()`, the
-//! `special_fields` bookkeeping field, `file_descriptor()`) get short
-//! generic docs, and the generated `#![allow(missing_docs)]` is dropped, so
+//! marker, followed for message, optional and enum fields by a line on how
+//! to read and set them. The other public items the generator emits
+//! (`new()`, the `special_fields` bookkeeping field, nested-type modules,
+//! `file_descriptor()`) get short generic docs, and the generated `#![allow(missing_docs)]` is dropped, so
 //! that `src/lib.rs` can deny undocumented items in the generated module.
 //!
 //! A `.proto` element without a comment fails the build, naming it.
@@ -78,6 +79,18 @@ fn add_docs(code: &str, file: &ProtoFile) -> Result<String, String> {
 
         if trimmed == "#![allow(missing_docs)]" {
             continue;
+        }
+        if let Some(note) = field_type_note(trimmed) {
+            // Right after a field's marker: its docs end just above it.
+            if out
+                .last()
+                .is_some_and(|l| l.trim_start().starts_with(MARKER))
+            {
+                let marker = out.pop().unwrap_or_default();
+                out.push(format!("{indent}///"));
+                out.push(format!("{indent}/// {note}"));
+                out.push(marker);
+            }
         }
         if let Some(rest) = trimmed.strip_prefix(MARKER) {
             let point = rest.strip_suffix(')').unwrap_or(rest);
@@ -193,6 +206,30 @@ fn add_docs(code: &str, file: &ProtoFile) -> Result<String, String> {
     let mut text = out.join("\n");
     text.push('\n');
     Ok(text)
+}
+
+/// A line about how to use a field of this generated type, for
+/// `pub name: Type,` lines whose type needs explaining.
+fn field_type_note(line: &str) -> Option<&'static str> {
+    let ty = line.strip_prefix("pub ")?.split_once(": ")?.1;
+    if ty.starts_with("::protobuf::MessageField<Optional") {
+        Some(
+            "Read and set it with [`OptionalExt`](crate::api::OptionalExt) (`.value()`, \
+             `.set_value()`), or assign [`optional(v)`](crate::api::optional).",
+        )
+    } else if ty.starts_with("::protobuf::MessageField<") {
+        Some(
+            "Unset reads as the empty message, so `a.b.c` reads without checks; \
+             `.mut_or_insert_default()` sets it before writing inside.",
+        )
+    } else if ty.starts_with("::protobuf::EnumOrUnknown<") {
+        Some(
+            "`.enum_value()` gives the enum (`Err(number)` for a number this crate does not \
+             know); assign `Enum::VALUE.into()` to set it.",
+        )
+    } else {
+        None
+    }
 }
 
 /// `///` lines for a comment. Fenced code blocks without a language are
