@@ -5,7 +5,11 @@
 //! of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod gojson;
+pub mod goregexp;
+pub mod goyaml;
 pub mod logging;
+pub mod ocihooks;
 pub mod signals;
 pub mod yaml;
 
