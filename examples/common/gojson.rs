@@ -105,7 +105,12 @@ impl Decode for String {
             (Json::Null, _) => {}
             (Json::String(s), _) => s.clone_into(self),
             (Json::Bool(b), Mode::Yaml) => *self = b.to_string(),
-            (Json::Number(Number { as_string: Some(s), .. }), Mode::Yaml) => s.clone_into(self),
+            (
+                Json::Number(Number {
+                    as_string: Some(s), ..
+                }),
+                Mode::Yaml,
+            ) => s.clone_into(self),
             _ => return Err(mismatch(value, "a string")),
         }
         Ok(())
@@ -265,7 +270,10 @@ pub fn decode_struct(
 /// cannot write one, so `sigs.k8s.io/yaml` refuses the whole document.
 pub fn check_finite(value: &Json) -> Result<(), Error> {
     match value {
-        Json::Number(Number { text: None, as_string }) => Err(Error(format!(
+        Json::Number(Number {
+            text: None,
+            as_string,
+        }) => Err(Error(format!(
             "{} cannot be represented in JSON",
             as_string.as_deref().unwrap_or("?")
         ))),

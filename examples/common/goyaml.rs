@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use libyaml_safer::{EventData, Parser};
+use libyaml_safer::{EventData, MappingStyle, Parser, ScalarStyle, SequenceStyle};
 
 use super::gojson::{Decode, Error, Json, Mode, Number, MAX_DEPTH};
 
@@ -111,8 +111,20 @@ fn parse_error(text: &str, e: &libyaml_safer::Error) -> Error {
     {
         return Error(format!("line {}: {TAG_FLOW_CHARACTER}", mark.line + 1));
     }
+    if e.problem() == "found unexpected ':'" {
+        return Error(format!(
+            "line {}: {COLON_BEFORE_FLOW_INDICATOR}",
+            mark.line + 1
+        ));
+    }
     Error(format!("line {}: {}", mark.line + 1, e.problem()))
 }
+
+/// libyaml refuses a plain scalar with `:` right before a flow indicator
+/// inside a flow collection (`[a:]`), where yaml.v2 keeps the `:` in the
+/// scalar. Such a scalar is refused, with this message.
+pub const COLON_BEFORE_FLOW_INDICATOR: &str =
+    "':' right before ',', '[', ']', '{', '}' or '?' in a flow collection";
 
 /// libyaml-safer 0.3.0 panics on a tag followed by `,` inside a flow
 /// collection (`[!a, b]`); such a panic is caught, and kept off stderr.
@@ -135,7 +147,9 @@ fn quiet_parser_panics() {
 fn compose(text: &str) -> Result<Nodes, Error> {
     quiet_parser_panics();
     std::panic::catch_unwind(|| compose_events(text)).unwrap_or_else(|_| {
-        Err(Error(format!("{TAG_FLOW_CHARACTER} (in a flow collection)")))
+        Err(Error(format!(
+            "{TAG_FLOW_CHARACTER} (in a flow collection)"
+        )))
     })
 }
 
@@ -146,11 +160,13 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
     parser.set_input_string(&mut input);
     let mut nodes: Vec<Node> = Vec::new();
     let mut anchors: HashMap<String, usize> = HashMap::new();
-    let mut open: Vec<usize> = Vec::new();
+    // Open collections, and whether each is in flow style.
+    let mut open: Vec<(usize, bool)> = Vec::new();
     let mut root = None;
     loop {
         let event = parser.parse().map_err(|e| parse_error(bytes, &e))?;
         let line = event.start_mark.line;
+        let mut flow = false;
         let (anchor, kind, tag) = match event.data {
             EventData::StreamStart { .. } => continue,
             EventData::StreamEnd | EventData::DocumentEnd { .. } => break,
@@ -160,8 +176,10 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
                 if let Some(v) = version_directive {
                     if (v.major, v.minor) != (1, 1) {
                         return Err(Error(format!(
-                            "line {line}: found incompatible YAML document (version {}.{})",
-                            v.major, v.minor
+                            "line {}: found incompatible YAML document (version {}.{})",
+                            line + 1,
+                            v.major,
+                            v.minor
                         )));
                     }
                 }
@@ -182,8 +200,19 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
                 tag,
                 value,
                 plain_implicit,
+                style,
                 ..
             } => {
+                // yaml.v2 ends a plain scalar at `?` inside a flow
+                // collection and then reads a key indicator there, which
+                // no flow collection can take at that place.
+                let in_flow = open.last().is_some_and(|&(_, flow)| flow);
+                if in_flow && style == ScalarStyle::Plain && value.contains('?') {
+                    return Err(Error(format!(
+                        "line {}: '?' inside a plain scalar in a flow collection",
+                        line + 1
+                    )));
+                }
                 let tag = tag.unwrap_or_default();
                 let kind = Kind::Scalar {
                     value,
@@ -192,10 +221,16 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
                 };
                 (anchor, kind, tag)
             }
-            EventData::SequenceStart { anchor, tag, .. } => {
+            EventData::SequenceStart {
+                anchor, tag, style, ..
+            } => {
+                flow = style == SequenceStyle::Flow;
                 (anchor, Kind::Seq(Vec::new()), tag.unwrap_or_default())
             }
-            EventData::MappingStart { anchor, tag, .. } => {
+            EventData::MappingStart {
+                anchor, tag, style, ..
+            } => {
+                flow = style == MappingStyle::Flow;
                 (anchor, Kind::Map(Vec::new()), tag.unwrap_or_default())
             }
         };
@@ -205,17 +240,18 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
         if let Some(anchor) = anchor {
             anchors.insert(anchor, id);
         }
-        match open.last().map(|&p| &mut nodes[p].kind) {
+        match open.last().map(|&(p, _)| &mut nodes[p].kind) {
             Some(Kind::Seq(children) | Kind::Map(children)) => children.push(id),
             _ => root = Some(id),
         }
         if is_collection {
             if open.len() >= MAX_DEPTH {
                 return Err(Error(format!(
-                    "line {line}: nesting deeper than {MAX_DEPTH} levels"
+                    "line {}: nesting deeper than {MAX_DEPTH} levels",
+                    line + 1
                 )));
             }
-            open.push(id);
+            open.push((id, flow));
         }
     }
     Ok(Nodes { nodes, root })
@@ -612,7 +648,9 @@ fn parse_float(s: &str) -> Option<f64> {
     };
     let plain = s.strip_prefix('+').unwrap_or(s);
     let body = plain.strip_prefix('-').unwrap_or(plain);
-    let ok = body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
+    let ok = body
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
     if !ok || !body.bytes().any(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -660,7 +698,20 @@ fn is_timestamp(s: &str) -> bool {
         _ => return false,
     };
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if month == 0 || day == 0 || day > days[month as usize - 1] {
         return false;
     }
@@ -681,8 +732,8 @@ fn is_timestamp(s: &str) -> bool {
     };
     let hms: Vec<&str> = hms.split(':').collect();
     let clock_ok = hms.len() == 3 && num(hms[0], 23) && num(hms[1], 59) && num(hms[2], 59);
-    let fraction_ok =
-        fraction.is_none_or(|f| !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()));
+    let fraction_ok = fraction
+        .is_none_or(|f| !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()));
     let zone_ok = !zoned
         || zone == "Z"
         || (zone.len() == 6
@@ -704,7 +755,10 @@ fn base64(text: &str) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     };
-    let clean: Vec<u8> = text.bytes().filter(|c| !matches!(c, b'\r' | b'\n')).collect();
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|c| !matches!(c, b'\r' | b'\n'))
+        .collect();
     if clean.len() % 4 != 0 {
         return None;
     }

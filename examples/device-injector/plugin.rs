@@ -303,8 +303,7 @@ pub fn parse_cdi_devices(pod: &PodSandbox, ctr: &str) -> Result<Vec<String>, Str
 
 /// The annotated mounts for container `ctr`.
 pub fn parse_mounts(pod: &PodSandbox, ctr: &str) -> Result<Vec<AnnotatedMount>, String> {
-    let Some((key, value)) = annotation(pod, MOUNT_KEYS, ctr).filter(|(_, v)| !v.is_empty())
-    else {
+    let Some((key, value)) = annotation(pod, MOUNT_KEYS, ctr).filter(|(_, v)| !v.is_empty()) else {
         return Ok(Vec::new());
     };
     let invalid = |e: &dyn std::fmt::Display| format!("invalid mount annotation {key}: {e}");

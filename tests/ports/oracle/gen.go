@@ -35,6 +35,7 @@ type gen struct {
 	wild    bool
 	names   []string // valid values for string fields, when set
 	anchors []string
+	maps    []string // anchors of mappings
 	n       int
 	fields  []field
 }
@@ -159,6 +160,9 @@ func (g *gen) scalar(kind byte) *ynode {
 	if kind == 'e' {
 		kind = 's'
 	}
+	if kind == 'h' || kind == 'o' {
+		kind = 'n'
+	}
 	n := &ynode{kind: 'v'}
 	var text string
 	switch r := g.r.Intn(100); {
@@ -223,7 +227,17 @@ func (g *gen) goodScalar(kind byte) *ynode {
 	n := &ynode{kind: 'v'}
 	var text string
 	if kind == 'e' {
-		text = g.pick(g.names...)
+		// The names are valid ones then invalid ones, after "|".
+		valid := g.names
+		for i, name := range g.names {
+			if name == "|" {
+				valid = g.names[:i]
+				if g.chance(0.08) {
+					valid = g.names[i+1:]
+				}
+			}
+		}
+		text = g.pick(valid...)
 		if needsQuotes(text) || g.chance(0.2) {
 			n.scalar = g.quoteDouble(text)
 		} else {
@@ -231,9 +245,14 @@ func (g *gen) goodScalar(kind byte) *ynode {
 		}
 		return n
 	}
-	if kind == 'n' {
+	if kind == 'n' || kind == 'h' || kind == 'o' {
 		text = g.pick(goodNumbers...)
-		if g.chance(0.5) {
+		switch {
+		case kind == 'h' && g.chance(0.8):
+			text = g.pick(fmt.Sprint(5000+g.r.Intn(100000)), "0x10000", "1e6", "1_000_000", "18446744073709551615", "0o7777777", "1e19")
+		case kind == 'o' && g.chance(0.8):
+			text = g.pick(fmt.Sprint(g.r.Intn(5000)), "0x100", "1e3", "0666", "0b1111", "1_000", "+7", "-0", "~", "")
+		case g.chance(0.5):
 			text = fmt.Sprint(g.r.Intn(5000))
 		}
 		if g.chance(0.05) {
@@ -305,12 +324,12 @@ type field struct {
 var deviceFields = []field{{"path", 's'}, {"type", 's'}, {"major", 'n'}, {"minor", 'n'}, {"file_mode", 'n'}, {"uid", 'n'}, {"gid", 'n'}}
 var mountFields = []field{{"source", 's'}, {"destination", 's'}, {"type", 's'}, {"options", 'l'}}
 var ioprioFields = []field{{"class", 'e'}, {"priority", 'n'}}
-var ulimitFields = []field{{"type", 'e'}, {"hard", 'n'}, {"soft", 'n'}}
+var ulimitFields = []field{{"type", 'e'}, {"hard", 'h'}, {"soft", 'o'}}
 
-var ioprioClasses = []string{"IOPRIO_CLASS_NONE", "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE", "IOPRIO_CLASS_rt", "BE", ""}
+var ioprioClasses = []string{"IOPRIO_CLASS_NONE", "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE", "|", "IOPRIO_CLASS_rt", "BE", ""}
 var rlimitTypes = []string{"nofile", "NOFILE", "RLIMIT_NOFILE", "rlimit_nofile", "Rlimit_Core", "memlock", "msgqueue",
 	"rttime", "sigpending", "nproc", "as", "cpu", "data", "fsize", "locks", "nice", "rss", "rtprio", "stack", "core",
-	"nofıle", "ſtack", "ﬆack", "nofiles", "RLIMIT_RLIMIT_CORE", "straße", "nproc ", " nofile", "rlimit_", ""}
+	"nofıle", "ſtack", "|", "ﬆack", "nofiles", "RLIMIT_RLIMIT_CORE", "straße", "nproc ", " nofile", "rlimit_", ""}
 
 // value makes a node for a field: usually of its kind, sometimes another shape.
 func (g *gen) value(kind byte) *ynode {
@@ -351,7 +370,7 @@ func (g *gen) list(n int, item func() *ynode) *ynode {
 func (g *gen) object(fields []field) *ynode {
 	m := &ynode{kind: 'm'}
 	for _, f := range g.r.Perm(len(fields)) {
-		if g.chance(0.2) {
+		if g.chance(0.2) && (g.wild || g.chance(0.3)) {
 			continue
 		}
 		m.keys = append(m.keys, g.key(fields[f].name))
@@ -405,10 +424,13 @@ func (g *gen) anchorize(n *ynode) *ynode {
 		// several, or of an inline mapping; anywhere in the mapping.
 		var val *ynode
 		switch r := g.r.Intn(4); {
-		case r == 0 && len(g.anchors) > 0:
+		case r == 0 && len(g.anchors) > 0 && g.wild:
 			val = &ynode{kind: 'r', raw: "[" + g.alias() + ", " + g.alias() + "]"}
-		case r == 1 && len(g.anchors) > 0:
+		case r == 1 && len(g.anchors) > 0 && g.wild:
 			val = &ynode{kind: 'r', raw: g.alias()}
+		case r < 2 && len(g.maps) > 0:
+			a, b := g.maps[g.r.Intn(len(g.maps))], g.maps[g.r.Intn(len(g.maps))]
+			val = &ynode{kind: 'r', raw: g.pick("*"+a, "["+"*"+a+", *"+b+"]")}
 		case r == 2 && g.wild:
 			val = &ynode{kind: 'v', scalar: g.pick("1", "~", "[a]")}
 		default:
@@ -427,14 +449,17 @@ func (g *gen) anchorize(n *ynode) *ynode {
 	}
 	if n.anchor != "" && !early {
 		g.anchors = append(g.anchors, n.anchor)
+		if n.kind == 'm' {
+			g.maps = append(g.maps, n.anchor)
+		}
 	}
 	return n
 }
 
 // document makes a whole annotation value of list-of-`fields` shape.
 func (g *gen) document(fields []field, scalarItems bool) string {
-	g.wild = g.chance(0.4)
-	g.anchors = nil
+	g.wild = g.chance(0.3)
+	g.anchors, g.maps = nil, nil
 	g.fields = fields
 	if g.fields == nil {
 		g.fields = []field{{"name", 's'}}
@@ -722,6 +747,11 @@ func deviceCase(r *rand.Rand) Case {
 			}
 		}
 		ann[key] = val
+	}
+	if g.chance(0.003) {
+		// Nesting deeper than the Rust port takes, in a field Go ignores.
+		depth := 1001 + g.r.Intn(500)
+		ann["devices.noderesource.dev"] = "- {path: /dev/deep, type: c, x: " + strings.Repeat("[", depth) + strings.Repeat("]", depth) + "}\n"
 	}
 	c := Case{Plugin: "device-injector", Annotations: ann, Container: ctr}
 	record(&c, func() (interface{}, error) { return runDeviceInjector(ann, ctr) })
