@@ -21,11 +21,6 @@ pub fn compile(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
 }
 
-/// Go's `regexp.MatchString`: whether `pattern` matches anywhere in `text`.
-pub fn match_string(pattern: &str, text: &str) -> Result<bool, String> {
-    compile(pattern).map(|re| re.is_match(text))
-}
-
 struct Parser<'a> {
     pattern: &'a str,
     s: Vec<char>,
@@ -187,7 +182,7 @@ fn repeat_count(p: &Parser) -> Option<(String, usize, bool)> {
     };
     let text = format!("{{{inner}}}");
     let len = text.chars().count();
-    let valid = min <= 1000 && max.is_none_or(|m| m <= 1000 && m >= min);
+    let valid = min <= 1000 && !max.is_some_and(|m| m > 1000 || m < min);
     Some((text, len, valid))
 }
 

@@ -732,8 +732,10 @@ fn is_timestamp(s: &str) -> bool {
     };
     let hms: Vec<&str> = hms.split(':').collect();
     let clock_ok = hms.len() == 3 && num(hms[0], 23) && num(hms[1], 59) && num(hms[2], 59);
-    let fraction_ok = fraction
-        .is_none_or(|f| !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()));
+    let fraction_ok = match fraction {
+        Some(f) => !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()),
+        None => true,
+    };
     let zone_ok = !zoned
         || zone == "Z"
         || (zone.len() == 6
@@ -930,7 +932,7 @@ pub fn format_g32(f: f64) -> String {
     }
     let (neg, digits, point) = shortest(&format!("{f:e}"));
     let exp = point - 1;
-    if !digits.is_empty() && (exp < -4 || exp >= 6) {
+    if !digits.is_empty() && !(-4..6).contains(&exp) {
         fmt_e(neg, &digits, point)
     } else {
         fmt_f(neg, &digits, point, (digits.len() as i32 - point).max(0))

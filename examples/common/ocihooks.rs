@@ -317,7 +317,7 @@ pub enum Entry {
     /// Not a hook file (no `.json` suffix), or one that vanished.
     Skipped,
     /// A hook that loaded.
-    Loaded(HookFile, Patterns),
+    Loaded(Box<(HookFile, Patterns)>),
     /// A hook file that did not.
     Failed(ReadError),
 }
@@ -340,7 +340,7 @@ pub fn read(path: &Path) -> Entry {
         Err(e) => return Entry::Failed(fail(format!("{}: {e}", path.display()))),
     };
     match parse(&content).and_then(|file| validate(&file).map(|p| (file, p))) {
-        Ok((file, patterns)) => Entry::Loaded(file, patterns),
+        Ok(loaded) => Entry::Loaded(Box::new(loaded)),
         Err(mut e) => {
             e.message = format!("parsing hook {}: {}", path.display(), e.message);
             Entry::Failed(e)
@@ -391,10 +391,10 @@ impl Manager {
             for name in names {
                 match read(&dir.join(&name)) {
                     Entry::Skipped => {}
-                    Entry::Loaded(hook, patterns) => {
+                    Entry::Loaded(loaded) => {
                         manager
                             .hooks
-                            .insert(name.as_encoded_bytes().to_vec(), (hook, patterns));
+                            .insert(name.as_encoded_bytes().to_vec(), *loaded);
                     }
                     Entry::Failed(e) => {
                         problems.push(e.message.clone());

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use nri::api::{Container, PodSandbox};
 
-#[allow(dead_code)]
 #[path = "../../examples/common/mod.rs"]
 mod common;
 #[allow(dead_code)]

@@ -29,7 +29,7 @@ type ynode struct {
 }
 
 type gen struct {
-	r       *rand.Rand
+	r *rand.Rand
 	// wild documents use every odd form; the others mostly valid values,
 	// so that successes are compared too.
 	wild    bool
@@ -773,4 +773,3 @@ func ulimitCase(r *rand.Rand) Case {
 	record(&c, func() (interface{}, error) { return runUlimitAdjuster(ann, ctr) })
 	return c
 }
-

@@ -83,7 +83,7 @@ var annotationKeys = []string{"demo.io/hook", "io.kubernetes.pod.name", "ſtuff"
 var annotationValues = []string{"yes", "no", "٣", "3", "", "YES", "a b", "Ω"}
 
 func (g *gen) hookPattern() string {
-	if g.chance(0.85) {
+	if !g.wild || g.chance(0.7) {
 		return g.pick(goodPatterns...)
 	}
 	return g.pick(patterns...)
@@ -94,9 +94,18 @@ func (g *gen) jsonValue(v interface{}) string {
 	return string(b)
 }
 
-// hookContent makes a hook file's text.
+// either is good, or in a wild file now and then one of bad.
+func (g *gen) either(good string, bad ...string) string {
+	if g.wild && g.chance(0.3) {
+		return g.pick(bad...)
+	}
+	return good
+}
+
+// hookContent makes a hook file's text; a wild one has odd values.
 func (g *gen) hookContent(id string) string {
-	if g.chance(0.05) {
+	g.wild = g.chance(0.2)
+	if g.wild && g.chance(0.1) {
 		return g.pick("", "null", "[]", `"x"`, "{", `{"version": 1}`, `{"version": "2.0.0"}`, "\ufeff{}", `{"version":"1.0.0"} x`)
 	}
 	var fields []string
@@ -116,16 +125,13 @@ func (g *gen) hookContent(id string) string {
 		}
 		return "[" + strings.Join(items, ", ") + "]"
 	}
-	path := "/bin/sh"
-	if g.chance(0.2) {
-		path = g.pick(hookPaths...)
-	}
+	path := g.either("/bin/sh", hookPaths...)
 	if g.chance(0.15) {
 		// The 0.1.0 format.
 		if g.chance(0.7) {
 			add("version", g.pick(`"0.1.0"`, `""`))
 		}
-		if g.chance(0.95) {
+		if !g.wild || g.chance(0.8) {
 			add("hook", g.jsonValue(path))
 		}
 		if g.chance(0.8) {
@@ -153,25 +159,25 @@ func (g *gen) hookContent(id string) string {
 		}
 		return "{" + strings.Join(fields, ", ") + "}"
 	}
-	if g.chance(0.97) {
-		add("version", g.pick(`"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.0"`, `"1.0.1"`))
+	if !g.wild || g.chance(0.9) {
+		add("version", g.either(`"1.0.0"`, `"1.0.1"`, `"2"`, "1"))
 	}
 	var hook []string
-	if g.chance(0.97) {
+	if !g.wild || g.chance(0.8) {
 		hook = append(hook, fmt.Sprintf(`"path": %s`, g.jsonValue(path)))
 	}
-	if g.chance(0.95) {
+	if !g.wild || g.chance(0.8) {
 		hook = append(hook, fmt.Sprintf(`"args": ["hook", %s]`, g.jsonValue(id)))
 	} else if g.chance(0.5) {
 		hook = append(hook, `"args": "hook"`)
 	}
 	if g.chance(0.3) {
-		hook = append(hook, fmt.Sprintf(`"env": %s`, g.pick(`["A=1"]`, `[]`, `null`, `["A=1", "B=2"]`, `[1]`)))
+		hook = append(hook, fmt.Sprintf(`"env": %s`, g.either(g.pick(`["A=1"]`, `[]`, `null`, `["A=1", "B=2"]`), `[1]`, `"A=1"`)))
 	}
 	if g.chance(0.3) {
-		hook = append(hook, fmt.Sprintf(`"timeout": %s`, g.pick("5", "0", "-1", "5.0", "5e0", `"5"`, "null", "9223372036854775807", "9223372036854775808")))
+		hook = append(hook, fmt.Sprintf(`"timeout": %s`, g.either(g.pick("5", "0", "-1", "null", "9223372036854775807"), "5.0", "5e0", `"5"`, "9223372036854775808")))
 	}
-	if g.chance(0.97) {
+	if !g.wild || g.chance(0.8) {
 		add("hook", "{"+strings.Join(hook, ", ")+"}")
 	}
 	var when []string
@@ -182,7 +188,7 @@ func (g *gen) hookContent(id string) string {
 		when = append(when, fmt.Sprintf("%q: %s", key, value))
 	}
 	if g.chance(0.5) {
-		addWhen("always", g.pick("true", "true", "true", "false", "null", `"true"`))
+		addWhen("always", g.either(g.pick("true", "true", "true", "false", "null"), `"true"`, "1"))
 	}
 	if g.chance(0.3) {
 		addWhen("hasBindMounts", g.pick("true", "false", "null"))
@@ -203,12 +209,12 @@ func (g *gen) hookContent(id string) string {
 	if g.chance(0.05) {
 		addWhen("unknown", `{"x": 1}`)
 	}
-	if g.chance(0.97) {
+	if !g.wild || g.chance(0.8) {
 		add("when", "{"+strings.Join(when, ", ")+"}")
 	}
-	if g.chance(0.95) {
+	if !g.wild || g.chance(0.8) {
 		stages := strs(1+g.r.Intn(3), func() string { return g.stage() })
-		if g.chance(0.1) {
+		if g.wild && g.chance(0.3) {
 			stages = g.pick("[]", "null", `"prestart"`)
 		}
 		add("stages", stages)
@@ -222,7 +228,7 @@ func (g *gen) hookContent(id string) string {
 var ocistages = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop", "prestart", "poststop"}
 
 func (g *gen) stage() string {
-	if g.chance(0.03) {
+	if g.wild && g.chance(0.1) {
 		return g.pick("prestartt", "Prestart", "")
 	}
 	return g.pick(ocistages...)
