@@ -11,6 +11,13 @@
 //! a later duplicate key replacing an earlier one; then `sigs.k8s.io/yaml`'s:
 //! keys become strings (a null key is an error), an object's keys are sorted,
 //! a number or boolean decoded into a string field becomes its text.
+//!
+//! Where libyaml-safer (libyaml 0.2.5) and yaml.v2 (an older libyaml) part:
+//! yaml.v2 ends a plain scalar at `?` inside a flow collection, which then
+//! fails to parse, so such a scalar is refused here too; two other corners
+//! are refused where yaml.v2 accepts them, with the messages
+//! [`TAG_FLOW_CHARACTER`] and [`COLON_BEFORE_FLOW_INDICATOR`]. Nesting is
+//! bounded at [`MAX_DEPTH`] levels (yaml.v2: 10,000).
 
 use std::collections::HashMap;
 

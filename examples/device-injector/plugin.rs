@@ -47,7 +47,11 @@
 //! - a mount without a `destination` (Go injects it, and the runtime mounts
 //!   it over the container's root directory);
 //! - YAML nested deeper than 1,000 levels (Go allows 10,000; the bound keeps
-//!   the reader's stack use small).
+//!   the reader's stack use small);
+//! - two corners where go-yaml's older libyaml reads YAML its own way: a tag
+//!   holding `,`, `[` or `]` (`!a,b`), and inside a flow collection a plain
+//!   scalar with `:` right before `,`, `[`, `]`, `{`, `}` or `?` (`[a:]`).
+//!   Both are refused, as libyaml and YAML 1.2 refuse them.
 
 use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,

@@ -21,9 +21,11 @@
 //! An unknown type, or a soft limit above the hard one, fails the
 //! container's creation. A missing `hard` or `soft` is 0, as in Go.
 //!
-//! Deliberate difference from the Go plugin: YAML nested deeper than 1,000
-//! levels is an error (Go allows 10,000; the bound keeps the reader's stack
-//! use small).
+//! Deliberate differences from the Go plugin, each an error: YAML nested
+//! deeper than 1,000 levels (Go allows 10,000; the bound keeps the reader's
+//! stack use small); a tag holding `,`, `[` or `]`, and inside a flow
+//! collection a plain scalar with `:` right before `,`, `[`, `]`, `{`, `}`
+//! or `?`, two corners that go-yaml's older libyaml reads its own way.
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};

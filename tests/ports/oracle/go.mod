@@ -1,6 +1,6 @@
 module nri-rs/tests/ports/oracle
 
-go 1.22
+go 1.26
 
 require (
 	github.com/containers/common v0.56.0

@@ -167,7 +167,13 @@ func (g *gen) hookContent(id string) string {
 		hook = append(hook, fmt.Sprintf(`"path": %s`, g.jsonValue(path)))
 	}
 	if !g.wild || g.chance(0.8) {
-		hook = append(hook, fmt.Sprintf(`"args": ["hook", %s]`, g.jsonValue(id)))
+		extra := ""
+		if g.chance(0.2) {
+			// JSON string escapes, as Go decodes them (a lone surrogate
+			// becomes U+FFFD), and a raw tab, which JSON does not allow.
+			extra = ", " + g.either(g.pick(`"\u00e9"`, `"\ud83d\ude00"`, `"\ud800"`, `"\ud800\u0041"`, `"\udc00\ud800"`, `"a\/b"`, `"\t\u0000"`, `"é😀"`, `""`), "\"a\tb\"", `"\x41"`, `"\u12"`)
+		}
+		hook = append(hook, fmt.Sprintf(`"args": ["hook", %s%s]`, g.jsonValue(id), extra))
 	} else if g.chance(0.5) {
 		hook = append(hook, `"args": "hook"`)
 	}
