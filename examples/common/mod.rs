@@ -12,6 +12,7 @@ pub mod logging;
 pub mod ocihooks;
 pub mod signals;
 pub mod yaml;
+pub mod yaml11;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

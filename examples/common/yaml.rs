@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-use super::goyaml::{self, format_g32, key_string, Go};
+use super::goyaml::{self, key_string, Go};
+use super::yaml11::format_g32;
 
 /// A parsed YAML node.
 #[derive(Clone, Debug, PartialEq, Eq)]
