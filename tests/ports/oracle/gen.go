@@ -381,6 +381,15 @@ func (g *gen) object(fields []field) *ynode {
 			m.vals = append(m.vals, g.value(fields[f].kind))
 		}
 	}
+	if g.chance(0.03) {
+		// Two keys that JSON names alike: Go keeps either value, as its
+		// map iteration order decides (a NaN then fails, or not).
+		pair := [][2]string{{"1", "'1'"}, {"true", "\"true\""}, {"1.0", "1"}, {"0x10", "'16'"}}[g.r.Intn(4)]
+		for _, k := range pair {
+			m.keys = append(m.keys, k)
+			m.vals = append(m.vals, &ynode{kind: 'v', scalar: g.pick(".nan", "x", "1")})
+		}
+	}
 	if g.chance(0.08) && (g.wild || g.chance(0.5)) {
 		m.keys = append(m.keys, g.pick("foo", "unknown", "1", "true", "1.5", "~", "null", "18446744073709551615", "[a]", "-1", "0x10", "'quoted key'", "\"dq\"", "?"))
 		v := g.scalar('s')
