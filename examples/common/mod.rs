@@ -6,9 +6,14 @@
 //! of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod gojson;
+pub mod goregexp;
+pub mod goyaml;
 pub mod health;
+pub mod ocihooks;
 pub mod signals;
 pub mod yaml;
+pub mod yaml11;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

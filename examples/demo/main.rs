@@ -159,7 +159,7 @@ fn demo() -> DemoResult {
         )?,
         connect(
             &runtime,
-            hook_injector::HookInjector::new(vec![hooks_dir.clone()]),
+            hook_injector::HookInjector::new(vec![hooks_dir.clone()])?,
             "hook-injector",
             "30",
         )?,

@@ -39,7 +39,14 @@ fn main() -> ExitCode {
             .collect();
     }
     log::info!("hook directories: {dirs:?}");
-    let stub = match cli.stub_builder(plugin::HookInjector::new(dirs)).build() {
+    let injector = match plugin::HookInjector::new(dirs) {
+        Ok(injector) => injector,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stub = match cli.stub_builder(injector).build() {
         Ok(stub) => stub,
         Err(e) => {
             log::error!("cannot create the plugin: {e}");

@@ -1,9 +1,12 @@
 //! The ulimit adjuster: sets POSIX resource limits (rlimits) that a pod's
-//! annotations ask for on its containers.
+//! annotations ask for on its containers. A port of containerd/nri's
+//! `plugins/ulimit-adjuster`.
 //!
 //! Key: `ulimits.noderesource.dev/container.<name>` (or the deprecated
 //! `ulimits.nri.containerd.io/container.<name>`); value: a YAML list of
-//! limits, `type` with or without the `RLIMIT_` prefix, in any case:
+//! limits, read as the Go plugin reads it (`sigs.k8s.io/yaml`, see
+//! `common/goyaml.rs`), `type` with or without the `RLIMIT_` prefix, in any
+//! case:
 //!
 //! ```yaml
 //! ulimits.noderesource.dev/container.sleep: |
@@ -16,17 +19,25 @@
 //! ```
 //!
 //! An unknown type, or a soft limit above the hard one, fails the
-//! container's creation.
+//! container's creation. A missing `hard` or `soft` is 0, as in Go.
+//!
+//! Deliberate differences from the Go plugin, each an error: YAML nested
+//! deeper than 1,000 levels (Go allows 10,000; the bound keeps the reader's
+//! stack use small); a tag holding `,`, `[` or `]`, and inside a flow
+//! collection a plain scalar with `:` right before `,`, `[`, `]`, `{`, `}`
+//! or `?`, two corners that go-yaml's older libyaml reads its own way.
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::{container_name, yaml};
+use crate::common::gojson::{self, decode_struct, Decode, Json, Mode};
+use crate::common::{container_name, goyaml, yaml};
 
 /// Annotation key prefix.
 pub const ULIMIT_KEY: &str = "ulimits.noderesource.dev";
 /// Deprecated annotation key prefix.
 pub const OLD_ULIMIT_KEY: &str = "ulimits.nri.containerd.io";
+const RLIMIT_PREFIX: &str = "RLIMIT_";
 
 /// The resource limits Linux knows, without their `RLIMIT_` prefix.
 const VALID: [&str; 16] = [
@@ -48,15 +59,29 @@ const VALID: [&str; 16] = [
     "STACK",
 ];
 
-/// One requested limit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One requested limit (the Go plugin's `ulimit`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ulimit {
-    /// `RLIMIT_<NAME>`.
+    /// `type`: as annotated, then `RLIMIT_<NAME>` once checked.
     pub type_: String,
-    /// Hard limit.
+    /// `hard`
     pub hard: u64,
-    /// Soft limit.
+    /// `soft`
     pub soft: u64,
+}
+
+impl Decode for Ulimit {
+    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
+        decode_struct(
+            value,
+            mode,
+            &mut [
+                ("type", &mut self.type_),
+                ("hard", &mut self.hard),
+                ("soft", &mut self.soft),
+            ],
+        )
+    }
 }
 
 /// The ulimit adjuster plugin.
@@ -87,23 +112,15 @@ impl Plugin for UlimitAdjuster {
         pod: &PodSandbox,
         container: &Container,
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
-        let name = container_name(pod, container);
-        let mut adjust = ContainerAdjustment::new();
-        for limit in ulimits_for(pod, &container.name)? {
-            log::info!(
-                "{name}: {} hard={} soft={}",
-                limit.type_,
-                limit.hard,
-                limit.soft
-            );
-            adjust.add_rlimit(limit.type_, limit.hard, limit.soft);
-        }
+        let ulimits = parse_ulimits(pod, &container.name)?;
+        let adjust = adjust_ulimits(&container_name(pod, container), &ulimits)?;
         Ok((adjust, Vec::new()))
     }
 }
 
-/// The limits the annotations of `pod` ask for container `ctr`.
-pub fn ulimits_for(pod: &PodSandbox, ctr: &str) -> Result<Vec<Ulimit>, String> {
+/// The limits the annotations of `pod` ask for container `ctr`, types
+/// checked and normalized to `RLIMIT_<NAME>`.
+pub fn parse_ulimits(pod: &PodSandbox, ctr: &str) -> Result<Vec<Ulimit>, String> {
     let keys = [
         format!("{ULIMIT_KEY}/container.{ctr}"),
         format!("{OLD_ULIMIT_KEY}/container.{ctr}"),
@@ -111,50 +128,53 @@ pub fn ulimits_for(pod: &PodSandbox, ctr: &str) -> Result<Vec<Ulimit>, String> {
     let Some((key, value)) = keys
         .iter()
         .find_map(|k| pod.annotations.get(k).map(|v| (k, v)))
+        .filter(|(_, v)| !v.is_empty())
     else {
         log::debug!("no ulimit annotation for container {ctr}");
         return Ok(Vec::new());
     };
-    parse_ulimits(value).map_err(|e| format!("invalid ulimit annotation {key}: {e}"))
-}
-
-/// Parses a YAML list of limits and checks each.
-pub fn parse_ulimits(text: &str) -> Result<Vec<Ulimit>, String> {
-    let doc = yaml::parse(text).map_err(|e| e.to_string())?;
-    let mut limits = Vec::new();
-    for (i, item) in doc
-        .to_seq("ulimits")
-        .map_err(|e| e.to_string())?
-        .iter()
-        .enumerate()
-    {
-        let field = |name: &str| item.get(name).filter(|v| !v.is_null());
-        let raw = field("type")
-            .ok_or_else(|| format!("ulimit {i}: type is required"))?
-            .to_string_value(&format!("ulimit {i}: type"))
-            .map_err(|e| e.to_string())?;
-        let upper = raw.to_ascii_uppercase();
-        let name = upper.strip_prefix("RLIMIT_").unwrap_or(&upper);
+    let mut ulimits: Vec<Ulimit> =
+        goyaml::unmarshal(value).map_err(|e| format!("invalid ulimit annotation {key}: {e}"))?;
+    for u in &mut ulimits {
+        let upper = go_to_upper(&u.type_);
+        let name = upper.strip_prefix(RLIMIT_PREFIX).unwrap_or(&upper);
         if !VALID.contains(&name) {
-            return Err(format!("ulimit {i}: unknown type {raw:?}"));
-        }
-        let number = |key: &str| -> Result<u64, String> {
-            field(key).map_or(Ok(0), |v| {
-                v.to_u64(&format!("ulimit {i}: {key}"))
-                    .map_err(|e| e.to_string())
-            })
-        };
-        let (hard, soft) = (number("hard")?, number("soft")?);
-        if hard < soft {
             return Err(format!(
-                "ulimit RLIMIT_{name} must have hard limit >= soft limit (hard {hard}, soft {soft})"
+                "invalid ulimit annotation {key}: failed to parse type: {:?}",
+                u.type_
             ));
         }
-        limits.push(Ulimit {
-            type_: format!("RLIMIT_{name}"),
-            hard,
-            soft,
-        });
+        u.type_ = format!("{RLIMIT_PREFIX}{name}");
     }
-    Ok(limits)
+    Ok(ulimits)
+}
+
+/// An adjustment setting `ulimits`; a soft limit above the hard one is an error.
+pub fn adjust_ulimits(name: &str, ulimits: &[Ulimit]) -> Result<ContainerAdjustment, String> {
+    let mut adjust = ContainerAdjustment::new();
+    for u in ulimits {
+        if u.hard < u.soft {
+            return Err(format!(
+                "ulimit {:?} must have hard limit >= soft limit (hard {}, soft {})",
+                u.type_, u.hard, u.soft
+            ));
+        }
+        log::info!("{name}: {} hard={} soft={}", u.type_, u.hard, u.soft);
+        adjust.add_rlimit(u.type_.clone(), u.hard, u.soft);
+    }
+    Ok(adjust)
+}
+
+/// Go's `strings.ToUpper`: each character's simple uppercase mapping, so
+/// `ß` stays `ß` where Rust's `to_uppercase` makes it `SS`.
+fn go_to_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
 }

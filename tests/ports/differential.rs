@@ -1,0 +1,378 @@
+//! Differential test of the ported example plugins against the Go libraries
+//! the Go originals use.
+//!
+//! `tests/ports/oracle` (Go) generates inputs and records what the Go
+//! plugins do with them: annotations decoded by `sigs.k8s.io/yaml` v1.3.0
+//! into the Go plugins' structs (device-injector, ulimit-adjuster), hook
+//! directories read and matched by `containers/common/pkg/hooks` v0.56.0
+//! (hook-injector). This test feeds the same inputs to the Rust examples
+//! and requires the same outcome: the same adjustment, or an error where Go
+//! fails. The only accepted differences are the deliberate ones each
+//! example documents, listed in [`Exception`].
+//!
+//! Cases come from `NRI_PORTS_CASES` (written by `tests/ports/run.sh`), or
+//! else from the recorded `tests/ports/corpus.jsonl`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nri::api::{Container, PodSandbox};
+
+#[path = "../../examples/common/mod.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "../../examples/device-injector/plugin.rs"]
+mod device_injector;
+#[allow(dead_code)]
+#[path = "../../examples/hook-injector/plugin.rs"]
+mod hook_injector;
+#[allow(dead_code)]
+#[path = "../../examples/ulimit-adjuster/plugin.rs"]
+mod ulimit_adjuster;
+
+use common::gojson::{self, Json, Number};
+
+#[path = "hooks.rs"]
+mod hooks;
+
+/// A deliberate difference from the Go plugin: the Go result that allows
+/// it, and the error the Rust port must give instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exception {
+    /// device-injector: Go injects a device with an empty path.
+    DeviceWithoutPath,
+    /// device-injector: Go injects a mount with an empty destination.
+    MountWithoutDestination,
+    /// All YAML: nesting deeper than 1,000 levels is refused (Go: 10,000).
+    DeepNesting,
+    /// All YAML: a tag with `,`, `[` or `]` is refused (Go's older libyaml
+    /// takes them into the tag).
+    TagFlowCharacter,
+    /// All YAML: in a flow collection, a plain scalar with `:` right before
+    /// a flow indicator is refused (Go keeps the `:` in the scalar).
+    ColonBeforeFlowIndicator,
+}
+
+impl Exception {
+    /// The text the Rust error must contain.
+    fn message(self) -> &'static str {
+        match self {
+            Exception::DeviceWithoutPath => "has no path",
+            Exception::MountWithoutDestination => "has no destination",
+            Exception::DeepNesting => "nesting deeper than 1000 levels",
+            Exception::TagFlowCharacter => common::goyaml::TAG_FLOW_CHARACTER,
+            Exception::ColonBeforeFlowIndicator => common::goyaml::COLON_BEFORE_FLOW_INDICATOR,
+        }
+    }
+}
+
+/// What one case came to.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub cases: BTreeMap<&'static str, usize>,
+    pub agreed_errors: BTreeMap<&'static str, usize>,
+    pub exceptions: BTreeMap<(&'static str, Exception), usize>,
+    pub failures: Vec<String>,
+}
+
+impl Tally {
+    pub fn fail(&mut self, plugin: &str, id: i64, what: String) {
+        if self.failures.len() < 30 {
+            self.failures.push(format!("{plugin} case {id}: {what}"));
+        } else if self.failures.len() == 30 {
+            self.failures.push("...".into());
+        }
+    }
+}
+
+pub fn field<'a>(case: &'a Json, name: &str) -> Option<&'a Json> {
+    match case {
+        Json::Object(entries) => entries.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+pub fn str_of(v: Option<&Json>) -> &str {
+    match v {
+        Some(Json::String(s)) => s,
+        _ => "",
+    }
+}
+
+pub fn string_map(v: Option<&Json>) -> Vec<(String, String)> {
+    match v {
+        Some(Json::Object(entries)) => entries
+            .iter()
+            .map(|(k, v)| (k.clone(), str_of(Some(v)).to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn num(text: impl ToString) -> Json {
+    Json::Number(Number {
+        text: Some(text.to_string()),
+        as_string: None,
+    })
+}
+
+pub fn string(s: &str) -> Json {
+    Json::String(s.to_string())
+}
+
+pub fn list(items: Vec<Json>) -> Json {
+    if items.is_empty() {
+        Json::Null
+    } else {
+        Json::Array(items)
+    }
+}
+
+pub fn object(entries: Vec<(&str, Json)>) -> Json {
+    Json::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+/// `[]` and `null` are the same list to a runtime.
+pub fn normalize(v: &Json) -> Json {
+    match v {
+        Json::Array(items) if items.is_empty() => Json::Null,
+        Json::Array(items) => Json::Array(items.iter().map(normalize).collect()),
+        Json::Object(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn pod_with(annotations: Vec<(String, String)>) -> PodSandbox {
+    PodSandbox {
+        id: "pod".into(),
+        name: "pod".into(),
+        namespace: "default".into(),
+        annotations: annotations.into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+fn container_named(name: &str) -> Container {
+    Container {
+        id: "ctr".into(),
+        pod_sandbox_id: "pod".into(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn device_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
+    let adjust = device_injector::adjustment_for(pod, ctr)?;
+    let optional = |v: Option<u32>| v.map_or(Json::Null, num);
+    let devices = adjust
+        .linux
+        .devices
+        .iter()
+        .map(|d| {
+            object(vec![
+                ("path", string(&d.path)),
+                ("type", string(&d.type_)),
+                ("major", num(d.major)),
+                ("minor", num(d.minor)),
+                ("file_mode", optional(d.file_mode.as_ref().map(|m| m.value))),
+                ("uid", optional(d.uid.as_ref().map(|m| m.value))),
+                ("gid", optional(d.gid.as_ref().map(|m| m.value))),
+            ])
+        })
+        .collect();
+    let cdi = adjust.CDI_devices.iter().map(|d| string(&d.name)).collect();
+    let mounts = adjust
+        .mounts
+        .iter()
+        .map(|m| {
+            object(vec![
+                ("source", string(&m.source)),
+                ("destination", string(&m.destination)),
+                ("type", string(&m.type_)),
+                (
+                    "options",
+                    list(m.options.iter().map(|o| string(o)).collect()),
+                ),
+            ])
+        })
+        .collect();
+    let priority = match adjust.linux.io_priority.as_ref() {
+        Some(p) => object(vec![
+            (
+                "class",
+                string(&format!("{:?}", p.class.enum_value_or_default())),
+            ),
+            ("priority", num(p.priority)),
+        ]),
+        None => Json::Null,
+    };
+    Ok(object(vec![
+        ("devices", list(devices)),
+        ("cdi_devices", list(cdi)),
+        ("mounts", list(mounts)),
+        ("io_priority", priority),
+    ]))
+}
+
+fn ulimit_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
+    let ulimits = ulimit_adjuster::parse_ulimits(pod, &ctr.name)?;
+    let adjust = ulimit_adjuster::adjust_ulimits(&ctr.name, &ulimits)?;
+    let rlimits = adjust
+        .rlimits
+        .iter()
+        .map(|r| {
+            object(vec![
+                ("type", string(&r.type_)),
+                ("hard", num(r.hard)),
+                ("soft", num(r.soft)),
+            ])
+        })
+        .collect();
+    Ok(object(vec![("rlimits", list(rlimits))]))
+}
+
+/// The exception a Go result allows, if any.
+fn exception_for(plugin: &str, go: &Json) -> Option<Exception> {
+    if plugin != "device-injector" {
+        return None;
+    }
+    let any = |kind: &str, name: &str| match field(go, kind) {
+        Some(Json::Array(items)) => items.iter().any(|i| str_of(field(i, name)).is_empty()),
+        _ => false,
+    };
+    if any("devices", "path") {
+        Some(Exception::DeviceWithoutPath)
+    } else if any("mounts", "destination") {
+        Some(Exception::MountWithoutDestination)
+    } else {
+        None
+    }
+}
+
+fn check_annotation_case(case: &Json, tally: &mut Tally) {
+    let plugin: &'static str = match str_of(field(case, "plugin")) {
+        "device-injector" => "device-injector",
+        _ => "ulimit-adjuster",
+    };
+    let id = match field(case, "id") {
+        Some(Json::Number(n)) => n.text.as_deref().unwrap_or("0").parse().unwrap_or(-1),
+        _ => -1,
+    };
+    *tally.cases.entry(plugin).or_default() += 1;
+    let annotations = string_map(field(case, "annotations"));
+    let pod = pod_with(annotations.clone());
+    let ctr = container_named(str_of(field(case, "container")));
+    let ours = if plugin == "device-injector" {
+        device_result(&pod, &ctr)
+    } else {
+        ulimit_result(&pod, &ctr)
+    };
+    // Go's outcomes: one, or each its map iteration order allows.
+    let mut outcomes: Vec<Result<Json, String>> = match field(case, "variants") {
+        Some(Json::Array(variants)) => variants
+            .iter()
+            .map(|v| match v {
+                Json::String(e) => Err(e.clone()),
+                result => Ok(normalize(result)),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if outcomes.is_empty() {
+        outcomes.push(match field(case, "error") {
+            Some(Json::String(e)) => Err(e.clone()),
+            _ => Ok(normalize(field(case, "result").unwrap_or(&Json::Null))),
+        });
+    }
+    let show = || format!("annotations {annotations:?}, container {:?}", ctr.name);
+    let agrees = |ours: &Result<Json, String>| {
+        outcomes.iter().any(|go| match (go, ours) {
+            (Ok(a), Ok(b)) => *a == normalize(b),
+            (Err(_), Err(_)) => true,
+            _ => false,
+        })
+    };
+    if agrees(&ours) {
+        if ours.is_err() {
+            *tally.agreed_errors.entry(plugin).or_default() += 1;
+        }
+        return;
+    }
+    // Not the same: only a listed exception may explain it.
+    let parser_exception = [
+        Exception::DeepNesting,
+        Exception::TagFlowCharacter,
+        Exception::ColonBeforeFlowIndicator,
+    ]
+    .into_iter()
+    .find(|x| matches!(&ours, Err(e) if e.contains(x.message())));
+    let exception = match (&outcomes[0], &ours) {
+        (_, Err(_)) if parser_exception.is_some() => parser_exception,
+        (Ok(go), Err(_)) => exception_for(plugin, go),
+        _ => None,
+    };
+    match (exception, &ours) {
+        (Some(x), Err(e)) if e.contains(x.message()) => {
+            *tally.exceptions.entry((plugin, x)).or_default() += 1;
+        }
+        _ => tally.fail(
+            plugin,
+            id,
+            format!("Go {:?}\n  Rust {ours:?}\n  {}", outcomes, show()),
+        ),
+    }
+}
+
+fn cases_file() -> PathBuf {
+    match std::env::var_os("NRI_PORTS_CASES") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ports/corpus.jsonl"),
+    }
+}
+
+#[test]
+fn ported_plugins_do_what_the_go_plugins_do_on_every_generated_case() {
+    let path = cases_file();
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut tally = Tally::default();
+    let mut lines = 0;
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        lines += 1;
+        let case =
+            gojson::parse(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        match str_of(field(&case, "plugin")) {
+            "hook-injector" => hooks::check_hook_case(&case, &mut tally),
+            _ => check_annotation_case(&case, &mut tally),
+        }
+    }
+    println!("{}: {lines} cases", path.display());
+    for (plugin, n) in &tally.cases {
+        println!(
+            "  {plugin}: {n} cases, {} errors in both",
+            tally.agreed_errors.get(plugin).unwrap_or(&0)
+        );
+    }
+    for ((plugin, x), n) in &tally.exceptions {
+        println!("  {plugin}: {n} deliberate differences {x:?}");
+    }
+    assert!(lines > 0, "no cases in {}", path.display());
+    assert!(
+        tally.failures.is_empty(),
+        "{} cases differ from Go:\n{}",
+        tally.failures.len(),
+        tally.failures.join("\n")
+    );
+}

@@ -1,0 +1,104 @@
+// Command oracle generates inputs for the example plugins and records what
+// the Go plugins would do with them, using the libraries they use:
+// sigs.k8s.io/yaml v1.3.0 for annotations and
+// github.com/containers/common/pkg/hooks v0.56.0 for OCI hook files.
+//
+// It writes one JSON object per line; tests/ports/differential.rs feeds the
+// same inputs through the Rust examples and compares.
+//
+//	go run . -seed 1 -cases 2000 -out cases.jsonl
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Case is one line of output.
+type Case struct {
+	Plugin string `json:"plugin"`
+	ID     int    `json:"id"`
+	// device-injector and ulimit-adjuster: pod annotations, container name.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Container   string            `json:"container,omitempty"`
+	// What the Go plugin produced: Result, or Error set; Variants lists
+	// every result Go can produce when its map iteration order decides.
+	Result   json.RawMessage   `json:"result,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Variants []json.RawMessage `json:"variants,omitempty"`
+	// hook-injector.
+	Hooks *HookCase `json:"hooks,omitempty"`
+}
+
+func main() {
+	seed := flag.Int64("seed", 1, "random seed")
+	cases := flag.Int("cases", 2000, "cases per plugin (hook-injector gets a quarter, each with several containers)")
+	out := flag.String("out", "-", "output file")
+	flag.Parse()
+	logrus.SetOutput(io.Discard)
+
+	var w io.Writer = os.Stdout
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+
+	emit := func(c Case) {
+		if err := enc.Encode(c); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	counts := map[string]int{}
+	r := rand.New(rand.NewSource(*seed))
+	for i := 0; i < *cases; i++ {
+		c := deviceCase(r)
+		c.ID = i
+		emit(c)
+		counts[c.Plugin]++
+	}
+	r = rand.New(rand.NewSource(*seed + 1))
+	for i := 0; i < *cases; i++ {
+		c := ulimitCase(r)
+		c.ID = i
+		emit(c)
+		counts[c.Plugin]++
+	}
+	r = rand.New(rand.NewSource(*seed + 2))
+	tmp, err := os.MkdirTemp("", "nri-ports-hooks-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(tmp)
+	queries := 0
+	for i := 0; i < (*cases+3)/4; i++ {
+		c, err := hookCase(r, tmp, i)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hook case", i, ":", err)
+			os.Exit(1)
+		}
+		c.ID = i
+		emit(c)
+		counts[c.Plugin]++
+		queries += len(c.Hooks.Queries)
+	}
+	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector, %d ulimit-adjuster, %d hook-injector cases (%d containers)\n",
+		*seed, counts["device-injector"], counts["ulimit-adjuster"], counts["hook-injector"], queries)
+}
