@@ -23,9 +23,12 @@ use crate::api::{
 };
 use crate::ttrpc::{RequestContext, Services, Status};
 
+use std::time::Instant;
+
 use super::context::Context;
 use super::lifecycle::{HandlerScope, Stub};
 use super::serve::{handler, handler_status};
+use super::stats::Slot;
 
 /// A pod sandbox event's subject.
 type Pod = PodSandbox;
@@ -147,7 +150,24 @@ impl Stub {
     /// Calls the plugin's handler for `event`. Every event goes through
     /// here, whichever RPC carried it.
     pub(crate) fn dispatch(&self, rc: &RequestContext, event: Event) -> Result<Reply, Status> {
+        let started = Instant::now();
         let kind = event.kind();
+        let reply = self.call_handler(rc, &event, kind);
+        let failed = match &reply {
+            Ok(Reply::Verdict(v)) => v.reject,
+            Ok(_) => false,
+            Err(_) => true,
+        };
+        self.record(Slot::event(kind), rc, started, failed);
+        reply
+    }
+
+    fn call_handler(
+        &self,
+        rc: &RequestContext,
+        event: &Event,
+        kind: EventKind,
+    ) -> Result<Reply, Status> {
         let ctx = Context {
             req: rc,
             stub: self,
@@ -155,7 +175,7 @@ impl Stub {
         };
         let p = &self.inner.plugin;
         let _scope = HandlerScope::enter();
-        let result = match &event {
+        let result = match event {
             Event::RunPodSandbox(pod) => p.run_pod_sandbox(&ctx, pod).map(|()| Reply::Done),
             Event::UpdatePodSandbox {
                 pod,
