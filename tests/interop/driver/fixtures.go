@@ -246,7 +246,7 @@ func joinDiffs(d []string) string {
 // skeleton (hooks, linux.resources.memory/cpu).
 
 func expectedFullAdjustment(t string) *api.ContainerAdjustment {
-	return &api.ContainerAdjustment{
+	return withRdtSkeleton(&api.ContainerAdjustment{
 		Annotations: map[string]string{
 			t + ".interop/added": "yes",
 			"-interop/remove-me": "",
@@ -301,5 +301,20 @@ func expectedFullAdjustment(t string) *api.ContainerAdjustment {
 			CgroupsPath: "/interop/" + t,
 			OomScoreAdj: api.Int(10),
 		},
+	})
+}
+
+// withRdtSkeleton adds what the adaptation puts into a merged adjustment
+// beyond what the plugins asked for when one of them replied with a linux
+// part: from v0.10 on, an empty linux.rdt (the merge initialises it for every
+// such reply).
+func withRdtSkeleton(adj *api.ContainerAdjustment) *api.ContainerAdjustment {
+	if !atLeast(adaptationVersion, "v0.10.0") || adj.Linux == nil {
+		return adj
 	}
+	m := adj.Linux.ProtoReflect()
+	if fd := m.Descriptor().Fields().ByName("rdt"); fd != nil && !m.Has(fd) {
+		m.Set(fd, protoreflect.ValueOfMessage(m.NewField(fd).Message()))
+	}
+	return adj
 }

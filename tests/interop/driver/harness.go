@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,138 +18,7 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
-	nrilog "github.com/containerd/nri/pkg/log"
-	"github.com/sirupsen/logrus"
 )
-
-const (
-	runtimeName    = "interop-runtime"
-	runtimeVersion = "v0.9.0"
-)
-
-// ---------------------------------------------------------------------------
-// Log capture: everything the adaptation logs through pkg/log, and everything
-// ttrpc logs through logrus, lands in one recorder.
-
-type logLine struct {
-	seq   int
-	at    time.Time
-	level string // debug, info, warning, error, ...
-	src   string // "nri" or "logrus"
-	msg   string
-}
-
-func (l logLine) String() string {
-	return fmt.Sprintf("%s %-7s [%s] %s", l.at.Format("15:04:05.000"), l.level, l.src, l.msg)
-}
-
-type recorder struct {
-	mu      sync.Mutex
-	lines   []logLine
-	verbose bool
-}
-
-var logs = &recorder{}
-
-func (r *recorder) add(level, src, msg string) {
-	r.mu.Lock()
-	l := logLine{seq: len(r.lines), at: time.Now(), level: level, src: src, msg: msg}
-	r.lines = append(r.lines, l)
-	verbose := r.verbose
-	r.mu.Unlock()
-	if verbose {
-		fmt.Fprintf(os.Stderr, "    | %s\n", l)
-	}
-}
-
-func (r *recorder) mark() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.lines)
-}
-
-func (r *recorder) since(i int) []logLine {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if i > len(r.lines) {
-		i = len(r.lines)
-	}
-	return append([]logLine(nil), r.lines[i:]...)
-}
-
-// nri pkg/log.Logger
-func (r *recorder) Debugf(_ context.Context, f string, a ...interface{}) {
-	r.add("debug", "nri", fmt.Sprintf(f, a...))
-}
-func (r *recorder) Infof(_ context.Context, f string, a ...interface{}) {
-	r.add("info", "nri", fmt.Sprintf(f, a...))
-}
-func (r *recorder) Warnf(_ context.Context, f string, a ...interface{}) {
-	r.add("warning", "nri", fmt.Sprintf(f, a...))
-}
-func (r *recorder) Errorf(_ context.Context, f string, a ...interface{}) {
-	r.add("error", "nri", fmt.Sprintf(f, a...))
-}
-
-// logrus hook (ttrpc logs through containerd/log, i.e. logrus).
-type logrusHook struct{ r *recorder }
-
-func (h logrusHook) Levels() []logrus.Level { return logrus.AllLevels }
-func (h logrusHook) Fire(e *logrus.Entry) error {
-	msg := e.Message
-	if len(e.Data) > 0 {
-		keys := make([]string, 0, len(e.Data))
-		for k := range e.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			msg += fmt.Sprintf(" %s=%v", k, e.Data[k])
-		}
-	}
-	h.r.add(e.Level.String(), "logrus", msg)
-	return nil
-}
-
-func installLoggers(verbose bool) {
-	logs.verbose = verbose
-	nrilog.Set(logs)
-	logrus.SetOutput(discard{})
-	logrus.SetLevel(logrus.DebugLevel)
-	logrus.AddHook(logrusHook{logs})
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// Lines that reveal a plugin connection problem or a plugin being dropped.
-var dropPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`connection to plugin .* closed`),
-	regexp.MustCompile(`closing plugin`),
-	regexp.MustCompile(`failed to synchronize`),
-	regexp.MustCompile(`ttrpc server for plugin .* closed`),
-	regexp.MustCompile(`failed to (create|start) external plugin`),
-	regexp.MustCompile(`failed to (initialize|start) pre-installed`),
-	regexp.MustCompile(`registration timed out`),
-	regexp.MustCompile(`does not handle split sync`),
-}
-
-// unexpectedLogLine returns the first suspicious line in lines, if any.
-func unexpectedLogLine(lines []logLine) (logLine, bool) {
-	for _, l := range lines {
-		switch l.level {
-		case "warning", "error", "fatal", "panic":
-			return l, true
-		}
-		for _, re := range dropPatterns {
-			if re.MatchString(l.msg) {
-				return l, true
-			}
-		}
-	}
-	return logLine{}, false
-}
 
 // ---------------------------------------------------------------------------
 // Per-scenario harness.
@@ -176,6 +44,17 @@ type H struct {
 	syncUpdates [][]*api.ContainerUpdate
 	unsolicited chan []*api.ContainerUpdate
 	failUpdates bool
+	// announces maps a plugin's full name to the NRI version its
+	// registration must show on v0.12 adaptations
+	announces map[string]string
+	// deprecations recorded by the adaptation (v0.12 and newer)
+	deprecations      []string
+	allowDeprecations bool
+	// noRecorder: start the adaptation without a deprecation recorder (v0.12
+	// then logs deprecations as warnings)
+	noRecorder bool
+	// log lines the scenario provokes on purpose
+	allowLines []*regexp.Regexp
 }
 
 func newH(name, plugin, plugin2 string, verbose bool) (*H, error) {
@@ -194,6 +73,7 @@ func newH(name, plugin, plugin2 string, verbose bool) (*H, error) {
 		confDir:     filepath.Join(dir, "conf.d"),
 		unsolicited: make(chan []*api.ContainerUpdate, 16),
 		logStart:    logs.mark(),
+		announces:   map[string]string{},
 	}
 	for _, d := range []string{h.pluginDir, h.confDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -207,6 +87,98 @@ func (h *H) path(name string) string { return filepath.Join(h.dir, name) }
 
 // expectDrops tells the log check that plugin drops/closures are expected.
 func (h *H) expectDrops() { h.allowDrops = true }
+
+// allowLog tells the log check that lines matching re are provoked on
+// purpose.
+func (h *H) allowLog(re string) { h.allowLines = append(h.allowLines, regexp.MustCompile(re)) }
+
+func (h *H) recordDeprecation(what string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deprecations = append(h.deprecations, what)
+}
+
+func (h *H) getDeprecations() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.deprecations...)
+}
+
+// nriOf is the NRI version of the API the plugin binary bin is built on.
+func (h *H) nriOf(bin string) string {
+	switch bin {
+	case h.plugin:
+		return opts.pluginNRI
+	case h.plugin2:
+		return opts.plugin2NRI
+	case opts.legacyPlugin:
+		return "v0.9.0"
+	}
+	return opts.pluginNRI
+}
+
+// hasAdditions reports whether the plugin binary implements the contract's
+// NRI v0.10+ additions (it is built on an API of v0.10 or newer).
+func (h *H) hasAdditions(bin string) bool { return atLeast(h.nriOf(bin), "v0.10.0") }
+
+// validates reports whether the plugin binary, configured with its default
+// events, is a validator here: it handles ValidateContainerAdjustment and
+// the adaptation can send it.
+func (h *H) validates(bin string) bool {
+	return h.hasAdditions(bin) && atLeast(adaptationVersion, "v0.10.0")
+}
+
+// v09Events is the mask of the 11 events of NRI v0.9.
+const v09Events = api.EventMask(0x7ff)
+
+// handledMask is the subscription a plugin binary with its default
+// configuration ends up with here: every event the adaptation knows, less
+// the v0.10+ events for a plugin without the contract's v0.10+ additions.
+func (h *H) handledMask(bin string) api.EventMask {
+	if h.hasAdditions(bin) {
+		return api.ValidEvents
+	}
+	return api.ValidEvents & v09Events
+}
+
+// deadValidatorFails reports whether a CreateContainer that finds the
+// plugin binary's plugin dropped or dead fails here: the v0.10 to v0.12.4
+// adaptations still send the validation request to a validator closed
+// earlier in the same request (or before it), which fails the creation
+// ("validator plugin NN-name failed: ttrpc: closed"); v0.12.5 skips closed
+// plugins.
+func (h *H) deadValidatorFails(bin string) bool {
+	return h.validates(bin) && !atLeast(adaptationVersion, "v0.12.5")
+}
+
+// wantConfigureNRI is the nri= value the plugin's Configure line must show,
+// or "" when the plugin logs none (no v0.10+ additions).
+func (h *H) wantConfigureNRI(bin string) string {
+	v := h.nriOf(bin)
+	switch {
+	case !atLeast(v, "v0.10.0"):
+		return ""
+	case !atLeast(v, "v0.12.0"):
+		// a v0.10/v0.11 stub neither receives nor infers a version
+		return "-"
+	case atLeast(adaptationVersion, "v0.12.0"):
+		return adaptationVersion // sent in Configure
+	default:
+		return inferredNRI // inferred from the runtime's name and version
+	}
+}
+
+// expectPlugin records what registration of the plugin fullName (binary
+// bin) must announce.
+func (h *H) expectPlugin(bin, fullName string) {
+	want := "unknown"
+	if v := h.nriOf(bin); atLeast(v, "v0.12.0") {
+		want = v
+	}
+	h.mu.Lock()
+	h.announces[fullName] = want
+	h.mu.Unlock()
+}
 
 func (h *H) setState(pods []*api.PodSandbox, ctrs []*api.Container) {
 	h.mu.Lock()
@@ -247,11 +219,12 @@ func (h *H) updateFn(_ context.Context, updates []*api.ContainerUpdate) ([]*api.
 
 // start creates and starts the adaptation (launching pre-installed plugins).
 func (h *H) start() error {
-	a, err := adaptation.New(runtimeName, runtimeVersion, h.syncFn, h.updateFn,
+	options := append([]adaptation.Option{
 		adaptation.WithSocketPath(h.sock),
 		adaptation.WithPluginPath(h.pluginDir),
 		adaptation.WithPluginConfigPath(h.confDir),
-	)
+	}, versionOptions(h)...)
+	a, err := adaptation.New(runtimeName, runtimeVersion, h.syncFn, h.updateFn, options...)
 	if err != nil {
 		return fmt.Errorf("adaptation.New: %w", err)
 	}
@@ -272,6 +245,7 @@ func (h *H) installLaunched(bin, fullName, cfg string) error {
 	if err := os.Symlink(abs, filepath.Join(h.pluginDir, fullName)); err != nil {
 		return err
 	}
+	h.expectPlugin(bin, fullName)
 	if cfg != "" {
 		return os.WriteFile(filepath.Join(h.confDir, fullName+".conf"), []byte(cfg), 0o644)
 	}
@@ -339,6 +313,7 @@ func (h *H) runExternal(bin, name, idx, cfg string, extra ...string) (*proc, err
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &proc{name: idx + "-" + name, cmd: cmd, out: out, doneC: make(chan struct{})}
+	h.expectPlugin(bin, p.name)
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -370,16 +345,21 @@ type pluginInfo struct {
 	closed   bool
 	pid      int
 	events   api.EventMask
+	// failure policy (v0.12.5): whether the plugin sent one, and its flags
+	hasPolicy, failRequest, keepConnected bool
 }
 
-func (h *H) plugins() ([]pluginInfo, error) {
+// withPlugins calls fn with each entry of the adaptation's plugin list (the
+// plugin struct, addressable, under the plugin's own lock), holding the
+// adaptation's lock.
+func (h *H) withPlugins(fn func(p reflect.Value)) error {
 	if h.a == nil {
-		return nil, errors.New("adaptation not started")
+		return errors.New("adaptation not started")
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for !h.a.TryLock() {
 		if time.Now().After(deadline) {
-			return nil, errors.New("adaptation lock busy for 3s")
+			return errors.New("adaptation lock busy for 3s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -387,7 +367,6 @@ func (h *H) plugins() ([]pluginInfo, error) {
 
 	field := reflect.ValueOf(h.a).Elem().FieldByName("plugins")
 	list := reflect.NewAt(field.Type(), unsafe.Pointer(field.UnsafeAddr())).Elem()
-	var out []pluginInfo
 	for i := 0; i < list.Len(); i++ {
 		pv := list.Index(i)
 		locker, _ := pv.Interface().(sync.Locker)
@@ -395,9 +374,25 @@ func (h *H) plugins() ([]pluginInfo, error) {
 			locker.Lock()
 		}
 		p := pv.Elem()
+		fn(reflect.NewAt(p.Type(), unsafe.Pointer(p.UnsafeAddr())).Elem())
+		if locker != nil {
+			locker.Unlock()
+		}
+	}
+	return nil
+}
+
+// pluginName is the "NN-base" name of an entry of the plugin list.
+func pluginName(p reflect.Value) string {
+	return p.FieldByName("idx").String() + "-" + p.FieldByName("base").String()
+}
+
+func (h *H) plugins() ([]pluginInfo, error) {
+	var out []pluginInfo
+	err := h.withPlugins(func(p reflect.Value) {
 		cmd := p.FieldByName("cmd")
 		info := pluginInfo{
-			name:     p.FieldByName("idx").String() + "-" + p.FieldByName("base").String(),
+			name:     pluginName(p),
 			external: cmd.IsNil(),
 			closed:   p.FieldByName("closed").Bool(),
 			pid:      int(p.FieldByName("pid").Int()),
@@ -411,12 +406,15 @@ func (h *H) plugins() ([]pluginInfo, error) {
 				info.pid = int(proc.Elem().FieldByName("Pid").Int())
 			}
 		}
-		if locker != nil {
-			locker.Unlock()
+		// v0.12.5: policy *FailurePolicy (nil: no policy sent)
+		if pol := p.FieldByName("policy"); pol.IsValid() && !pol.IsNil() {
+			info.hasPolicy = true
+			info.failRequest = pol.Elem().FieldByName("FailRequest").Bool()
+			info.keepConnected = pol.Elem().FieldByName("KeepConnected").Bool()
 		}
 		out = append(out, info)
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // activePlugins lists the names of plugins not closed, in invocation order.
@@ -566,167 +564,4 @@ func (h *H) dumpOutputs() {
 			fmt.Fprintf(os.Stderr, "    %s\n", trunc(sc.Text(), 300))
 		}
 	}
-}
-
-// ---------------------------------------------------------------------------
-// Plugin request logs (the contract's log file).
-
-type entry struct {
-	prefix string
-	event  string
-	kv     map[string]string
-	raw    string
-}
-
-func (e entry) String() string { return e.raw }
-
-var logEvents = map[string]bool{
-	"Configure": true, "Synchronize": true, "RunPodSandbox": true, "StopPodSandbox": true,
-	"RemovePodSandbox": true, "CreateContainer": true, "PostCreateContainer": true,
-	"StartContainer": true, "PostStartContainer": true, "UpdateContainer": true,
-	"PostUpdateContainer": true, "StopContainer": true, "RemoveContainer": true,
-	"Unsolicited": true,
-}
-
-func parseEntry(line string) (entry, error) {
-	e := entry{raw: line, kv: map[string]string{}}
-	rest := line
-	word, after, _ := strings.Cut(rest, " ")
-	if !logEvents[word] {
-		e.prefix = word
-		rest = after
-		word, after, _ = strings.Cut(rest, " ")
-	}
-	if !logEvents[word] {
-		return e, fmt.Errorf("unknown event in log line %q", line)
-	}
-	e.event = word
-	rest = after
-	for rest != "" {
-		var tok string
-		if strings.HasPrefix(rest, "err=") {
-			tok, rest = rest, ""
-		} else {
-			tok, rest, _ = strings.Cut(rest, " ")
-		}
-		k, v, ok := strings.Cut(tok, "=")
-		if !ok {
-			return e, fmt.Errorf("malformed field %q in log line %q", tok, line)
-		}
-		e.kv[k] = v
-	}
-	return e, nil
-}
-
-func readLog(path string) ([]entry, error) {
-	buf, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	var out []entry
-	text := string(buf)
-	if text != "" && !strings.HasSuffix(text, "\n") {
-		// a partially written line: ignore it until it is complete
-		text = text[:strings.LastIndex(text, "\n")+1]
-	}
-	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		e, err := parseEntry(line)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-// waitEntries polls the log until pred holds.
-func waitEntries(path string, timeout time.Duration, what string, pred func([]entry) bool) ([]entry, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		es, err := readLog(path)
-		if err != nil {
-			return es, err
-		}
-		if pred(es) {
-			return es, nil
-		}
-		if time.Now().After(deadline) {
-			return es, fmt.Errorf("plugin log %s: %s not seen within %v (log: %s)",
-				filepath.Base(path), what, timeout, summarize(es))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func summarize(es []entry) string {
-	var parts []string
-	for _, e := range es {
-		parts = append(parts, trunc(e.raw, 80))
-	}
-	s := strings.Join(parts, " | ")
-	return "[" + trunc(s, 600) + "]"
-}
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + fmt.Sprintf("...(%d bytes)", len(s))
-}
-
-// eventLines drops Configure, Synchronize and Unsolicited entries.
-func eventLines(es []entry) []entry {
-	var out []entry
-	for _, e := range es {
-		switch e.event {
-		case "Configure", "Synchronize", "Unsolicited":
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func filterEvent(es []entry, event string) []entry {
-	var out []entry
-	for _, e := range es {
-		if e.event == event {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// expectLine is "Event pod ctr" for event lines.
-type expectLine struct {
-	event, pod, ctr string
-}
-
-func checkEventSeq(es []entry, want []expectLine) error {
-	got := eventLines(es)
-	n := len(got)
-	if len(want) > n {
-		n = len(want)
-	}
-	for i := 0; i < n; i++ {
-		if i >= len(got) {
-			return fmt.Errorf("plugin log: line %d missing, want %s pod=%s ctr=%s (log: %s)",
-				i+1, want[i].event, want[i].pod, want[i].ctr, summarize(got))
-		}
-		if i >= len(want) {
-			return fmt.Errorf("plugin log: unexpected extra line %q (log: %s)", got[i].raw, summarize(got))
-		}
-		g, w := got[i], want[i]
-		if g.event != w.event || g.kv["pod"] != w.pod || g.kv["ctr"] != w.ctr {
-			return fmt.Errorf("plugin log: line %d is %q, want \"%s pod=%s ctr=%s\" (log: %s)",
-				i+1, g.raw, w.event, w.pod, w.ctr, summarize(got))
-		}
-	}
-	return nil
 }

@@ -1,17 +1,24 @@
 // Command driver is the runtime side of the NRI interop harness: it embeds the
-// reference Go runtime adaptation (github.com/containerd/nri v0.9.0
-// pkg/adaptation), drives plugins that implement the interop plugin contract
-// through their lifecycle, and checks what the adaptation hands back.
+// reference Go runtime adaptation (github.com/containerd/nri pkg/adaptation
+// of the version selected at build time: v0.9.0 by default, or v0.11.0,
+// v0.12.3, v0.12.5 with the build tags nri_v0_11, nri_v0_12_3, nri_v0_12_5
+// and the matching -modfile), drives plugins that implement the interop
+// plugin contract through their lifecycle, and checks what the adaptation
+// hands back.
 //
-// Usage: driver -plugin PATH [-plugin2 PATH] [-run REGEX] [-deadline-guard] [-v]
+// Usage: driver -plugin PATH [-plugin2 PATH] [-plugin-nri V] [-plugin2-nri V]
+//
+//	[-legacy-plugin PATH] [-require-events] [-run REGEX] [-deadline-guard] [-v]
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"time"
 
 	"github.com/containerd/nri/pkg/adaptation"
@@ -24,6 +31,20 @@ type scenario struct {
 
 type options struct {
 	deadlineGuard bool
+	requireEvents bool
+	pluginNRI     string
+	plugin2NRI    string
+	legacyPlugin  string
+}
+
+// skipError is returned by a scenario that cannot run here; the runner
+// prints it as SKIP with its reason.
+type skipError struct{ reason string }
+
+func (e skipError) Error() string { return "skipped: " + e.reason }
+
+func skipf(format string, a ...interface{}) error {
+	return skipError{fmt.Sprintf(format, a...)}
 }
 
 var opts options
@@ -41,14 +62,36 @@ func main() {
 	)
 	flag.BoolVar(&opts.deadlineGuard, "deadline-guard", false,
 		"slow-handler-dropped passes -deadline-guard to the -plugin and expects it to answer before the runtime's deadline and stay registered")
+	flag.BoolVar(&opts.requireEvents, "require-events", false,
+		"the -plugin understands -require EVENTS (required-event runs only then)")
+	flag.StringVar(&opts.pluginNRI, "plugin-nri", "v0.12.5",
+		"NRI version of the API the -plugin is built on (before v0.10: no v0.10+ contract additions)")
+	flag.StringVar(&opts.plugin2NRI, "plugin2-nri", "",
+		"NRI version of the API the -plugin2 is built on (default: -plugin-nri)")
+	flag.StringVar(&opts.legacyPlugin, "legacy-plugin", "",
+		"a contract plugin built on NRI v0.9.0: on v0.12 adaptations, the negative control of the StateChange deprecation check")
 	flag.Parse()
+
+	if err := checkBuild(); err != nil {
+		fmt.Fprintf(os.Stderr, "driver: %v\n", err)
+		os.Exit(2)
+	}
+	if opts.plugin2NRI == "" {
+		opts.plugin2NRI = opts.pluginNRI
+	}
+	for _, v := range []string{opts.pluginNRI, opts.plugin2NRI} {
+		if _, ok := parseVersion(v); !ok {
+			fmt.Fprintf(os.Stderr, "driver: bad NRI version %q (want vX.Y.Z)\n", v)
+			os.Exit(2)
+		}
+	}
 
 	if *plugin == "" {
 		fmt.Fprintln(os.Stderr, "driver: -plugin PATH is required")
 		flag.Usage()
 		os.Exit(2)
 	}
-	for _, p := range []*string{plugin, plugin2} {
+	for _, p := range []*string{plugin, plugin2, &opts.legacyPlugin} {
 		if *p == "" {
 			continue
 		}
@@ -72,7 +115,9 @@ func main() {
 
 	installLoggers(*verbose)
 
-	passed, failed := 0, 0
+	fmt.Printf("adaptation %s (runtime %s %s); -plugin built on NRI %s\n",
+		adaptationVersion, runtimeName, runtimeVersion, opts.pluginNRI)
+	passed, failed, skipped := 0, 0, 0
 	for _, sc := range scenarios {
 		if filter != nil && !filter.MatchString(sc.name) {
 			continue
@@ -80,18 +125,47 @@ func main() {
 		start := time.Now()
 		err := runScenario(sc, *plugin, *plugin2, *verbose)
 		d := time.Since(start).Round(time.Millisecond)
-		if err != nil {
+		var skip skipError
+		switch {
+		case errors.As(err, &skip):
+			skipped++
+			fmt.Printf("SKIP %s: %s\n", sc.name, skip.reason)
+		case err != nil:
 			failed++
 			fmt.Printf("FAIL %s: %v\n", sc.name, err)
-		} else {
+		default:
 			passed++
 			fmt.Printf("PASS %s (%v)\n", sc.name, d)
 		}
 	}
-	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if failed > 0 || passed == 0 {
 		os.Exit(1)
 	}
+}
+
+// checkBuild fails when the build tag (adaptationVersion) and the module
+// actually linked (the -modfile) disagree.
+func checkBuild() error {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return errors.New("no build info: cannot tell which containerd/nri is linked")
+	}
+	for _, dep := range bi.Deps {
+		if dep.Path != "github.com/containerd/nri" {
+			continue
+		}
+		v := dep.Version
+		if dep.Replace != nil {
+			v = dep.Replace.Version
+		}
+		if v != adaptationVersion {
+			return fmt.Errorf("built for the %s adaptation (build tags) but linked with containerd/nri %s (-modfile)",
+				adaptationVersion, v)
+		}
+		return nil
+	}
+	return errors.New("containerd/nri not in the build info")
 }
 
 func runScenario(sc scenario, plugin, plugin2 string, verbose bool) (err error) {
@@ -123,15 +197,29 @@ func runScenario(sc scenario, plugin, plugin2 string, verbose bool) (err error) 
 		err = fmt.Errorf("scenario did not finish within %v", scenarioTimeout)
 	}
 
-	if err == nil && !h.allowDrops {
+	if err == nil {
 		// let a plugin that dies right after its last reply show in the log
 		time.Sleep(50 * time.Millisecond)
-		if l, bad := unexpectedLogLine(logs.since(h.logStart)); bad {
-			err = fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
-		}
+		err = h.finalChecks()
 	}
 	if err != nil && verbose {
 		h.dumpOutputs()
 	}
 	return err
+}
+
+// finalChecks are the rules every scenario obeys unless it provokes their
+// violation on purpose: no warning, error or plugin drop in the
+// adaptation's log, no deprecation recorded, and (v0.12) every plugin
+// registered with the NRI version it announces.
+func (h *H) finalChecks() error {
+	if !h.allowDrops {
+		if l, bad := unexpectedLogLineExcept(logs.since(h.logStart), h.allowLines); bad {
+			return fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
+		}
+	}
+	if d := h.getDeprecations(); len(d) > 0 && !h.allowDeprecations {
+		return fmt.Errorf("the adaptation recorded %d deprecation(s): %s", len(d), trunc(d[0], 300))
+	}
+	return h.checkRegistrations()
 }
