@@ -201,7 +201,7 @@ fn full_adjustment(a: &mut ContainerAdjustment, t: &str) {
 }
 
 /// `interop/adjust=v012`: every adjustment added since NRI v0.9.
-fn v012_adjustment(a: &mut ContainerAdjustment, t: &str) {
+fn v012_adjustment(a: &mut ContainerAdjustment, t: &str, omit: &[&str]) {
     let mut seccomp = LinuxSeccomp::with_default_action("SCMP_ACT_ALLOW");
     seccomp.architectures.push("SCMP_ARCH_X86_64".into());
     seccomp.syscalls.push(LinuxSyscall {
@@ -230,6 +230,96 @@ fn v012_adjustment(a: &mut ContainerAdjustment, t: &str) {
         .set_linux_rdt_schemata(["L3:0=ff"])
         .set_linux_rdt_enable_monitoring(true)
         .set_linux_memory_policy(MpolMode::MPOL_BIND, "0", &[MpolFlag::MPOL_F_STATIC_NODES]);
+    for o in omit {
+        let l = a.linux.mut_or_insert_default();
+        match *o {
+            "args" => a.args.clear(),
+            "io_priority" => l.io_priority.clear(),
+            "seccomp_policy" => l.seccomp_policy.clear(),
+            "namespaces" => l.namespaces.clear(),
+            "sysctl" => l.sysctl.clear(),
+            "net_devices" => l.net_devices.clear(),
+            "scheduler" => l.scheduler.clear(),
+            "rdt" => l.rdt.clear(),
+            "memory_policy" => l.memory_policy.clear(),
+            _ => {}
+        }
+    }
+}
+
+/// `interop/fields=yes`: the contract's Fields line for a container.
+fn fields_line(c: &Container) -> String {
+    fn dash(s: &str) -> String {
+        if s.is_empty() {
+            "-".into()
+        } else {
+            s.to_string()
+        }
+    }
+    fn join<T: ToString>(v: impl IntoIterator<Item = T>) -> String {
+        let parts: Vec<String> = v.into_iter().map(|x| x.to_string()).collect();
+        dash(&parts.join(","))
+    }
+    fn name<E: protobuf::Enum + std::fmt::Debug>(e: &protobuf::EnumOrUnknown<E>) -> String {
+        match e.enum_value() {
+            Ok(v) => format!("{v:?}"),
+            Err(n) => n.to_string(),
+        }
+    }
+    let l = c.linux.get_or_default();
+    let user = c.user.as_ref().map_or("-".into(), |u| {
+        format!("{}:{}:{}", u.uid, u.gid, join(&u.additional_gids))
+    });
+    let image = c.image.as_ref().map_or("-".into(), |i| dash(&i.name));
+    let ioprio = l
+        .io_priority
+        .as_ref()
+        .map_or("-".into(), |p| format!("{}:{}", name(&p.class), p.priority));
+    let profile = l.seccomp_profile.as_ref().map_or("-".into(), |p| {
+        format!("{}:{}", name(&p.profile_type), dash(&p.localhost_ref))
+    });
+    let policy = l.seccomp_policy.as_ref().map_or("-".into(), |p| {
+        format!(
+            "{}:{}:{}",
+            dash(&p.default_action),
+            join(&p.architectures),
+            p.syscalls.len()
+        )
+    });
+    let mut sysctl: Vec<String> = l.sysctl.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    sysctl.sort();
+    let mut netdevs: Vec<String> = l
+        .net_devices
+        .iter()
+        .map(|(k, v)| format!("{k}:{}", dash(&v.name)))
+        .collect();
+    netdevs.sort();
+    let sched = l.scheduler.as_ref().map_or("-".into(), |s| {
+        format!(
+            "{}:{}:{}:{}",
+            name(&s.policy),
+            s.nice,
+            s.priority,
+            join(s.flags.iter().map(name))
+        )
+    });
+    let rdt = l.rdt.as_ref().map_or("-".into(), |r| {
+        format!(
+            "{}:{}:{}",
+            r.clos_id.as_ref().map_or("-".into(), |v| dash(&v.value)),
+            r.schemata.as_ref().map_or("-".into(), |v| join(&v.value)),
+            r.enable_monitoring
+                .as_ref()
+                .map_or("-".into(), |v| v.value.to_string()),
+        )
+    });
+    format!(
+        "Fields ctr={} created={} started={} finished={} exit={} reason={} message={} cdi={} user={user} image={image} ioprio={ioprio} seccomp-profile={profile} seccomp-policy={policy} sysctl={} netdevs={} sched={sched} rdt={rdt}",
+        dash(&c.id), c.created_at, c.started_at, c.finished_at, c.exit_code,
+        dash(&c.status_reason), dash(&c.status_message),
+        join(c.CDI_devices.iter().map(|d| d.name.clone())),
+        join(sysctl), join(netdevs),
+    )
 }
 
 /// The Configure line's NRI version: the runtime's, as the stub knows it.
@@ -294,6 +384,11 @@ impl Plugin for Shared {
             pods.len(),
             containers.len()
         ));
+        for c in &containers {
+            if c.annotations.get("interop/fields").map(|s| s.as_str()) == Some("yes") {
+                self.0.logf(fields_line(c));
+            }
+        }
         Ok(containers
             .iter()
             .filter(|c| c.annotations.get("interop/sync-update").map(|s| s.as_str()) == Some("yes"))
@@ -380,6 +475,9 @@ impl Plugin for Shared {
             or_dash(&pod.id),
             or_dash(&ctr.id)
         ));
+        if lookup(pod, Some(ctr), "interop/fields") == Some("yes") {
+            self.0.logf(fields_line(ctr));
+        }
         common(pod, Some(ctr))?;
         let t = self.0.tag();
         let mut adjust = ContainerAdjustment::new();
@@ -389,7 +487,12 @@ impl Plugin for Shared {
                 adjust.add_annotation(format!("{t}.interop/added"), "yes");
                 adjust.add_env(format!("INTEROP_{t}"), "yes");
             }
-            Some("v012") => v012_adjustment(&mut adjust, &t),
+            Some("v012") => {
+                let omit: Vec<&str> = lookup(pod, Some(ctr), "interop/adjust-omit")
+                    .map(|s| s.split(',').map(str::trim).collect())
+                    .unwrap_or_default();
+                v012_adjustment(&mut adjust, &t, &omit)
+            }
             _ => {}
         }
         if let Some(n) =
@@ -479,6 +582,8 @@ impl Plugin for Shared {
 }
 
 fn main() {
+    // The stub's own notes (negotiation, failures) go to stderr.
+    let _ = nri::logging::init("interop-plugin");
     let mut args = std::env::args().skip(1);
     let (mut name, mut idx, mut socket, mut config, mut guard) = (None, None, None, None, false);
     let (mut policy, mut require) = (None, None);
