@@ -404,7 +404,7 @@ fn reset_marks() {
     *MARKS.lock().unwrap_or_else(|e| e.into_inner()) = (None, None);
 }
 
-fn create_ok(r: &CreateContainerResponse) -> bool {
+fn create_ok(r: &nri::runtime::CreateContainerReply) -> bool {
     r.adjust.env.len() == 2 && r.adjust.mounts.len() == 1
 }
 

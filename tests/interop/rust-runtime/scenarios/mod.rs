@@ -1,0 +1,51 @@
+//! The scenarios, grouped by what they exercise, and their registry.
+
+use crate::*;
+
+mod adjustments;
+mod events;
+mod failures;
+mod registration;
+mod sizes;
+mod sync;
+mod two_plugins;
+mod updates;
+
+pub(crate) use adjustments::*;
+pub(crate) use events::*;
+pub(crate) use failures::*;
+pub(crate) use registration::*;
+pub(crate) use sizes::*;
+pub(crate) use sync::*;
+pub(crate) use two_plugins::*;
+pub(crate) use updates::*;
+
+pub(crate) type Scenario = fn(&mut Ctx) -> R;
+
+pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
+    ("external-register", sc_external_register),
+    ("launched-config", sc_launched_config),
+    ("synchronize-small", sc_synchronize_small),
+    ("synchronize-chunked", sc_synchronize_chunked),
+    ("lifecycle-events", sc_lifecycle_events),
+    ("event-subscription", sc_event_subscription),
+    ("create-full-adjustment", sc_create_full_adjustment),
+    ("update-and-stop-replies", sc_update_and_stop_replies),
+    ("message-sizes", sc_message_sizes),
+    ("message-size-limits", sc_message_size_limits),
+    ("unsolicited-update", sc_unsolicited_update),
+    ("handler-failure", sc_handler_failure),
+    ("slow-handler-dropped", sc_slow_handler_dropped),
+    ("plugin-restart", sc_plugin_restart),
+    ("launched-plugin-killed", sc_launched_plugin_killed),
+    ("shutdown", sc_shutdown),
+    ("registration-refused", sc_registration_refused),
+    ("registration-timeout", sc_registration_timeout),
+    ("configure-failure", sc_configure_failure),
+    ("oversized-reply-dropped", sc_oversized_reply_dropped),
+    ("serialized-requests", sc_serialized_requests),
+    ("unsolicited-during-relay", sc_unsolicited_during_relay),
+    ("two-plugins-ordering", sc_two_plugins_ordering),
+    ("two-plugins-updates", sc_two_plugins_updates),
+    ("two-plugins-one-dies", sc_two_plugins_one_dies),
+];
