@@ -1,7 +1,16 @@
 // Command goplugin is the reference implementation of the interop plugin
 // contract (see ../README.md), written against the upstream Go stub
-// (github.com/containerd/nri v0.9.0 pkg/stub). The interop driver runs it to
-// validate itself, and next to other implementations of the same contract.
+// (github.com/containerd/nri pkg/stub). The interop driver runs it to
+// validate itself, and next to other implementations of the same contract;
+// interop-runtime runs it against this crate's runtime side.
+//
+// One source tree builds against several NRI versions: this file compiles
+// at every version; v09.go holds what a v0.9.0 build lacks (it is also what
+// a build without any version tag gets), v010.go the contract's NRI v0.10+
+// additions, and v011.go, v012.go, v0123.go, v0125.go the few spots where
+// the newer APIs differ. Build with exactly one of the tags nri_v0_9,
+// nri_v0_11, nri_v0_12_3 or nri_v0_12_5, and the matching module file
+// (go.mod, go-nri-v0.11.0.mod, ...).
 package main
 
 import (
@@ -40,6 +49,8 @@ type config struct {
 	logPath   string
 	logPrefix string
 	tag       string
+	// policy is the failure-policy key (v0.10+ builds): "" when not set.
+	policy string
 }
 
 type plugin struct {
@@ -78,7 +89,10 @@ func parseConfig(text, defaultTag string) (config, error) {
 		case "tag":
 			cfg.tag = value
 		default:
-			// unknown keys are ignored
+			// keys of newer contract versions, else ignored
+			if err := parseExtraKey(&cfg, key, value); err != nil {
+				return cfg, fmt.Errorf("config line %d: %w", n+1, err)
+			}
 		}
 	}
 	return cfg, nil
@@ -194,7 +208,7 @@ func (p *plugin) Configure(_ context.Context, config, runtime, version string) (
 	p.cfg, p.logFile, p.cfgLoaded = cfg, f, true
 	p.mu.Unlock()
 
-	p.logf("Configure pod=- ctr=- runtime=%s/%s", runtime, version)
+	p.logf("Configure pod=- ctr=- runtime=%s/%s%s", runtime, version, p.configureSuffix())
 	return cfg.events, nil
 }
 
@@ -308,6 +322,9 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	case "env":
 		adjust.AddAnnotation(t+".interop/added", "yes")
 		adjust.AddEnv("INTEROP_"+t, "yes")
+	default:
+		// adjustments of newer contract versions, else nothing
+		adjustExtra(adjust, t, v)
 	}
 	if v, ok := lookup(pod, ctr, annReplyBytes); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
@@ -410,6 +427,7 @@ func main() {
 	}
 
 	p := &plugin{}
+	opts = append(opts, extraOptions(p)...)
 	if *configPath != "" {
 		buf, err := os.ReadFile(*configPath)
 		if err != nil {

@@ -35,6 +35,13 @@ impl Target<'_> {
         }
     }
 
+    pub(crate) fn update_pod(&self, pod: &PodSandbox, r: &LinuxResources) -> nri::Result<()> {
+        match self {
+            Target::One(h) => h.update_pod_sandbox(pod, r, r),
+            Target::Set(s) => s.update_pod_sandbox(pod, r, r),
+        }
+    }
+
     pub(crate) fn stop(
         &self,
         pod: &PodSandbox,
@@ -77,8 +84,12 @@ pub(crate) fn lifecycle(
         CONTAINER_CREATED as CREATED, CONTAINER_RUNNING as RUNNING, CONTAINER_STOPPED as STOPPED,
     };
     let (p, c) = (pod.id.as_str(), mk().id);
-    let want = vec![
-        ex("RunPodSandbox", p, "-"),
+    let mut want = vec![ex("RunPodSandbox", p, "-")];
+    if pod_updates() {
+        want.push(ex("UpdatePodSandbox", p, "-"));
+        want.push(ex("PostUpdatePodSandbox", p, "-"));
+    }
+    want.extend([
         ex("CreateContainer", p, &c),
         ex("PostCreateContainer", p, &c),
         ex("StartContainer", p, &c),
@@ -89,7 +100,7 @@ pub(crate) fn lifecycle(
         ex("RemoveContainer", p, &c),
         ex("StopPodSandbox", p, "-"),
         ex("RemovePodSandbox", p, "-"),
-    ];
+    ]);
     let new_res = LinuxResources {
         memory: MessageField::some(LinuxMemory {
             limit: optional(512 << 20),
@@ -105,6 +116,13 @@ pub(crate) fn lifecycle(
     };
     let step = |name: &str, r: nri::Result<()>| r.map_err(|e| format!("{name}: {e}"));
     step("RunPodSandbox", t.state(Event::RUN_POD_SANDBOX, pod, None))?;
+    if pod_updates() {
+        step("UpdatePodSandbox", t.update_pod(pod, &new_res))?;
+        step(
+            "PostUpdatePodSandbox",
+            t.state(Event::POST_UPDATE_POD_SANDBOX, pod, None),
+        )?;
+    }
     let create = t
         .create(pod, &mk())
         .map_err(|e| format!("CreateContainer: {e}"))?;
@@ -201,10 +219,16 @@ pub(crate) fn check_handle(h: &PluginHandle, name: &str, launched: bool) -> R {
         h.drop_reason()
     );
     ensure!(
-        h.events() == EventMask::ALL,
-        "{name}: subscribed to {} (0x{:x}), want all events",
+        h.events() == nri().valid_events(),
+        "{name}: subscribed to {} (0x{:x}), want every event of NRI {}",
         h.events(),
-        h.events().bits()
+        h.events().bits(),
+        nri()
     );
     Ok(())
+}
+
+/// True when the emulated version has the pod update events (v0.10+).
+pub(crate) fn pod_updates() -> bool {
+    nri().valid_events().is_set(Event::UPDATE_POD_SANDBOX)
 }

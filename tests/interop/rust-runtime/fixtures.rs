@@ -310,6 +310,11 @@ pub(crate) fn full_adjustment(t: &str, raw: bool) -> ContainerAdjustment {
             }),
             cgroups_path: format!("/interop/{t}"),
             oom_score_adj: optional(10),
+            // As the reference from v0.11: a collected adjustment with a
+            // linux part carries an empty RDT part.
+            rdt: MessageField::from_option(
+                (!raw && nri() != NriVersion::V0_9_0).then(LinuxRdt::new),
+            ),
             ..Default::default()
         }),
         ..Default::default()

@@ -115,6 +115,7 @@ impl Ctx {
         Runtime::builder()
             .name(RT_NAME)
             .version(RT_VERSION)
+            .nri_version(nri())
             .plugin_output(PluginOutput::File(self.path("launched.out")))
     }
 

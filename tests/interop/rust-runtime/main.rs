@@ -5,8 +5,13 @@
 //! scenarios of the Go driver that make sense from the runtime's side.
 //!
 //! ```text
-//! interop-runtime -plugin PATH [-plugin2 PATH] [-run REGEX] [-v]
+//! interop-runtime -plugin PATH [-plugin2 PATH] [-nri VERSION] [-run REGEX] [-v]
 //! ```
+//!
+//! `-nri` names the NRI version the runtime emulates (default v0.9.0, the
+//! version of the Go plugin `run.sh` builds); the plugins are expected to be
+//! built on the same version. From v0.10 on, the scenarios of
+//! `scenarios/v012.rs` run too.
 //!
 //! Prints `PASS <name> (<ms>ms)` or `FAIL <name>: <reason>` per scenario,
 //! then `N passed, M failed`; exits 1 when anything failed, or when nothing
@@ -26,12 +31,12 @@ use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerState, ContainerUpdate,
     CreateContainerResponse, Event, EventMask, Hook, Hooks, HugepageLimit, KeyValue, LinuxCPU,
     LinuxContainer, LinuxContainerAdjustment, LinuxContainerUpdate, LinuxDevice, LinuxMemory,
-    LinuxNamespace, LinuxPids, LinuxPodSandbox, LinuxResources, Mount, POSIXRlimit, PodSandbox,
-    StopContainerResponse, UpdateContainerResponse,
+    LinuxNamespace, LinuxPids, LinuxPodSandbox, LinuxRdt, LinuxResources, Mount, POSIXRlimit,
+    PodSandbox, StopContainerResponse, UpdateContainerResponse,
 };
 use nri::runtime::{
-    CreateContainerReply, PluginHandle, PluginListener, PluginOutput, PluginSet, Runtime,
-    RuntimeBuilder,
+    CreateContainerReply, NriVersion, PluginHandle, PluginListener, PluginOutput, PluginSet,
+    Runtime, RuntimeBuilder,
 };
 use nri::ttrpc::Code;
 use protobuf::reflect::{ReflectFieldRef, ReflectValueRef, RuntimeFieldType, RuntimeType};
@@ -49,6 +54,13 @@ const RUN_BUDGET: Duration = Duration::from_secs(55);
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 type R<T = ()> = Result<T, String>;
+
+/// The NRI version the runtime emulates in this run (`-nri`).
+static NRI: std::sync::OnceLock<NriVersion> = std::sync::OnceLock::new();
+
+fn nri() -> NriVersion {
+    NRI.get().copied().unwrap_or(NriVersion::V0_9_0)
+}
 
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)*) => {
@@ -83,7 +95,9 @@ struct Opts {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: interop-runtime -plugin PATH [-plugin2 PATH] [-run REGEX] [-v]");
+    eprintln!(
+        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-nri VERSION] [-run REGEX] [-v]"
+    );
     std::process::exit(2)
 }
 
@@ -94,6 +108,14 @@ fn parse_args() -> Opts {
         match a.trim_start_matches('-') {
             "plugin" => plugin = args.next(),
             "plugin2" => plugin2 = args.next(),
+            "nri" => {
+                let v = args.next().unwrap_or_else(|| usage());
+                let v = v.parse::<NriVersion>().unwrap_or_else(|e| {
+                    eprintln!("interop-runtime: -nri: {e}");
+                    std::process::exit(2)
+                });
+                let _ = NRI.set(v);
+            }
             "run" => run = args.next(),
             "v" => verbose = true,
             _ => usage(),

@@ -1,0 +1,155 @@
+//go:build nri_v0_11 || nri_v0_12_3 || nri_v0_12_5
+
+// The contract's NRI v0.10+ additions: the pod update events, validation
+// verdicts, every adjustment added since v0.9, the runtime's NRI version in
+// the Configure line and the failure-policy key.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/containerd/ttrpc"
+)
+
+const (
+	annValidate = "interop/validate"
+	// longReason is the length of a reject-long reason.
+	longReason = 16384
+
+	validateMethod  = "/nri.pkg.api.v1alpha1.Plugin/ValidateContainerAdjustment"
+	configureMethod = "/nri.pkg.api.v1alpha1.Plugin/Configure"
+)
+
+// parseExtraKey parses the failure-policy key.
+func parseExtraKey(cfg *config, key, value string) error {
+	if key != "failure-policy" {
+		return nil
+	}
+	switch value {
+	case "none", "fail-request", "keep-connected", "fail-request,keep-connected":
+		cfg.policy = value
+		return nil
+	}
+	return fmt.Errorf("invalid failure-policy %q (want none, fail-request, keep-connected or fail-request,keep-connected)", value)
+}
+
+// configureSuffix is " nri=<runtime's NRI version or ->".
+func (p *plugin) configureSuffix() string {
+	return " nri=" + idOrDash(runtimeNRIVersion(p))
+}
+
+func (p *plugin) policy() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.policy
+}
+
+// adjustExtra builds interop/adjust=v012: every adjustment added since v0.9,
+// with the pkg/api helpers.
+func adjustExtra(a *api.ContainerAdjustment, t, kind string) {
+	if kind != "v012" {
+		return
+	}
+	a.SetArgs([]string{"/bin/" + t, "--interop"})
+	a.SetLinuxIOPriority(&api.LinuxIOPriority{
+		Class:    api.IOPrioClass_IOPRIO_CLASS_BE,
+		Priority: 4,
+	})
+	a.SetLinuxSeccompPolicy(&api.LinuxSeccomp{
+		DefaultAction: "SCMP_ACT_ALLOW",
+		Architectures: []string{"SCMP_ARCH_X86_64"},
+		Syscalls: []*api.LinuxSyscall{{
+			Names:    []string{t + "_call"},
+			Action:   "SCMP_ACT_ERRNO",
+			ErrnoRet: api.UInt32(uint32(1)),
+		}},
+	})
+	a.AddOrReplaceNamespace(&api.LinuxNamespace{Type: "network", Path: "/var/run/netns/" + t})
+	a.SetLinuxSysctl("net.core.somaxconn", "1024")
+	a.AddLinuxNetDevice(t+"-host0", &api.LinuxNetDevice{Name: t + "-eth0"})
+	a.SetLinuxScheduler(&api.LinuxScheduler{
+		Policy: api.LinuxSchedulerPolicy_SCHED_BATCH,
+		Nice:   5,
+	})
+	a.SetLinuxRDTClosID(t + "-clos")
+	a.SetLinuxRDTSchemata([]string{"L3:0=ff"})
+	a.SetLinuxRDTEnableMonitoring(true)
+	setMemoryPolicy(a)
+}
+
+func (p *plugin) UpdatePodSandbox(_ context.Context, pod *api.PodSandbox, _, _ *api.LinuxResources) error {
+	return p.podEvent("UpdatePodSandbox", pod)
+}
+
+func (p *plugin) PostUpdatePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	return p.podEvent("PostUpdatePodSandbox", pod)
+}
+
+// ValidateContainerAdjustment subscribes the plugin to validation; requests
+// are answered by the interceptor (validate), which can fail with a status
+// where the stub would turn every error into a rejection.
+func (p *plugin) ValidateContainerAdjustment(_ context.Context, req *api.ValidateContainerAdjustmentRequest) error {
+	rpl, err := p.validate(req)
+	if err != nil {
+		return err
+	}
+	if rpl.Reject {
+		return fmt.Errorf("%s", rpl.Reason)
+	}
+	return nil
+}
+
+// validate logs the request, applies sleep-ms and fail (an error status),
+// then answers the interop/validate verdict.
+func (p *plugin) validate(req *api.ValidateContainerAdjustmentRequest) (*api.ValidateContainerAdjustmentResponse, error) {
+	pod, ctr := req.GetPod(), req.GetContainer()
+	names := make([]string, 0, len(req.GetPlugins()))
+	for _, pi := range req.GetPlugins() {
+		names = append(names, pi.GetIndex()+"-"+pi.GetName())
+	}
+	list := strings.Join(names, ",")
+	p.logf("ValidateContainerAdjustment pod=%s ctr=%s plugins=%s", podID(pod), ctrID(ctr), idOrDash(list))
+	if err := common(pod, ctr); err != nil {
+		return nil, err
+	}
+	reason := "interop: " + p.tag() + " rejects"
+	switch v, _ := lookup(pod, ctr, annValidate); v {
+	case "reject":
+		return &api.ValidateContainerAdjustmentResponse{Reject: true, Reason: reason}, nil
+	case "reject-long":
+		long := reason + " "
+		long += strings.Repeat("x", longReason-len(long))
+		return &api.ValidateContainerAdjustmentResponse{Reject: true, Reason: long}, nil
+	}
+	return &api.ValidateContainerAdjustmentResponse{}, nil
+}
+
+// extraOptions installs the interceptor that answers validation requests
+// itself and adds the failure policy to the Configure reply.
+func extraOptions(p *plugin) []stub.Option {
+	intercept := func(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
+		switch info.FullMethod {
+		case validateMethod:
+			req := &api.ValidateContainerAdjustmentRequest{}
+			if err := unmarshal(req); err != nil {
+				return nil, err
+			}
+			return p.validate(req)
+		case configureMethod:
+			rpl, err := method(ctx, unmarshal)
+			if r, ok := rpl.(*api.ConfigureResponse); ok && err == nil {
+				applyFailurePolicy(r, p.policy())
+			}
+			return rpl, err
+		}
+		return method(ctx, unmarshal)
+	}
+	return []stub.Option{
+		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(intercept)}),
+	}
+}
