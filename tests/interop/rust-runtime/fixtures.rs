@@ -337,3 +337,78 @@ pub(crate) fn empty_adjustment() -> ContainerAdjustment {
         ..Default::default()
     }
 }
+
+/// The contract's `interop/adjust=v012` adjustment with tag `t`, as the
+/// plugin sends it, or (`collected`) as a set hands it back: with the
+/// reference's skeleton, and without the memory policy where the version
+/// does not merge it.
+pub(crate) fn v012_adjustment(t: &str, collected: bool) -> ContainerAdjustment {
+    use nri::api::{
+        IOPrioClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxNetDevice, LinuxScheduler,
+        LinuxSchedulerPolicy, LinuxSeccomp, LinuxSyscall, MpolFlag, MpolMode,
+        OptionalRepeatedString,
+    };
+    let memory_policy = nri().has_per_event_rpcs();
+    let mut linux = LinuxContainerAdjustment {
+        io_priority: MessageField::some(LinuxIOPriority {
+            class: IOPrioClass::IOPRIO_CLASS_BE.into(),
+            priority: 4,
+            ..Default::default()
+        }),
+        seccomp_policy: MessageField::some(LinuxSeccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            architectures: vec!["SCMP_ARCH_X86_64".into()],
+            syscalls: vec![LinuxSyscall {
+                names: vec![format!("{t}_call")],
+                action: "SCMP_ACT_ERRNO".into(),
+                errno_ret: optional(1u32),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        namespaces: vec![ns("network", &format!("/var/run/netns/{t}"))],
+        sysctl: smap(&[("net.core.somaxconn", "1024")]),
+        net_devices: [(
+            format!("{t}-host0"),
+            LinuxNetDevice {
+                name: format!("{t}-eth0"),
+                ..Default::default()
+            },
+        )]
+        .into(),
+        scheduler: MessageField::some(LinuxScheduler {
+            policy: LinuxSchedulerPolicy::SCHED_BATCH.into(),
+            nice: 5,
+            ..Default::default()
+        }),
+        rdt: MessageField::some(LinuxRdt {
+            clos_id: optional(format!("{t}-clos")),
+            schemata: MessageField::some(OptionalRepeatedString {
+                value: vec!["L3:0=ff".into()],
+                ..Default::default()
+            }),
+            enable_monitoring: optional(true),
+            ..Default::default()
+        }),
+        memory_policy: MessageField::from_option(memory_policy.then(|| LinuxMemoryPolicy {
+            mode: MpolMode::MPOL_BIND.into(),
+            nodes: "0".into(),
+            flags: vec![MpolFlag::MPOL_F_STATIC_NODES.into()],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mut hooks = MessageField::none();
+    if collected {
+        let res = linux.resources.mut_or_insert_default();
+        res.memory.mut_or_insert_default();
+        res.cpu.mut_or_insert_default();
+        hooks = MessageField::some(Hooks::new());
+    }
+    ContainerAdjustment {
+        args: vec![format!("/bin/{t}"), "--interop".into()],
+        hooks,
+        linux: MessageField::some(linux),
+        ..Default::default()
+    }
+}

@@ -100,6 +100,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     pub(crate) plugin: PathBuf,
     pub(crate) plugin2: Option<PathBuf>,
+    /// A contract plugin built on NRI v0.9.0, for the StateChange fallback.
+    pub(crate) old_plugin: Option<PathBuf>,
     pub(crate) verbose: bool,
     pub(crate) procs: Vec<Proc>,
     pub(crate) allow_drops: bool,
@@ -215,12 +217,26 @@ extern "C" {
 }
 
 pub(crate) fn sigkill(pid: u32) -> R {
-    // SAFETY: kill(2) with a pid of a process this program started (through
-    // the runtime) and SIGKILL; no memory is involved.
-    let rc = unsafe { kill(pid as i32, 9) };
+    signal(pid, 9, "SIGKILL")
+}
+
+/// Freezes a process (SIGSTOP): it keeps its connection and answers
+/// nothing until [`sigcont`].
+pub(crate) fn sigstop(pid: u32) -> R {
+    signal(pid, 19, "SIGSTOP")
+}
+
+pub(crate) fn sigcont(pid: u32) -> R {
+    signal(pid, 18, "SIGCONT")
+}
+
+fn signal(pid: u32, sig: i32, name: &str) -> R {
+    // SAFETY: kill(2) with a pid of a process this program started
+    // (through the runtime) and a signal number; no memory is involved.
+    let rc = unsafe { kill(pid as i32, sig) };
     ensure!(
         rc == 0,
-        "kill({pid}, SIGKILL): {}",
+        "kill({pid}, {name}): {}",
         std::io::Error::last_os_error()
     );
     Ok(())

@@ -90,13 +90,14 @@ use scenarios::*;
 struct Opts {
     plugin: PathBuf,
     plugin2: Option<PathBuf>,
+    old_plugin: Option<PathBuf>,
     run: Option<regex::Regex>,
     verbose: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-nri VERSION] [-run REGEX] [-v]"
+        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]"
     );
     std::process::exit(2)
 }
@@ -104,10 +105,12 @@ fn usage() -> ! {
 fn parse_args() -> Opts {
     let mut args = std::env::args().skip(1);
     let (mut plugin, mut plugin2, mut run, mut verbose) = (None, None, None, false);
+    let mut old_plugin = None;
     while let Some(a) = args.next() {
         match a.trim_start_matches('-') {
             "plugin" => plugin = args.next(),
             "plugin2" => plugin2 = args.next(),
+            "old-plugin" => old_plugin = args.next(),
             "nri" => {
                 let v = args.next().unwrap_or_else(|| usage());
                 let v = v.parse::<NriVersion>().unwrap_or_else(|e| {
@@ -143,6 +146,7 @@ fn parse_args() -> Opts {
     Opts {
         plugin: abs(plugin.unwrap_or_else(|| usage())),
         plugin2: plugin2.map(abs),
+        old_plugin: old_plugin.map(abs),
         run,
         verbose,
     }
@@ -162,6 +166,7 @@ fn run_scenario(opts: &Opts, f: Scenario, timeout: Duration) -> R {
         dir: dir.clone(),
         plugin: opts.plugin.clone(),
         plugin2: opts.plugin2.clone(),
+        old_plugin: opts.old_plugin.clone(),
         verbose: opts.verbose,
         procs: Vec::new(),
         allow_drops: false,
@@ -229,7 +234,7 @@ fn main() {
     }
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in SCENARIOS {
+    for (name, f) in scenarios(opts.old_plugin.is_some()) {
         if opts.run.as_ref().is_some_and(|r| !r.is_match(name)) {
             continue;
         }
@@ -243,7 +248,7 @@ fn main() {
         }
         let t = Instant::now();
         let timeout = SCENARIO_TIMEOUT.min(RUN_BUDGET.saturating_sub(started.elapsed()));
-        match run_scenario(&opts, *f, timeout) {
+        match run_scenario(&opts, f, timeout) {
             Ok(()) => {
                 passed += 1;
                 println!("PASS {name} ({}ms)", t.elapsed().as_millis());

@@ -10,6 +10,7 @@ mod sizes;
 mod sync;
 mod two_plugins;
 mod updates;
+mod v012;
 
 pub(crate) use adjustments::*;
 pub(crate) use events::*;
@@ -19,6 +20,7 @@ pub(crate) use sizes::*;
 pub(crate) use sync::*;
 pub(crate) use two_plugins::*;
 pub(crate) use updates::*;
+pub(crate) use v012::*;
 
 pub(crate) type Scenario = fn(&mut Ctx) -> R;
 
@@ -49,3 +51,34 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("two-plugins-updates", sc_two_plugins_updates),
     ("two-plugins-one-dies", sc_two_plugins_one_dies),
 ];
+
+/// Scenarios of what NRI v0.10+ added, run when the emulated version has it.
+const SINCE_V0_10: &[(&str, Scenario)] = &[
+    (
+        "versions-and-per-event-rpcs",
+        sc_versions_and_per_event_rpcs,
+    ),
+    ("pod-update-events", sc_pod_update_events),
+    ("v012-adjustments", sc_v012_adjustments),
+    ("validation", sc_validation),
+];
+
+/// The scenarios for this run: all of [`SCENARIOS`], then those of the
+/// emulated version's additions (the StateChange fallback of a v0.9.0
+/// plugin needs `-old-plugin`).
+pub(crate) fn scenarios(old_plugin: bool) -> Vec<(&'static str, Scenario)> {
+    let mut all = SCENARIOS.to_vec();
+    if pod_updates() {
+        all.extend_from_slice(SINCE_V0_10);
+    }
+    if nri().has_per_event_rpcs() && old_plugin {
+        all.push((
+            "old-plugin-falls-back-to-state-change",
+            sc_old_plugin_falls_back_to_state_change,
+        ));
+    }
+    if nri().has_failure_policy() {
+        all.push(("failure-policy", sc_failure_policy));
+    }
+    all
+}
