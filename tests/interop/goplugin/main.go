@@ -51,6 +51,9 @@ type config struct {
 	tag       string
 	// policy is the failure-policy key (v0.10+ builds): "" when not set.
 	policy string
+	// dump is the dump key (v0.10+ builds, for the differential check):
+	// the file validation requests are appended to.
+	dump string
 }
 
 type plugin struct {
@@ -333,6 +336,12 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 
 	updates := requestedUpdates(pod, ctr)
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		// the differential check's randomized reply (v0.12 builds only)
+		if a, u := randomCreate(seed, t, ctrID(ctr)); a != nil {
+			adjust, updates = a, u
+		}
+	}
 
 	if target, ok := lookup(pod, ctr, annUnsolicited); ok && target != "" {
 		// Never call UpdateContainers synchronously from a handler: a v0.9.0
@@ -371,6 +380,9 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if err := p.ctrEvent("UpdateContainer", pod, ctr); err != nil {
 		return nil, err
 	}
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		return randomUpdatesFor(seed, p.tag(), "UpdateContainer", ctrID(ctr)), nil
+	}
 	return requestedUpdates(pod, ctr), nil
 }
 
@@ -381,6 +393,9 @@ func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr
 func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
 	if err := p.ctrEvent("StopContainer", pod, ctr); err != nil {
 		return nil, err
+	}
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		return randomUpdatesFor(seed, p.tag(), "StopContainer", ctrID(ctr)), nil
 	}
 	return requestedUpdates(pod, ctr), nil
 }

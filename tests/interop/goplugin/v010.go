@@ -8,12 +8,15 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -25,8 +28,13 @@ const (
 	configureMethod = "/nri.pkg.api.v1alpha1.Plugin/Configure"
 )
 
-// parseExtraKey parses the failure-policy key.
+// parseExtraKey parses the failure-policy key, and the dump key of the
+// differential check.
 func parseExtraKey(cfg *config, key, value string) error {
+	if key == "dump" {
+		cfg.dump = value
+		return nil
+	}
 	if key != "failure-policy" {
 		return nil
 	}
@@ -114,6 +122,9 @@ func (p *plugin) validate(req *api.ValidateContainerAdjustmentRequest) (*api.Val
 	}
 	list := strings.Join(names, ",")
 	p.logf("ValidateContainerAdjustment pod=%s ctr=%s plugins=%s", podID(pod), ctrID(ctr), idOrDash(list))
+	if err := p.dump(req); err != nil {
+		return nil, err
+	}
 	if err := common(pod, ctr); err != nil {
 		return nil, err
 	}
@@ -152,4 +163,32 @@ func extraOptions(p *plugin) []stub.Option {
 	return []stub.Option{
 		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(intercept)}),
 	}
+}
+
+// dump appends the request to the dump file, if one is configured: a 4-byte
+// big-endian length, then the protobuf bytes (the differential check reads
+// what each runtime sent).
+func (p *plugin) dump(req *api.ValidateContainerAdjustmentRequest) error {
+	p.mu.Lock()
+	path := p.cfg.dump
+	p.mu.Unlock()
+	if path == "" {
+		return nil
+	}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	rec := make([]byte, 4, 4+len(b))
+	binary.BigEndian.PutUint32(rec, uint32(len(b)))
+	rec = append(rec, b...)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(rec); err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	return nil
 }

@@ -85,19 +85,14 @@ pub(crate) fn diff_msg(
                 }
             }
             (ReflectFieldRef::Map(w), ReflectFieldRef::Map(g)) => {
-                let mut keys = BTreeSet::new();
-                for (k, _) in &w {
-                    keys.insert(k.to_str().unwrap_or_default().to_string());
+                // keys of any type (strings, int32 field numbers), in order
+                let mut keys = std::collections::BTreeMap::new();
+                for (k, _) in w.into_iter().chain(&g) {
+                    keys.insert(render_value(&k), k.to_box());
                 }
-                for (k, _) in &g {
-                    keys.insert(k.to_str().unwrap_or_default().to_string());
-                }
-                for k in keys {
-                    let ep = format!("{p}[{k:?}]");
-                    match (
-                        w.get(ReflectValueRef::String(&k)),
-                        g.get(ReflectValueRef::String(&k)),
-                    ) {
+                for (name, k) in keys {
+                    let ep = format!("{p}[{name}]");
+                    match (w.get(k.as_value_ref()), g.get(k.as_value_ref())) {
                         (Some(wv), None) => {
                             out.push(format!("{ep}: want {}, got missing", render_value(&wv)))
                         }

@@ -72,6 +72,7 @@ macro_rules! ensure {
 
 mod compare;
 mod contract;
+mod differential;
 mod drive;
 mod fixtures;
 mod harness;
@@ -89,15 +90,27 @@ use scenarios::*;
 
 struct Opts {
     plugin: PathBuf,
+    /// `-differential REFERENCE`: run the differential check with this
+    /// reference program instead of the scenarios.
+    differential: Option<PathBuf>,
+    seed: u64,
+    cases: usize,
     plugin2: Option<PathBuf>,
     old_plugin: Option<PathBuf>,
     run: Option<regex::Regex>,
     verbose: bool,
 }
 
+fn number(v: Option<String>, what: &str) -> u64 {
+    v.and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        eprintln!("interop-runtime: {what} needs a number");
+        std::process::exit(2)
+    })
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]"
+        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]\n       interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]"
     );
     std::process::exit(2)
 }
@@ -106,11 +119,15 @@ fn parse_args() -> Opts {
     let mut args = std::env::args().skip(1);
     let (mut plugin, mut plugin2, mut run, mut verbose) = (None, None, None, false);
     let mut old_plugin = None;
+    let (mut differential, mut seed, mut cases) = (None, 1u64, 200u64);
     while let Some(a) = args.next() {
         match a.trim_start_matches('-') {
             "plugin" => plugin = args.next(),
             "plugin2" => plugin2 = args.next(),
             "old-plugin" => old_plugin = args.next(),
+            "differential" => differential = args.next(),
+            "seed" => seed = number(args.next(), "-seed"),
+            "cases" => cases = number(args.next(), "-cases"),
             "nri" => {
                 let v = args.next().unwrap_or_else(|| usage());
                 let v = v.parse::<NriVersion>().unwrap_or_else(|e| {
@@ -147,6 +164,9 @@ fn parse_args() -> Opts {
         plugin: abs(plugin.unwrap_or_else(|| usage())),
         plugin2: plugin2.map(abs),
         old_plugin: old_plugin.map(abs),
+        differential: differential.map(abs),
+        seed,
+        cases: cases as usize,
         run,
         verbose,
     }
@@ -231,6 +251,22 @@ fn main() {
     RECORDER.verbose.store(opts.verbose, Ordering::Relaxed);
     if log::set_logger(&RECORDER).is_ok() {
         log::set_max_level(log::LevelFilter::Debug);
+    }
+    if let Some(reference) = &opts.differential {
+        match differential::run(&opts, reference, opts.seed, opts.cases) {
+            Ok((passed, failed)) => {
+                println!("{passed} passed, {failed} failed");
+                if failed > 0 {
+                    std::process::exit(1);
+                }
+            }
+            Err(e) => {
+                println!("FAIL differential: {e}");
+                println!("0 passed, 1 failed");
+                std::process::exit(1);
+            }
+        }
+        return;
     }
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);
