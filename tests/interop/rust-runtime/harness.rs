@@ -221,9 +221,23 @@ pub(crate) fn sigkill(pid: u32) -> R {
 }
 
 /// Freezes a process (SIGSTOP): it keeps its connection and answers
-/// nothing until [`sigcont`].
+/// nothing until [`sigcont`]. Returns once the process is stopped (the
+/// signal itself is asynchronous).
 pub(crate) fn sigstop(pid: u32) -> R {
-    signal(pid, 19, "SIGSTOP")
+    signal(pid, 19, "SIGSTOP")?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+        if state == Some('T') {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "process {pid} did not stop within 5s (state {state:?})"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
 }
 
 pub(crate) fn sigcont(pid: u32) -> R {
