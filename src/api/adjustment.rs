@@ -225,6 +225,38 @@ impl ContainerAdjustment {
         self
     }
 
+    /// Replaces the container's command line (`args[0]` is the program).
+    /// Another plugin that also sets the arguments conflicts with this one.
+    ///
+    /// ```
+    /// use nri::api::ContainerAdjustment;
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.set_args(["/bin/sh", "-c", "exec app"]);
+    /// assert_eq!(adjust.args, ["/bin/sh", "-c", "exec app"]);
+    /// ```
+    pub fn set_args<S: Into<String>>(&mut self, args: impl IntoIterator<Item = S>) -> &mut Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the container's command line, taking it over from a plugin
+    /// that set it earlier in the chain instead of conflicting with it
+    /// (recorded, as upstream does, as the arguments after an empty first
+    /// element).
+    ///
+    /// ```
+    /// use nri::api::ContainerAdjustment;
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.update_args(["/bin/app", "--verbose"]);
+    /// assert_eq!(adjust.args, ["", "/bin/app", "--verbose"]);
+    /// ```
+    pub fn update_args<S: Into<String>>(&mut self, args: impl IntoIterator<Item = S>) -> &mut Self {
+        self.args = std::iter::once(String::new())
+            .chain(args.into_iter().map(Into::into))
+            .collect();
+        self
+    }
+
     /// Sets the container's cgroups path.
     ///
     /// ```

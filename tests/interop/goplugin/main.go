@@ -49,8 +49,6 @@ type config struct {
 	logPath   string
 	logPrefix string
 	tag       string
-	// policy is the failure-policy key (v0.10+ builds): "" when not set.
-	policy string
 	// dump is the dump key (v0.10+ builds, for the differential check):
 	// the file validation requests are appended to.
 	dump string
@@ -428,6 +426,7 @@ func main() {
 		socket     = flag.String("socket", "", "NRI socket path")
 		configPath = flag.String("config", "", "config file used when the runtime sends an empty config")
 	)
+	flagOptions := defineFlags()
 	flag.Parse()
 
 	var opts []stub.Option
@@ -443,6 +442,12 @@ func main() {
 
 	p := &plugin{}
 	opts = append(opts, extraOptions(p)...)
+	more, err := flagOptions()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "goplugin: %v\n", err)
+		os.Exit(2)
+	}
+	opts = append(opts, more...)
 	if *configPath != "" {
 		buf, err := os.ReadFile(*configPath)
 		if err != nil {

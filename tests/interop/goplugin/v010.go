@@ -2,13 +2,14 @@
 
 // The contract's NRI v0.10+ additions: the pod update events, validation
 // verdicts, every adjustment added since v0.9, the runtime's NRI version in
-// the Configure line and the failure-policy key.
+// the Configure line and the -failure-policy flag.
 
 package main
 
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -24,37 +25,36 @@ const (
 	// longReason is the length of a reject-long reason.
 	longReason = 16384
 
-	validateMethod  = "/nri.pkg.api.v1alpha1.Plugin/ValidateContainerAdjustment"
-	configureMethod = "/nri.pkg.api.v1alpha1.Plugin/Configure"
+	validateMethod = "/nri.pkg.api.v1alpha1.Plugin/ValidateContainerAdjustment"
 )
 
-// parseExtraKey parses the failure-policy key, and the dump key of the
-// differential check.
+// parseExtraKey parses the dump key of the differential check.
 func parseExtraKey(cfg *config, key, value string) error {
 	if key == "dump" {
 		cfg.dump = value
-		return nil
 	}
-	if key != "failure-policy" {
-		return nil
+	return nil
+}
+
+// defineFlags defines -failure-policy; the returned function checks it and
+// returns the stub option that sends it (v0.12.5 builds; older stubs
+// cannot send a policy).
+func defineFlags() func() ([]stub.Option, error) {
+	policy := flag.String("failure-policy", "none", "failure policy sent in the Configure reply: none, fail-request, keep-connected or fail-request,keep-connected")
+	return func() ([]stub.Option, error) {
+		switch *policy {
+		case "none":
+			return nil, nil
+		case "fail-request", "keep-connected", "fail-request,keep-connected":
+			return policyOptions(*policy), nil
+		}
+		return nil, fmt.Errorf("-failure-policy %q is none of none, fail-request, keep-connected, fail-request,keep-connected", *policy)
 	}
-	switch value {
-	case "none", "fail-request", "keep-connected", "fail-request,keep-connected":
-		cfg.policy = value
-		return nil
-	}
-	return fmt.Errorf("invalid failure-policy %q (want none, fail-request, keep-connected or fail-request,keep-connected)", value)
 }
 
 // configureSuffix is " nri=<runtime's NRI version or ->".
 func (p *plugin) configureSuffix() string {
 	return " nri=" + idOrDash(runtimeNRIVersion(p))
-}
-
-func (p *plugin) policy() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cfg.policy
 }
 
 // adjustExtra builds interop/adjust=v012: every adjustment added since v0.9,
@@ -141,7 +141,7 @@ func (p *plugin) validate(req *api.ValidateContainerAdjustmentRequest) (*api.Val
 }
 
 // extraOptions installs the interceptor that answers validation requests
-// itself and adds the failure policy to the Configure reply.
+// itself.
 func extraOptions(p *plugin) []stub.Option {
 	intercept := func(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
 		switch info.FullMethod {
@@ -151,12 +151,6 @@ func extraOptions(p *plugin) []stub.Option {
 				return nil, err
 			}
 			return p.validate(req)
-		case configureMethod:
-			rpl, err := method(ctx, unmarshal)
-			if r, ok := rpl.(*api.ConfigureResponse); ok && err == nil {
-				applyFailurePolicy(r, p.policy())
-			}
-			return rpl, err
 		}
 		return method(ctx, unmarshal)
 	}

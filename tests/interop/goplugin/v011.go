@@ -5,7 +5,10 @@
 
 package main
 
-import "github.com/containerd/nri/pkg/api"
+import (
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+)
 
 // runtimeNRIVersion: a v0.11 stub does not know the runtime's NRI version.
 func runtimeNRIVersion(*plugin) string { return "" }
@@ -13,5 +16,6 @@ func runtimeNRIVersion(*plugin) string { return "" }
 // setMemoryPolicy: memory policies arrived in v0.12.0.
 func setMemoryPolicy(*api.ContainerAdjustment) {}
 
-// applyFailurePolicy: failure policies arrived in v0.12.5.
-func applyFailurePolicy(*api.ConfigureResponse, string) {}
+// policyOptions: failure policies arrived in v0.12.5; the flag is accepted
+// and has no effect.
+func policyOptions(string) []stub.Option { return nil }

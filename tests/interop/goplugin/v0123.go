@@ -2,7 +2,8 @@
 
 package main
 
-import "github.com/containerd/nri/pkg/api"
+import "github.com/containerd/nri/pkg/stub"
 
-// applyFailurePolicy: failure policies arrived in v0.12.5.
-func applyFailurePolicy(*api.ConfigureResponse, string) {}
+// policyOptions: failure policies arrived in v0.12.5; the flag is accepted
+// and has no effect.
+func policyOptions(string) []stub.Option { return nil }

@@ -2,17 +2,21 @@
 
 package main
 
-import "github.com/containerd/nri/pkg/api"
+import (
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+)
 
-// applyFailurePolicy puts the failure-policy key into the Configure reply
-// (nothing for "none" or no key).
-func applyFailurePolicy(r *api.ConfigureResponse, policy string) {
+// policyOptions sends the -failure-policy in the Configure reply.
+func policyOptions(policy string) []stub.Option {
+	p := &api.FailurePolicy{}
 	switch policy {
 	case "fail-request":
-		r.FailurePolicy = &api.FailurePolicy{FailRequest: true}
+		p.FailRequest = true
 	case "keep-connected":
-		r.FailurePolicy = &api.FailurePolicy{KeepConnected: true}
+		p.KeepConnected = true
 	case "fail-request,keep-connected":
-		r.FailurePolicy = &api.FailurePolicy{FailRequest: true, KeepConnected: true}
+		p.FailRequest, p.KeepConnected = true, true
 	}
+	return []stub.Option{stub.WithFailurePolicy(p)}
 }

@@ -22,3 +22,8 @@ func adjustExtra(*api.ContainerAdjustment, string, string) {}
 
 // extraOptions: none.
 func extraOptions(*plugin) []stub.Option { return nil }
+
+// defineFlags: a v0.9.0 build has no flags beyond the base contract.
+func defineFlags() func() ([]stub.Option, error) {
+	return func() ([]stub.Option, error) { return nil, nil }
+}

@@ -153,6 +153,39 @@ impl Ctx {
         idx: &str,
         config: &str,
     ) -> R<usize> {
+        self.spawn_external_with(listener, bin, name, idx, config, &[])
+    }
+
+    /// Starts an external plugin with `args` after the usual flags and
+    /// accepts it.
+    pub(crate) fn external_with(
+        &mut self,
+        listener: &PluginListener,
+        bin: &Path,
+        name: &str,
+        idx: &str,
+        config: &str,
+        args: &[&str],
+    ) -> R<(PluginHandle, usize)> {
+        let slot = self.spawn_external_with(listener, bin, name, idx, config, args)?;
+        match listener.accept_timeout(ACCEPT_TIMEOUT) {
+            Ok(h) => Ok((h, slot)),
+            Err(e) => Err(format!(
+                "external plugin {idx}-{name}: {e}{}",
+                self.output_of(slot)
+            )),
+        }
+    }
+
+    pub(crate) fn spawn_external_with(
+        &mut self,
+        listener: &PluginListener,
+        bin: &Path,
+        name: &str,
+        idx: &str,
+        config: &str,
+        args: &[&str],
+    ) -> R<usize> {
         let out = self.path(&format!("{idx}-{name}.{}.out", self.procs.len()));
         let file = File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let err = file.try_clone().map_err(|e| e.to_string())?;
@@ -165,6 +198,7 @@ impl Ctx {
             fs::write(&cfg, config).map_err(|e| format!("{}: {e}", cfg.display()))?;
             cmd.arg("-config").arg(&cfg);
         }
+        cmd.args(args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file)

@@ -299,7 +299,8 @@ pub(crate) fn sc_validation(ctx: &mut Ctx) -> R {
     Ok(())
 }
 
-/// Failure policies (v0.12.5), each combination with a plugin that does not
+/// Failure policies (v0.12.5, the contract's `-failure-policy` flag), each
+/// combination with a plugin that does not
 /// answer RunPodSandbox in time (frozen with SIGSTOP, request timeout
 /// 500 ms) and one that dies while handling it (SIGKILL), and a second
 /// plugin after it: whether the request fails, whether the plugin stays,
@@ -334,15 +335,13 @@ fn policy_case(ctx: &mut Ctx, policy: &str, fail: bool, keep: bool, kill: bool) 
         .listen(ctx.path(&format!("policy-{tag}.sock")))
         .map_err(|e| e.to_string())?;
     let plugin = ctx.plugin.clone();
-    let (x, slot) = ctx.external(
+    let (x, slot) = ctx.external_with(
         &l,
         &plugin,
         "x",
         "00",
-        &format!(
-            "log={}\nlog-prefix=X\nfailure-policy={policy}\n",
-            shared.display()
-        ),
+        &format!("log={}\nlog-prefix=X\n", shared.display()),
+        &["-failure-policy", policy],
     )?;
     let (n, _) = ctx.external(
         &l,
