@@ -44,7 +44,7 @@ use nri::api::{
     Event, EventMask, LinuxResources, PodSandbox, SynchronizeResponse, UpdateContainersRequest,
     UpdateContainersResponse, RUNTIME_SERVICE,
 };
-use nri::runtime::{NriVersion, PluginHandle, PluginSet, Runtime};
+use nri::runtime::{Emulation, PluginHandle, PluginSet, Runtime};
 use nri::ttrpc::{Code, Status};
 use nri::Error;
 use protobuf::MessageField;

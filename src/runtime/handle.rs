@@ -10,7 +10,7 @@ use super::connect::PluginShared;
 use super::lock;
 use super::relay::{Part, Parts, Sent};
 use super::reply::CreateContainerReply;
-use super::version::NriVersion;
+use super::version::Emulation;
 use super::Hub;
 use crate::api::{
     Container, ContainerUpdate, CreateContainerResponse, Empty, Event, EventMask, FailurePolicy,
@@ -27,7 +27,7 @@ pub const MAX_RECORDED_UPDATES: usize = 10_000;
 
 /// What the connection setup hands to a new handle.
 pub(crate) struct Setup {
-    pub(crate) version: NriVersion,
+    pub(crate) version: Emulation,
     pub(crate) request_timeout: Duration,
     pub(crate) name: String,
     pub(crate) index: String,
@@ -45,7 +45,7 @@ pub(crate) struct Setup {
 ///
 /// Every request method sends one request and waits for the reply within
 /// the runtime's request timeout, the way the emulated NRI version sends
-/// it (see [`NriVersion`]). Requests are serialized: at most one is in
+/// it (see [`Emulation`]). Requests are serialized: at most one is in
 /// flight per plugin.
 ///
 /// A request for an event the plugin did not subscribe to is **not sent**
@@ -67,7 +67,7 @@ pub struct PluginHandle {
     pub(super) shared: Arc<PluginShared>,
     pub(super) conn: Connection,
     pub(super) client: Client,
-    pub(super) version: NriVersion,
+    pub(super) version: Emulation,
     pub(super) request_timeout: Duration,
     pub(super) name: String,
     index: String,
@@ -156,7 +156,7 @@ impl PluginHandle {
     }
 
     /// The NRI version the runtime emulates towards this plugin.
-    pub fn runtime_nri_version(&self) -> NriVersion {
+    pub fn emulation(&self) -> Emulation {
         self.version
     }
 

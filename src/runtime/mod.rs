@@ -3,9 +3,9 @@
 //!
 //! This module plays the part containerd or CRI-O play through the Go
 //! reference runtime (`pkg/adaptation` of containerd/nri), in the version
-//! chosen with [`RuntimeBuilder::nri_version`]: v0.12.5 by default, or
+//! chosen with [`RuntimeBuilder::emulate`]: v0.12.5 by default, or
 //! v0.12.3, v0.11.0 and v0.9.0 to test a plugin against older runtimes
-//! ([`NriVersion`] lists what differs). It accepts a plugin, waits for
+//! ([`Emulation`] lists what differs). It accepts a plugin, waits for
 //! `RegisterPlugin`, calls `Configure` and `Synchronize`, relays pod and
 //! container events to the plugin and serves the plugin's unsolicited
 //! `UpdateContainers` calls. It judges the plugin the way the reference
@@ -120,7 +120,7 @@ pub use handle::{PluginHandle, MAX_RECORDED_UPDATES};
 pub use listener::PluginListener;
 pub use reply::CreateContainerReply;
 pub use set::PluginSet;
-pub use version::NriVersion;
+pub use version::Emulation;
 
 pub(crate) use lock::{lock, FairGuard, FairLock};
 
@@ -170,7 +170,7 @@ pub struct RuntimeBuilder {
     workers: usize,
     block_updates: Option<bool>,
     output: PluginOutput,
-    nri: NriVersion,
+    nri: Emulation,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -199,7 +199,7 @@ impl Default for RuntimeBuilder {
             workers: 4,
             block_updates: None,
             output: PluginOutput::Null,
-            nri: NriVersion::default(),
+            nri: Emulation::default(),
         }
     }
 }
@@ -270,26 +270,26 @@ impl RuntimeBuilder {
     }
 
     /// The NRI version whose runtime side to emulate (default
-    /// [`NriVersion::V0_12_5`]): which events a plugin may subscribe to,
+    /// [`Emulation::V0_12_5`]): which events a plugin may subscribe to,
     /// how notifications are sent, whether versions are exchanged, failure
     /// policies honoured and `UpdateContainers` blocked during events, and
     /// how replies of several plugins are merged.
     ///
     /// ```
-    /// use nri::runtime::{NriVersion, Runtime};
-    /// let old = Runtime::builder().nri_version(NriVersion::V0_9_0).build();
-    /// assert_eq!(old.nri_version(), NriVersion::V0_9_0);
+    /// use nri::runtime::{Emulation, Runtime};
+    /// let old = Runtime::builder().emulate(Emulation::V0_9_0).build();
+    /// assert_eq!(old.emulation(), Emulation::V0_9_0);
     /// assert!(old.blocks_updates_during_events());
     /// assert!(!Runtime::new().blocks_updates_during_events());
     /// ```
-    pub fn nri_version(mut self, version: NriVersion) -> Self {
+    pub fn emulate(mut self, version: Emulation) -> Self {
         self.nri = version;
         self
     }
 
     /// Whether an `UpdateContainers` call from a plugin waits until no event
     /// is in flight to any plugin of this runtime (default: what the
-    /// emulated version does, [`NriVersion::blocks_updates_during_events`]:
+    /// emulated version does, [`Emulation::blocks_updates_during_events`]:
     /// yes before v0.12).
     ///
     /// Runtimes before NRI v0.12.1 hold one global lock while they relay an
@@ -388,7 +388,7 @@ impl Hub {
 
 pub(crate) struct RuntimeInner {
     /// The emulated NRI version.
-    pub(crate) nri: NriVersion,
+    pub(crate) nri: Emulation,
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) registration_timeout: Duration,
@@ -450,7 +450,7 @@ impl Runtime {
     }
 
     /// The NRI version whose runtime side this runtime emulates.
-    pub fn nri_version(&self) -> NriVersion {
+    pub fn emulation(&self) -> Emulation {
         self.inner.nri
     }
 

@@ -10,7 +10,7 @@ use super::handle::{no_fallback, PluginHandle};
 use super::merge::{pristine_container, Collector};
 use super::relay::{check_notification, is_fatal, Part, Parts, Sent};
 use super::validate::validate;
-use super::version::NriVersion;
+use super::version::Emulation;
 use super::{lock, Hub, Runtime};
 use crate::api::{
     Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
@@ -33,7 +33,7 @@ use crate::{Error, Result};
 ///   replies are merged with the emulated version's rules: each plugin gets
 ///   the request as the earlier ones adjusted it, and two plugins setting
 ///   the same field of the same container fail the operation with
-///   [`Error::Handler`] naming both (a plugin takes an item over without
+///   [`Error::Conflict`] naming both (a plugin takes an item over without
 ///   conflict by removing it first). The merged CreateContainer reply is
 ///   what the reference hands its runtime: its adjustment always carries an
 ///   empty skeleton (hooks, `linux.resources.memory` and `.cpu`; from
@@ -42,8 +42,9 @@ use crate::{Error, Result};
 ///   subscribed to ValidateContainerAdjustment gets the container as it was
 ///   before any adjustment, the merged adjustment and updates, the owners
 ///   of every field and the plugins that took part, concurrently. A
-///   rejection fails the creation with [`Error::Handler`] carrying the
-///   validator's reason; so does a validator that fails to answer.
+///   rejection fails the creation with [`Error::Rejected`] carrying the
+///   validator's reason; a validator that fails to answer fails it with
+///   [`Error::Handler`] (`validator plugin NN-name failed: ...`).
 ///   Upstream's built-in default validator is not emulated.
 /// - **Failures.** A non-OK status from a plugin fails the operation at
 ///   once with [`Error::Status`]; later plugins are not called. A fatal
@@ -71,7 +72,7 @@ use crate::{Error, Result};
 /// ```
 pub struct PluginSet {
     hub: Arc<Hub>,
-    version: NriVersion,
+    version: Emulation,
     plugins: Mutex<Vec<Arc<PluginHandle>>>,
 }
 

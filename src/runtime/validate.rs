@@ -14,9 +14,6 @@ use super::relay::Sent;
 use crate::api::{Event, ValidateContainerAdjustmentRequest, ValidateContainerAdjustmentResponse};
 use crate::{Error, Result};
 
-/// What upstream says when a validator rejected without a reason.
-const NO_REASON: &str = "unknown rejection reason";
-
 /// Sends `req` to every validator concurrently and waits for all of them.
 /// The first failure in validator order fails the creation (upstream
 /// returns whichever it collects first).
@@ -57,7 +54,7 @@ fn validate_one(p: &PluginHandle, req: &ValidateContainerAdjustmentRequest) -> R
         false,
     );
     match sent {
-        Ok(Sent::Reply(verdict)) => verdict_of(p.name(), &verdict),
+        Ok(Sent::Reply(verdict)) => verdict.validation_result(p.name()),
         Ok(Sent::NotSubscribed) => Ok(()),
         Err(e) => Err(Error::Handler(format!(
             "validator plugin {} failed: {}",
@@ -67,43 +64,18 @@ fn validate_one(p: &PluginHandle, req: &ValidateContainerAdjustmentRequest) -> R
     }
 }
 
-/// A verdict as upstream reports it.
-pub(crate) fn verdict_of(
-    plugin: &str,
-    verdict: &ValidateContainerAdjustmentResponse,
-) -> Result<()> {
-    if !verdict.reject {
-        return Ok(());
-    }
-    let reason = if verdict.reason.is_empty() {
-        NO_REASON
-    } else {
-        verdict.reason.as_str()
-    };
-    Err(Error::Handler(format!(
-        "validator {plugin:?} rejected container adjustment, reason: {reason}"
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_rejection_without_reason_is_reported_as_upstream_does() {
-        let v = ValidateContainerAdjustmentResponse {
-            reject: true,
-            ..Default::default()
-        };
+        let v = ValidateContainerAdjustmentResponse::rejection("");
+        let e = v.validation_result("10-v").unwrap_err();
+        assert!(matches!(e, Error::Rejected(_)));
         assert_eq!(
-            verdict_of("10-v", &v).unwrap_err().to_string(),
+            e.to_string(),
             "validator \"10-v\" rejected container adjustment, reason: unknown rejection reason"
         );
-        let v = ValidateContainerAdjustmentResponse {
-            reject: false,
-            reason: "ignored without reject".into(),
-            ..Default::default()
-        };
-        assert!(verdict_of("10-v", &v).is_ok());
     }
 }

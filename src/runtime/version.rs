@@ -1,8 +1,11 @@
-//! The NRI versions a [`Runtime`](super::Runtime) can behave like, and what
-//! each of them does differently in ways a plugin can observe.
+//! [`Emulation`]: the NRI releases whose runtime side a
+//! [`Runtime`](super::Runtime) can behave like, and what each of them does
+//! differently in ways a plugin can observe. (The version numbers
+//! themselves, and what any version can deliver to a plugin, are
+//! [`NriVersion`](crate::api::NriVersion)'s.)
 //!
 //! Every version-dependent decision of this module's runtime side is a field
-//! of one [`Profile`] value, looked up once from the chosen [`NriVersion`]:
+//! of one [`Profile`] value, looked up once from the chosen [`Emulation`]:
 //! which events a plugin may subscribe to, whether notifications travel as
 //! per-event RPCs or as `StateChange`, whether versions are exchanged,
 //! whether a failure policy is honoured, whether `UpdateContainers` waits
@@ -17,54 +20,74 @@ use crate::api::EventMask;
 use crate::{Error, Result};
 
 /// An NRI release whose runtime side (`pkg/adaptation` of containerd/nri) a
-/// [`Runtime`](super::Runtime) emulates. Chosen with
-/// [`RuntimeBuilder::nri_version`](super::RuntimeBuilder::nri_version); the
-/// default is [`NriVersion::V0_12_5`].
+/// [`Runtime`](super::Runtime) emulates: one of a closed set, each a value
+/// of everything that release does differently. Chosen with
+/// [`RuntimeBuilder::emulate`](super::RuntimeBuilder::emulate); the
+/// default is [`Emulation::V0_12_5`].
 ///
 /// ```
 /// use nri::api::{Event, EventMask};
-/// use nri::runtime::NriVersion;
+/// use nri::runtime::Emulation;
 ///
-/// let old: NriVersion = "v0.9.0".parse()?;
-/// assert_eq!(old, NriVersion::V0_9_0);
+/// let old: Emulation = "v0.9.0".parse()?;
+/// assert_eq!(old, Emulation::V0_9_0);
 /// assert_eq!(old.valid_events(), EventMask::V0_9_EVENTS);
 /// assert!(!old.has_per_event_rpcs());
-/// assert!(NriVersion::default().valid_events().is_set(Event::VALIDATE_CONTAINER_ADJUSTMENT));
-/// assert_eq!(NriVersion::default().to_string(), "v0.12.5");
+/// assert!(Emulation::default().valid_events().is_set(Event::VALIDATE_CONTAINER_ADJUSTMENT));
+/// assert_eq!(Emulation::default().to_string(), "v0.12.5");
 /// # Ok::<(), nri::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NriVersion(&'static Profile);
+pub struct Emulation(&'static Profile);
 
-impl NriVersion {
+impl Emulation {
     /// NRI v0.9.0 (CRI-O 1.32, containerd 1.7.26–2.1): eleven events, every
     /// notification as `StateChange`, no validation, no failure policy, one
     /// lock around events and `UpdateContainers`.
-    pub const V0_9_0: NriVersion = NriVersion(&V0_9_0);
+    pub const V0_9_0: Emulation = Emulation(&V0_9_0);
     /// NRI v0.11.0 (containerd 2.2.x, CRI-O 1.35): pod update events and
     /// validation, the v0.10 and v0.11 adjustments, notifications still as
     /// `StateChange`.
-    pub const V0_11_0: NriVersion = NriVersion(&V0_11_0);
+    pub const V0_11_0: Emulation = Emulation(&V0_11_0);
     /// NRI v0.12.3 (containerd 2.4.x): per-event RPCs with a `StateChange`
     /// fallback, versions exchanged, memory policy adjustments,
     /// `UpdateContainers` no longer waits for events.
-    pub const V0_12_3: NriVersion = NriVersion(&V0_12_3);
+    pub const V0_12_3: Emulation = Emulation(&V0_12_3);
     /// NRI v0.12.5: v0.12.3 plus plugin failure policies.
-    pub const V0_12_5: NriVersion = NriVersion(&V0_12_5);
+    pub const V0_12_5: Emulation = Emulation(&V0_12_5);
     /// The newest version emulated.
-    pub const LATEST: NriVersion = NriVersion::V0_12_5;
+    pub const LATEST: Emulation = Emulation::V0_12_5;
     /// Every version that can be emulated, oldest first.
-    pub const ALL: [NriVersion; 4] = [
-        NriVersion::V0_9_0,
-        NriVersion::V0_11_0,
-        NriVersion::V0_12_3,
-        NriVersion::V0_12_5,
+    pub const ALL: [Emulation; 4] = [
+        Emulation::V0_9_0,
+        Emulation::V0_11_0,
+        Emulation::V0_12_3,
+        Emulation::V0_12_5,
     ];
 
     /// The release tag, such as `"v0.12.5"`: what a runtime of this version
     /// sends in `ConfigureRequest.NRI_version` (from v0.12).
     pub fn as_str(self) -> &'static str {
         self.0.tag
+    }
+
+    /// The release as an [`NriVersion`](crate::api::NriVersion).
+    ///
+    /// ```
+    /// use nri::runtime::Emulation;
+    /// assert_eq!(Emulation::V0_11_0.nri_version(), "v0.11.0".parse()?);
+    /// # Ok::<(), nri::Error>(())
+    /// ```
+    pub fn nri_version(self) -> crate::api::NriVersion {
+        // The tags are constants of this file (a test parses each).
+        crate::api::NriVersion::parse(self.0.tag).expect("emulated release tags are valid versions")
+    }
+
+    /// The emulation of exactly `version`, if there is one.
+    pub fn of(version: &crate::api::NriVersion) -> Option<Emulation> {
+        Emulation::ALL
+            .into_iter()
+            .find(|e| &e.nri_version() == version)
     }
 
     /// The events a plugin may subscribe to: bits outside it are refused at
@@ -99,36 +122,36 @@ impl NriVersion {
     }
 }
 
-impl Default for NriVersion {
+impl Default for Emulation {
     fn default() -> Self {
-        NriVersion::LATEST
+        Emulation::LATEST
     }
 }
 
-impl fmt::Display for NriVersion {
+impl fmt::Display for Emulation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.tag)
     }
 }
 
-impl fmt::Debug for NriVersion {
+impl fmt::Debug for Emulation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NriVersion({})", self.0.tag)
+        write!(f, "Emulation({})", self.0.tag)
     }
 }
 
-impl FromStr for NriVersion {
+impl FromStr for Emulation {
     type Err = Error;
 
-    /// Parses `v0.12.5` or `0.12.5` (one of [`NriVersion::ALL`]).
-    fn from_str(s: &str) -> Result<NriVersion> {
+    /// Parses `v0.12.5` or `0.12.5` (one of [`Emulation::ALL`]).
+    fn from_str(s: &str) -> Result<Emulation> {
         let want = s.trim();
         let want = want.strip_prefix('v').unwrap_or(want);
-        NriVersion::ALL
+        Emulation::ALL
             .into_iter()
             .find(|v| &v.0.tag[1..] == want)
             .ok_or_else(|| {
-                let known: Vec<&str> = NriVersion::ALL.iter().map(|v| v.as_str()).collect();
+                let known: Vec<&str> = Emulation::ALL.iter().map(|v| v.as_str()).collect();
                 Error::Config(format!(
                     "unknown NRI version {s:?}: the runtime emulates {}",
                     known.join(", ")
@@ -303,36 +326,44 @@ mod tests {
     use crate::api::Event;
 
     #[test]
-    fn versions_parse_with_or_without_the_v_and_refuse_unknown_ones() {
-        for v in NriVersion::ALL {
-            assert_eq!(v.as_str().parse::<NriVersion>().unwrap(), v);
-            assert_eq!(v.as_str()[1..].parse::<NriVersion>().unwrap(), v);
+    fn each_emulation_agrees_with_what_its_nri_version_delivers() {
+        for e in Emulation::ALL {
+            let v = crate::api::NriVersion::parse(e.as_str()).expect("a valid tag");
+            assert_eq!(e.nri_version(), v);
+            assert_eq!(e.valid_events(), v.events(), "{e}");
+            assert_eq!(e.has_per_event_rpcs(), v.has_per_event_rpcs(), "{e}");
+            assert_eq!(Emulation::of(&v), Some(e));
         }
-        let err = "v0.10.0".parse::<NriVersion>().unwrap_err().to_string();
+        assert_eq!(Emulation::of(&"v0.10.0".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn versions_parse_with_or_without_the_v_and_refuse_unknown_ones() {
+        for v in Emulation::ALL {
+            assert_eq!(v.as_str().parse::<Emulation>().unwrap(), v);
+            assert_eq!(v.as_str()[1..].parse::<Emulation>().unwrap(), v);
+        }
+        let err = "v0.10.0".parse::<Emulation>().unwrap_err().to_string();
         assert!(err.contains("v0.10.0") && err.contains("v0.12.5"), "{err}");
     }
 
     #[test]
     fn only_v0_9_refuses_the_pod_update_and_validation_events() {
         let new = Event::UPDATE_POD_SANDBOX.mask() | Event::VALIDATE_CONTAINER_ADJUSTMENT.mask();
-        assert!(!NriVersion::V0_9_0.valid_events().contains(new));
-        for v in [
-            NriVersion::V0_11_0,
-            NriVersion::V0_12_3,
-            NriVersion::V0_12_5,
-        ] {
+        assert!(!Emulation::V0_9_0.valid_events().contains(new));
+        for v in [Emulation::V0_11_0, Emulation::V0_12_3, Emulation::V0_12_5] {
             assert!(v.valid_events().contains(new), "{v}");
         }
     }
 
     #[test]
     fn v0_12_5_is_v0_12_3_with_failure_policies() {
-        let (a, b) = (NriVersion::V0_12_3.profile(), NriVersion::V0_12_5.profile());
+        let (a, b) = (Emulation::V0_12_3.profile(), Emulation::V0_12_5.profile());
         assert!(!a.failure_policy && b.failure_policy);
         assert_eq!(a.per_event_rpcs, b.per_event_rpcs);
         assert_eq!(a.locks_update_containers, b.locks_update_containers);
         assert_eq!(a.merge.sysctl, b.merge.sysctl);
         assert_eq!(b.tag, "v0.12.5");
-        assert_ne!(NriVersion::V0_12_3, NriVersion::V0_12_5);
+        assert_ne!(Emulation::V0_12_3, Emulation::V0_12_5);
     }
 }

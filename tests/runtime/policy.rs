@@ -177,7 +177,7 @@ fn a_status_from_the_plugin_fails_the_request_whatever_the_policy() {
 #[test]
 fn runtimes_before_v0_12_5_ignore_the_policy() {
     let rt = test_runtime()
-        .nri_version(NriVersion::V0_12_3)
+        .emulate(Emulation::V0_12_3)
         .request_timeout(TIMEOUT)
         .build();
     let set = PluginSet::new(&rt);

@@ -52,7 +52,7 @@ fn registers_configures_and_synchronizes_over_socket_pair() {
     assert_eq!(cfg.request_timeout, 700);
     assert_eq!(cfg.NRI_version, "v0.12.5", "the emulated version is sent");
     assert_eq!(handle.plugin_nri_version(), Some("v0.12.5"));
-    assert_eq!(handle.runtime_nri_version(), NriVersion::V0_12_5);
+    assert_eq!(handle.emulation(), Emulation::V0_12_5);
 
     assert_eq!(*plugin.rec.sync_chunks.lock().unwrap(), vec![(2, 3, false)]);
     assert_eq!(plugin.rec.calls(), vec!["Configure", "Synchronize"]);
@@ -223,7 +223,7 @@ fn whole_lifecycle(handle: &PluginHandle, with_pod_updates: bool) {
 #[test]
 fn zero_event_mask_subscribes_to_every_event_of_the_emulated_version() {
     // v0.9.0: eleven events, notifications as StateChange.
-    let rt = test_runtime().nri_version(NriVersion::V0_9_0).build();
+    let rt = test_runtime().emulate(Emulation::V0_9_0).build();
     let (handle, plugin) = accept_pair(&rt, Spec::new("all", "10", EventMask::EMPTY).v0_9());
     let handle = handle.expect("plugin accepted");
     assert_eq!(handle.events(), EventMask::V0_9_EVENTS);
@@ -334,7 +334,7 @@ fn an_event_the_plugin_did_not_subscribe_to_is_reported_not_sent() {
     ));
 
     // Under v0.9.0 the message also says the event does not exist there.
-    let rt = test_runtime().nri_version(NriVersion::V0_9_0).build();
+    let rt = test_runtime().emulate(Emulation::V0_9_0).build();
     let (handle, _plugin) = accept_pair(&rt, Spec::new("old", "10", events).v0_9());
     let handle = handle.expect("plugin accepted");
     match handle.post_update_pod_sandbox(&p) {

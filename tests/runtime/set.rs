@@ -76,7 +76,7 @@ fn plugin_set_conflicting_adjustments_fail_the_operation() {
     set.add(a.unwrap()).unwrap();
     set.add(b.unwrap()).unwrap();
     match set.create_container(&pod("p"), &ctr("c", "p")) {
-        Err(Error::Handler(message)) => {
+        Err(Error::Conflict(message)) => {
             assert_eq!(
                 message,
                 "plugins \"20-b\" and \"10-a\" both tried to set Annotations same"

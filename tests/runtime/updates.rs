@@ -91,7 +91,7 @@ fn updating_in_handler(name: &str) -> Spec {
 #[test]
 fn update_containers_inside_a_handler_deadlocks_until_timeout_like_v0_9_0() {
     let rt = test_runtime()
-        .nri_version(NriVersion::V0_9_0)
+        .emulate(Emulation::V0_9_0)
         .request_timeout(Duration::from_millis(300))
         .build();
     assert!(rt.blocks_updates_during_events());
@@ -111,7 +111,7 @@ fn update_containers_inside_a_handler_deadlocks_until_timeout_like_v0_9_0() {
 fn update_containers_inside_a_handler_works_from_v0_12_and_when_updates_do_not_block() {
     let v0_12 = test_runtime().request_timeout(Duration::from_millis(1000));
     let unblocked = test_runtime()
-        .nri_version(NriVersion::V0_9_0)
+        .emulate(Emulation::V0_9_0)
         .request_timeout(Duration::from_millis(1000))
         .block_updates_during_events(false);
     for rt in [v0_12.build(), unblocked.build()] {
@@ -135,7 +135,7 @@ fn update_containers_after_the_reply_waits_for_the_event_then_succeeds() {
     // The safe pattern: reply first, then send the updates (here from a
     // thread the handler starts, which sends while the event is in flight).
     let rt = test_runtime()
-        .nri_version(NriVersion::V0_9_0)
+        .emulate(Emulation::V0_9_0)
         .request_timeout(Duration::from_millis(1000))
         .build();
     let done = Arc::new(Mutex::new(None));

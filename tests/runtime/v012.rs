@@ -8,13 +8,13 @@ use nri::api::{LinuxCPU, OptionalUInt64};
 #[test]
 fn nri_versions_travel_both_ways_per_emulated_version() {
     for (v, sent) in [
-        (NriVersion::V0_9_0, ""),
-        (NriVersion::V0_11_0, ""),
-        (NriVersion::V0_12_3, "v0.12.3"),
-        (NriVersion::V0_12_5, "v0.12.5"),
+        (Emulation::V0_9_0, ""),
+        (Emulation::V0_11_0, ""),
+        (Emulation::V0_12_3, "v0.12.3"),
+        (Emulation::V0_12_5, "v0.12.5"),
     ] {
-        let rt = test_runtime().nri_version(v).build();
-        assert_eq!(rt.nri_version(), v);
+        let rt = test_runtime().emulate(v).build();
+        assert_eq!(rt.emulation(), v);
         let spec = Spec::new("ver", "10", Event::CREATE_CONTAINER.mask());
         let (h, p) = accept_pair(&rt, spec);
         let h = h.expect("accepted");
@@ -29,7 +29,7 @@ fn nri_versions_travel_both_ways_per_emulated_version() {
 
 #[test]
 fn a_v0_9_runtime_refuses_a_subscription_to_the_pod_update_events_naming_them() {
-    let rt = test_runtime().nri_version(NriVersion::V0_9_0).build();
+    let rt = test_runtime().emulate(Emulation::V0_9_0).build();
     let mask = Event::RUN_POD_SANDBOX.mask()
         | Event::UPDATE_POD_SANDBOX.mask()
         | Event::POST_UPDATE_POD_SANDBOX.mask();
@@ -44,8 +44,8 @@ fn a_v0_9_runtime_refuses_a_subscription_to_the_pod_update_events_naming_them() 
     }
     assert!(p.closed_within(STEP), "the plugin is closed");
     // The same plugin is welcome from v0.11 on.
-    for v in [NriVersion::V0_11_0, NriVersion::V0_12_5] {
-        let rt = test_runtime().nri_version(v).build();
+    for v in [Emulation::V0_11_0, Emulation::V0_12_5] {
+        let rt = test_runtime().emulate(v).build();
         let (h, _p) = accept_pair(&rt, Spec::new("ext", "10", mask));
         assert_eq!(h.expect("accepted").events(), mask);
     }
@@ -123,7 +123,7 @@ fn a_real_v0_9_plugin_is_served_with_state_change_after_one_unimplemented() {
 
 #[test]
 fn before_v0_12_notifications_go_as_state_change_and_update_pod_sandbox_as_its_own_rpc() {
-    let rt = test_runtime().nri_version(NriVersion::V0_11_0).build();
+    let rt = test_runtime().emulate(Emulation::V0_11_0).build();
     let (h, plugin) = accept_pair(&rt, Spec::new("new", "10", EventMask::ALL));
     let h = h.expect("accepted");
     let p = pod("p");

@@ -138,7 +138,7 @@ fn a_rejection_fails_the_creation_with_the_validator_s_reason() {
         let (hv, _pv) = accept_pair(&rt, validator(name, "30").on_validate(reject(reason)));
         set.add(hv.unwrap()).unwrap();
         match set.create_container(&pod("p"), &ctr("c", "p")) {
-            Err(Error::Handler(m)) => assert_eq!(
+            Err(Error::Rejected(m)) => assert_eq!(
                 m,
                 format!("validator \"30-{name}\" rejected container adjustment, reason: {want}")
             ),
@@ -182,7 +182,7 @@ fn validators_run_concurrently_and_every_one_must_accept() {
         "two 400 ms validators took {took:?}: not concurrent"
     );
     match r {
-        Err(Error::Handler(m)) => {
+        Err(Error::Rejected(m)) => {
             assert!(m.contains("\"31-v2\"") && m.contains("v2 says no"), "{m}")
         }
         other => panic!("expected v2's rejection, got {other:?}"),
@@ -249,7 +249,7 @@ fn without_validators_nothing_is_validated_and_v0_9_refuses_the_bit() {
             .calls()
             .contains(&"ValidateContainerAdjustment".into()));
     }
-    let old = test_runtime().nri_version(NriVersion::V0_9_0).build();
+    let old = test_runtime().emulate(Emulation::V0_9_0).build();
     let (h, p) = accept_pair(&old, validator("v", "30"));
     match h {
         Err(Error::Protocol(m)) => assert_eq!(

@@ -12,9 +12,7 @@
 
 use std::collections::HashMap;
 
-use protobuf::EnumFull;
-
-use crate::api::{is_marked_for_removal, mark_for_removal, Field, FieldOwners, OwningPlugins};
+use crate::api::{Field, OwningPlugins};
 use crate::runtime::version::{HooksOwner, OwnerStyle};
 use crate::{Error, Result};
 
@@ -39,8 +37,8 @@ impl Owners {
     }
 
     /// Claims `field` (the item `key` of it, for fields holding several
-    /// items) of container `id` for `plugin`; fails when another plugin
-    /// holds it.
+    /// items) of container `id` for `plugin`; fails with
+    /// [`Error::Conflict`] when another plugin holds it.
     pub(crate) fn claim(
         &mut self,
         id: &str,
@@ -48,80 +46,39 @@ impl Owners {
         key: Option<&str>,
         plugin: &str,
     ) -> Result<()> {
-        match self.style {
-            OwnerStyle::Subjects => {
+        match (self.style, key) {
+            (OwnerStyle::Subjects, _) => {
                 let subject = subject(field, key);
                 let owners = self.subjects.entry(id.to_string()).or_default();
                 if let Some(other) = owners.get(&subject) {
-                    return Err(conflict(plugin, other, &subject));
+                    return Err(Error::Conflict(format!(
+                        "plugins {plugin:?} and {other:?} both tried to set {subject}"
+                    )));
                 }
                 owners.insert(subject, plugin.to_string());
                 Ok(())
             }
-            OwnerStyle::Fields => {
-                let owners = self.fields_for(id);
-                let slot = match key {
-                    None => owners.simple.get(&(field as i32)),
-                    Some(k) => {
-                        // Like upstream, looking at a compound field creates
-                        // its (empty) record.
-                        let compound = owners.compound.entry(field as i32).or_default();
-                        compound.owners.get(k)
-                    }
-                };
-                if let Some(other) = slot {
-                    let other = match is_marked_for_removal(other) {
-                        Some(remover) if remover == plugin => None,
-                        Some(remover) => Some(remover.to_string()),
-                        None => Some(other.clone()),
-                    };
-                    if let Some(other) = other {
-                        return Err(conflict(plugin, &other, &qualified(field, key)));
-                    }
-                }
-                match key {
-                    None => {
-                        owners.simple.insert(field as i32, plugin.to_string());
-                    }
-                    Some(k) => {
-                        owners
-                            .compound
-                            .entry(field as i32)
-                            .or_default()
-                            .owners
-                            .insert(k.to_string(), plugin.to_string());
-                    }
-                }
-                Ok(())
-            }
+            (OwnerStyle::Fields, None) => self.fields.claim_simple(id, field, plugin),
+            (OwnerStyle::Fields, Some(k)) => self.fields.claim_compound(id, field, k, plugin),
         }
     }
 
     /// Records that `plugin` removed the item (v0.9: forgets its owner;
     /// v0.10+: marks it as removed by `plugin`).
     pub(crate) fn clear(&mut self, id: &str, field: Field, key: Option<&str>, plugin: &str) {
-        match self.style {
-            OwnerStyle::Subjects => {
+        match (self.style, key) {
+            (OwnerStyle::Subjects, _) => {
                 if let Some(owners) = self.subjects.get_mut(id) {
                     owners.remove(&subject(field, key));
                 }
             }
-            OwnerStyle::Fields => {
-                let marked = mark_for_removal(plugin);
-                let owners = self.fields_for(id);
-                match key {
-                    None => {
-                        owners.simple.insert(field as i32, marked);
-                    }
-                    Some(k) => {
-                        owners
-                            .compound
-                            .entry(field as i32)
-                            .or_default()
-                            .owners
-                            .insert(k.to_string(), marked);
-                    }
-                }
+            (OwnerStyle::Fields, None) => {
+                self.fields.owners_for_mut(id).clear_simple(field, plugin);
+            }
+            (OwnerStyle::Fields, Some(k)) => {
+                self.fields
+                    .owners_for_mut(id)
+                    .clear_compound(field, k, plugin);
             }
         }
     }
@@ -132,23 +89,21 @@ impl Owners {
         if self.style != OwnerStyle::Fields {
             return;
         }
-        let key = Field::OciHooks as i32;
-        let hooks = self.hooks;
-        let owners = self.fields_for(id);
-        let current = owners.simple.get(&key).cloned();
-        match (hooks, current) {
-            (HooksOwner::None, _) => {}
-            (_, None) => {
-                owners.simple.insert(key, plugin.to_string());
+        let owners = self.fields.owners_for_mut(id);
+        let claimed = owners.simple_owner(Field::OciHooks).is_some();
+        match self.hooks {
+            HooksOwner::None => {}
+            HooksOwner::Accumulated => owners.accumulate_simple(Field::OciHooks, plugin),
+            // v0.11 marks the field as removed by `plugin`, then claims it
+            // for "current,plugin", which conflicts with that mark and is
+            // ignored: the mark stays.
+            HooksOwner::LatestAsRemover if claimed => {
+                owners.clear_simple(Field::OciHooks, plugin);
             }
-            (HooksOwner::Accumulated, Some(current)) => {
-                owners.simple.insert(key, format!("{current},{plugin}"));
-            }
-            (HooksOwner::LatestAsRemover, Some(_)) => {
-                // v0.11 marks the field as removed by `plugin`, then claims
-                // it for "current,plugin", which conflicts with that mark
-                // and is ignored: the mark stays.
-                owners.simple.insert(key, mark_for_removal(plugin));
+            HooksOwner::LatestAsRemover => {
+                owners
+                    .simple
+                    .insert(Field::OciHooks.key(), plugin.to_string());
             }
         }
     }
@@ -157,25 +112,10 @@ impl Owners {
     pub(crate) fn owning_plugins(&self) -> OwningPlugins {
         self.fields.clone()
     }
-
-    fn fields_for(&mut self, id: &str) -> &mut FieldOwners {
-        self.fields.owners.entry(id.to_string()).or_default()
-    }
 }
 
-fn conflict(plugin: &str, other: &str, what: &str) -> Error {
-    Error::Handler(format!(
-        "plugins {plugin:?} and {other:?} both tried to set {what}"
-    ))
-}
-
-/// `Annotations k`, or `MemLimit ` for a field without items, as upstream's
-/// `qualify` prints them.
-fn qualified(field: Field, key: Option<&str>) -> String {
-    format!("{} {}", field.descriptor().name(), key.unwrap_or(""))
-}
-
-/// The v0.9 name of an item.
+/// The v0.9 name of an item (`annotation k`, `memory limit`); fields v0.9
+/// does not merge are named like v0.10 names them.
 fn subject(field: Field, key: Option<&str>) -> String {
     let name = match field {
         Field::Annotations => "annotation",
@@ -206,8 +146,7 @@ fn subject(field: Field, key: Option<&str>) -> String {
         Field::CgroupsPath => "cgroups path",
         Field::OomScoreAdj => "oom score adj",
         Field::Rlimits => "rlimit",
-        // Fields v0.9 does not merge: named like v0.10 does.
-        other => return qualified(other, key),
+        other => other.name(),
     };
     match key {
         Some(k) => format!("{name} {k}"),

@@ -6,9 +6,9 @@ use crate::api::{
     LinuxNetDevice, LinuxRdt, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp, MpolMode,
     OptionalBool, OptionalInt64, OptionalString,
 };
-use crate::runtime::NriVersion;
+use crate::runtime::Emulation;
 
-fn rules(v: NriVersion) -> MergeRules {
+fn rules(v: Emulation) -> MergeRules {
     v.profile().merge
 }
 
@@ -38,8 +38,8 @@ fn annotate(k: &str, v: &str) -> CreateContainerResponse {
 #[test]
 fn same_annotation_from_two_plugins_conflicts_with_each_version_s_message() {
     for (v, what) in [
-        (NriVersion::V0_9_0, "annotation k"),
-        (NriVersion::V0_12_5, "Annotations k"),
+        (Emulation::V0_9_0, "annotation k"),
+        (Emulation::V0_12_5, "Annotations k"),
     ] {
         let mut c = Collector::create(create_req("c"), rules(v));
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
@@ -54,7 +54,7 @@ fn same_annotation_from_two_plugins_conflicts_with_each_version_s_message() {
 
 #[test]
 fn removing_first_takes_over_an_annotation() {
-    for v in NriVersion::ALL {
+    for v in Emulation::ALL {
         let mut c = Collector::create(create_req("c"), rules(v));
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
         let mut r = annotate("k", "2");
@@ -82,10 +82,10 @@ fn after_a_take_over_a_third_plugin_conflicts_with_the_remover_from_v0_10() {
         c.apply_create(&r, "20-b").unwrap();
         c.apply_create(&annotate("k", "3"), "30-c")
     };
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_9_0));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_9_0));
     let e = take_over(&mut c).unwrap_err();
     assert!(e.to_string().contains("\"30-c\" and \"20-b\""), "{e}");
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let e = take_over(&mut c).unwrap_err();
     assert!(e.to_string().contains("\"30-c\" and \"20-b\""), "{e}");
     let owners = c.owners();
@@ -95,7 +95,7 @@ fn after_a_take_over_a_third_plugin_conflicts_with_the_remover_from_v0_10() {
 
 #[test]
 fn env_adjustments_replace_request_entries() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let mut adjust = ContainerAdjustment::new();
     adjust.env.push(KeyValue {
         key: "B".into(),
@@ -112,7 +112,7 @@ fn env_adjustments_replace_request_entries() {
 
 #[test]
 fn updates_of_the_created_container_are_refused() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let mut u = ContainerUpdate::new();
     u.container_id = "c".into();
     let err = c.apply_updates(&[u], "10-a").unwrap_err();
@@ -124,7 +124,7 @@ fn updates_of_the_created_container_are_refused() {
 
 #[test]
 fn updates_of_one_container_merge_and_conflict_per_field() {
-    let mut c = Collector::stop(rules(NriVersion::V0_12_5));
+    let mut c = Collector::stop(rules(Emulation::V0_12_5));
     let mut u1 = ContainerUpdate::new();
     u1.container_id = "x".into();
     let res = u1
@@ -215,7 +215,7 @@ fn v012_adjustment(t: &str) -> ContainerAdjustment {
 
 #[test]
 fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&reply(v012_adjustment("a")), "10-a")
         .unwrap();
     let resp = c.create_response();
@@ -262,7 +262,7 @@ fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
 
 #[test]
 fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_9_0));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_9_0));
     let mut a = v012_adjustment("a");
     a.linux.mut_or_insert_default().sysctl.clear();
     c.apply_create(&reply(a.clone()), "10-a").unwrap();
@@ -275,7 +275,7 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
     );
     assert!(c.owners().owners.is_empty());
 
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_11_0));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     c.apply_create(&reply(a), "10-a").unwrap();
     let resp = c.create_response();
     assert_eq!(resp.adjust.args, ["/bin/a", "--x"]);
@@ -287,9 +287,9 @@ fn any_linux_part_leaves_an_empty_rdt_in_the_merged_adjustment_from_v0_11() {
     let mut a = ContainerAdjustment::new();
     a.linux.mut_or_insert_default().cgroups_path = "/x".into();
     for (v, rdt) in [
-        (NriVersion::V0_9_0, false),
-        (NriVersion::V0_11_0, true),
-        (NriVersion::V0_12_5, true),
+        (Emulation::V0_9_0, false),
+        (Emulation::V0_11_0, true),
+        (Emulation::V0_12_5, true),
     ] {
         let mut c = Collector::create(create_req("c"), rules(v));
         c.apply_create(&reply(a.clone()), "10-a").unwrap();
@@ -298,14 +298,14 @@ fn any_linux_part_leaves_an_empty_rdt_in_the_merged_adjustment_from_v0_11() {
         assert_eq!(resp.adjust.linux.rdt.get_or_default(), &LinuxRdt::new());
     }
     // Without a linux part, nothing.
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&annotate("k", "v"), "10-a").unwrap();
     assert!(c.create_response().adjust.linux.rdt.is_none());
 }
 
 #[test]
 fn a_leading_empty_argument_overrides_earlier_args() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let args = |v: &[&str]| {
         reply(ContainerAdjustment {
             args: v.iter().map(|s| s.to_string()).collect(),
@@ -321,7 +321,7 @@ fn a_leading_empty_argument_overrides_earlier_args() {
 
 #[test]
 fn removing_a_namespace_claims_it_too() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let ns = |t: &str| {
         let mut a = ContainerAdjustment::new();
         a.linux
@@ -348,7 +348,7 @@ fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
         .mut_or_insert_default()
         .sysctl
         .insert("net.ipv4.ip_forward".into(), "1".into());
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_11_0));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     let e = c.apply_create(&reply(a.clone()), "10-a").unwrap_err();
     assert!(
         e.to_string().contains("\"10-a\"") && e.to_string().contains("v0.11"),
@@ -360,13 +360,13 @@ fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
         .mut_or_insert_default()
         .sysctl
         .insert("-net.ipv4.ip_forward".into(), String::new());
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_11_0));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     c.apply_create(&reply(r.clone()), "10-a").unwrap();
     assert_eq!(
         c.create_response().adjust.annotations["-net.ipv4.ip_forward"],
         ""
     );
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&reply(a), "10-a").unwrap();
     c.apply_create(&reply(r), "20-b").unwrap();
     let resp = c.create_response();
@@ -376,7 +376,7 @@ fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
 
 #[test]
 fn updates_of_other_containers_are_claimed_in_the_owners_record() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     let mut u = ContainerUpdate::new();
     u.container_id = "other".into();
     u.linux
@@ -401,7 +401,7 @@ fn updates_of_other_containers_are_claimed_in_the_owners_record() {
 
 #[test]
 fn rdt_removal_marks_the_three_fields_for_the_remover() {
-    let mut c = Collector::create(create_req("c"), rules(NriVersion::V0_12_5));
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&reply(v012_adjustment("a")), "10-a")
         .unwrap();
     let mut rm = ContainerAdjustment::new();

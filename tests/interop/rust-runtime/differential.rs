@@ -108,7 +108,7 @@ fn read_dump(path: &Path, offset: usize) -> R<(Vec<ValidateContainerAdjustmentRe
 /// summary; returns (passed, failed).
 pub(crate) fn run(opts: &Opts, reference: &Path, seed: u64, cases: usize) -> R<(usize, usize)> {
     ensure!(
-        nri() == NriVersion::V0_12_5,
+        nri() == Emulation::V0_12_5,
         "the differential check compares with NRI v0.12.5: run it with -nri v0.12.5"
     );
     let dir = std::env::temp_dir().join(format!("nri-rt-differential-{}", std::process::id()));

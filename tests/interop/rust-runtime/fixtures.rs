@@ -313,7 +313,7 @@ pub(crate) fn full_adjustment(t: &str, raw: bool) -> ContainerAdjustment {
             // As the reference from v0.11: a collected adjustment with a
             // linux part carries an empty RDT part.
             rdt: MessageField::from_option(
-                (!raw && nri() != NriVersion::V0_9_0).then(LinuxRdt::new),
+                (!raw && nri() != Emulation::V0_9_0).then(LinuxRdt::new),
             ),
             ..Default::default()
         }),

@@ -117,7 +117,7 @@ impl Ctx {
         Runtime::builder()
             .name(RT_NAME)
             .version(RT_VERSION)
-            .nri_version(nri())
+            .emulate(nri())
             .plugin_output(PluginOutput::File(self.path("launched.out")))
     }
 

@@ -35,7 +35,7 @@ use nri::api::{
     PodSandbox, StopContainerResponse, UpdateContainerResponse,
 };
 use nri::runtime::{
-    CreateContainerReply, NriVersion, PluginHandle, PluginListener, PluginOutput, PluginSet,
+    CreateContainerReply, Emulation, PluginHandle, PluginListener, PluginOutput, PluginSet,
     Runtime, RuntimeBuilder,
 };
 use nri::ttrpc::Code;
@@ -56,10 +56,10 @@ const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
 type R<T = ()> = Result<T, String>;
 
 /// The NRI version the runtime emulates in this run (`-nri`).
-static NRI: std::sync::OnceLock<NriVersion> = std::sync::OnceLock::new();
+static NRI: std::sync::OnceLock<Emulation> = std::sync::OnceLock::new();
 
-fn nri() -> NriVersion {
-    NRI.get().copied().unwrap_or(NriVersion::V0_9_0)
+fn nri() -> Emulation {
+    NRI.get().copied().unwrap_or(Emulation::V0_9_0)
 }
 
 macro_rules! ensure {
@@ -130,7 +130,7 @@ fn parse_args() -> Opts {
             "cases" => cases = number(args.next(), "-cases"),
             "nri" => {
                 let v = args.next().unwrap_or_else(|| usage());
-                let v = v.parse::<NriVersion>().unwrap_or_else(|e| {
+                let v = v.parse::<Emulation>().unwrap_or_else(|e| {
                     eprintln!("interop-runtime: -nri: {e}");
                     std::process::exit(2)
                 });

@@ -49,7 +49,7 @@ pub(crate) fn sc_two_plugins_ordering(ctx: &mut Ctx) -> R {
         &mk_ctr("ctr-full", "pod-abc", &[("interop/adjust", "full")]),
     );
     match r {
-        Err(nri::Error::Handler(m)) if m.contains("05-c") && m.contains("10-a") => {}
+        Err(nri::Error::Conflict(m)) if m.contains("05-c") && m.contains("10-a") => {}
         other => {
             return Err(format!(
             "conflicting full adjustments of C and A: {:?}, want a conflict naming 05-c and 10-a",
@@ -122,7 +122,7 @@ pub(crate) fn sc_two_plugins_updates(ctx: &mut Ctx) -> R {
     set.add(b).map_err(|e| e.to_string())?;
     let running = ContainerState::CONTAINER_RUNNING;
     let conflict = |what: &str, r: nri::Result<Vec<ContainerUpdate>>| match r {
-        Err(nri::Error::Handler(m)) if m.contains("10-a") && m.contains("20-b") => Ok(()),
+        Err(nri::Error::Conflict(m)) if m.contains("10-a") && m.contains("20-b") => Ok(()),
         other => Err(format!(
             "{what}: {:?}, want a conflict between 10-a and 20-b",
             other.map(|u| update_ids(&u))

@@ -175,7 +175,7 @@ pub(crate) fn sc_v012_adjustments(ctx: &mut Ctx) -> R {
 
     let set = PluginSet::new(&rt);
     set.add(a).map_err(|e| e.to_string())?;
-    if nri() == NriVersion::V0_11_0 {
+    if nri() == Emulation::V0_11_0 {
         // A v0.11 runtime crashes on a sysctl adjustment: emulated as a
         // failed creation naming the plugin.
         return match set.create_container(&pod, &ctr) {
@@ -196,7 +196,7 @@ pub(crate) fn sc_v012_adjustments(ctx: &mut Ctx) -> R {
     let (b, _) = ctx.external(&l, &bin_b, "b", "20", "tag=b\n")?;
     set.add(b).map_err(|e| e.to_string())?;
     match set.create_container(&pod, &ctr) {
-        Err(nri::Error::Handler(m))
+        Err(nri::Error::Conflict(m))
             if m == "plugins \"20-b\" and \"10-a\" both tried to set Args " => {}
         other => return Err(format!("two v012 adjustments: {other:?}")),
     }
@@ -249,7 +249,7 @@ pub(crate) fn sc_validation(ctx: &mut Ctx) -> R {
         accepted.adjust.env
     );
     let rejection = |id: &str, verdict: &str| match set.create_container(&pod, &mk(id, verdict)) {
-        Err(nri::Error::Handler(m)) => Ok(m),
+        Err(nri::Error::Rejected(m)) => Ok(m),
         other => Err(format!("{verdict}: {other:?}, want a rejection")),
     };
     let m = rejection("ctr-reject", "reject")?;
