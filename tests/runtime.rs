@@ -19,6 +19,8 @@ mod policy;
 mod registration;
 #[path = "runtime/set.rs"]
 mod set;
+#[path = "runtime/stub_plugin.rs"]
+mod stub_plugin;
 #[path = "runtime/sync.rs"]
 mod sync;
 #[path = "runtime/updates.rs"]
