@@ -176,7 +176,11 @@ impl ContainerAdjustment {
         self
     }
 
-    /// Adds a Linux device node.
+    /// Adds a Linux device node. The runtime also lets the container use
+    /// it: it adds an *allow* rule for the device's type, major and minor to
+    /// the container's device cgroup, with the access of
+    /// [`LinuxDevice::access_string`], so no separate cgroup rule is needed.
+    /// A device of the same path replaces one the container already has.
     ///
     /// ```
     /// use nri::api::{ContainerAdjustment, LinuxDevice};

@@ -86,12 +86,8 @@ impl Stub {
         self.record(Slot::CONFIGURE, rc, started, result.is_err());
         let outcome = match result {
             Err(e) => {
+                // start() reports it.
                 let st = handler_status(e);
-                log::warn!(
-                    "plugin {}: Configure handler failed: {}",
-                    self.name(),
-                    st.message
-                );
                 Err((
                     st.clone(),
                     Error::Handler(format!("Configure failed: {}", st.message)),
@@ -139,7 +135,7 @@ impl Stub {
                 "plugin {} subscribed to events it does not handle: {extra} (handled: {handled})",
                 self.name()
             );
-            log::error!("{message}");
+            // start() reports it.
             return Err((
                 Status::new(Code::Unknown, message.clone()),
                 Error::Config(message),
@@ -162,10 +158,8 @@ impl Stub {
                 );
                 Ok(sub.mask)
             }
-            Err(e) => {
-                log::error!("{e}");
-                Err((Status::new(e.code(), e.to_string()), e))
-            }
+            // start() reports it.
+            Err(e) => Err((Status::new(e.code(), e.to_string()), e)),
         }
     }
 

@@ -113,6 +113,7 @@ impl Counters {
 
 /// The stub's live statistics.
 pub(crate) struct Recorder {
+    enabled: bool,
     requests: Box<[Counters]>,
     pub(crate) registrations: AtomicU64,
     pub(crate) disconnects: AtomicU64,
@@ -134,8 +135,9 @@ pub(crate) struct Outcome {
 }
 
 impl Recorder {
-    pub(crate) fn new() -> Recorder {
+    pub(crate) fn new(enabled: bool) -> Recorder {
         Recorder {
+            enabled,
             requests: REQUESTS.iter().map(|_| Counters::new()).collect(),
             registrations: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
@@ -147,6 +149,9 @@ impl Recorder {
 
     /// Counts one served request.
     pub(crate) fn record(&self, slot: Slot, o: Outcome) {
+        if !self.enabled {
+            return;
+        }
         let c = &self.requests[slot.0];
         let us = u64::try_from(o.took.as_micros()).unwrap_or(u64::MAX);
         c.calls.fetch_add(1, Ordering::Relaxed);
@@ -542,7 +547,7 @@ mod tests {
 
     #[test]
     fn quantiles_are_within_a_bucket_and_never_above_the_max() {
-        let r = Recorder::new();
+        let r = Recorder::new(true);
         for us in 1..=1000u64 {
             r.record(
                 Slot::event(Event::CREATE_CONTAINER),
@@ -572,7 +577,7 @@ mod tests {
 
     #[test]
     fn a_handler_past_the_guards_moment_counts_as_guarded() {
-        let r = Recorder::new();
+        let r = Recorder::new(true);
         let o = |ms| Outcome {
             failed: false,
             took: Duration::from_millis(ms),
