@@ -189,7 +189,7 @@ fn template_sees_every_event_of_a_pod_and_container_lifecycle() {
     p.run_pod_sandbox(&pod).unwrap();
     let reply = p.create_container(&pod, &ctr).unwrap();
     assert_eq!(
-        *reply.adjust,
+        reply.adjust,
         Default::default(),
         "the template changes nothing"
     );

@@ -2,29 +2,38 @@
 //! lifecycle without containerd.
 //!
 //! This module plays the part containerd or CRI-O play through the Go
-//! reference runtime (`pkg/adaptation` of containerd/nri v0.9.0): it accepts
-//! a plugin, waits for `RegisterPlugin`, calls `Configure` and `Synchronize`,
-//! relays pod and container events to the plugin and serves the plugin's
-//! unsolicited `UpdateContainers` calls. It judges the plugin the way the
-//! reference does, so that a plugin's own tests fail where production would:
+//! reference runtime (`pkg/adaptation` of containerd/nri), in the version
+//! chosen with [`RuntimeBuilder::emulate`]: v0.12.5 by default, or
+//! v0.12.3, v0.11.0 and v0.9.0 to test a plugin against older runtimes
+//! ([`Emulation`] lists what differs). It accepts a plugin, waits for
+//! `RegisterPlugin`, calls `Configure` and `Synchronize`, relays pod and
+//! container events to the plugin and serves the plugin's unsolicited
+//! `UpdateContainers` calls. It judges the plugin the way the reference
+//! does, so that a plugin's own tests fail where production would:
 //!
 //! - registration must arrive within the registration timeout (default 5 s);
 //!   an external plugin with an empty name or an index that is not two
 //!   digits gets an error reply with code UNKNOWN, and the runtime leaves
 //!   the connection open (the plugin must close it);
-//! - a `Configure` reply with event mask 0 subscribes to every event; bits
-//!   outside the valid set are refused;
+//! - `Configure` carries the emulated NRI version (v0.12+) and the plugin's
+//!   registration carries its own ([`PluginHandle::plugin_nri_version`]);
+//!   a reply with event mask 0 subscribes to every event the version knows;
+//!   bits outside them are refused (v0.9.0 refuses the pod update and
+//!   validation events, naming them);
 //! - `Synchronize` is split into chunks when the whole state would exceed the
 //!   4 MiB ttrpc limit, with one deadline for all chunks;
+//! - notifications go as per-event RPCs from v0.12 on; a plugin that answers
+//!   UNIMPLEMENTED gets `StateChange` for the rest of its connection;
 //! - at most one runtime→plugin request is in flight per plugin; a request
 //!   that misses the request timeout (default 2 s), a closed connection or a
 //!   broken connection is *fatal*: the plugin is dropped (its connection
-//!   closed, a launched plugin killed) and every later call fails at once;
-//!   a non-OK status from the plugin only fails that call;
-//! - by default an `UpdateContainers` call from the plugin waits while an
-//!   event is in flight, like the v0.9.0 runtime's global lock, so a plugin
-//!   that calls it synchronously from inside a handler deadlocks here too
-//!   until the request times out and is then dropped.
+//!   closed, a launched plugin killed) and every later call fails at once,
+//!   unless its failure policy (v0.12.5) keeps it through a timeout; a
+//!   non-OK status from the plugin only fails that call;
+//! - with v0.9.0 and v0.11.0 an `UpdateContainers` call from the plugin
+//!   waits while an event is in flight, like the reference's global lock,
+//!   so a plugin that calls it synchronously from inside a handler
+//!   deadlocks here too until the request times out and is then dropped.
 //!
 //! Plugins come in three ways, each returning a [`PluginHandle`] once the
 //! plugin is registered, configured and synchronized:
@@ -34,15 +43,20 @@
 //! plugin binary with the socket as fd 3, like pre-installed plugins).
 //!
 //! A [`PluginSet`] holds several plugins of one runtime and relays each
-//! event to all of them in index order, merging their CreateContainer,
-//! UpdateContainer and StopContainer replies and failing on conflicting
-//! adjustments, as the reference does.
+//! event to all of them in index order, merging their replies with the
+//! version's conflict rules, having validators check merged adjustments and
+//! applying failure policies, as the reference does.
 //!
 //! What this module does not do: discover plugins in a directory or read
 //! drop-in configuration files, act on container adjustments or updates
 //! itself (adjustments are returned to the caller; unsolicited updates go
-//! to the [`RuntimeBuilder::on_update_containers`] callback), or speak
-//! anything but ttrpc over NRI's multiplexer (no WASM plugins).
+//! to the [`RuntimeBuilder::on_update_containers`] callback), run
+//! upstream's built-in default validator or any builtin plugin, record
+//! metrics or deprecations (a plugin falling back to StateChange is only
+//! logged), or speak anything but ttrpc over NRI's multiplexer (no WASM
+//! plugins). A runtime deadline shorter than the request timeout (Go's
+//! request context) has no counterpart: every request gets the full
+//! request timeout.
 //!
 //! # Example
 //!
@@ -75,21 +89,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod connect;
+mod handle;
 mod launch;
-mod plugin;
-mod result;
+mod listener;
+mod lock;
+mod merge;
+mod relay;
+mod reply;
 mod set;
 mod sync;
+mod validate;
+mod version;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::api::{
     Container, ContainerUpdate, PodSandbox, DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
@@ -97,8 +116,13 @@ use crate::api::{
 use crate::ttrpc::Connection;
 use crate::{Error, Result};
 
-pub use plugin::{PluginHandle, MAX_RECORDED_UPDATES};
+pub use handle::{PluginHandle, MAX_RECORDED_UPDATES};
+pub use listener::PluginListener;
+pub use reply::CreateContainerReply;
 pub use set::PluginSet;
+pub use version::Emulation;
+
+pub(crate) use lock::{lock, FairGuard, FairLock};
 
 /// The callback that performs container updates a plugin asked for on its
 /// own (`UpdateContainers`). It returns the updates that failed.
@@ -144,8 +168,9 @@ pub struct RuntimeBuilder {
     configs: HashMap<String, String>,
     update_fn: Arc<UpdateContainersFn>,
     workers: usize,
-    block_updates: bool,
+    block_updates: Option<bool>,
     output: PluginOutput,
+    nri: Emulation,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -153,6 +178,7 @@ impl std::fmt::Debug for RuntimeBuilder {
         f.debug_struct("RuntimeBuilder")
             .field("name", &self.name)
             .field("version", &self.version)
+            .field("nri_version", &self.nri)
             .field("registration_timeout", &self.registration_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("workers", &self.workers)
@@ -171,8 +197,9 @@ impl Default for RuntimeBuilder {
             configs: HashMap::new(),
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
             workers: 4,
-            block_updates: true,
+            block_updates: None,
             output: PluginOutput::Null,
+            nri: Emulation::default(),
         }
     }
 }
@@ -242,17 +269,37 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Whether an `UpdateContainers` call from a plugin waits until no event
-    /// is in flight to any plugin of this runtime (default true).
+    /// The NRI version whose runtime side to emulate (default
+    /// [`Emulation::V0_12_5`]): which events a plugin may subscribe to,
+    /// how notifications are sent, whether versions are exchanged, failure
+    /// policies honoured and `UpdateContainers` blocked during events, and
+    /// how replies of several plugins are merged.
     ///
-    /// The v0.9.0 reference runtime holds one global lock while it relays an
-    /// event and needs the same lock to serve `UpdateContainers`, so a plugin
+    /// ```
+    /// use nri::runtime::{Emulation, Runtime};
+    /// let old = Runtime::builder().emulate(Emulation::V0_9_0).build();
+    /// assert_eq!(old.emulation(), Emulation::V0_9_0);
+    /// assert!(old.blocks_updates_during_events());
+    /// assert!(!Runtime::new().blocks_updates_during_events());
+    /// ```
+    pub fn emulate(mut self, version: Emulation) -> Self {
+        self.nri = version;
+        self
+    }
+
+    /// Whether an `UpdateContainers` call from a plugin waits until no event
+    /// is in flight to any plugin of this runtime (default: what the
+    /// emulated version does, [`Emulation::blocks_updates_during_events`]:
+    /// yes before v0.12).
+    ///
+    /// Runtimes before NRI v0.12.1 hold one global lock while they relay an
+    /// event and need the same lock to serve `UpdateContainers`, so a plugin
     /// that calls `UpdateContainers` synchronously from inside an event
-    /// handler deadlocks it until the request times out, and is then
-    /// dropped. Keeping this on reproduces that, so a plugin's tests catch
-    /// it; turn it off to model runtimes from v0.12.1 on.
+    /// handler deadlocks them until the request times out, and is then
+    /// dropped. Emulating v0.9.0 or v0.11.0 reproduces that, so a plugin's
+    /// tests catch it.
     pub fn block_updates_during_events(mut self, block: bool) -> Self {
-        self.block_updates = block;
+        self.block_updates = Some(block);
         self
     }
 
@@ -267,6 +314,7 @@ impl RuntimeBuilder {
     pub fn build(self) -> Runtime {
         Runtime {
             inner: Arc::new(RuntimeInner {
+                nri: self.nri,
                 name: self.name,
                 version: self.version,
                 registration_timeout: self.registration_timeout,
@@ -276,7 +324,9 @@ impl RuntimeBuilder {
                 output: self.output,
                 hub: Arc::new(Hub {
                     update_fn: self.update_fn,
-                    block_updates: self.block_updates,
+                    block_updates: self
+                        .block_updates
+                        .unwrap_or(self.nri.blocks_updates_during_events()),
                     event_lock: FairLock::default(),
                 }),
                 state: Mutex::new(Arc::new(State::default())),
@@ -300,6 +350,7 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("name", &self.inner.name)
             .field("version", &self.inner.version)
+            .field("nri_version", &self.inner.nri)
             .field("registration_timeout", &self.inner.registration_timeout)
             .field("request_timeout", &self.inner.request_timeout)
             .finish_non_exhaustive()
@@ -335,49 +386,9 @@ impl Hub {
     }
 }
 
-/// A lock granted in arrival order.
-///
-/// The event lock is taken back to back by whoever relays events and now
-/// and then by a plugin's `UpdateContainers`. A plain mutex lets the
-/// relaying thread take it again before a woken waiter runs, so on a busy
-/// machine an update could wait for seconds behind a stream of events (Go's
-/// mutex avoids this with its starvation mode). Tickets make it wait for
-/// the event in flight only.
-#[derive(Default)]
-pub(crate) struct FairLock {
-    /// (next ticket to hand out, ticket being served)
-    tickets: Mutex<(u64, u64)>,
-    turn: Condvar,
-}
-
-impl FairLock {
-    pub(crate) fn lock(&self) -> FairGuard<'_> {
-        let mut t = lock(&self.tickets);
-        let mine = t.0;
-        t.0 += 1;
-        while t.1 != mine {
-            t = self.turn.wait(t).unwrap_or_else(|e| e.into_inner());
-        }
-        FairGuard(self)
-    }
-}
-
-/// Holds a [`FairLock`]; passes it on when dropped.
-pub(crate) struct FairGuard<'a>(&'a FairLock);
-
-impl Drop for FairGuard<'_> {
-    fn drop(&mut self) {
-        let mut t = lock(&self.0.tickets);
-        t.1 += 1;
-        let waiting = t.0 != t.1;
-        drop(t);
-        if waiting {
-            self.0.turn.notify_all();
-        }
-    }
-}
-
 pub(crate) struct RuntimeInner {
+    /// The emulated NRI version.
+    pub(crate) nri: Emulation,
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) registration_timeout: Duration,
@@ -438,6 +449,17 @@ impl Runtime {
         &self.inner.version
     }
 
+    /// The NRI version whose runtime side this runtime emulates.
+    pub fn emulation(&self) -> Emulation {
+        self.inner.nri
+    }
+
+    /// Whether `UpdateContainers` calls wait while an event is in flight
+    /// (see [`RuntimeBuilder::block_updates_during_events`]).
+    pub fn blocks_updates_during_events(&self) -> bool {
+        self.inner.hub.block_updates
+    }
+
     /// The registration timeout.
     pub fn registration_timeout(&self) -> Duration {
         self.inner.registration_timeout
@@ -472,7 +494,7 @@ impl Runtime {
     /// event mask or a plugin that mishandles split `Synchronize` requests
     /// (the connection is then closed).
     pub fn accept_stream(&self, stream: UnixStream) -> Result<PluginHandle> {
-        plugin::start(&self.inner, stream, None)
+        connect::start(&self.inner, stream, None)
     }
 
     /// Listens for external plugins on a Unix socket at `path`, like the
@@ -539,167 +561,15 @@ impl Runtime {
             });
         }
         let (stream, child) = launch::spawn(binary.as_ref(), name, index, &self.inner.output)?;
-        plugin::start(
+        connect::start(
             &self.inner,
             stream,
-            Some(plugin::Launched {
+            Some(connect::Launched {
                 base: name.to_string(),
                 index: index.to_string(),
                 config: config.to_string(),
                 child,
             }),
         )
-    }
-}
-
-/// Accepts external plugins on a Unix socket path. Made by
-/// [`Runtime::listen`]; removes the socket file when dropped.
-#[derive(Debug)]
-pub struct PluginListener {
-    runtime: Runtime,
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl PluginListener {
-    /// The socket path plugins dial.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Waits for the next plugin to connect and takes it through
-    /// registration, `Configure` and `Synchronize`, like
-    /// [`Runtime::accept_stream`]. As with the reference, plugins are set up
-    /// one at a time: the next one is not accepted before this returns.
-    pub fn accept(&self) -> Result<PluginHandle> {
-        let (stream, _) = self.listener.accept().map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot accept a plugin connection on {}",
-                    self.path.display()
-                ),
-                e,
-            )
-        })?;
-        self.runtime.accept_stream(stream)
-    }
-}
-
-impl PluginListener {
-    /// Like [`PluginListener::accept`], but gives up with
-    /// [`Error::DeadlineExceeded`] when no plugin connected within
-    /// `timeout` (the registration timeout then applies as usual).
-    pub fn accept_timeout(&self, timeout: Duration) -> Result<PluginHandle> {
-        let deadline = Instant::now() + timeout;
-        let nonblocking = |on: bool| {
-            self.listener.set_nonblocking(on).map_err(|e| {
-                Error::io(
-                    format!("cannot set up the listener on {}", self.path.display()),
-                    e,
-                )
-            })
-        };
-        nonblocking(true)?;
-        let accepted = loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => break Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break Err(Error::DeadlineExceeded {
-                            service: format!("plugin listener on {}", self.path.display()),
-                            method: "accept".to_string(),
-                            timeout,
-                        });
-                    }
-                    thread::sleep(left.min(ACCEPT_POLL));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    break Err(Error::io(
-                        format!(
-                            "cannot accept a plugin connection on {}",
-                            self.path.display()
-                        ),
-                        e,
-                    ))
-                }
-            }
-        };
-        nonblocking(false)?;
-        let stream = accepted?;
-        stream
-            .set_nonblocking(false)
-            .map_err(|e| Error::io("cannot set up an accepted plugin connection", e))?;
-        self.runtime.accept_stream(stream)
-    }
-}
-
-/// How often [`PluginListener::accept_timeout`] looks for a connection.
-const ACCEPT_POLL: Duration = Duration::from_millis(5);
-
-impl Drop for PluginListener {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Instant;
-
-    fn waiting(l: &FairLock) -> u64 {
-        let t = lock(&l.tickets);
-        t.0 - t.1
-    }
-
-    #[test]
-    fn a_waiter_gets_the_lock_before_the_holder_takes_it_again() {
-        let l = Arc::new(FairLock::default());
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let first = l.lock();
-        let waiter = {
-            let (l, order) = (l.clone(), order.clone());
-            std::thread::spawn(move || {
-                let _g = l.lock();
-                lock(&order).push("waiter");
-            })
-        };
-        let t0 = Instant::now();
-        while waiting(&l) < 2 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "waiter never queued"
-            );
-            std::thread::yield_now();
-        }
-        // Release and take it straight back, as an event relay loop does:
-        // the queued waiter goes first.
-        drop(first);
-        let again = l.lock();
-        lock(&order).push("holder again");
-        drop(again);
-        waiter.join().unwrap();
-        assert_eq!(*lock(&order), vec!["waiter", "holder again"]);
-        assert_eq!(waiting(&l), 0);
-    }
-
-    #[test]
-    fn a_panicking_holder_passes_the_lock_on() {
-        let l = Arc::new(FairLock::default());
-        let l2 = l.clone();
-        let r = std::thread::spawn(move || {
-            let _g = l2.lock();
-            panic!("holder fails");
-        })
-        .join();
-        assert!(r.is_err());
-        drop(l.lock());
-        assert_eq!(waiting(&l), 0);
     }
 }

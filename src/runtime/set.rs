@@ -1,17 +1,22 @@
 //! Several plugins behind one runtime, called in index order with their
-//! replies merged, as the reference relays every event.
+//! replies merged and adjustments validated, as the reference relays every
+//! event.
 
 use std::sync::{Arc, Mutex};
 
 use protobuf::MessageField;
 
-use super::plugin::{check_state_change, is_fatal, state_change_event};
-use super::result::Collector;
-use super::{lock, Hub, PluginHandle, Runtime};
+use super::handle::{no_fallback, PluginHandle};
+use super::merge::{pristine_container, Collector};
+use super::relay::{check_notification, is_fatal, Part, Parts, Sent};
+use super::validate::validate;
+use super::version::Emulation;
+use super::{lock, Hub, Runtime};
 use crate::api::{
-    Container, CreateContainerRequest, CreateContainerResponse, Empty, Event, LinuxResources,
-    PodSandbox, StopContainerRequest, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse,
+    Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
+    PluginInstance, PodSandbox, StopContainerRequest, StopContainerResponse,
+    UpdateContainerRequest, UpdateContainerResponse, UpdatePodSandboxResponse,
+    ValidateContainerAdjustmentRequest,
 };
 use crate::{Error, Result};
 
@@ -21,15 +26,33 @@ use crate::{Error, Result};
 /// Plugins are kept sorted by index and called one after another while the
 /// runtime's event lock is held (see
 /// [`RuntimeBuilder::block_updates_during_events`](super::RuntimeBuilder::block_updates_during_events)).
-/// For CreateContainer, UpdateContainer and StopContainer the replies are
-/// merged: each plugin gets the request as the earlier ones adjusted it,
-/// and two plugins setting the same item of the same container fail the
-/// operation with [`Error::Handler`] naming both (a plugin takes an item
-/// over without conflict by removing it first). A plugin that fails
-/// fatally (timeout, closed connection) is dropped and counts as having
-/// answered nothing; the others still run. A non-OK status from a plugin
-/// fails the operation at once with [`Error::Status`] and later plugins are
-/// not called. Dropped plugins leave the set after each relay.
+/// Plugins not subscribed to an event are skipped, and so is a plugin whose
+/// connection closed since the last event.
+///
+/// - **Merging.** For CreateContainer, UpdateContainer and StopContainer the
+///   replies are merged with the emulated version's rules: each plugin gets
+///   the request as the earlier ones adjusted it, and two plugins setting
+///   the same field of the same container fail the operation with
+///   [`Error::Conflict`] naming both (a plugin takes an item over without
+///   conflict by removing it first). The merged CreateContainer reply is
+///   what the reference hands its runtime: its adjustment always carries an
+///   empty skeleton (hooks, `linux.resources.memory` and `.cpu`; from
+///   v0.11 also `linux.rdt` once a plugin adjusted a `linux` part).
+/// - **Validation** (v0.10+). After merging CreateContainer, every plugin
+///   subscribed to ValidateContainerAdjustment gets the container as it was
+///   before any adjustment, the merged adjustment and updates, the owners
+///   of every field and the plugins that took part, concurrently. A
+///   rejection fails the creation with [`Error::Rejected`] carrying the
+///   validator's reason; a validator that fails to answer fails it with
+///   [`Error::Handler`] (`validator plugin NN-name failed: ...`).
+///   Upstream's built-in default validator is not emulated.
+/// - **Failures.** A non-OK status from a plugin fails the operation at
+///   once with [`Error::Status`]; later plugins are not called. A fatal
+///   failure (timeout, closed connection) drops the plugin (a plugin whose
+///   failure policy sets `keep_connected` stays after a timeout); then the
+///   operation proceeds without it, or, when its failure policy sets
+///   `fail_request` (v0.12.5), fails with [`Error::Handler`] naming the
+///   plugin and the event. Dropped plugins leave the set after each relay.
 ///
 /// ```no_run
 /// use std::os::unix::net::UnixStream;
@@ -49,6 +72,7 @@ use crate::{Error, Result};
 /// ```
 pub struct PluginSet {
     hub: Arc<Hub>,
+    version: Emulation,
     plugins: Mutex<Vec<Arc<PluginHandle>>>,
 }
 
@@ -56,6 +80,7 @@ impl std::fmt::Debug for PluginSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginSet")
             .field("plugins", &self.names())
+            .field("nri_version", &self.version)
             .finish()
     }
 }
@@ -65,6 +90,7 @@ impl PluginSet {
     pub fn new(runtime: &Runtime) -> PluginSet {
         PluginSet {
             hub: runtime.inner.hub.clone(),
+            version: runtime.inner.nri,
             plugins: Mutex::new(Vec::new()),
         }
     }
@@ -107,6 +133,15 @@ impl PluginSet {
             .collect()
     }
 
+    /// Full names of the plugins subscribed to ValidateContainerAdjustment.
+    pub fn validators(&self) -> Vec<String> {
+        lock(&self.plugins)
+            .iter()
+            .filter(|p| p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
+            .map(|p| p.name().to_string())
+            .collect()
+    }
+
     /// Number of plugins in the set.
     pub fn len(&self) -> usize {
         lock(&self.plugins).len()
@@ -126,8 +161,9 @@ impl PluginSet {
             .cloned()
     }
 
-    /// Relays CreateContainer to every subscribed plugin and returns the
-    /// merged adjustment and updates.
+    /// Relays CreateContainer to every subscribed plugin, merges the
+    /// adjustments and updates, has validators check the result (v0.10+)
+    /// and returns it.
     pub fn create_container(
         &self,
         pod: &PodSandbox,
@@ -138,25 +174,67 @@ impl PluginSet {
             container: MessageField::some(container.clone()),
             ..Default::default()
         };
-        let mut result = Collector::create(req);
-        self.relay_all(|p| {
+        let mut result = Collector::create(req, self.version.profile().merge);
+        let event = Event::CREATE_CONTAINER;
+        let _event = self.hub.event_guard();
+        let mut plugins = lock(&self.plugins);
+        let validators: Vec<Arc<PluginHandle>> = plugins
+            .iter()
+            .filter(|p| p.is_connected() && p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
+            .cloned()
+            .collect();
+        // As the reference: the container validators see is taken after the
+        // skeleton was filled in, before any plugin adjusted it.
+        let pristine = (!validators.is_empty())
+            .then(|| pristine_container(&result))
+            .flatten();
+        let mut took_part = Vec::new();
+        let relayed = relay_each(&plugins, event, |p| {
+            if pristine.is_some() {
+                took_part.push(PluginInstance {
+                    name: p.base_name().to_string(),
+                    index: p.index().to_string(),
+                    ..Default::default()
+                });
+            }
             let req = result.create_request().ok_or_else(|| {
                 Error::State(
                     "internal error: the CreateContainer collector holds no request".into(),
                 )
             })?;
-            let reply = p.relay::<_, CreateContainerResponse>(
-                Some(Event::CREATE_CONTAINER),
+            match p.relay::<_, CreateContainerResponse>(
+                Some(event),
                 "CreateContainer",
                 req,
                 false,
-            )?;
-            match reply {
-                Some(reply) => result.apply_create(&reply, p.name()),
-                None => Ok(()),
+            )? {
+                Sent::Reply(reply) => result.apply_create(&reply, p.name()),
+                Sent::NotSubscribed => Ok(()),
             }
-        })?;
-        Ok(result.create_response())
+        });
+        let outcome = relayed.and_then(|()| {
+            let response = result.create_response();
+            let Some(container) = pristine else {
+                return Ok(response);
+            };
+            let check = ValidateContainerAdjustmentRequest {
+                pod: MessageField::some(pod.clone()),
+                container: MessageField::some(container),
+                adjust: response.adjust.clone(),
+                update: response.update.clone(),
+                owners: MessageField::some(result.owners()),
+                plugins: took_part,
+                ..Default::default()
+            };
+            let live: Vec<&PluginHandle> = validators
+                .iter()
+                .filter(|p| p.is_connected())
+                .map(|p| p.as_ref())
+                .collect();
+            validate(&live, &check).map(|()| response)
+        });
+        remove_closed(&mut plugins);
+        outcome
     }
 
     /// Relays UpdateContainer to every subscribed plugin and returns the
@@ -174,22 +252,22 @@ impl PluginSet {
             linux_resources: MessageField::some(resources.clone()),
             ..Default::default()
         };
-        let mut result = Collector::update(req);
-        self.relay_all(|p| {
+        let mut result = Collector::update(req, self.version.profile().merge);
+        let event = Event::UPDATE_CONTAINER;
+        self.relay_all(event, |p| {
             let req = result.update_request().ok_or_else(|| {
                 Error::State(
                     "internal error: the UpdateContainer collector holds no request".into(),
                 )
             })?;
-            let reply = p.relay::<_, UpdateContainerResponse>(
-                Some(Event::UPDATE_CONTAINER),
+            match p.relay::<_, UpdateContainerResponse>(
+                Some(event),
                 "UpdateContainer",
                 req,
                 false,
-            )?;
-            match reply {
-                Some(reply) => result.apply_updates(&reply.update, p.name()),
-                None => Ok(()),
+            )? {
+                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
+                Sent::NotSubscribed => Ok(()),
             }
         })?;
         Ok(result.update_response())
@@ -207,46 +285,62 @@ impl PluginSet {
             container: MessageField::some(container.clone()),
             ..Default::default()
         };
-        let mut result = Collector::stop();
-        self.relay_all(|p| {
-            let reply = p.relay::<_, StopContainerResponse>(
-                Some(Event::STOP_CONTAINER),
-                "StopContainer",
-                &req,
-                false,
-            )?;
-            match reply {
-                Some(reply) => result.apply_updates(&reply.update, p.name()),
-                None => Ok(()),
+        let mut result = Collector::stop(self.version.profile().merge);
+        let event = Event::STOP_CONTAINER;
+        self.relay_all(event, |p| {
+            match p.relay::<_, StopContainerResponse>(Some(event), "StopContainer", &req, false)? {
+                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
+                Sent::NotSubscribed => Ok(()),
             }
         })?;
         Ok(result.stop_response())
     }
 
-    /// Relays a StateChange event (see [`PluginHandle::state_change`] for
-    /// the events it carries) to every subscribed plugin.
+    /// Relays UpdatePodSandbox (NRI v0.10+) to every subscribed plugin, in
+    /// index order. A subscribed plugin that answers UNIMPLEMENTED fails
+    /// the request: the event has no StateChange form.
+    pub fn update_pod_sandbox(
+        &self,
+        pod: &PodSandbox,
+        overhead: &LinuxResources,
+        resources: &LinuxResources,
+    ) -> Result<()> {
+        let event = Event::UPDATE_POD_SANDBOX;
+        let req = Parts(&[
+            Part::Message(1, pod),
+            Part::Message(2, overhead),
+            Part::Message(3, resources),
+        ]);
+        self.relay_all(event, |p| {
+            p.relay::<_, UpdatePodSandboxResponse>(Some(event), "UpdatePodSandbox", &req, false)
+                .map(|_| ())
+                .map_err(|e| no_fallback(e, p.name(), event))
+        })
+    }
+
+    /// Relays a notification event (see [`PluginHandle::state_change`] for
+    /// the events it covers and how each version sends them) to every
+    /// subscribed plugin.
     pub fn state_change(
         &self,
         event: Event,
         pod: &PodSandbox,
         container: Option<&Container>,
     ) -> Result<()> {
-        if event == Event::UNKNOWN {
-            return Err(Error::Config(
-                "invalid (unset) event in state change notification".into(),
-            ));
-        }
-        check_state_change(event)?;
-        let req = state_change_event(event, pod, container);
-        self.relay_all(|p| {
-            p.relay::<_, Empty>(Some(event), "StateChange", &req, false)
-                .map(|_| ())
+        check_notification(event, container)?;
+        self.relay_all(event, |p| {
+            p.notify(event, pod, container, false).map(|_| ())
         })
     }
 
     /// Relays RunPodSandbox.
     pub fn run_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
         self.state_change(Event::RUN_POD_SANDBOX, pod, None)
+    }
+
+    /// Relays PostUpdatePodSandbox (NRI v0.10+).
+    pub fn post_update_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
+        self.state_change(Event::POST_UPDATE_POD_SANDBOX, pod, None)
     }
 
     /// Relays StopPodSandbox.
@@ -284,32 +378,57 @@ impl PluginSet {
         self.state_change(Event::REMOVE_CONTAINER, pod, Some(container))
     }
 
-    /// Calls `f` on each plugin in order under the event lock. A fatal
-    /// failure skips the plugin (it was dropped); any other error stops the
-    /// relay. Dropped plugins leave the set afterwards.
-    fn relay_all(&self, mut f: impl FnMut(&PluginHandle) -> Result<()>) -> Result<()> {
+    /// Calls `f` on each connected plugin in order under the event lock,
+    /// then removes the plugins that were dropped.
+    fn relay_all(&self, event: Event, f: impl FnMut(&PluginHandle) -> Result<()>) -> Result<()> {
         let _event = self.hub.event_guard();
         let mut plugins = lock(&self.plugins);
-        let mut outcome = Ok(());
-        for p in plugins.iter() {
-            match f(p) {
-                Ok(()) => {}
-                Err(e) if is_fatal(&e) && !p.is_connected() => {
-                    log::warn!("plugin {} dropped while relaying an event: {e}", p.name());
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-        plugins.retain(|p| {
-            let keep = p.is_connected();
-            if !keep {
-                log::info!("removing closed plugin {}", p.name());
-            }
-            keep
-        });
+        let outcome = relay_each(&plugins, event, f);
+        remove_closed(&mut plugins);
         outcome
     }
+}
+
+/// Calls `f` on each connected plugin in order. A fatal failure of a
+/// plugin (it did not answer: timeout, closed connection) fails the relay
+/// when the plugin's failure policy asks so, and is otherwise passed over;
+/// any other error stops the relay.
+fn relay_each(
+    plugins: &[Arc<PluginHandle>],
+    event: Event,
+    mut f: impl FnMut(&PluginHandle) -> Result<()>,
+) -> Result<()> {
+    for p in plugins {
+        if !p.is_connected() {
+            log::debug!("skipping closed plugin {} for {event}", p.name());
+            continue;
+        }
+        match f(p) {
+            Ok(()) => {}
+            Err(e) if is_fatal(&e) => {
+                if p.failure_policy().fail_request {
+                    return Err(Error::Handler(format!(
+                        "plugin {} failed to handle {event} request: {e}",
+                        p.name()
+                    )));
+                }
+                log::warn!(
+                    "plugin {} failed to handle {event} request, proceeding without it: {e}",
+                    p.name()
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn remove_closed(plugins: &mut Vec<Arc<PluginHandle>>) {
+    plugins.retain(|p| {
+        let keep = p.is_connected();
+        if !keep {
+            log::info!("removing closed plugin {}", p.name());
+        }
+        keep
+    });
 }

@@ -1,5 +1,5 @@
-//! Shared helpers for the wire-level integration tests (`ttrpc_peer`,
-//! `mux_wire`, `bad_input`).
+//! Shared helpers for the integration tests (`ttrpc_peer`, `mux_wire`,
+//! `bad_input`, `runtime` and others).
 //!
 //! What lives here: a services registry with echo/fail/sleep/... methods, a
 //! raw peer that speaks ttrpc (plain or multiplexed) byte by byte and checks
@@ -7,8 +7,13 @@
 //! callback, a tiny deterministic PRNG, and helpers that bound every
 //! blocking wait so that a bug fails a test instead of hanging it.
 //!
+//! [`plugin`] holds the hand-rolled NRI plugin the tests of `nri::runtime`
+//! drive.
+//!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
+
+pub mod plugin;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};

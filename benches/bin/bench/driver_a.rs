@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nri::api::{CreateContainerResponse, Event};
+use nri::api::Event;
 use nri::runtime::Runtime;
 
 use crate::cli::{fail, result, sizes_arg, Args};
@@ -52,7 +52,7 @@ fn reset_marks() {
     *MARKS.lock().unwrap_or_else(|e| e.into_inner()) = (None, None);
 }
 
-fn create_ok(r: &CreateContainerResponse) -> bool {
+fn create_ok(r: &nri::runtime::CreateContainerReply) -> bool {
     r.adjust.env.len() == 2 && r.adjust.mounts.len() == 1
 }
 

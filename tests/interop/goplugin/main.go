@@ -1,7 +1,16 @@
 // Command goplugin is the reference implementation of the interop plugin
 // contract (see ../README.md), written against the upstream Go stub
-// (github.com/containerd/nri v0.9.0 pkg/stub). The interop driver runs it to
-// validate itself, and next to other implementations of the same contract.
+// (github.com/containerd/nri pkg/stub). The interop driver runs it to
+// validate itself, and next to other implementations of the same contract;
+// interop-runtime runs it against this crate's runtime side.
+//
+// One source tree builds against several NRI versions: this file compiles
+// at every version; v09.go holds what a v0.9.0 build lacks (it is also what
+// a build without any version tag gets), v010.go the contract's NRI v0.10+
+// additions, and v011.go, v012.go, v0123.go, v0125.go the few spots where
+// the newer APIs differ. Build with exactly one of the tags nri_v0_9,
+// nri_v0_11, nri_v0_12_3 or nri_v0_12_5, and the matching module file
+// (go.mod, go-nri-v0.11.0.mod, ...).
 package main
 
 import (
@@ -40,6 +49,9 @@ type config struct {
 	logPath   string
 	logPrefix string
 	tag       string
+	// dump is the dump key (v0.10+ builds, for the differential check):
+	// the file validation requests are appended to.
+	dump string
 }
 
 type plugin struct {
@@ -78,7 +90,10 @@ func parseConfig(text, defaultTag string) (config, error) {
 		case "tag":
 			cfg.tag = value
 		default:
-			// unknown keys are ignored
+			// keys of newer contract versions, else ignored
+			if err := parseExtraKey(&cfg, key, value); err != nil {
+				return cfg, fmt.Errorf("config line %d: %w", n+1, err)
+			}
 		}
 	}
 	return cfg, nil
@@ -194,7 +209,7 @@ func (p *plugin) Configure(_ context.Context, config, runtime, version string) (
 	p.cfg, p.logFile, p.cfgLoaded = cfg, f, true
 	p.mu.Unlock()
 
-	p.logf("Configure pod=- ctr=- runtime=%s/%s", runtime, version)
+	p.logf("Configure pod=- ctr=- runtime=%s/%s%s", runtime, version, p.configureSuffix())
 	return cfg.events, nil
 }
 
@@ -308,6 +323,9 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	case "env":
 		adjust.AddAnnotation(t+".interop/added", "yes")
 		adjust.AddEnv("INTEROP_"+t, "yes")
+	default:
+		// adjustments of newer contract versions, else nothing
+		adjustExtra(adjust, t, v)
 	}
 	if v, ok := lookup(pod, ctr, annReplyBytes); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
@@ -316,6 +334,12 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 
 	updates := requestedUpdates(pod, ctr)
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		// the differential check's randomized reply (v0.12 builds only)
+		if a, u := randomCreate(seed, t, ctrID(ctr)); a != nil {
+			adjust, updates = a, u
+		}
+	}
 
 	if target, ok := lookup(pod, ctr, annUnsolicited); ok && target != "" {
 		// Never call UpdateContainers synchronously from a handler: a v0.9.0
@@ -354,6 +378,9 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if err := p.ctrEvent("UpdateContainer", pod, ctr); err != nil {
 		return nil, err
 	}
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		return randomUpdatesFor(seed, p.tag(), "UpdateContainer", ctrID(ctr)), nil
+	}
 	return requestedUpdates(pod, ctr), nil
 }
 
@@ -364,6 +391,9 @@ func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr
 func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
 	if err := p.ctrEvent("StopContainer", pod, ctr); err != nil {
 		return nil, err
+	}
+	if seed, ok := lookup(pod, ctr, annRandom); ok {
+		return randomUpdatesFor(seed, p.tag(), "StopContainer", ctrID(ctr)), nil
 	}
 	return requestedUpdates(pod, ctr), nil
 }
@@ -396,6 +426,7 @@ func main() {
 		socket     = flag.String("socket", "", "NRI socket path")
 		configPath = flag.String("config", "", "config file used when the runtime sends an empty config")
 	)
+	flagOptions := defineFlags()
 	flag.Parse()
 
 	var opts []stub.Option
@@ -410,6 +441,13 @@ func main() {
 	}
 
 	p := &plugin{}
+	opts = append(opts, extraOptions(p)...)
+	more, err := flagOptions()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "goplugin: %v\n", err)
+		os.Exit(2)
+	}
+	opts = append(opts, more...)
 	if *configPath != "" {
 		buf, err := os.ReadFile(*configPath)
 		if err != nil {
