@@ -218,7 +218,10 @@ fn usage(program: &str, about: &str, extra: &[Flag]) -> String {
 }
 
 /// Serves `stub` until SIGTERM/SIGINT or until the runtime goes away (with
-/// `reconnect`, until a signal only), and turns the outcome into an exit code.
+/// `reconnect`, until a signal only), and turns the outcome into an exit
+/// status: 0 for a normal end (a signal, or the runtime releasing a plugin
+/// it launched), 78 when a restart cannot help (bad configuration, a runtime
+/// too old for a required event), 1 otherwise (restart me).
 pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
     let stopper = stub.clone();
     let installed = signals::on_termination(move |signal| {
@@ -233,14 +236,13 @@ pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
     } else {
         stub.run()
     };
+    // The library has logged why the plugin ended; the exit status tells a
+    // supervisor whether to restart it (see nri::Error::exit_code).
     match result {
-        Ok(()) => {
-            log::info!("plugin {} stopped", stub.name());
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("plugin {}: {e}", stub.name());
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }
