@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # NRI plugin benchmarks: our Rust plugin (nri::stub) vs the same logic on
-# the Go pkg/stub v0.9.0, under driver A (our nri::runtime) and driver B (the
-# Go pkg/adaptation v0.9.0), plus the raw-socket floor and raw ttrpc (ours vs
-# the ttrpc crate), all in one invocation. Writes BENCHMARKS.md.
+# the Go pkg/stub, under driver A (our nri::runtime), driver B (the Go
+# pkg/adaptation v0.9.0; Go plugin on pkg/stub v0.9.0) and driver C (the Go
+# pkg/adaptation v0.12.5; Go plugin on pkg/stub v0.12.5), plus the raw-socket
+# floor and raw ttrpc (ours vs the ttrpc crate), all in one invocation.
+# Writes BENCHMARKS.md.
 #
 # usage: benches/run.sh [--smoke] [--out FILE]
 #   --smoke   tiny counts, one run: checks that every figure is produced
 #             (exit 0 only then); does not write BENCHMARKS.md unless --out
 #             is given. For CI.
 #   --out F   write the report to F (default: BENCHMARKS.md for full runs)
-# Needs: cargo, Go >= 1.21 with the module proxy or a module cache holding
-# benches/go/go.sum, Linux /proc.
+# Needs: cargo, Go >= 1.24 with the module proxy or a module cache holding
+# benches/go/go.sum and benches/go/go-nri-v0.12.5.sum, Linux /proc.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,16 +89,24 @@ fi
 cp "$tdir/$static_target/release/examples/bench-plugin" "$bin/bench-plugin-static"
 build strip "$bin/bench-plugin-static"
 
-# Go: the pkg/stub plugin (static, stripped) and driver B.
+# Go: the pkg/stub plugin (static, stripped) and the pkg/adaptation driver,
+# at v0.9.0 (go.mod: driver B) and at v0.12.5 (go-nri-v0.12.5.mod and the
+# nri_v012 tag: driver C).
 (
     cd benches/go
     echo "+ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $bin/go-plugin ./plugin" >&2
     CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$bin/go-plugin" ./plugin
     echo "+ go build -o $bin/go-driver ./driver" >&2
     go build -o "$bin/go-driver" ./driver
+    echo "+ CGO_ENABLED=0 go build -modfile=go-nri-v0.12.5.mod -trimpath -ldflags='-s -w' -o $bin/go-plugin-v0.12.5 ./plugin" >&2
+    CGO_ENABLED=0 go build -modfile=go-nri-v0.12.5.mod -trimpath -ldflags='-s -w' -o "$bin/go-plugin-v0.12.5" ./plugin
+    echo "+ go build -modfile=go-nri-v0.12.5.mod -tags nri_v012 -o $bin/go-driver-v0.12.5 ./driver" >&2
+    go build -modfile=go-nri-v0.12.5.mod -tags nri_v012 -o "$bin/go-driver-v0.12.5" ./driver
 )
 builds+=("(cd benches/go && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o target/bench/go-plugin ./plugin)")
 builds+=("(cd benches/go && go build -o target/bench/go-driver ./driver)")
+builds+=("(cd benches/go && CGO_ENABLED=0 go build -modfile=go-nri-v0.12.5.mod -trimpath -ldflags='-s -w' -o target/bench/go-plugin-v0.12.5 ./plugin)")
+builds+=("(cd benches/go && go build -modfile=go-nri-v0.12.5.mod -tags nri_v012 -o target/bench/go-driver-v0.12.5 ./driver)")
 t_built=$(date +%s)
 echo "builds took $((t_built - t_start)) s" >&2
 
@@ -107,8 +117,11 @@ args=(suite
     --static-target "$static_target"
     --go-plugin "$bin/go-plugin"
     --go-driver "$bin/go-driver"
+    --go-plugin-v012 "$bin/go-plugin-v0.12.5"
+    --go-driver-v012 "$bin/go-driver-v0.12.5"
     --rust-size-bin "$bin/bench-plugin-static"
     --go-size-bin "$bin/go-plugin"
+    --go-v012-size-bin "$bin/go-plugin-v0.12.5"
     --date "$(date -u '+%Y-%m-%d %H:%M UTC')"
     --cmdline "$cmdline"
     --builds "$(printf '%s\n' "${builds[@]}" | sed "s#$root/##g")"

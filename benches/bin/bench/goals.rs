@@ -57,6 +57,17 @@ pub fn table(w: &mut String, p: &Params, r: &Measured) {
         vec![(cpu, 0.3, true)],
         fmt_ratio3(cpu),
     );
+    for (d, name) in [("b", "B"), ("c", "C")] {
+        let cpu = ratio(
+            m(&format!("{d}_rust.create_cpu_us_per_call")),
+            m(&format!("{d}_go.create_cpu_us_per_call")),
+        );
+        goal(
+            &format!("{name}: plugin CPU per call ≤ 0.3× Go"),
+            vec![(cpu, 0.3, true)],
+            fmt_ratio3(cpu),
+        );
+    }
     let tr = ratio(m("ttrpc_ours.ttrpc_p50_us"), m("ttrpc_theirs.ttrpc_p50_us"));
     goal(
         "raw ttrpc round trip (p50) ≤ 0.2× the ttrpc crate's",

@@ -58,12 +58,15 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
         "Workload: the same trivial plugin logic in both plugins (CreateContainer adds 2 env vars, 1 mount and \
          sets CPU shares; StartContainer and Synchronize do nothing), each a separate release-built process. \
          Rust: `benches/bin/plugin.rs` on `nri::stub`; Go: `benches/go/plugin` on `github.com/containerd/nri` \
-         v0.9.0 `pkg/stub`. Request: pod with 10 labels and 10 annotations, container with 20 env vars, 6 mounts \
+         v0.9.0 `pkg/stub` (under driver C: the same source on v0.12.5 `pkg/stub`). Request: pod with 10 labels and 10 annotations, container with 20 env vars, 6 mounts \
          and Linux resources ({req_b} bytes on the socket; reply {resp_b} bytes). {calls} CreateContainer calls \
          and {state_calls} StateChange (StartContainer) notifications per run after {warmup} warm-up calls, one at \
          a time. Driver A is our `nri::runtime` launching the plugin with its socket on fd 3 (light: it isolates \
          the plugin's cost); driver B is the Go `pkg/adaptation` v0.9.0 with the plugin connecting to its \
-         socket (end to end). Synchronize: one pod per 10 containers, a fresh plugin per size; time from the \
+         socket (end to end); driver C is the same Go driver on `pkg/adaptation` v0.12.5, where StartContainer \
+         travels as the per-event StartContainer RPC (the adaptation falls back to StateChange, for good, when \
+         a plugin answers that RPC with UNIMPLEMENTED; see below which way each plugin was served) and the \
+         Synchronize rows are not measured. Synchronize: one pod per 10 containers, a fresh plugin per size; time from the \
          runtime sending the state to the plugin's reply (chunked when over 4 MiB), peak RSS = the plugin's \
          VmHWM right after. Plugin CPU = utime+stime from /proc/<pid>/stat over the measured calls / calls. \
          The floor is a ping-pong of the same byte counts between two processes over a Unix socket (no \
@@ -87,7 +90,11 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
                 fmt_ratio(ratio(r, f))
             );
         };
-    for (d, drv) in [("a", "A (nri::runtime)"), ("b", "B (Go adaptation)")] {
+    for (d, drv) in [
+        ("a", "A (nri::runtime)"),
+        ("b", "B (Go adaptation v0.9.0)"),
+        ("c", "C (Go adaptation v0.12.5)"),
+    ] {
         let k = |lang: &str, key: &str| m(&format!("{d}_{lang}.{key}"));
         row(
             w,
@@ -135,12 +142,19 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
         );
         row(
             w,
-            "StateChange notifications/s",
+            if d == "c" {
+                "StartContainer notifications/s"
+            } else {
+                "StateChange notifications/s"
+            },
             drv,
             k("rust", "state_per_s"),
             k("go", "state_per_s"),
             None,
         );
+        if d == "c" {
+            continue;
+        }
         for n in sync_sizes {
             row(
                 w,
@@ -232,6 +246,19 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
         rust_size,
         go_size,
         None,
+    );
+    row(
+        w,
+        "stripped static binary, Go on `pkg/stub` v0.12.5 (bytes)",
+        "—",
+        rust_size,
+        r.go_v012_size,
+        None,
+    );
+    let _ = writeln!(
+        w,
+        "\n{}",
+        transport(m("c_rust.start_fallback"), m("c_go.start_fallback"))
     );
 
     let _ = writeln!(
@@ -397,4 +424,25 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
     }
 
     report
+}
+
+/// How driver C's StartContainer reached each plugin (the driver reports
+/// `start_fallback` 1 when the adaptation recorded the StateChange
+/// deprecation, 0 when the per-event RPC served it).
+fn transport(rust: Option<f64>, go: Option<f64>) -> String {
+    let way = |v: Option<f64>| {
+        match v {
+        Some(v) if v >= 0.5 => {
+            "over the StateChange fallback: the plugin answered the per-event StartContainer RPC with \
+             UNIMPLEMENTED once, and the adaptation recorded the StateChange deprecation"
+        }
+        Some(_) => "over the per-event StartContainer RPC",
+        None => "not measured",
+    }
+    };
+    format!(
+        "Driver C served the Rust plugin's StartContainer {}; the Go plugin's {}.",
+        way(rust),
+        way(go)
+    )
 }

@@ -118,6 +118,10 @@ pub struct Params {
     pub rust_plugin: String,
     pub go_plugin: String,
     pub go_driver: String,
+    /// Driver C (pkg/adaptation v0.12.5) and the Go plugin on pkg/stub
+    /// v0.12.5 it runs.
+    pub go_driver_v012: String,
+    pub go_plugin_v012: String,
     pub rust_static: Option<String>,
     pub static_target: String,
     pub exe: PathBuf,
@@ -138,6 +142,8 @@ impl Params {
         let rust_plugin = args.req("rust-plugin");
         let go_plugin = args.req("go-plugin");
         let go_driver = args.req("go-driver");
+        let go_driver_v012 = args.req("go-driver-v012");
+        let go_plugin_v012 = args.req("go-plugin-v012");
         let rust_static = args.get("rust-static-plugin");
         let static_target = args.get("static-target").unwrap_or_default();
         let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
@@ -153,6 +159,8 @@ impl Params {
             rust_plugin,
             go_plugin,
             go_driver,
+            go_driver_v012,
+            go_plugin_v012,
             rust_static,
             static_target,
             exe,
@@ -171,6 +179,7 @@ pub struct Measured {
     /// Stripped static binary sizes (bytes).
     pub rust_size: Option<f64>,
     pub go_size: Option<f64>,
+    pub go_v012_size: Option<f64>,
 }
 
 /// Runs every measurement `p.runs` times.
@@ -185,6 +194,8 @@ fn measure(p: &Params, args: &Args) -> Measured {
         ref rust_plugin,
         ref go_plugin,
         ref go_driver,
+        ref go_driver_v012,
+        ref go_plugin_v012,
         ref rust_static,
         ref exe,
         req_b,
@@ -269,6 +280,27 @@ fn measure(p: &Params, args: &Args) -> Measured {
                     &w,
                     "-sync",
                     sync,
+                ]),
+                first,
+            );
+        }
+        // Driver C: CreateContainer and StartContainer only (Synchronize is
+        // measured under A and B).
+        for (group, plugin) in [("c_rust", rust_plugin), ("c_go", go_plugin_v012)] {
+            s.run(
+                group,
+                "driver C",
+                Command::new(go_driver_v012).args([
+                    "-plugin",
+                    plugin,
+                    "-calls",
+                    &c,
+                    "-state-calls",
+                    &sc,
+                    "-warmup",
+                    &w,
+                    "-sync",
+                    "none",
                 ]),
                 first,
             );
@@ -377,6 +409,7 @@ fn measure(p: &Params, args: &Args) -> Measured {
         |p: Option<String>| -> Option<f64> { std::fs::metadata(p?).ok().map(|m| m.len() as f64) };
     let rust_size = size(args.get("rust-size-bin"));
     let go_size = size(args.get("go-size-bin"));
+    let go_v012_size = size(args.get("go-v012-size-bin"));
     Measured {
         suite: s,
         elapsed,
@@ -384,6 +417,7 @@ fn measure(p: &Params, args: &Args) -> Measured {
         load_after,
         rust_size,
         go_size,
+        go_v012_size,
     }
 }
 
@@ -419,6 +453,18 @@ fn missing_figures(p: &Params, r: &Measured) -> Vec<String> {
         for n in sync_sizes {
             need.push(format!("{g}.sync_{n}_ms"));
             need.push(format!("{g}.sync_{n}_hwm_kb"));
+        }
+    }
+    for g in ["c_rust", "c_go"] {
+        for k in [
+            "create_p50_us",
+            "create_p99_us",
+            "create_calls_per_s",
+            "create_cpu_us_per_call",
+            "state_per_s",
+            "start_fallback",
+        ] {
+            need.push(format!("{g}.{k}"));
         }
     }
     for g in ["a_rust", "a_go", "b_rust", "b_go"] {

@@ -1,8 +1,11 @@
-// Command driver is benchmark driver B: the reference runtime side
-// (github.com/containerd/nri v0.9.0 pkg/adaptation) driving a plugin
-// binary end to end. It prints one "RESULT <key> <value>" line per figure.
+// Command driver runs the Go runtime side of NRI (pkg/adaptation) against
+// a plugin binary, end to end: driver B when built with go.mod
+// (github.com/containerd/nri v0.9.0), driver C when built with
+// go-nri-v0.12.5.mod and the nri_v012 build tag (v0.12.5). What differs
+// between the two versions is in nri_v09.go and nri_v012.go. It prints one
+// "RESULT <key> <value>" line per figure.
 //
-//	driver -plugin PATH [-calls N] [-state-calls N] [-warmup N] [-sync 1000,10000]
+//	driver -plugin PATH [-calls N] [-state-calls N] [-warmup N] [-sync 1000,10000|none]
 package main
 
 import (
@@ -32,13 +35,22 @@ import (
 type quiet struct{}
 
 func (quiet) Debugf(context.Context, string, ...interface{}) {}
-func (quiet) Infof(context.Context, string, ...interface{})  {}
+func (quiet) Infof(_ context.Context, f string, a ...interface{}) {
+	// The registration line says which NRI version the plugin declared.
+	msg := fmt.Sprintf(f, a...)
+	if strings.Contains(msg, " registered as ") && showRegistration.CompareAndSwap(true, false) {
+		fmt.Fprintf(os.Stderr, "driver: adaptation %s: %s\n", nriVersion, msg)
+	}
+}
 func (quiet) Warnf(_ context.Context, f string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "driver: adaptation warning: "+f+"\n", a...)
 }
 func (quiet) Errorf(_ context.Context, f string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "driver: adaptation error: "+f+"\n", a...)
 }
+
+// showRegistration: print the next registration line (once per plugin binary).
+var showRegistration atomic.Bool
 
 func fatalf(f string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "driver: "+f+"\n", a...)
@@ -144,10 +156,12 @@ func start(plugin string, pods []*api.PodSandbox, ctrs []*api.Container) *sessio
 		return nil, nil
 	}
 	sock := filepath.Join(dir, "nri.sock")
-	s.a, err = adaptation.New("nri-bench", "v0.9.0", syncFn, updateFn,
-		adaptation.WithSocketPath(sock),
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+	s.a, err = adaptation.New("nri-bench", nriVersion, syncFn, updateFn,
+		append(versionOptions(),
+			adaptation.WithSocketPath(sock),
+			adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
+			adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+		)...,
 	)
 	if err != nil {
 		fatalf("adaptation.New: %v", err)
@@ -215,6 +229,7 @@ func main() {
 		clkTck = v
 	}
 	nrilog.Set(quiet{})
+	showRegistration.Store(true)
 
 	// CreateContainer and StateChange.
 	s := start(*plugin, nil, nil)
@@ -252,24 +267,31 @@ func main() {
 	result("create_cpu_us_per_call", (cpu1-cpu0)/clkTck*1e6/float64(*calls))
 	result("create_plugin_ctxsw_per_call", (cs1-cs0)/float64(*calls))
 
-	evt := &adaptation.StateChangeEvent{Pod: req.Pod, Container: req.Container}
+	// StartContainer: a StateChange notification under v0.9.0, the
+	// per-event StartContainer RPC under v0.12 (or StateChange again, when
+	// the plugin does not implement the RPC).
+	startContainer := startContainerFn(s.a, req.Pod, req.Container)
 	for i := 0; i < *warmup; i++ {
-		if err := s.a.StartContainer(context.Background(), evt); err != nil {
+		if err := startContainer(); err != nil {
 			fatalf("StartContainer: %v", err)
 		}
 	}
 	t0 = time.Now()
 	for i := 0; i < *stateCalls; i++ {
-		if err := s.a.StartContainer(context.Background(), evt); err != nil {
+		if err := startContainer(); err != nil {
 			fatalf("StartContainer: %v", err)
 		}
 	}
 	result("state_per_s", float64(*stateCalls)/time.Since(t0).Seconds())
+	reportTransport()
 	s.stop()
 
 	// Synchronize: a fresh plugin per size.
 	for _, f := range strings.Split(*syncs, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if f = strings.TrimSpace(f); f == "" || f == "none" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
 		if err != nil || n <= 0 {
 			fatalf("bad -sync size %q", f)
 		}
