@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use crate::ttrpc::Code;
 
+/// The exit status for a plugin that cannot work as configured (`EX_CONFIG`
+/// of `sysexits.h`); see [`Error::exit_code`]. A systemd unit can stop
+/// restarting on it with `RestartPreventExitStatus=78`.
+pub const EXIT_CONFIG: u8 = 78;
+
 /// Shorthand for `std::result::Result<T, nri::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -138,6 +143,21 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The runtime cannot deliver events the plugin requires (or any event
+    /// the plugin handles): it embeds an NRI version that predates them.
+    #[error(
+        "plugin {plugin} requires events {events} that runtime {runtime} cannot deliver; \
+         use a runtime embedding NRI v0.10 or newer (containerd 2.2, CRI-O 1.34)"
+    )]
+    EventsUnavailable {
+        /// Full plugin name (`NN-name`).
+        plugin: String,
+        /// The events the runtime cannot deliver.
+        events: crate::api::EventMask,
+        /// The runtime, its version and its NRI version.
+        runtime: String,
+    },
+
     /// A plugin's handler returned an error.
     #[error("{0}")]
     Handler(String),
@@ -162,6 +182,32 @@ impl Error {
         Error::Handler(message.into())
     }
 
+    /// The exit status a plugin process should end with after this error,
+    /// as the examples do and as systemd and Kubernetes read it:
+    /// [`EXIT_CONFIG`] (78, `EX_CONFIG`) when restarting the plugin as it is
+    /// cannot help (a bad name, index, option or configuration, a refused
+    /// registration, a runtime too old for a required event), and 1 for the
+    /// rest (the runtime went away, could not be reached, or misbehaved),
+    /// where a restart is the cure. A plugin that ended normally (stopped by
+    /// a signal, or launched by the runtime and released by it) exits 0.
+    ///
+    /// ```
+    /// use nri::{Error, EXIT_CONFIG};
+    /// assert_eq!(Error::Config("bad".into()).exit_code(), EXIT_CONFIG);
+    /// assert_eq!(Error::ConnectionClosed("gone".into()).exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidPluginName { .. }
+            | Error::InvalidPluginIndex { .. }
+            | Error::UnknownEvent(_)
+            | Error::Config(_)
+            | Error::RegistrationRefused { .. }
+            | Error::EventsUnavailable { .. } => EXIT_CONFIG,
+            _ => 1,
+        }
+    }
+
     /// The gRPC status code this error maps to when it is sent to a peer.
     pub fn code(&self) -> Code {
         match self {
@@ -177,6 +223,7 @@ impl Error {
             | Error::InvalidPluginIndex { .. }
             | Error::UnknownEvent(_)
             | Error::Config(_) => Code::InvalidArgument,
+            Error::EventsUnavailable { .. } => Code::FailedPrecondition,
             Error::Protobuf { .. } | Error::Protocol(_) => Code::Internal,
             _ => Code::Unknown,
         }

@@ -69,4 +69,4 @@ pub mod runtime;
 pub mod stub;
 pub mod ttrpc;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, EXIT_CONFIG};

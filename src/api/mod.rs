@@ -26,6 +26,7 @@ mod optional;
 mod removal;
 mod resources;
 mod update;
+mod version;
 
 pub use consts::{
     DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,
@@ -37,6 +38,7 @@ pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_nam
 pub use mount::SELINUX_RELABEL;
 pub use optional::{optional, OptionalExt, OptionalMessage};
 pub use removal::{clear_removal_marker, is_marked_for_removal, mark_for_removal, REMOVAL_MARKER};
+pub use version::{NriVersion, DEVEL_VERSION, NRI_VERSION, UNKNOWN_VERSION};
 
 /// Fully qualified ttrpc name of the service plugins implement.
 pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";

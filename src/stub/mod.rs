@@ -18,11 +18,23 @@
 //! - an opt-in deadline guard answers for a handler about to miss the
 //!   runtime's deadline, so the plugin is not dropped.
 
-mod core;
+mod builder;
+mod connect;
+mod context;
+mod dispatch;
+mod lifecycle;
+mod negotiate;
 mod plugin;
+mod serve;
+mod supervise;
 mod sync;
 
-pub use self::core::{Backoff, Dialer, Stub, StubBuilder, DEFAULT_MAX_SYNC_STATE_BYTES};
 pub use crate::ttrpc::{DeadlineGuard, GuardReply};
-pub use plugin::{Context, HandlerError, HandlerResult, Plugin};
+pub use builder::{StubBuilder, DEFAULT_MAX_SYNC_STATE_BYTES};
+pub use connect::Dialer;
+pub use context::Context;
+pub use lifecycle::Stub;
+pub use negotiate::{NriVersionSource, RuntimeInfo};
+pub use plugin::{HandlerError, HandlerResult, Plugin};
+pub use supervise::Backoff;
 pub use sync::{Items, SyncState};

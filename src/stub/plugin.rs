@@ -1,13 +1,11 @@
-//! The handler trait plugins implement and the context each handler gets.
-
-use std::time::{Duration, Instant};
+//! The handler trait plugins implement.
 
 use crate::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
+    ValidateContainerAdjustmentRequest,
 };
-use crate::ttrpc::{KeyValue, RequestContext};
 
-use super::core::Stub;
+use super::context::Context;
 use super::sync::SyncState;
 
 /// The error type handlers return: any error converts with `?`.
@@ -90,6 +88,25 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// A pod sandbox was removed.
     fn remove_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        Ok(())
+    }
+
+    /// A pod sandbox's resources are being updated: `overhead` is the pod's
+    /// own overhead, `resources` the sum of its containers' resources. An
+    /// error fails the update. Runtimes embedding NRI v0.10 or newer send
+    /// it; older ones cannot (see [`crate::stub::StubBuilder::require_events`]).
+    fn update_pod_sandbox(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        overhead: &LinuxResources,
+        resources: &LinuxResources,
+    ) -> HandlerResult<()> {
+        Ok(())
+    }
+
+    /// A pod sandbox's resources were updated (NRI v0.10 or newer).
+    fn post_update_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
         Ok(())
     }
 
@@ -176,6 +193,26 @@ pub trait Plugin: Send + Sync + 'static {
     ) -> HandlerResult<()> {
         Ok(())
     }
+
+    /// Validates the adjustments every plugin made to a container being
+    /// created (NRI v0.10 or newer), after the runtime merged them: `Ok(())`
+    /// accepts, an error rejects the creation with the error's text as the
+    /// reason (as Go's stub turns a validator's error into a rejection).
+    ///
+    /// The request holds the pod, the container as it was before any plugin
+    /// touched it, the merged adjustment, the updates to other containers,
+    /// which plugin set each field (`owners`, see
+    /// [`crate::api::OwningPlugins`]) and every plugin consulted (`plugins`).
+    /// A validator is useless against a runtime that cannot send this
+    /// request: require the event with
+    /// [`crate::stub::StubBuilder::require_events`].
+    fn validate_container_adjustment(
+        &self,
+        ctx: &Context<'_>,
+        request: &ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        Ok(())
+    }
 }
 
 impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
@@ -209,6 +246,18 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     }
     fn remove_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
         (**self).remove_pod_sandbox(ctx, pod)
+    }
+    fn update_pod_sandbox(
+        &self,
+        ctx: &Context<'_>,
+        pod: &PodSandbox,
+        overhead: &LinuxResources,
+        resources: &LinuxResources,
+    ) -> HandlerResult<()> {
+        (**self).update_pod_sandbox(ctx, pod, overhead, resources)
+    }
+    fn post_update_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        (**self).post_update_pod_sandbox(ctx, pod)
     }
     fn create_container(
         &self,
@@ -275,86 +324,11 @@ impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
     ) -> HandlerResult<()> {
         (**self).remove_container(ctx, pod, c)
     }
-}
-
-/// What a handler knows about the request it serves, and the safe way to
-/// send updates from inside a handler.
-pub struct Context<'a> {
-    pub(crate) req: &'a RequestContext,
-    pub(crate) stub: &'a Stub,
-}
-
-impl std::fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("method", &self.req.method())
-            .field("timeout", &self.req.timeout())
-            .finish()
-    }
-}
-
-impl<'a> Context<'a> {
-    /// The runtime's timeout for this request, if it sent one.
-    pub fn timeout(&self) -> Option<Duration> {
-        self.req.timeout()
-    }
-
-    /// The instant after which the runtime stops waiting for this reply
-    /// (and a v0.9.0 runtime drops the plugin).
-    pub fn deadline(&self) -> Option<Instant> {
-        self.req.deadline()
-    }
-
-    /// Time left before the deadline (`None` without a deadline).
-    pub fn time_left(&self) -> Option<Duration> {
-        self.req.time_left()
-    }
-
-    /// The request's ttrpc metadata (NRI runtimes send none today).
-    pub fn metadata(&self) -> &[KeyValue] {
-        self.req.metadata()
-    }
-
-    /// The ttrpc method being served (`CreateContainer`, `StateChange`, …).
-    pub fn method(&self) -> &str {
-        self.req.method()
-    }
-
-    /// The stub serving this request: for its name, timeouts, or
-    /// [`Stub::update_containers`] from a thread of your own.
-    pub fn stub(&self) -> &Stub {
-        self.stub
-    }
-
-    /// The safe way to update other containers from inside a handler:
-    /// `updates` are sent with UpdateContainers right after this handler's
-    /// reply has been written, when the runtime no longer holds the lock it
-    /// keeps while waiting for the reply. Updates the runtime could not
-    /// apply, and errors, are logged.
-    ///
-    /// Calling [`Stub::update_containers`] directly from a handler would
-    /// deadlock a v0.9.0 runtime until the request times out, and the
-    /// runtime would then drop the plugin.
-    pub fn update_containers_after_reply(&self, updates: Vec<ContainerUpdate>) {
-        self.after_reply(move |stub| match stub.update_containers(updates) {
-            Ok(failed) if failed.is_empty() => {}
-            Ok(failed) => {
-                let ids: Vec<&str> = failed.iter().map(|u| u.container_id.as_str()).collect();
-                log::warn!(
-                    "{}: runtime failed to apply updates for containers {ids:?}",
-                    stub.name()
-                );
-            }
-            Err(e) => log::error!("{}: unsolicited update failed: {e}", stub.name()),
-        });
-    }
-
-    /// Runs `f` on this worker right after the reply to this request has been
-    /// written; use it to send updates and look at their results yourself.
-    /// Not run if the reply is never written by this handler (the connection
-    /// closed, or the deadline guard answered first).
-    pub fn after_reply(&self, f: impl FnOnce(&Stub) + Send + 'static) {
-        let stub = self.stub.clone();
-        self.req.after_reply(move || f(&stub));
+    fn validate_container_adjustment(
+        &self,
+        ctx: &Context<'_>,
+        request: &ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        (**self).validate_container_adjustment(ctx, request)
     }
 }

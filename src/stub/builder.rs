@@ -1,0 +1,355 @@
+//! Building a [`Stub`]: the options of Go's `stub.New`, and the plugin's identity.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::plugin::Plugin;
+use crate::api::{self, EventMask, FailurePolicy};
+use crate::ttrpc::{ConnectionOptions, DeadlineGuard};
+use crate::{Error, Result};
+
+use super::connect::Dialer;
+use super::lifecycle::{Inner, OnCloseFn, Stub};
+
+/// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
+///
+/// ```
+/// use nri::api::{EventMask, Event};
+/// use nri::stub::{Plugin, Stub};
+///
+/// struct Quiet;
+/// impl Plugin for Quiet {
+///     fn events(&self) -> EventMask { Event::RUN_POD_SANDBOX.into() }
+/// }
+///
+/// let stub = Stub::builder(Quiet)
+///     .plugin_name("quiet")
+///     .plugin_index("42")
+///     .socket_path("/tmp/does-not-matter.sock")
+///     .build()
+///     .unwrap();
+/// assert_eq!(stub.name(), "42-quiet");
+/// ```
+pub struct StubBuilder {
+    plugin: Arc<dyn Plugin>,
+    name: Option<String>,
+    index: Option<String>,
+    default_name: Option<String>,
+    default_index: Option<String>,
+    socket_path: PathBuf,
+    connection: Option<UnixStream>,
+    dialer: Option<Dialer>,
+    on_close: Option<OnCloseFn>,
+    options: ConnectionOptions,
+    allow_updates_in_handlers: bool,
+    timeouts: (Duration, Duration),
+    max_sync_bytes: usize,
+    required: EventMask,
+    failure_policy: Option<FailurePolicy>,
+}
+
+/// Default bound on the encoded Synchronize state the stub collects.
+pub const DEFAULT_MAX_SYNC_STATE_BYTES: usize = 256 << 20;
+
+impl std::fmt::Debug for StubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubBuilder")
+            .field("name", &self.name)
+            .field("index", &self.index)
+            .field("socket_path", &self.socket_path)
+            .finish()
+    }
+}
+
+impl StubBuilder {
+    /// Sets the plugin name (else `NRI_PLUGIN_NAME`, else the executable's name).
+    pub fn plugin_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the two-digit plugin index (else `NRI_PLUGIN_IDX`, else the
+    /// executable's `NN-` prefix).
+    pub fn plugin_index(mut self, index: impl Into<String>) -> Self {
+        self.index = Some(index.into());
+        self
+    }
+
+    /// The plugin name to use when the runtime did not launch the plugin
+    /// (no `NRI_PLUGIN_NAME`): one binary then works both launched, with
+    /// the identity the runtime gives it, and external, with this one.
+    /// [`StubBuilder::plugin_name`] overrides both.
+    ///
+    /// ```
+    /// # use nri::api::{Event, EventMask};
+    /// # struct P;
+    /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
+    /// // Launched as /opt/nri/plugins/20-gpu, the runtime sets NRI_PLUGIN_NAME=gpu and
+    /// // NRI_PLUGIN_IDX=20, and those win; started by hand, it registers as 90-gpu-injector.
+    /// let stub = nri::stub::Stub::builder(P)
+    ///     .default_plugin_name("gpu-injector")
+    ///     .default_plugin_index("90")
+    ///     .build()?;
+    /// # if std::env::var_os("NRI_PLUGIN_NAME").is_none() {
+    /// assert_eq!(stub.name(), "90-gpu-injector");
+    /// # }
+    /// # Ok::<(), nri::Error>(())
+    /// ```
+    pub fn default_plugin_name(mut self, name: impl Into<String>) -> Self {
+        self.default_name = Some(name.into());
+        self
+    }
+
+    /// The plugin index to use when the runtime did not launch the plugin
+    /// (no `NRI_PLUGIN_IDX`); see [`StubBuilder::default_plugin_name`].
+    pub fn default_plugin_index(mut self, index: impl Into<String>) -> Self {
+        self.default_index = Some(index.into());
+        self
+    }
+
+    /// Events the plugin cannot work without, a subset of
+    /// [`Plugin::events`]. A runtime too old to deliver one of them (for
+    /// example ValidateContainerAdjustment, from NRI v0.10) fails the
+    /// registration with [`Error::EventsUnavailable`], naming the events and
+    /// the runtime, instead of running without them. Handled events that
+    /// are not required and that the runtime cannot deliver are left out
+    /// of the subscription and logged once.
+    pub fn require_events(mut self, events: impl Into<EventMask>) -> Self {
+        self.required = events.into();
+        self
+    }
+
+    /// The failure policy sent to the runtime in the Configure reply (NRI
+    /// v0.12.5): whether a request fails, and whether the plugin stays
+    /// connected, when the plugin times out or its connection fails. Unset
+    /// by default, which means what older runtimes always do: drop the
+    /// plugin and let the request proceed without it. Runtimes before
+    /// v0.12.5 ignore it.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = Some(policy);
+        self
+    }
+
+    /// Sets the runtime's socket path (default `/var/run/nri/nri.sock`).
+    pub fn socket_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket_path = path.into();
+        self
+    }
+
+    /// Uses an already connected socket for the first start, instead of
+    /// `NRI_PLUGIN_SOCKET` or dialing. Later starts dial the socket path.
+    pub fn connection(mut self, stream: UnixStream) -> Self {
+        self.connection = Some(stream);
+        self
+    }
+
+    /// Like [`StubBuilder::connection`], from an owned file descriptor of a
+    /// connected Unix stream socket.
+    pub fn connection_fd(self, fd: OwnedFd) -> Self {
+        self.connection(UnixStream::from(fd))
+    }
+
+    /// Replaces how the socket path is dialed.
+    pub fn dialer(
+        mut self,
+        dialer: impl Fn(&Path) -> io::Result<UnixStream> + Send + Sync + 'static,
+    ) -> Self {
+        self.dialer = Some(Arc::new(dialer));
+        self
+    }
+
+    /// Called each time a connection to the runtime ends (the runtime went
+    /// away, or [`Stub::stop`]), exactly once per connection. Unlike Go's
+    /// stub, which exits the process when no callback is set, this library
+    /// never exits the process: [`Stub::run`] returns instead.
+    pub fn on_close(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_close = Some(Arc::new(f));
+        self
+    }
+
+    /// Worker threads serving requests (default 4, at least 2 are used so
+    /// that a handler waiting on the runtime never blocks the reader).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.options.workers = n;
+        self
+    }
+
+    /// Requests read but waiting for a worker before new ones are refused
+    /// with RESOURCE_EXHAUSTED (default 64).
+    pub fn max_queued_requests(mut self, n: usize) -> Self {
+        self.options.max_queued_requests = n;
+        self
+    }
+
+    /// Turns the deadline guard on: a handler still running shortly before
+    /// the runtime's deadline gets a reply sent on its behalf (by default an
+    /// empty "no changes" reply), its late result is discarded and logged,
+    /// and the runtime keeps the plugin instead of dropping it.
+    pub fn deadline_guard(mut self, guard: DeadlineGuard) -> Self {
+        self.options.deadline_guard = Some(guard);
+        self
+    }
+
+    /// Sets the registration timeout used until the runtime's Configure
+    /// tells its own (default 5 s): how long [`Stub::start`] waits for the
+    /// RegisterPlugin reply and Configure together.
+    pub fn registration_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.0 = timeout;
+        self
+    }
+
+    /// Sets the request timeout used until Configure tells the runtime's
+    /// (default 2 s); it bounds [`Stub::update_containers`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.1 = timeout;
+        self
+    }
+
+    /// Allows [`Stub::update_containers`] from inside a handler (refused by
+    /// default, since it deadlocks v0.9.0 runtimes; newer runtimes, from
+    /// v0.12.1, accept it).
+    pub fn allow_updates_in_handlers(mut self, allow: bool) -> Self {
+        self.allow_updates_in_handlers = allow;
+        self
+    }
+
+    /// Bounds the encoded Synchronize state collected across chunks (default
+    /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 100,000 typical
+    /// containers). A larger state is refused with RESOURCE_EXHAUSTED.
+    pub fn max_sync_state_bytes(mut self, bytes: usize) -> Self {
+        self.max_sync_bytes = bytes;
+        self
+    }
+
+    /// Checks the plugin and its identity and creates the stub. Nothing is
+    /// connected yet.
+    pub fn build(self) -> Result<Stub> {
+        let events = self.plugin.events();
+        if events.is_empty() {
+            return Err(Error::Config(
+                "the plugin handles no events: Plugin::events() must name at least one event"
+                    .into(),
+            ));
+        }
+        if !events.is_valid() {
+            return Err(Error::Config(format!(
+                "Plugin::events() returned {events}, which has bits outside the valid events"
+            )));
+        }
+        let unhandled = self.required & !events;
+        if !unhandled.is_empty() {
+            return Err(Error::Config(format!(
+                "require_events names {unhandled}, which the plugin does not handle (Plugin::events() is {events})"
+            )));
+        }
+        let env_name = std::env::var(api::PLUGIN_NAME_ENV_VAR)
+            .ok()
+            .filter(|s| !s.is_empty());
+        let env_index = std::env::var(api::PLUGIN_IDX_ENV_VAR)
+            .ok()
+            .filter(|s| !s.is_empty());
+        let (name, index) = resolve_identity(
+            self.name.or(env_name).or(self.default_name),
+            self.index.or(env_index).or(self.default_index),
+        )?;
+        let mut options = self.options;
+        options.workers = options.workers.max(2);
+        options.name = format!("nri-{index}-{name}");
+        let inner = Inner {
+            plugin: self.plugin,
+            events,
+            name,
+            index,
+            socket_path: self.socket_path,
+            given: Mutex::new(self.connection),
+            dialer: self.dialer,
+            on_close: self.on_close,
+            options,
+            allow_updates_in_handlers: self.allow_updates_in_handlers,
+            timeouts: Mutex::new(self.timeouts),
+            start_lock: Mutex::new(()),
+            session: Mutex::new(None),
+            sync: Mutex::new(None),
+            max_sync_bytes: self.max_sync_bytes,
+            required: self.required,
+            failure_policy: self.failure_policy,
+            runtime: Mutex::new(None),
+            subscribed: Mutex::new(EventMask::EMPTY),
+            configured: Mutex::new(None),
+            session_ids: AtomicU64::new(0),
+            stop_gen: AtomicU64::new(0),
+            env_fd_taken: AtomicBool::new(false),
+            stopping: Mutex::new(()),
+            stopping_cv: Condvar::new(),
+        };
+        log::debug!(
+            "created plugin {}-{} (handles {})",
+            inner.index,
+            inner.name,
+            inner.events
+        );
+        Ok(Stub {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<(String, String)> {
+    let exe = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let (name, index) = match (name, index) {
+        (Some(n), Some(i)) => (n, i),
+        (None, Some(i)) => (exe, i),
+        (name, None) => {
+            let (i, n) = api::parse_plugin_name(&exe).map_err(|e| {
+                Error::Config(format!(
+                    "plugin index not set: give one with StubBuilder::plugin_index, NRI_PLUGIN_IDX, \
+                     or name the executable NN-name ({e})"
+                ))
+            })?;
+            (name.unwrap_or(n), i)
+        }
+    };
+    api::validate_plugin_index(&index)?;
+    api::validate_plugin_name(&name)?;
+    Ok((name, index))
+}
+
+impl Stub {
+    /// Starts building a stub for `plugin`.
+    pub fn builder(plugin: impl Plugin) -> StubBuilder {
+        StubBuilder {
+            plugin: Arc::new(plugin),
+            name: None,
+            index: None,
+            default_name: None,
+            default_index: None,
+            socket_path: PathBuf::from(api::DEFAULT_SOCKET_PATH),
+            connection: None,
+            dialer: None,
+            on_close: None,
+            options: ConnectionOptions::default(),
+            allow_updates_in_handlers: false,
+            max_sync_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
+            required: EventMask::EMPTY,
+            failure_policy: None,
+            timeouts: (
+                api::DEFAULT_REGISTRATION_TIMEOUT,
+                api::DEFAULT_REQUEST_TIMEOUT,
+            ),
+        }
+    }
+
+    /// A stub with default options; the counterpart of Go's `stub.New(p)`.
+    pub fn new(plugin: impl Plugin) -> Result<Stub> {
+        Self::builder(plugin).build()
+    }
+}
