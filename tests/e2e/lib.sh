@@ -111,6 +111,8 @@ reaped_status() {
   awk -v p="$1" '$1 == p { print $2, $3; exit }' "$REAPED" 2>/dev/null
 }
 
+reaped() { [ -n "$(reaped_status "$1")" ]; }
+
 # child_status PID : exit status of a background job of this shell that has
 # ended (128+N for signal N), remembered so that it can be asked twice.
 declare -A CHILD_STATUS=()
@@ -198,8 +200,13 @@ cri_ready() { [ -S "$NRI_SOCK" ] && cri info >/dev/null 2>&1; }
 ctrd_start() {
   CTRD_STARTS=$((CTRD_STARTS + 1))
   printf '==== nri-e2e: containerd start %d ====\n' "$CTRD_STARTS" >>"$CTRD_LOG"
-  "$CTRD_BIN/containerd" --config "$D/config.toml" >>"$CTRD_LOG" 2>&1 &
-  CTRD_PID=$!
+  # Started from a subshell that exits at once: containerd is re-parented to
+  # the subreaper, which records how it ends (and bash does not report a
+  # killed job on the terminal).
+  CTRD_PID=$(
+    "$CTRD_BIN/containerd" --config "$D/config.toml" >>"$CTRD_LOG" 2>&1 </dev/null &
+    echo $!
+  )
   echo "$CTRD_PID" >"$D/containerd.pid"
   if ! wait_for 60 cri_ready; then
     echo "containerd did not answer within 60s (pid $CTRD_PID)" >&2
@@ -255,13 +262,19 @@ pod_config() {
   }' >"$1"
 }
 
-# ctr_config FILE NAME : a container running a shell loop that ends on SIGTERM.
+# ctr_config FILE NAME : a container running a shell loop that ends on
+# SIGTERM, in a PID namespace of its own (so /proc/1 in it is that shell).
+# The shell first writes its ulimits to /tmp/init-ulimits.
+CTR_SCRIPT='echo "ulimit -n=$(ulimit -n) -Hn=$(ulimit -Hn) -l=$(ulimit -l) -Hl=$(ulimit -Hl)" >/tmp/init-ulimits
+trap "exit 0" TERM
+while :; do sleep 1; done'
 ctr_config() {
-  jq -n --arg name "$2" --arg image "$BUSYBOX_IMAGE" '{
+  jq -n --arg name "$2" --arg image "$BUSYBOX_IMAGE" --arg script "$CTR_SCRIPT" '{
     metadata: {name: $name},
     image: {image: $image},
-    command: ["/bin/sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1; done"],
-    log_path: ($name + ".log")
+    command: ["/bin/sh", "-c", $script],
+    log_path: ($name + ".log"),
+    linux: {security_context: {namespace_options: {network: 2, pid: 1}}}
   }' >"$1"
 }
 

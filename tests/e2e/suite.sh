@@ -156,9 +156,11 @@ for name in "${LAUNCHED[@]}"; do
   install -m 0755 "$EXAMPLES/$name" "$D/nri/plugins/${IDX[$name]}-$name"
 done
 cat >"$D/nri/conf.d/05-logger.conf" <<EOF
-# Read by containerd and sent to the logger in Configure.
+# Read by containerd and sent to the logger in Configure. (addAnnotation, not
+# setAnnotation: containerd applies a removal and an addition of the same
+# annotation in random order, so a set annotation is lost half of the time.)
 logFile: $(plugin_log logger)
-setAnnotation: logger.nri.io/seen-by
+addAnnotation: logger.nri.io/seen-by
 setEnv: NRI_LOGGER
 EOF
 
