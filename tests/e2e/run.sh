@@ -79,11 +79,29 @@ else
   echo "cgroup v1: $(cd /sys/fs/cgroup && echo *)"
   probe_cg=/sys/fs/cgroup/memory/nri-e2e-probe-$$
 fi
-mkdir "$probe_cg" 2>/dev/null && rmdir "$probe_cg" || skip "cannot create a cgroup ($probe_cg)"
+if ! mkdir "$probe_cg" 2>/dev/null; then
+  skip "cannot create a cgroup ($probe_cg)"
+fi
+rmdir "$probe_cg"
 if ! unshare --mount --pid --uts --ipc --fork true 2>/dev/null; then
   skip "cannot create namespaces (unshare --mount --pid --uts --ipc failed)"
 fi
 echo "root, cgroups and namespaces: yes"
+# containerd's overlayfs snapshotter where the kernel lets us mount an
+# overlay here, else the native one (copies; slower, same behaviour).
+if [ -z "${NRI_E2E_SNAPSHOTTER:-}" ]; then
+  probe=$(mktemp -d "${NRI_E2E_TMPDIR:-${TMPDIR:-/tmp}}/nri-e2e-overlay.XXXXXX")
+  mkdir "$probe"/{lower,upper,work,merged}
+  if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+    "$probe/merged" 2>/dev/null; then
+    umount "$probe/merged"
+    export NRI_E2E_SNAPSHOTTER=overlayfs
+  else
+    export NRI_E2E_SNAPSHOTTER=native
+  fi
+  rm -rf "$probe"
+fi
+echo "snapshotter: $NRI_E2E_SNAPSHOTTER"
 
 # ------------------------------------------------------------------ tools ----
 step "packages: runc, busybox-static, jq, python3, procps"

@@ -60,7 +60,7 @@ expect_registered() {
     return 1
   fi
   reg=$(registration "$full")
-  ev "containerd: $(ctrd_segment | grep -F "$full[" | grep -F 'registered as' | tail -n 1 | cut -c1-220)"
+  ev "containerd: $(ctrd_segment | grep -F "${full}[" | grep -F 'registered as' | tail -n 1 | cut -c1-220)"
   expect_eq "$full registers as" "${reg% *}" "$kind"
   if [ -n "$want" ]; then
     expect_eq "$full registers with pid" "${reg#* }" "$want"
@@ -780,5 +780,5 @@ check_log_nri_version() {
 # Not a check: containerd's NRI log lines, for the record.
 check_nri_log_sample() {
   printf '\n--- [containerd %s] containerd'"'"'s NRI log lines (first 80)\n' "$VERSION"
-  nri_lines | sed 's/^time="[^"]*" //' | head -n 80 | cut -c1-220 | sed 's/^/    /'
+  nri_lines | sed 's/^time="[^"]*" //' | awk 'NR <= 80' | cut -c1-220 | sed 's/^/    /'
 }

@@ -12,6 +12,12 @@ set -uo pipefail
 
 VERSION=$1 NRI_VERSION=$2 CTRD_BIN=$3 CRICTL=$4 EXAMPLES=$5 RESULTS=$6 D=$7
 HERE=$(cd "$(dirname "$0")" && pwd)
+# NRI_E2E_TRACE=FILE: every command of this script traced to FILE.
+if [ -n "${NRI_E2E_TRACE:-}" ]; then
+  exec {trace_fd}>>"$NRI_E2E_TRACE"
+  BASH_XTRACEFD=$trace_fd
+  set -x
+fi
 # shellcheck source=tests/e2e/lib.sh
 . "$HERE/lib.sh"
 
@@ -77,6 +83,7 @@ cleanup() {
     kids=$(pgrep -P "$NRI_E2E_REAPER_PID" | grep -v -x "$$")
     [ -n "$kids" ] || break
     echo "    ending re-parented processes: $(tr '\n' ' ' <<<"$kids")"
+    # shellcheck disable=SC2086 # one PID a word
     kill -KILL $kids 2>/dev/null
     sleep 0.25
   done
@@ -91,15 +98,21 @@ cleanup() {
     done
   fi
   local m
-  for m in $(awk -v d="$D/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+  while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "    cannot unmount $m"
-  done
+  done < <(awk -v d="$D/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
   local cg
   for cg in /sys/fs/cgroup/*"$CGROUP_PARENT" /sys/fs/cgroup"$CGROUP_PARENT"; do
     [ -d "$cg" ] || continue
     find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
     [ -d "$cg" ] && echo "    cannot remove cgroup $cg"
   done
+  # Sockets of shims that were killed stay behind in containerd's fixed
+  # shim socket directory: remove ours, by the names the bundles recorded.
+  local sock
+  while read -r sock; do
+    rm -f "${sock#unix://}"
+  done < <(grep -rhoE "unix://$SHIM_SOCKET_DIR/[0-9a-f]{64}" "$D/state" 2>/dev/null | sort -u)
   if [ "$SHIM_SOCKET_DIR_EXISTED" = no ]; then
     rmdir "$SHIM_SOCKET_DIR" 2>/dev/null && rmdir "$(dirname "$SHIM_SOCKET_DIR")" 2>/dev/null
   fi
@@ -113,8 +126,10 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT
-trap 'echo "terminated" >&2; exit 143' TERM
+# Ctrl-C reaches this shell twice (from the terminal and from subreaper.py):
+# the first one starts the cleanup, later ones are ignored.
+trap 'trap "" INT TERM; echo "interrupted" >&2; exit 130' INT
+trap 'trap "" INT TERM; echo "terminated" >&2; exit 143' TERM
 
 # -------------------------------------------------------------- fixtures ----
 
@@ -232,3 +247,5 @@ check_log_no_nri_error
 check_log_no_deprecation
 check_log_nri_version
 check_nri_log_sample
+# Every check ran (whatever it found): the results are in $RESULTS.
+exit 0
