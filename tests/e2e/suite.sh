@@ -173,7 +173,7 @@ done
 cat >"$D/nri/conf.d/05-logger.conf" <<EOF
 # Read by containerd and sent to the logger in Configure. (addAnnotation, not
 # setAnnotation: containerd applies a removal and an addition of the same
-# annotation in random order, so a set annotation is lost half of the time.)
+# annotation in random order, so a set annotation is lost in some creations.)
 logFile: $(plugin_log logger)
 addAnnotation: logger.nri.io/seen-by
 setEnv: NRI_LOGGER
