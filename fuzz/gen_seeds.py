@@ -86,7 +86,42 @@ CONFIGURE = (
     + f_bytes(3, "2.0")
     + f_varint(4, 5_000_000_000)
     + f_varint(5, 2_000_000_000)
+    + f_bytes(6, "v0.12.3")
 )
+# A container with the fields of NRI v0.10-v0.12: timestamps, exit status,
+# CDI devices, user, image, and Linux I/O priority, seccomp, sysctl, net
+# devices, scheduler and RDT.
+CONTAINER_V012 = (
+    CONTAINER
+    + f_varint(14, 1_700_000_000_000_000_000)
+    + f_varint(17, 137)
+    + f_bytes(18, "OOMKilled")
+    + f_bytes(20, f_bytes(1, "vendor.com/gpu=0"))
+    + f_bytes(21, f_varint(1, 1000) + f_varint(2, 1000) + f_varint(3, 10))
+    + f_bytes(22, f_bytes(1, "busybox:latest") + f_bytes(2, "sha256:00"))
+    + f_bytes(11, f_bytes(6, f_varint(1, 2) + f_varint(2, 4))
+              + f_bytes(7, f_varint(1, 2) + f_bytes(2, "profile.json"))
+              + f_bytes(8, f_bytes(1, "SCMP_ACT_ALLOW") + f_bytes(7, f_bytes(1, "mount") + f_bytes(2, "SCMP_ACT_ERRNO")))
+              + f_map(9, {"net.core.somaxconn": "1024"})
+              + f_bytes(10, f_bytes(1, "eth1") + f_bytes(2, f_bytes(1, "net0")))
+              + f_bytes(11, f_varint(1, 4) + f_varint(2, 5))
+              + f_bytes(12, f_bytes(1, f_bytes(1, "gold"))))
+)
+ADJUST_V012 = (
+    f_bytes(9, "/bin/app")
+    + f_bytes(6, f_bytes(7, f_bytes(1, "network") + f_bytes(2, "/var/run/netns/x"))
+              + f_map(8, {"kernel.msgmax": "65536"})
+              + f_bytes(12, f_varint(1, 2) + f_bytes(2, "0") + f_varint(3, 0)))
+)
+OWNERS = f_bytes(1, f_bytes(1, "ctr-1") + f_bytes(2, f_bytes(1, f_varint(1, 8) + f_bytes(2, "10-a"))))
+VALIDATE = (
+    f_bytes(1, POD)
+    + f_bytes(2, CONTAINER_V012)
+    + f_bytes(3, ADJUST_V012)
+    + f_bytes(5, OWNERS)
+    + f_bytes(6, f_bytes(1, "a") + f_bytes(2, "10"))
+)
+UPDATE_POD = f_bytes(1, POD) + f_bytes(2, RESOURCES) + f_bytes(3, RESOURCES)
 SYNCHRONIZE = f_bytes(1, POD) + f_bytes(2, CONTAINER) + f_varint(3, 1)
 CREATE = f_bytes(1, POD) + f_bytes(2, CONTAINER)
 UPDATE = f_bytes(1, POD) + f_bytes(2, CONTAINER) + f_bytes(3, RESOURCES)
@@ -195,6 +230,10 @@ def main():
     write(t, "update-container", UPDATE)
     write(t, "state-change", STATE_CHANGE)
     write(t, "create-response", CREATE_RESPONSE)
+    write(t, "post-create-v012", f_bytes(1, POD) + f_bytes(2, CONTAINER_V012))
+    write(t, "validate-adjustment", VALIDATE)
+    write(t, "update-pod-sandbox", UPDATE_POD)
+    write(t, "validate-response", f_varint(1, 1) + f_bytes(2, "no"))
     write(t, "ttrpc-request", cfg)
     write(t, "unknown-fields", f_varint(99, 7) + f_bytes(100, "x") + varint(98 << 3 | 5) + struct.pack("<I", 1))
 

@@ -158,6 +158,16 @@ pub enum Error {
         runtime: String,
     },
 
+    /// Two plugins set the same field of a container (or one set what
+    /// another removed); the message names both, as upstream words it.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// A validator rejected a container's adjustment; the message names the
+    /// validator and its reason, as upstream words it.
+    #[error("{0}")]
+    Rejected(String),
+
     /// A plugin's handler returned an error.
     #[error("{0}")]
     Handler(String),

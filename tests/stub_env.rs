@@ -2,8 +2,13 @@
 //! tests change process-wide environment variables, so they live in their
 //! own test binary and run as one sequential test.
 
-use std::os::fd::AsRawFd;
+#[path = "support/fake_runtime.rs"]
+mod fake_runtime;
+
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
+
+use fake_runtime::{FakeRuntime, OnRegister, T};
 
 use nri::api::{Event, EventMask};
 use nri::stub::{Plugin, Stub};
@@ -37,6 +42,30 @@ fn environment_identity_and_socket_rules() {
         .build()
         .unwrap();
     assert_eq!(stub.name(), "44-opt");
+
+    // Defaults apply only where the environment says nothing.
+    let stub = Stub::builder(P)
+        .default_plugin_name("dflt")
+        .default_plugin_index("90")
+        .build()
+        .unwrap();
+    assert_eq!(stub.name(), "33-from-env");
+    set("NRI_PLUGIN_NAME", None);
+    let stub = Stub::builder(P)
+        .default_plugin_name("dflt")
+        .default_plugin_index("90")
+        .build()
+        .unwrap();
+    assert_eq!(stub.name(), "33-dflt");
+    set("NRI_PLUGIN_IDX", None);
+    let stub = Stub::builder(P)
+        .default_plugin_name("dflt")
+        .default_plugin_index("90")
+        .build()
+        .unwrap();
+    assert_eq!(stub.name(), "90-dflt");
+    set("NRI_PLUGIN_NAME", Some("from-env"));
+    set("NRI_PLUGIN_IDX", Some("33"));
 
     // A bad index from the environment is refused with the value named.
     set("NRI_PLUGIN_IDX", Some("3x"));
@@ -137,4 +166,76 @@ fn environment_identity_and_socket_rules() {
         err.contains("/nonexistent/nri.sock") && err.contains("No such file"),
         "{err}"
     );
+
+    launched_plugin_ends_normally_when_the_runtime_closes();
+    external_plugin_reports_the_lost_connection();
+}
+
+/// A plugin the runtime launched (`NRI_PLUGIN_SOCKET`): the runtime closing
+/// the connection is its normal end, so `run()` returns `Ok`.
+fn launched_plugin_ends_normally_when_the_runtime_closes() {
+    let (plugin_end, runtime_end) = UnixStream::pair().unwrap();
+    set(
+        "NRI_PLUGIN_SOCKET",
+        Some(&plugin_end.into_raw_fd().to_string()),
+    );
+    set("NRI_PLUGIN_NAME", Some("launched"));
+    set("NRI_PLUGIN_IDX", Some("20"));
+    let stub = Stub::builder(P).build().unwrap();
+    let running = std::thread::spawn({
+        let stub = stub.clone();
+        move || stub.run()
+    });
+    let rt = FakeRuntime::new(runtime_end, OnRegister::Accept, false);
+    rt.registered
+        .recv_timeout(T)
+        .expect("RegisterPlugin arrives");
+    rt.configure("").unwrap();
+    assert!(wait_connected(&stub));
+    rt.conn.close();
+    let result = running.join().unwrap();
+    assert!(result.is_ok(), "a launched plugin ends with Ok: {result:?}");
+    set("NRI_PLUGIN_SOCKET", None);
+    set("NRI_PLUGIN_NAME", None);
+    set("NRI_PLUGIN_IDX", None);
+}
+
+/// An external plugin losing its runtime gets `Err(ConnectionClosed)`,
+/// whose text says it once.
+fn external_plugin_reports_the_lost_connection() {
+    set("NRI_PLUGIN_SOCKET", None);
+    let (plugin_end, runtime_end) = UnixStream::pair().unwrap();
+    let stub = Stub::builder(P)
+        .plugin_name("ext")
+        .plugin_index("10")
+        .connection(plugin_end)
+        .build()
+        .unwrap();
+    let running = std::thread::spawn({
+        let stub = stub.clone();
+        move || stub.run()
+    });
+    let rt = FakeRuntime::new(runtime_end, OnRegister::Accept, false);
+    rt.registered
+        .recv_timeout(T)
+        .expect("RegisterPlugin arrives");
+    rt.configure("").unwrap();
+    assert!(wait_connected(&stub));
+    rt.conn.close();
+    let err = running.join().unwrap().unwrap_err();
+    assert!(matches!(err, Error::ConnectionClosed(_)), "{err}");
+    let text = err.to_string();
+    assert_eq!(text.matches("connection closed").count(), 1, "{text}");
+    assert_eq!(err.exit_code(), 1);
+}
+
+fn wait_connected(stub: &Stub) -> bool {
+    let until = std::time::Instant::now() + T;
+    while std::time::Instant::now() < until {
+        if stub.is_connected() && !stub.subscribed_events().is_empty() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
 }

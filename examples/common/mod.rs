@@ -5,6 +5,7 @@
 //! of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod health;
 pub mod logging;
 pub mod signals;
 pub mod yaml;
@@ -13,6 +14,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nri::stub::{Backoff, Plugin, Stub, StubBuilder};
+
+/// `-metrics-file` and `-state-file` of the command line, for [`run`].
+static HEALTH_FILES: std::sync::OnceLock<(Option<PathBuf>, Option<PathBuf>)> =
+    std::sync::OnceLock::new();
 
 /// A flag an example takes on top of the common ones.
 pub struct Flag {
@@ -60,6 +65,21 @@ const COMMON: &[Flag] = &[
         value: None,
         help: "log debug messages too",
     },
+    Flag {
+        name: "metrics-file",
+        value: Some("PATH"),
+        help: "write statistics in Prometheus text format to PATH every few seconds",
+    },
+    Flag {
+        name: "state-file",
+        value: Some("PATH"),
+        help: "write the plugin's readiness to PATH every few seconds (see -probe)",
+    },
+    Flag {
+        name: "probe",
+        value: Some("PATH"),
+        help: "answer a readiness probe from the state file PATH and exit (0: ready)",
+    },
 ];
 
 /// Parsed command line: the common flags plus the example's own.
@@ -79,6 +99,12 @@ pub struct Cli {
     pub syslog: bool,
     /// `-verbose`
     pub verbose: bool,
+    /// `-metrics-file`
+    pub metrics_file: Option<PathBuf>,
+    /// `-state-file`
+    pub state_file: Option<PathBuf>,
+    /// `-probe`
+    pub probe: Option<PathBuf>,
     extra: Vec<(String, Option<String>)>,
 }
 
@@ -88,7 +114,18 @@ impl Cli {
     /// `-flag=value`, as Go's `flag` package does.
     pub fn parse(program: &str, about: &str, extra: &[Flag]) -> Cli {
         match Cli::parse_from(std::env::args().skip(1), extra) {
-            Ok(Some(cli)) => cli,
+            Ok(Some(cli)) => {
+                if let Some(state) = &cli.probe {
+                    // The binary answers its own readiness probe.
+                    std::process::exit(if health::probe(state) == ExitCode::SUCCESS {
+                        0
+                    } else {
+                        1
+                    });
+                }
+                let _ = HEALTH_FILES.set((cli.metrics_file.clone(), cli.state_file.clone()));
+                cli
+            }
             Ok(None) => {
                 println!("{}", usage(program, about, extra));
                 std::process::exit(0);
@@ -144,6 +181,9 @@ impl Cli {
                 "log-file" => cli.log_file = value.map(PathBuf::from),
                 "syslog" => cli.syslog = true,
                 "verbose" => cli.verbose = true,
+                "metrics-file" => cli.metrics_file = value.map(PathBuf::from),
+                "state-file" => cli.state_file = value.map(PathBuf::from),
+                "probe" => cli.probe = value.map(PathBuf::from),
                 _ => cli.extra.push((name.to_string(), value)),
             }
         }
@@ -218,8 +258,16 @@ fn usage(program: &str, about: &str, extra: &[Flag]) -> String {
 }
 
 /// Serves `stub` until SIGTERM/SIGINT or until the runtime goes away (with
-/// `reconnect`, until a signal only), and turns the outcome into an exit code.
+/// `reconnect`, until a signal only), and turns the outcome into an exit
+/// status: 0 for a normal end (a signal, or the runtime releasing a plugin
+/// it launched), 78 when a restart cannot help (bad configuration, a runtime
+/// too old for a required event), 1 otherwise (restart me). With
+/// `-metrics-file` or `-state-file` on the command line, a thread keeps
+/// those files up to date meanwhile.
 pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
+    if let Some((metrics, state)) = HEALTH_FILES.get() {
+        health::spawn_reporter(stub, metrics.clone(), state.clone());
+    }
     let stopper = stub.clone();
     let installed = signals::on_termination(move |signal| {
         log::info!("{signal}: stopping plugin {}", stopper.name());
@@ -233,14 +281,13 @@ pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
     } else {
         stub.run()
     };
+    // The library has logged why the plugin ended; the exit status tells a
+    // supervisor whether to restart it (see nri::Error::exit_code).
     match result {
-        Ok(()) => {
-            log::info!("plugin {} stopped", stub.name());
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("plugin {}: {e}", stub.name());
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

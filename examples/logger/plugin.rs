@@ -19,6 +19,7 @@ use std::sync::Mutex;
 
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
+    ValidateContainerAdjustmentRequest,
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 use protobuf::MessageDyn;
@@ -276,6 +277,38 @@ impl Plugin for Logger {
         container: &Container,
     ) -> HandlerResult<()> {
         dump("RemoveContainer", &[("pod", pod), ("container", container)]);
+        Ok(())
+    }
+
+    fn update_pod_sandbox(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        overhead: &LinuxResources,
+        resources: &LinuxResources,
+    ) -> HandlerResult<()> {
+        dump(
+            "UpdatePodSandbox",
+            &[
+                ("pod", pod),
+                ("overhead", overhead),
+                ("resources", resources),
+            ],
+        );
+        Ok(())
+    }
+
+    fn post_update_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        dump("PostUpdatePodSandbox", &[("pod", pod)]);
+        Ok(())
+    }
+
+    fn validate_container_adjustment(
+        &self,
+        _ctx: &Context<'_>,
+        request: &ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        dump("ValidateContainerAdjustment", &[("request", request)]);
         Ok(())
     }
 }

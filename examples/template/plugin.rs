@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
+    ValidateContainerAdjustmentRequest,
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 
@@ -240,6 +241,51 @@ impl Plugin for Template {
             "RemoveContainer {}",
             container_name(pod, container)
         ));
+        Ok(())
+    }
+
+    // The events below arrived in NRI v0.10: a runtime embedding an older
+    // NRI cannot send them, and the stub leaves them out of the
+    // subscription (see StubBuilder::require_events to insist).
+
+    fn update_pod_sandbox(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        _overhead: &LinuxResources,
+        resources: &LinuxResources,
+    ) -> HandlerResult<()> {
+        self.saw(format!(
+            "UpdatePodSandbox {}/{} (cpus {:?})",
+            pod.namespace, pod.name, resources.cpu.cpus
+        ));
+        Ok(())
+    }
+
+    fn post_update_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        self.saw(format!(
+            "PostUpdatePodSandbox {}/{}",
+            pod.namespace, pod.name
+        ));
+        Ok(())
+    }
+
+    fn validate_container_adjustment(
+        &self,
+        _ctx: &Context<'_>,
+        request: &ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        let plugins: Vec<String> = request.plugins.iter().map(|p| p.full_name()).collect();
+        self.saw(format!(
+            "ValidateContainerAdjustment {} (by {})",
+            container_name(
+                request.pod.get_or_default(),
+                request.container.get_or_default()
+            ),
+            plugins.join(",")
+        ));
+        // Returning an error rejects the whole creation, with the error's
+        // text as the reason (see examples/validator for a real policy).
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! Fuzzes protobuf decoding of the NRI messages that arrive from a peer:
 //! the requests a runtime sends a plugin (`Configure`, `Synchronize`,
-//! `CreateContainer`, `UpdateContainer`, `StopContainer`, `StateChange`),
-//! the replies and calls a plugin sends a runtime (the `*Response` types,
-//! `RegisterPlugin`, `UpdateContainers`), and the ttrpc envelopes around
-//! them. The whole input is decoded as each type.
+//! `CreateContainer`, `UpdateContainer`, `StopContainer`, `StateChange`,
+//! and NRI v0.12's per-event requests, `UpdatePodSandbox` and
+//! `ValidateContainerAdjustment`), the replies and calls a plugin sends a
+//! runtime (the `*Response` types, `RegisterPlugin`, `UpdateContainers`),
+//! and the ttrpc envelopes around them. The whole input is decoded as each
+//! type.
 //!
 //! For every message that decodes, the round trip must be stable:
 //! re-encoding succeeds with the size `compute_size` promised, the result
@@ -15,9 +17,12 @@
 use libfuzzer_sys::fuzz_target;
 use nri::api::{
     ConfigureRequest, ConfigureResponse, CreateContainerRequest, CreateContainerResponse,
-    RegisterPluginRequest, StateChangeEvent, StopContainerRequest, StopContainerResponse,
-    SynchronizeRequest, SynchronizeResponse, UpdateContainerRequest, UpdateContainerResponse,
-    UpdateContainersRequest, UpdateContainersResponse,
+    PostCreateContainerRequest, PostUpdatePodSandboxRequest, RegisterPluginRequest,
+    RemoveContainerRequest, RunPodSandboxRequest, StateChangeEvent, StopContainerRequest,
+    StopContainerResponse, SynchronizeRequest, SynchronizeResponse, UpdateContainerRequest,
+    UpdateContainerResponse, UpdateContainersRequest, UpdateContainersResponse,
+    UpdatePodSandboxRequest, ValidateContainerAdjustmentRequest,
+    ValidateContainerAdjustmentResponse,
 };
 use nri::ttrpc::{Request, Response};
 use protobuf::Message;
@@ -63,6 +68,12 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<StopContainerRequest>(data);
     round_trip::<StateChangeEvent>(data);
     round_trip::<UpdateContainersResponse>(data);
+    round_trip::<RunPodSandboxRequest>(data);
+    round_trip::<UpdatePodSandboxRequest>(data);
+    round_trip::<PostUpdatePodSandboxRequest>(data);
+    round_trip::<PostCreateContainerRequest>(data);
+    round_trip::<RemoveContainerRequest>(data);
+    round_trip::<ValidateContainerAdjustmentRequest>(data);
     // Plugin -> runtime.
     round_trip::<ConfigureResponse>(data);
     round_trip::<SynchronizeResponse>(data);
@@ -71,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<StopContainerResponse>(data);
     round_trip::<RegisterPluginRequest>(data);
     round_trip::<UpdateContainersRequest>(data);
+    round_trip::<ValidateContainerAdjustmentResponse>(data);
     // ttrpc envelopes.
     round_trip::<Request>(data);
     round_trip::<Response>(data);

@@ -176,7 +176,11 @@ impl ContainerAdjustment {
         self
     }
 
-    /// Adds a Linux device node.
+    /// Adds a Linux device node. The runtime also lets the container use
+    /// it: it adds an *allow* rule for the device's type, major and minor to
+    /// the container's device cgroup, with the access of
+    /// [`LinuxDevice::access_string`], so no separate cgroup rule is needed.
+    /// A device of the same path replaces one the container already has.
     ///
     /// ```
     /// use nri::api::{ContainerAdjustment, LinuxDevice};
@@ -222,6 +226,38 @@ impl ContainerAdjustment {
     /// ```
     pub fn add_cdi_device(&mut self, device: CDIDevice) -> &mut Self {
         self.CDI_devices.push(device);
+        self
+    }
+
+    /// Replaces the container's command line (`args[0]` is the program).
+    /// Another plugin that also sets the arguments conflicts with this one.
+    ///
+    /// ```
+    /// use nri::api::ContainerAdjustment;
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.set_args(["/bin/sh", "-c", "exec app"]);
+    /// assert_eq!(adjust.args, ["/bin/sh", "-c", "exec app"]);
+    /// ```
+    pub fn set_args<S: Into<String>>(&mut self, args: impl IntoIterator<Item = S>) -> &mut Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the container's command line, taking it over from a plugin
+    /// that set it earlier in the chain instead of conflicting with it
+    /// (recorded, as upstream does, as the arguments after an empty first
+    /// element).
+    ///
+    /// ```
+    /// use nri::api::ContainerAdjustment;
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.update_args(["/bin/app", "--verbose"]);
+    /// assert_eq!(adjust.args, ["", "/bin/app", "--verbose"]);
+    /// ```
+    pub fn update_args<S: Into<String>>(&mut self, args: impl IntoIterator<Item = S>) -> &mut Self {
+        self.args = std::iter::once(String::new())
+            .chain(args.into_iter().map(Into::into))
+            .collect();
         self
     }
 

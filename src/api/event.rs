@@ -301,9 +301,9 @@ impl EventMask {
     ///
     /// ```
     /// use nri::api::{Event, EventMask};
-    /// let mut mask = EventMask::POD_EVENTS;
-    /// mask.clear(Event::RUN_POD_SANDBOX).clear(Event::STOP_POD_SANDBOX);
-    /// assert_eq!(mask, Event::REMOVE_POD_SANDBOX.mask());
+    /// let mut mask = EventMask::from_events(&[Event::RUN_POD_SANDBOX, Event::STOP_POD_SANDBOX]);
+    /// mask.clear(Event::RUN_POD_SANDBOX);
+    /// assert_eq!(mask, Event::STOP_POD_SANDBOX.mask());
     /// ```
     pub fn clear(&mut self, event: Event) -> &mut Self {
         self.0 &= !event.mask().0;

@@ -15,6 +15,7 @@
 pub use crate::proto::nri::*;
 
 mod adjustment;
+mod adjustment_linux;
 mod consts;
 mod device;
 mod env;
@@ -23,9 +24,11 @@ mod hooks;
 mod identity;
 mod mount;
 mod optional;
+mod owners;
 mod removal;
 mod resources;
 mod update;
+mod validate;
 mod version;
 
 pub use consts::{

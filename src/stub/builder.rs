@@ -15,6 +15,7 @@ use crate::{Error, Result};
 
 use super::connect::Dialer;
 use super::lifecycle::{Inner, OnCloseFn, Stub};
+use super::stats::{ConnectionState, Recorder};
 
 /// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
 ///
@@ -51,6 +52,7 @@ pub struct StubBuilder {
     max_sync_bytes: usize,
     required: EventMask,
     failure_policy: Option<FailurePolicy>,
+    collect_stats: bool,
 }
 
 /// Default bound on the encoded Synchronize state the stub collects.
@@ -132,6 +134,15 @@ impl StubBuilder {
     /// v0.12.5 ignore it.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure_policy = Some(policy);
+        self
+    }
+
+    /// Whether [`Stub::stats`] counts requests (default on). Counting
+    /// costs a few atomic additions per request; turned off, the request
+    /// counters of the snapshot stay at zero (the connection's state and
+    /// history are still kept).
+    pub fn collect_stats(mut self, on: bool) -> Self {
+        self.collect_stats = on;
         self
     }
 
@@ -280,6 +291,8 @@ impl StubBuilder {
             failure_policy: self.failure_policy,
             runtime: Mutex::new(None),
             subscribed: Mutex::new(EventMask::EMPTY),
+            stats: Recorder::new(self.collect_stats),
+            state: Mutex::new((ConnectionState::Disconnected, None)),
             configured: Mutex::new(None),
             session_ids: AtomicU64::new(0),
             stop_gen: AtomicU64::new(0),
@@ -341,6 +354,7 @@ impl Stub {
             max_sync_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
             required: EventMask::EMPTY,
             failure_policy: None,
+            collect_stats: true,
             timeouts: (
                 api::DEFAULT_REGISTRATION_TIMEOUT,
                 api::DEFAULT_REQUEST_TIMEOUT,

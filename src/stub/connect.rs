@@ -20,7 +20,7 @@ pub type Dialer = Arc<dyn Fn(&Path) -> io::Result<UnixStream> + Send + Sync>;
 impl Stub {
     pub(super) fn connect(&self) -> Result<(UnixStream, bool)> {
         if let Some(s) = lock(&self.inner.given).take() {
-            log::info!("plugin {} using the given connection", self.name());
+            log::debug!("plugin {} using the given connection", self.name());
             return Ok((s, false));
         }
         if let Ok(value) = std::env::var(api::PLUGIN_SOCKET_ENV_VAR) {

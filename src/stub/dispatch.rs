@@ -23,9 +23,12 @@ use crate::api::{
 };
 use crate::ttrpc::{RequestContext, Services, Status};
 
+use std::time::Instant;
+
 use super::context::Context;
 use super::lifecycle::{HandlerScope, Stub};
 use super::serve::{handler, handler_status};
+use super::stats::Slot;
 
 /// A pod sandbox event's subject.
 type Pod = PodSandbox;
@@ -147,7 +150,24 @@ impl Stub {
     /// Calls the plugin's handler for `event`. Every event goes through
     /// here, whichever RPC carried it.
     pub(crate) fn dispatch(&self, rc: &RequestContext, event: Event) -> Result<Reply, Status> {
+        let started = Instant::now();
         let kind = event.kind();
+        let reply = self.call_handler(rc, &event, kind);
+        let failed = match &reply {
+            Ok(Reply::Verdict(v)) => v.reject,
+            Ok(_) => false,
+            Err(_) => true,
+        };
+        self.record(Slot::event(kind), rc, started, failed);
+        reply
+    }
+
+    fn call_handler(
+        &self,
+        rc: &RequestContext,
+        event: &Event,
+        kind: EventKind,
+    ) -> Result<Reply, Status> {
         let ctx = Context {
             req: rc,
             stub: self,
@@ -155,7 +175,7 @@ impl Stub {
         };
         let p = &self.inner.plugin;
         let _scope = HandlerScope::enter();
-        let result = match &event {
+        let result = match event {
             Event::RunPodSandbox(pod) => p.run_pod_sandbox(&ctx, pod).map(|()| Reply::Done),
             Event::UpdatePodSandbox {
                 pod,
@@ -190,10 +210,21 @@ impl Stub {
                 p.remove_container(&ctx, pod, c).map(|()| Reply::Done)
             }
             Event::ValidateContainerAdjustment(req) => {
-                // A validator's error is its rejection, as in Go's stub.
+                // A validator's error is its rejection, as in Go's stub;
+                // only a ttrpc Status fails the request itself.
                 return Ok(Reply::Verdict(
                     match p.validate_container_adjustment(&ctx, req) {
                         Ok(()) => ValidateContainerAdjustmentResponse::new(),
+                        Err(e) if e.is::<Status>() => {
+                            let status = handler_status(e);
+                            log::warn!(
+                                "plugin {}: {kind} handler failed for {}: {}",
+                                self.name(),
+                                event.subject(),
+                                status.message
+                            );
+                            return Err(status);
+                        }
                         Err(e) => {
                             log::info!(
                                 "plugin {}: rejected the adjustment of {}: {e}",

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 use super::connect::Dialer;
 use super::negotiate::RuntimeInfo;
+use super::stats::{ConnectionState, Recorder, Snapshot, Stats};
 
 pub(super) type OnCloseFn = Arc<dyn Fn() + Send + Sync>;
 
@@ -91,6 +92,8 @@ pub(super) struct Inner {
     pub(super) failure_policy: Option<FailurePolicy>,
     pub(super) runtime: Mutex<Option<Arc<RuntimeInfo>>>,
     pub(super) subscribed: Mutex<EventMask>,
+    pub(super) stats: Recorder,
+    pub(super) state: Mutex<(ConnectionState, Option<SystemTime>)>,
     pub(super) configured: Mutex<Option<Sender<Result<()>>>>,
     pub(super) session_ids: AtomicU64,
     pub(super) stop_gen: AtomicU64,
@@ -171,6 +174,25 @@ impl Stub {
         self.inner.required
     }
 
+    /// A snapshot of what the plugin has done: requests served per kind
+    /// with errors, deadline-guard answers, slow handlers and latency
+    /// quantiles; the connection's state, registrations and reconnects; the
+    /// runtime and its versions. Cheap enough to take every few seconds for
+    /// a metrics file or a readiness probe ([`Stats::to_prometheus`],
+    /// [`Stats::is_ready`]).
+    pub fn stats(&self) -> Stats {
+        let (state, registered_since) = *lock(&self.inner.state);
+        Snapshot {
+            recorder: &self.inner.stats,
+            plugin: self.name(),
+            state,
+            registered_since,
+            runtime: self.runtime(),
+            subscribed: self.subscribed_events(),
+        }
+        .take()
+    }
+
     /// True while connected to a runtime.
     pub fn is_connected(&self) -> bool {
         lock(&self.inner.session)
@@ -201,6 +223,7 @@ impl Stub {
         *lock(&self.inner.sync) = None;
         *lock(&self.inner.runtime) = None;
         *lock(&self.inner.subscribed) = EventMask::EMPTY;
+        *lock(&self.inner.state) = (ConnectionState::Registering, None);
         let stopped = Arc::new(AtomicBool::new(false));
         let services = Arc::new(self.services());
         let weak = Arc::downgrade(&self.inner);
@@ -245,10 +268,19 @@ impl Stub {
         match outcome {
             Ok(()) => {
                 log::debug!("plugin {} started", self.name());
+                self.inner
+                    .stats
+                    .registrations
+                    .fetch_add(1, Ordering::Relaxed);
+                let mut state = lock(&self.inner.state);
+                if state.0 == ConnectionState::Registering {
+                    *state = (ConnectionState::Registered, Some(SystemTime::now()));
+                }
                 Ok(())
             }
             Err(e) => {
                 log::error!("plugin {} failed to start: {e}", self.name());
+                *lock(&self.inner.state) = (ConnectionState::Disconnected, None);
                 stopped.store(true, Ordering::Release);
                 lock(&self.inner.session).take();
                 conn.close();
@@ -412,19 +444,31 @@ impl Stub {
             update: updates,
             ..Default::default()
         };
-        let resp: UpdateContainersResponse = client
+        self.inner
+            .stats
+            .updates_sent
+            .fetch_add(1, Ordering::Relaxed);
+        let resp: Result<UpdateContainersResponse> = client
             .call(RUNTIME_SERVICE, "UpdateContainers", &req, Some(timeout))
             .map_err(|e| match e {
                 Error::ConnectionClosed(_) => Error::NotConnected,
                 e => e,
-            })?;
-        Ok(resp.failed)
+            });
+        if resp.as_ref().map_or(true, |r| !r.failed.is_empty()) {
+            self.inner
+                .stats
+                .updates_failed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(resp?.failed)
     }
 }
 
 pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
     let Some(inner) = weak.upgrade() else { return };
     let name = format!("{}-{}", inner.index, inner.name);
+    inner.stats.disconnects.fetch_add(1, Ordering::Relaxed);
+    *lock(&inner.state) = (ConnectionState::Disconnected, None);
     {
         let mut s = lock(&inner.session);
         if s.as_ref().is_some_and(|s| s.id == id) {

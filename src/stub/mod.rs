@@ -26,6 +26,7 @@ mod lifecycle;
 mod negotiate;
 mod plugin;
 mod serve;
+mod stats;
 mod supervise;
 mod sync;
 
@@ -36,5 +37,6 @@ pub use context::Context;
 pub use lifecycle::Stub;
 pub use negotiate::{NriVersionSource, RuntimeInfo};
 pub use plugin::{HandlerError, HandlerResult, Plugin};
+pub use stats::{ConnectionState, Latency, RequestStats, Stats};
 pub use supervise::Backoff;
 pub use sync::{Items, SyncState};

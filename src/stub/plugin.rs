@@ -197,7 +197,10 @@ pub trait Plugin: Send + Sync + 'static {
     /// Validates the adjustments every plugin made to a container being
     /// created (NRI v0.10 or newer), after the runtime merged them: `Ok(())`
     /// accepts, an error rejects the creation with the error's text as the
-    /// reason (as Go's stub turns a validator's error into a rejection).
+    /// reason (as Go's stub turns a validator's error into a rejection). To
+    /// fail the request instead of rejecting (the validator itself could not
+    /// decide), return a [`crate::ttrpc::Status`]: it goes to the runtime as
+    /// the reply's status, which also fails the creation.
     ///
     /// The request holds the pod, the container as it was before any plugin
     /// touched it, the merged adjustment, the updates to other containers,

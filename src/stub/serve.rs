@@ -13,14 +13,30 @@ use crate::api::{
 use crate::ttrpc::{encode_result, lock, Code, RequestContext, Services, Status};
 use crate::{Error, Result};
 
+use std::time::Instant;
+
 use super::dispatch;
 use super::lifecycle::{HandlerScope, Inner, Stub};
 use super::negotiate::{self, RuntimeInfo};
+use super::stats::{Outcome, Slot};
 
 /// Full name of the Synchronize method, for messages.
 const SYNCHRONIZE: &str = "nri.pkg.api.v1alpha1.Plugin/Synchronize";
 
 impl Stub {
+    /// Counts one served request in the stub's statistics.
+    pub(super) fn record(&self, slot: Slot, rc: &RequestContext, started: Instant, failed: bool) {
+        self.inner.stats.record(
+            slot,
+            Outcome {
+                failed,
+                took: started.elapsed(),
+                timeout: rc.timeout(),
+                guard_margin: self.inner.options.deadline_guard.as_ref().map(|g| g.margin),
+            },
+        );
+    }
+
     pub(super) fn services(&self) -> Services {
         let mut s = Services::new();
         let w = Arc::downgrade(&self.inner);
@@ -60,20 +76,18 @@ impl Stub {
             stub: self,
             request: "Configure",
         };
+        let started = Instant::now();
         let result = {
             let _scope = HandlerScope::enter();
             self.inner
                 .plugin
                 .configure(&ctx, &req.config, &req.runtime_name, &req.runtime_version)
         };
+        self.record(Slot::CONFIGURE, rc, started, result.is_err());
         let outcome = match result {
             Err(e) => {
+                // start() reports it.
                 let st = handler_status(e);
-                log::warn!(
-                    "plugin {}: Configure handler failed: {}",
-                    self.name(),
-                    st.message
-                );
                 Err((
                     st.clone(),
                     Error::Handler(format!("Configure failed: {}", st.message)),
@@ -121,7 +135,7 @@ impl Stub {
                 "plugin {} subscribed to events it does not handle: {extra} (handled: {handled})",
                 self.name()
             );
-            log::error!("{message}");
+            // start() reports it.
             return Err((
                 Status::new(Code::Unknown, message.clone()),
                 Error::Config(message),
@@ -144,10 +158,8 @@ impl Stub {
                 );
                 Ok(sub.mask)
             }
-            Err(e) => {
-                log::error!("{e}");
-                Err((Status::new(e.code(), e.to_string()), e))
-            }
+            // start() reports it.
+            Err(e) => Err((Status::new(e.code(), e.to_string()), e)),
         }
     }
 
@@ -193,13 +205,21 @@ impl Stub {
             stub: self,
             request: "Synchronize",
         };
+        let started = Instant::now();
         let update = {
             let _scope = HandlerScope::enter();
-            self.inner
-                .plugin
-                .synchronize(&ctx, state)
-                .map_err(handler_status)?
+            self.inner.plugin.synchronize(&ctx, state)
         };
+        self.record(Slot::SYNCHRONIZE, rc, started, update.is_err());
+        let update = update.map_err(|e| {
+            let status = handler_status(e);
+            log::warn!(
+                "plugin {}: Synchronize handler failed: {}",
+                self.name(),
+                status.message
+            );
+            status
+        })?;
         encode_result(
             SYNCHRONIZE,
             &SynchronizeResponse {
@@ -216,8 +236,13 @@ impl Stub {
             stub: self,
             request: "Shutdown",
         };
-        let _scope = HandlerScope::enter();
-        self.inner.plugin.shutdown(&ctx);
+        let started = Instant::now();
+        {
+            let _scope = HandlerScope::enter();
+            self.inner.plugin.shutdown(&ctx);
+        }
+        self.record(Slot::SHUTDOWN, rc, started, false);
+        log::info!("plugin {}: the runtime is shutting down", self.name());
         Ok(Empty::new())
     }
 }

@@ -100,6 +100,8 @@ pub struct Backoff {
     pub max_attempts: Option<u64>,
 }
 
+/// 100 ms after the first failed attempt, doubling up to 10 s between
+/// attempts, and no limit on attempts.
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {

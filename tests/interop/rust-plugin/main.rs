@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nri::api::{
-    optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, EventMask, Hook, Hooks,
-    LinuxDevice, LinuxResources, Mount, PodSandbox,
+    optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, EventMask, FailurePolicy,
+    Hook, Hooks, IOPrioClass, LinuxDevice, LinuxIOPriority, LinuxNamespace, LinuxNetDevice,
+    LinuxResources, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp, LinuxSyscall, Mount,
+    MpolFlag, MpolMode, PodSandbox, ValidateContainerAdjustmentRequest,
 };
 use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub, SyncState};
 
@@ -198,6 +200,45 @@ fn full_adjustment(a: &mut ContainerAdjustment, t: &str) {
         .set_linux_oom_score_adj(Some(10));
 }
 
+/// `interop/adjust=v012`: every adjustment added since NRI v0.9.
+fn v012_adjustment(a: &mut ContainerAdjustment, t: &str) {
+    let mut seccomp = LinuxSeccomp::with_default_action("SCMP_ACT_ALLOW");
+    seccomp.architectures.push("SCMP_ARCH_X86_64".into());
+    seccomp.syscalls.push(LinuxSyscall {
+        names: vec![format!("{t}_call")],
+        action: "SCMP_ACT_ERRNO".into(),
+        errno_ret: optional(1u32),
+        ..Default::default()
+    });
+    let mut sched = LinuxScheduler::with_policy(LinuxSchedulerPolicy::SCHED_BATCH);
+    sched.nice = 5;
+    a.set_args([format!("/bin/{t}"), "--interop".to_string()])
+        .set_linux_io_priority(LinuxIOPriority::with_class(IOPrioClass::IOPRIO_CLASS_BE, 4))
+        .set_linux_seccomp_policy(seccomp)
+        .add_or_replace_namespace(LinuxNamespace {
+            type_: "network".into(),
+            path: format!("/var/run/netns/{t}"),
+            ..Default::default()
+        })
+        .set_linux_sysctl("net.core.somaxconn", "1024")
+        .add_linux_net_device(
+            format!("{t}-host0"),
+            LinuxNetDevice::named(format!("{t}-eth0")),
+        )
+        .set_linux_scheduler(sched)
+        .set_linux_rdt_clos_id(format!("{t}-clos"))
+        .set_linux_rdt_schemata(["L3:0=ff"])
+        .set_linux_rdt_enable_monitoring(true)
+        .set_linux_memory_policy(MpolMode::MPOL_BIND, "0", &[MpolFlag::MPOL_F_STATIC_NODES]);
+}
+
+/// The Configure line's NRI version: the runtime's, as the stub knows it.
+fn nri_version(ctx: &Context<'_>) -> String {
+    ctx.stub()
+        .runtime_nri_version()
+        .unwrap_or_else(|| "-".to_string())
+}
+
 struct Shared(Arc<Contract>);
 
 impl Plugin for Shared {
@@ -207,7 +248,7 @@ impl Plugin for Shared {
 
     fn configure(
         &self,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
         config: &str,
         runtime: &str,
         version: &str,
@@ -235,8 +276,10 @@ impl Plugin for Shared {
             None => None,
         };
         *self.0.cfg.lock().unwrap_or_else(|e| e.into_inner()) = Config { log, prefix, tag };
-        self.0
-            .logf(format!("Configure pod=- ctr=- runtime={runtime}/{version}"));
+        self.0.logf(format!(
+            "Configure pod=- ctr=- runtime={runtime}/{version} nri={}",
+            nri_version(ctx)
+        ));
         Ok(events)
     }
 
@@ -271,6 +314,60 @@ impl Plugin for Shared {
     fn remove_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
         self.0.pod_event("RemovePodSandbox", pod)
     }
+    fn update_pod_sandbox(
+        &self,
+        _ctx: &Context<'_>,
+        pod: &PodSandbox,
+        _overhead: &LinuxResources,
+        _resources: &LinuxResources,
+    ) -> HandlerResult<()> {
+        self.0.pod_event("UpdatePodSandbox", pod)
+    }
+    fn post_update_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        self.0.pod_event("PostUpdatePodSandbox", pod)
+    }
+
+    fn validate_container_adjustment(
+        &self,
+        _ctx: &Context<'_>,
+        req: &ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        let pod = req.pod.get_or_default();
+        let ctr = req.container.get_or_default();
+        let plugins: Vec<String> = req.plugins.iter().map(|p| p.full_name()).collect();
+        let plugins = if plugins.is_empty() {
+            "-".to_string()
+        } else {
+            plugins.join(",")
+        };
+        self.0.logf(format!(
+            "ValidateContainerAdjustment pod={} ctr={} plugins={plugins}",
+            or_dash(&pod.id),
+            or_dash(&ctr.id)
+        ));
+        if let Some(ms) = lookup(pod, Some(ctr), "interop/sleep-ms").and_then(|v| v.parse().ok()) {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        if lookup(pod, Some(ctr), "interop/fail") == Some("yes") {
+            // A failing validator answers with an error status, not a
+            // rejection: the stub turns errors into rejections, so fail the
+            // request with a status of its own.
+            return Err(Box::new(nri::ttrpc::Status::new(
+                nri::ttrpc::Code::Unknown,
+                "interop: failure requested",
+            )));
+        }
+        let t = self.0.tag();
+        match lookup(pod, Some(ctr), "interop/validate") {
+            Some("reject") => Err(format!("interop: {t} rejects").into()),
+            Some("reject-long") => {
+                let mut reason = format!("interop: {t} rejects ");
+                reason.push_str(&"x".repeat(16384 - reason.len()));
+                Err(reason.into())
+            }
+            _ => Ok(()),
+        }
+    }
 
     fn create_container(
         &self,
@@ -292,6 +389,7 @@ impl Plugin for Shared {
                 adjust.add_annotation(format!("{t}.interop/added"), "yes");
                 adjust.add_env(format!("INTEROP_{t}"), "yes");
             }
+            Some("v012") => v012_adjustment(&mut adjust, &t),
             _ => {}
         }
         if let Some(n) =
@@ -383,6 +481,7 @@ impl Plugin for Shared {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut name, mut idx, mut socket, mut config, mut guard) = (None, None, None, None, false);
+    let (mut policy, mut require) = (None, None);
     while let Some(a) = args.next() {
         match a.trim_start_matches('-') {
             "name" => name = args.next(),
@@ -390,6 +489,14 @@ fn main() {
             "socket" => socket = args.next(),
             "config" => config = args.next(),
             "deadline-guard" => guard = true,
+            "failure-policy" => policy = Some(parse_policy(args.next().as_deref())),
+            "require" => {
+                let text = args.next().unwrap_or_default();
+                require = Some(text.parse::<EventMask>().unwrap_or_else(|e| {
+                    eprintln!("rust-plugin: -require {text:?}: {e}");
+                    std::process::exit(2)
+                }));
+            }
             other => {
                 eprintln!("rust-plugin: unknown argument {other:?}");
                 std::process::exit(2);
@@ -425,6 +532,12 @@ fn main() {
     if guard {
         b = b.deadline_guard(DeadlineGuard::default());
     }
+    if let Some(Some(policy)) = policy {
+        b = b.failure_policy(policy);
+    }
+    if let Some(events) = require {
+        b = b.require_events(events);
+    }
     let stub = match b.build() {
         Ok(s) => s,
         Err(e) => {
@@ -437,7 +550,26 @@ fn main() {
         Ok(()) | Err(nri::Error::ConnectionClosed(_)) => {}
         Err(e) => {
             eprintln!("rust-plugin: {e}");
-            std::process::exit(1);
+            std::process::exit(e.exit_code().into());
+        }
+    }
+}
+
+/// `-failure-policy`: `None` for `none`, exits with status 2 on a bad value.
+fn parse_policy(value: Option<&str>) -> Option<FailurePolicy> {
+    match value.unwrap_or_default() {
+        "none" => None,
+        "fail-request" => Some(FailurePolicy::from_flags(true, false)),
+        "keep-connected" => Some(FailurePolicy::from_flags(false, true)),
+        "fail-request,keep-connected" | "keep-connected,fail-request" => {
+            Some(FailurePolicy::from_flags(true, true))
+        }
+        other => {
+            eprintln!(
+                "rust-plugin: -failure-policy {other:?} is none of none, fail-request, \
+                 keep-connected, fail-request,keep-connected"
+            );
+            std::process::exit(2)
         }
     }
 }

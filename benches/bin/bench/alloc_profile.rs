@@ -1,0 +1,216 @@
+//! `alloc-profile`: in-process CPU work and heap cost of the benchmark's
+//! messages, with no I/O (a counting global allocator, off unless this
+//! subcommand runs).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use nri::api::{
+    CreateContainerRequest, CreateContainerResponse, SynchronizeRequest, PLUGIN_SERVICE,
+};
+use nri::ttrpc::{Request, Response};
+use protobuf::{Message, MessageField};
+
+use crate::cli::{fail, result, Args};
+use crate::common;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// In-process evidence for the report: what decoding the benchmark's
+/// messages costs in heap bytes and allocations (the plugin does the same
+/// decoding with the same generated code).
+pub fn alloc_profile(args: &Args) {
+    let n = args.num("n", 10_000);
+    COUNTING.store(true, Ordering::SeqCst);
+    let (pods, ctrs) = common::state(n);
+    // What nri::runtime's Synchronize does before sending anything: clone
+    // the whole state into one request and encode it (only to find it over
+    // 4 MiB when it is large), as src/runtime/sync.rs does.
+    let t = Instant::now();
+    let req = SynchronizeRequest {
+        pods: pods.to_vec(),
+        containers: ctrs.to_vec(),
+        ..Default::default()
+    };
+    let bytes = req.write_to_bytes().unwrap_or_else(|e| fail(e));
+    result(
+        "sync_runtime_clone_encode_all_ms",
+        t.elapsed().as_secs_f64() * 1e3,
+    );
+    drop(req);
+    drop((pods, ctrs));
+    let (live0, allocs0) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    let t = Instant::now();
+    let decoded = SynchronizeRequest::parse_from_bytes(&bytes).unwrap_or_else(|e| fail(e));
+    let decode_time = t.elapsed();
+    let (live1, allocs1) = (LIVE.load(Ordering::SeqCst), ALLOCS.load(Ordering::SeqCst));
+    result("sync_decode_ms", decode_time.as_secs_f64() * 1e3);
+    result(
+        "sync_encoded_bytes_per_container",
+        bytes.len() as f64 / n as f64,
+    );
+    result(
+        "sync_decoded_heap_bytes_per_container",
+        (live1 - live0) as f64 / n as f64,
+    );
+    result(
+        "sync_decode_allocs_per_container",
+        (allocs1 - allocs0) as f64 / n as f64,
+    );
+    result(
+        "container_struct_bytes",
+        std::mem::size_of::<nri::api::Container>() as f64,
+    );
+    let t = Instant::now();
+    drop(decoded);
+    result("sync_drop_ms", t.elapsed().as_secs_f64() * 1e3);
+
+    let pod = common::pod(1);
+    let ctr = common::container(1, &pod);
+    let req = CreateContainerRequest {
+        pod: MessageField::some(pod),
+        container: MessageField::some(ctr),
+        ..Default::default()
+    };
+    let bytes = req.write_to_bytes().unwrap_or_else(|e| fail(e));
+    let allocs0 = ALLOCS.load(Ordering::SeqCst);
+    let decoded = CreateContainerRequest::parse_from_bytes(&bytes).unwrap_or_else(|e| fail(e));
+    let allocs1 = ALLOCS.load(Ordering::SeqCst);
+    let reply = CreateContainerResponse {
+        adjust: MessageField::some(common::adjust()),
+        ..Default::default()
+    };
+    let out = reply.write_to_bytes().unwrap_or_else(|e| fail(e));
+    let allocs2 = ALLOCS.load(Ordering::SeqCst);
+    drop((decoded, out));
+    result("create_decode_allocs", (allocs1 - allocs0) as f64);
+    result("create_handler_encode_allocs", (allocs2 - allocs1) as f64);
+    COUNTING.store(false, Ordering::SeqCst);
+
+    // CPU work per CreateContainer with no I/O at all, one thread.
+    let iters = args.num("iters", 20_000);
+    let pod = common::pod(1);
+    let ctr = common::container(1, &pod);
+    // Plugin side: decode the envelope and the request, run the handler,
+    // encode the reply and its envelope.
+    let envelope = Request {
+        service: PLUGIN_SERVICE.to_string(),
+        method: "CreateContainer".to_string(),
+        payload: bytes.clone(),
+        timeout_nano: 2_000_000_000,
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .unwrap_or_else(|e| fail(e));
+    let mut sink = 0usize;
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters / 5 {
+            let env = Request::parse_from_bytes(&envelope).unwrap_or_else(|e| fail(e));
+            let req =
+                CreateContainerRequest::parse_from_bytes(&env.payload).unwrap_or_else(|e| fail(e));
+            sink += req.container.env.len();
+            let reply = CreateContainerResponse {
+                adjust: MessageField::some(common::adjust()),
+                ..Default::default()
+            };
+            let resp = Response {
+                payload: reply.write_to_bytes().unwrap_or_else(|e| fail(e)),
+                ..Default::default()
+            };
+            sink += resp.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
+    }
+    result("create_plugin_work_us", best);
+    // Driver A side: clone the pod and container into the request (as
+    // PluginHandle::create_container does), encode it and its envelope,
+    // decode the reply.
+    let reply_bytes = Response {
+        payload: CreateContainerResponse {
+            adjust: MessageField::some(common::adjust()),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap_or_else(|e| fail(e)),
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .unwrap_or_else(|e| fail(e));
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters / 5 {
+            let req = CreateContainerRequest {
+                pod: MessageField::some(pod.clone()),
+                container: MessageField::some(ctr.clone()),
+                ..Default::default()
+            };
+            let env = Request {
+                service: PLUGIN_SERVICE.to_string(),
+                method: "CreateContainer".to_string(),
+                payload: req.write_to_bytes().unwrap_or_else(|e| fail(e)),
+                timeout_nano: 2_000_000_000,
+                ..Default::default()
+            };
+            sink += env.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+            let resp = Response::parse_from_bytes(&reply_bytes).unwrap_or_else(|e| fail(e));
+            let r = CreateContainerResponse::parse_from_bytes(&resp.payload)
+                .unwrap_or_else(|e| fail(e));
+            sink += r.adjust.env.len();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
+    }
+    result("create_driver_a_work_us", best);
+    // Of which: the clone of the pod and the container.
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..iters / 5 {
+            let req = CreateContainerRequest {
+                pod: MessageField::some(pod.clone()),
+                container: MessageField::some(ctr.clone()),
+                ..Default::default()
+            };
+            sink += req.container.env.len();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
+    }
+    result("create_driver_a_clone_us", best);
+    if sink == 0 {
+        fail("nothing was decoded");
+    }
+}

@@ -1,0 +1,156 @@
+//! Setting up a [`Connection`]: which logical connections it serves or
+//! opens, its options and callbacks, and starting its threads.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use super::guard;
+use super::read::{worker_main, ReadSide, Turn};
+use super::write::Writer;
+use super::{lock, Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
+use crate::ttrpc::Services;
+use crate::{Error, Result};
+
+/// Sets up and starts a [`Connection`].
+pub struct ConnectionBuilder {
+    stream: UnixStream,
+    framing: Framing,
+    options: ConnectionOptions,
+    services: Vec<(u32, Arc<Services>)>,
+    open: Vec<u32>,
+    on_close: Option<OnClose>,
+    on_closing: Option<OnClose>,
+}
+
+impl ConnectionBuilder {
+    /// Starts building a connection over `stream`.
+    pub fn new(stream: UnixStream, framing: Framing) -> Self {
+        ConnectionBuilder {
+            stream,
+            framing,
+            options: ConnectionOptions::default(),
+            services: Vec::new(),
+            open: Vec::new(),
+            on_close: None,
+            on_closing: None,
+        }
+    }
+
+    /// Replaces the options.
+    pub fn options(mut self, options: ConnectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Serves `services` on logical connection `conn_id` (ignored with
+    /// [`Framing::Raw`], where the one stream is served).
+    pub fn serve(mut self, conn_id: u32, services: Arc<Services>) -> Self {
+        let id = self.chan_id(conn_id);
+        self.services.push((id, services));
+        self.open.push(id);
+        self
+    }
+
+    /// Opens logical connection `conn_id` for calls made with
+    /// [`Connection::client`].
+    pub fn open(mut self, conn_id: u32) -> Self {
+        let id = self.chan_id(conn_id);
+        self.open.push(id);
+        self
+    }
+
+    /// Sets a callback run once as soon as the connection starts closing,
+    /// on the thread that closes it, before handlers still running have
+    /// finished. Keep it short; it must not wait for the connection.
+    pub fn on_closing(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
+        self.on_closing = Some(Box::new(f));
+        self
+    }
+
+    /// Sets the callback run once when the connection has closed and its
+    /// workers have ended.
+    pub fn on_close(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
+        self.on_close = Some(Box::new(f));
+        self
+    }
+
+    fn chan_id(&self, conn_id: u32) -> u32 {
+        match self.framing {
+            Framing::Raw => 0,
+            Framing::Mux => conn_id,
+        }
+    }
+
+    /// Starts the workers and returns the running connection.
+    pub fn start(self) -> Result<Connection> {
+        let ConnectionBuilder {
+            stream,
+            framing,
+            mut options,
+            services,
+            mut open,
+            on_close,
+            on_closing,
+        } = self;
+        options.workers = options.workers.max(1);
+        options.read_buffer = options.read_buffer.max(4096);
+        if framing == Framing::Mux && open.contains(&0) {
+            return Err(Error::Config("logical connection id 0 is reserved".into()));
+        }
+        open.sort_unstable();
+        open.dedup();
+        let read_stream = stream
+            .try_clone()
+            .map_err(|e| Error::io("cannot clone the connection socket for reading", e))?;
+        let ctl_stream = stream
+            .try_clone()
+            .map_err(|e| Error::io("cannot clone the connection socket", e))?;
+        let read = ReadSide::new(read_stream, options.read_buffer, &open);
+        let shared = Arc::new(Shared {
+            framing,
+            options: options.clone(),
+            services: services.into_iter().collect(),
+            open,
+            read: Mutex::new(read),
+            turn: Mutex::new(Turn::default()),
+            turn_cv: Condvar::new(),
+            spares: Mutex::new(Vec::new()),
+            writer: Mutex::new(Writer::new(stream)),
+            control: ctl_stream,
+            pending: Mutex::new(HashMap::new()),
+            next_stream: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            alive: AtomicUsize::new(options.workers),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
+            on_close: Mutex::new(on_close),
+            on_closing: Mutex::new(on_closing),
+            guard: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+        });
+        if let Some(guard) = options.deadline_guard.clone() {
+            guard::start(&shared, guard)?;
+        }
+        for i in 0..options.workers {
+            let s = shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{}", options.name, i))
+                .spawn(move || worker_main(s));
+            if let Err(e) = spawned.map(|h| lock(&shared.threads).push(h)) {
+                // Workers already running exit once closed; the rest never started.
+                let missing = options.workers - i;
+                shared.close(format!("cannot spawn worker thread: {e}"));
+                for _ in 0..missing {
+                    shared.worker_exited();
+                }
+                return Err(Error::io("cannot spawn a worker thread", e));
+            }
+        }
+        let owner = Arc::new(Owner(shared.clone()));
+        Ok(Connection { shared, owner })
+    }
+}

@@ -1,0 +1,343 @@
+//! One socket, its reader, its writer and its worker pool.
+//!
+//! A [`Connection`] owns a stream socket that carries ttrpc either directly
+//! ([`Framing::Raw`]) or over NRI's trunk ([`Framing::Mux`], logical
+//! connections numbered from 1). On every logical connection it can serve
+//! [`Services`] and make calls through a [`Client`] at the same time: frames
+//! of type Request go to the services, frames of type Response to the
+//! waiting callers.
+//!
+//! # Threads
+//!
+//! A pool of worker threads takes turns as the reader (leader/follower).
+//! The thread holding the read side reads the socket and decodes whatever
+//! arrived: responses are handed to their callers, requests are queued.
+//! When it has a request, it gives up the read side, so an idle peer takes
+//! over reading, and handles the request and writes the reply itself. A
+//! request is thus read, handled and answered on one thread, without a hop
+//! between threads on the critical path. Writes from all threads go through
+//! one lock, so frames of different messages never interleave.
+//!
+//! # Closing
+//!
+//! Closing is one path: end of stream, a fatal protocol error or
+//! [`Connection::close`] shut the socket down, wake every waiting caller with
+//! an error, let the workers finish, run the on-close callback exactly once,
+//! and release [`Connection::wait`].
+//!
+//! # Where things are
+//!
+//! This file holds the framing and the options, the [`Connection`] handle,
+//! the state its threads share and the closing path. The rest, one part
+//! each: `builder` (setting up and starting a connection), `client` (calls
+//! and waiting for their replies), `read` (the turn to read, decoding what
+//! arrived and the worker loop), `serve` (the request envelope and running a
+//! handler for it), `write` (framing and writing messages) and `guard` (the
+//! deadline guard).
+
+mod builder;
+mod client;
+mod guard;
+mod read;
+mod serve;
+mod write;
+
+use std::collections::HashMap;
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::server::Services;
+use super::Response;
+use crate::{Error, Result};
+
+pub use builder::ConnectionBuilder;
+pub use client::Client;
+pub use guard::{DeadlineGuard, GuardReply};
+
+use guard::GuardMsg;
+use read::{ReadSide, Turn};
+use write::Writer;
+
+/// How ttrpc frames travel on the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Plain ttrpc: the socket is one logical connection (id 0).
+    Raw,
+    /// NRI's multiplexer: logical connections with ids from 1.
+    Mux,
+}
+
+/// Callback run once when a connection has closed, with the reason.
+pub type OnClose = Box<dyn FnOnce(&str) + Send>;
+
+/// Sizes and limits of a [`Connection`].
+#[derive(Clone, Debug)]
+pub struct ConnectionOptions {
+    /// Worker threads taking turns as reader and handling requests (at least 1).
+    pub workers: usize,
+    /// Requests read but not yet picked up by a worker; beyond this a request
+    /// is refused at once with RESOURCE_EXHAUSTED.
+    pub max_queued_requests: usize,
+    /// Size of the read buffer in bytes.
+    pub read_buffer: usize,
+    /// Optional deadline guard for served requests.
+    pub deadline_guard: Option<DeadlineGuard>,
+    /// Name used for threads and log messages.
+    pub name: String,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            workers: 4,
+            max_queued_requests: 64,
+            read_buffer: 64 * 1024,
+            deadline_guard: None,
+            name: "ttrpc".to_string(),
+        }
+    }
+}
+
+/// Closes the connection when the last user handle ([`Connection`] or
+/// [`Client`]) is dropped; the worker threads hold only the shared state,
+/// so they never keep a forgotten connection open.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0
+            .close("every handle to the connection was dropped".to_string());
+    }
+}
+
+/// A running ttrpc connection. Cheap to clone; all clones share it. When
+/// the last clone and the last [`Client`] made from it are dropped, the
+/// connection closes (without waiting for its threads).
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.shared.options.name)
+            .field("framing", &self.shared.framing)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A client making calls on logical connection `conn_id` (ignored with
+    /// [`Framing::Raw`]). The id must have been opened or served.
+    pub fn client(&self, conn_id: u32) -> Result<Client> {
+        let chan = match self.shared.framing {
+            Framing::Raw => 0,
+            Framing::Mux => conn_id,
+        };
+        if !self.shared.open.contains(&chan) {
+            return Err(Error::Config(format!(
+                "logical connection {conn_id} was not opened on this connection"
+            )));
+        }
+        Ok(Client::new(self.shared.clone(), self.owner.clone(), chan))
+    }
+
+    /// Closes the connection (idempotent). Does not wait; see [`Connection::wait`].
+    pub fn close(&self) {
+        self.shared.close("closed locally".to_string());
+    }
+
+    /// True once the connection has started closing.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<String> {
+        lock(&self.shared.reason).clone()
+    }
+
+    /// Blocks until the connection starts closing (without waiting for
+    /// handlers still running).
+    pub fn wait_closed(&self) {
+        let mut done = lock(&self.shared.done);
+        while !*done && !self.is_closed() {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Blocks until the connection has closed and its threads have exited
+    /// (called from one of its own handlers, it does not wait for itself).
+    pub fn wait(&self) {
+        let mut done = lock(&self.shared.done);
+        while !*done {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        drop(done);
+        self.shared.join_threads();
+    }
+
+    /// Like [`Connection::wait`], for at most `timeout`. Returns true when
+    /// the connection is done. When a handler is stuck and the time runs out
+    /// on a closed connection, the on-close callback is run now (still only
+    /// once) and the stuck worker is left behind.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut done = lock(&self.shared.done);
+        while !*done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(done);
+                if self.is_closed() {
+                    log::warn!(
+                        "{}: a handler is still running after close; not waiting for it",
+                        self.shared.options.name
+                    );
+                    self.shared.finish();
+                    return true;
+                }
+                return false;
+            }
+            done = self
+                .shared
+                .done_cv
+                .wait_timeout(done, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        drop(done);
+        self.shared.join_threads();
+        true
+    }
+}
+
+/// The key of a waiting caller: logical connection and stream id.
+fn key(chan: u32, stream: u32) -> u64 {
+    ((chan as u64) << 32) | stream as u64
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type PendingSlot = Sender<Result<Response>>;
+
+/// The state one connection's threads and handles share. Its methods live
+/// with the part they serve: closing here, reading in `read`, writing in
+/// `write`, calling in `client`, serving in `serve`, the guard in `guard`.
+struct Shared {
+    framing: Framing,
+    options: ConnectionOptions,
+    services: HashMap<u32, Arc<Services>>,
+    open: Vec<u32>,
+    /// The read side. Only the thread holding the turn (below) locks it, so
+    /// the lock is never contended and nobody spins on it.
+    read: Mutex<ReadSide>,
+    /// Whose turn it is to read: threads waiting for it sleep on `turn_cv`.
+    turn: Mutex<Turn>,
+    turn_cv: Condvar,
+    /// Request buffers handed back after their handler ran, reused for the
+    /// next frames: a large allocation per request costs more than the
+    /// decode around it (glibc consolidates its small-chunk bins first).
+    spares: Mutex<Vec<Vec<u8>>>,
+    writer: Mutex<Writer>,
+    control: UnixStream,
+    pending: Mutex<HashMap<u64, PendingSlot>>,
+    next_stream: Mutex<HashMap<u32, u32>>,
+    closed: AtomicBool,
+    reason: Mutex<Option<String>>,
+    alive: AtomicUsize,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+    on_close: Mutex<Option<OnClose>>,
+    on_closing: Mutex<Option<OnClose>>,
+    guard: Mutex<Option<Sender<GuardMsg>>>,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn reason_string(&self) -> String {
+        lock(&self.reason)
+            .clone()
+            .unwrap_or_else(|| "connection closed".to_string())
+    }
+
+    fn close(&self, reason: String) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        log::debug!("{}: closing: {reason}", self.options.name);
+        *lock(&self.reason) = Some(reason.clone());
+        let _ = self.control.shutdown(Shutdown::Both);
+        let pending: Vec<PendingSlot> = lock(&self.pending).drain().map(|(_, v)| v).collect();
+        for tx in pending {
+            let _ = tx.send(Err(Error::ConnectionClosed(reason.clone())));
+        }
+        if let Some(tx) = lock(&self.guard).take() {
+            let _ = tx.send(GuardMsg::Stop);
+        }
+        let cb = lock(&self.on_closing).take();
+        if let Some(cb) = cb {
+            if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
+                log::error!("{}: the on-closing callback panicked", self.options.name);
+            }
+        }
+        // Wake the workers waiting for their turn to read, then
+        // wait_closed().
+        {
+            let _t = lock(&self.turn);
+            self.turn_cv.notify_all();
+        }
+        let _g = lock(&self.done);
+        self.done_cv.notify_all();
+    }
+
+    /// Joins the connection's threads once they are done, except the
+    /// calling thread itself.
+    fn join_threads(&self) {
+        let me = thread::current().id();
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        for h in handles {
+            if h.thread().id() != me {
+                let _ = h.join();
+            }
+        }
+    }
+
+    fn worker_exited(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    /// Runs the on-close callback (once) and releases waiters.
+    fn finish(&self) {
+        let cb = lock(&self.on_close).take();
+        if let Some(cb) = cb {
+            let reason = self.reason_string();
+            if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
+                log::error!("{}: the on-close callback panicked", self.options.name);
+            }
+        }
+        *lock(&self.done) = true;
+        self.done_cv.notify_all();
+    }
+}
