@@ -150,12 +150,17 @@ echo "crictl $E2E_CRICTL_VERSION: $crictl"
 tools_time=$((SECONDS - t))
 echo "tools ready in ${tools_time}s"
 
-step "example plugins (cargo build --examples)"
 t=$SECONDS
-(cd "$REPO" && timeout 1800 cargo build --examples) || { echo "cargo build --examples failed" >&2; exit 1; }
-target_dir=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory)
-examples="${target_dir:-$REPO/target}/debug/examples"
-for name in device-injector ulimit-adjuster hook-injector logger template memory-defaulter cpu-rebalancer; do
+if [ -n "${NRI_E2E_EXAMPLES_DIR:-}" ]; then
+  step "example plugins (given: $NRI_E2E_EXAMPLES_DIR)"
+  examples=$NRI_E2E_EXAMPLES_DIR
+else
+  step "example plugins (cargo build --examples)"
+  (cd "$REPO" && timeout 1800 cargo build --examples) || { echo "cargo build --examples failed" >&2; exit 1; }
+  target_dir=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory)
+  examples="${target_dir:-$REPO/target}/debug/examples"
+fi
+for name in device-injector ulimit-adjuster hook-injector logger template memory-defaulter cpu-rebalancer validator; do
   [ -x "$examples/$name" ] || { echo "missing example binary $examples/$name" >&2; exit 1; }
 done
 build_time=$((SECONDS - t))

@@ -393,13 +393,13 @@ check_failing_plugin() {
     return
   fi
   local out
-  if out=$(start_ctr e2e-failing "$POD_FAILING" bad 2>&1); then
-    bad "container 'bad' was created and started: $out"
+  if out=$(start_ctr e2e-failing "$POD_FAILING" reject-ulimit 2>&1); then
+    bad "container reject-ulimit was created and started: $out"
   else
     ev "crictl create: $(cut -c1-400 <<<"$out")"
     expect_match "crictl shows the plugin's reason" "$out" "unknown type .?\"$BAD_TYPE.?\""
   fi
-  expect_eq "containers named 'bad' in the pod" "$(cri ps -a --pod "$POD_FAILING" --name '^bad$' -q | grep -c .)" 0
+  expect_eq "containers named reject-ulimit in the pod" "$(cri ps -a --pod "$POD_FAILING" --name '^reject-ulimit$' -q | grep -c .)" 0
   local full="${IDX[ulimit-adjuster]}-ulimit-adjuster"
   if alive "${PID[ulimit-adjuster]}"; then
     ev "ok: ulimit-adjuster (pid ${PID[ulimit-adjuster]}) still runs"
@@ -414,6 +414,55 @@ check_failing_plugin() {
   else
     bad "the next container did not start: $(cat "$D/err")"
   fi
+  end_check
+}
+
+# ----------------------------------------------------------- validator ----
+
+# expect_rejected POD_NAME POD_ID NAME WHAT ERE : creating container NAME
+# fails with a message matching ERE, and leaves no container.
+expect_rejected() {
+  local out
+  if out=$(start_ctr "$1" "$2" "$3" 2>&1); then
+    bad "container $3 was created and started ($4 should have been refused)"
+  else
+    ev "crictl create $3: $(grep -o 'desc = .*' <<<"$out" | head -n 1 | cut -c1-300)"
+    expect_match "crictl shows the validator's reason ($4)" "$out" "$5"
+  fi
+  expect_eq "containers named $3" "$(cri ps -a --pod "$2" --name "^$3\$" -q | grep -c .)" 0
+}
+
+check_validator() {
+  begin_check "validator (external): adjustments its policy forbids and missing required plugins fail the creation with its reason; others pass"
+  if [ ! -x "$EXAMPLES/validator" ]; then
+    bad "no validator example in $EXAMPLES"
+    end_check
+    return
+  fi
+  ev "policy: $(tr '\n' ' ' <"$D/validator.yaml")"
+  start_external validator
+  if ! expect_registered validator external "${PID[validator]}"; then
+    end_check
+    return
+  fi
+  expect_rejected e2e-adjust "$POD_ADJUST" reject-hooks "OCI hooks from 40-hook-injector" \
+    'plugin .?"40-hook-injector.?" attempted restricted OCI hook injection'
+  expect_rejected e2e-failing "$POD_FAILING" reject-required "a required plugin that is not running" \
+    'no-such-plugin'
+  local id
+  if id=$(start_ctr e2e-failing "$POD_FAILING" validated 2>"$D/err"); then
+    ev "ok: container validated (no hooks, no requirement) created: $id"
+  else
+    bad "container validated was refused: $(cat "$D/err")"
+  fi
+  local pid=${PID[validator]}
+  kill -TERM "$pid"
+  if wait_for 10 gone "$pid"; then
+    expect_eq "validator (pid $pid) stops on SIGTERM with status" "$(child_status "$pid")" 0
+  else
+    bad "validator (pid $pid) still runs 10s after SIGTERM"
+  fi
+  unset "PID[validator]"
   end_check
 }
 
@@ -740,17 +789,20 @@ nri_lines() {
     grep -v -E 'msg="(loading|skip loading) plugin"|Image(Create|Update) event'
 }
 
-# nri_problem_lines : NRI's warnings and errors, minus the deliberate failure.
+# nri_problem_lines : NRI's warnings and errors, minus the deliberate
+# failures (of the containers named reject-*).
 nri_problem_lines() {
-  nri_lines | grep -E 'level=(warning|error|fatal|panic)' | grep -v -F "$BAD_TYPE"
+  nri_lines | grep -E 'level=(warning|error|fatal|panic)' | grep -v -E 'name:\\"reject-[a-z]+\\"'
 }
 
 check_log_no_nri_error() {
-  begin_check "containerd's log holds no NRI error or warning (other than the deliberate failure)"
+  begin_check "containerd's log holds no NRI error or warning (other than the deliberate failures)"
   local nri_problems
   nri_problems=$(nri_lines | grep -c -E 'level=(warning|error|fatal|panic)')
   ev "containerd log: $(wc -l <"$CTRD_LOG") lines, $(grep -E -c 'level=(warning|error|fatal|panic)' "$CTRD_LOG") warnings and errors, $nri_problems of them about NRI"
-  expect_match "the deliberate failure is logged" "$(nri_lines)" "level=error.*$BAD_TYPE"
+  expect_match "the deliberate failures are logged" "$(nri_lines)" "level=error.*$BAD_TYPE"
+  nri_lines | grep -E 'level=(warning|error|fatal|panic)' | grep -E 'name:\\"reject-[a-z]+\\"' |
+    sed 's/^time="[^"]*" //' | cut -c1-240 | ev_lines "deliberate: "
   expect_no_match "no other NRI warning or error" "$(nri_problem_lines)" "."
   end_check
 }

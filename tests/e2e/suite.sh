@@ -41,12 +41,12 @@ SHIM_SOCKET_DIR_EXISTED=no
 [ -d "$SHIM_SOCKET_DIR" ] && SHIM_SOCKET_DIR_EXISTED=yes
 mkdir -p "$D"/{nri/plugins,nri/conf.d,cni/bin,cni/net.d,logs,specs,plugins,bin,hooks.d,share/ro,share/rw,cdi,tmp}
 
-# Plugins: name, index, how they run.
+# Plugins: name, index, how they run. (The validator runs for one check only.)
 RECONNECTING=(device-injector ulimit-adjuster template)
 PLAIN=(hook-injector cpu-rebalancer)
 LAUNCHED=(logger memory-defaulter)
 declare -A IDX=([logger]=05 [memory-defaulter]=10 [device-injector]=20 [ulimit-adjuster]=30
-  [hook-injector]=40 [cpu-rebalancer]=50 [template]=90)
+  [hook-injector]=40 [cpu-rebalancer]=50 [template]=90 [validator]=95)
 declare -A PID=() # external plugins: their PIDs (children of this shell)
 
 plugin_log() { echo "$D/plugins/$1.log"; }
@@ -179,6 +179,9 @@ addAnnotation: logger.nri.io/seen-by
 setEnv: NRI_LOGGER
 EOF
 
+# The validator's policy: no plugin may inject OCI hooks.
+echo "rejectOCIHookAdjustment: true" >"$D/validator.yaml"
+
 write_containerd_config
 
 # start_external NAME [reconnect] : starts an external plugin in the background.
@@ -188,6 +191,7 @@ start_external() {
   local extra=()
   case "$name" in
     hook-injector) extra=(-hook-dir "$D/hooks.d") ;;
+    validator) extra=(-config "$D/validator.yaml") ;;
   esac
   "$EXAMPLES/$name" -idx "${IDX[$name]}" -socket "$NRI_SOCK" -log-file "$(plugin_log "$name")" \
     "${reconnect[@]}" "${extra[@]}" >>"$D/plugins/$name.out" 2>&1 &
@@ -206,8 +210,10 @@ ADJUST_ANNOTATIONS=$(jq -n --arg d "$D" --arg mem "$MEM_DEFAULT" '{
   "cpu-rebalancer.nri.io/skip": "true"
 }')
 REBALANCE_ANNOTATIONS='{}'
+# Containers meant to be refused are named reject-*.
 FAILING_ANNOTATIONS=$(jq -n --arg t "$BAD_TYPE" '{
-  "ulimits.noderesource.dev/container.bad": ("- type: " + $t + "\n  hard: 1\n  soft: 1\n"),
+  "ulimits.noderesource.dev/container.reject-ulimit": ("- type: " + $t + "\n  hard: 1\n  soft: 1\n"),
+  "required-plugins.noderesource.dev/container.reject-required": "- no-such-plugin\n",
   "ulimits.noderesource.dev/container.good": "- type: nofile\n  hard: 2048\n  soft: 512\n",
   "cpu-rebalancer.nri.io/skip": "true"
 }')
@@ -235,6 +241,7 @@ check_memory_default "$C0"
 check_update
 check_rebalancer
 check_failing_plugin
+check_validator
 check_kill_containerd
 check_restart_after_kill
 check_new_container_adjusted c1
