@@ -47,22 +47,31 @@
 //!
 //! - [`stub`]: the plugin side: the [`stub::Plugin`] trait, the
 //!   [`stub::Stub`] and its builder, supervised mode, the deadline guard.
-//! - [`api`]: NRI's messages and helpers (event masks, adjustment and update
-//!   builders, optional values, plugin identity rules).
+//! - [`api`]: NRI's messages, documented field by field, and helpers (event
+//!   masks, adjustment and update builders, constructors, optional values,
+//!   plugin identity rules); [`api::fixtures`] builds realistic pods and
+//!   containers for tests.
 //! - [`runtime`]: a small synchronous runtime side for tests and demos: drive
 //!   a plugin through its lifecycle without containerd.
+//! - [`logging`]: an opt-in logger (stderr, file or syslog) that the
+//!   runtime's configuration text can redirect.
+//! - [`protobuf`]: the protobuf crate the messages are built on.
 //! - [`ttrpc`] and [`mux`]: the wire: sans-IO codecs, and a connection that
 //!   serves and calls over one socket with a leader/follower worker pool.
 //! - [`Error`]: the one error type.
 #![warn(missing_docs)]
 
+/// The code protobuf-codegen generates from `proto/` (see `build.rs`), with
+/// the `.proto` comments as rustdoc. Public through [`api`] and [`ttrpc`].
 mod proto {
-    #![allow(missing_docs, clippy::all)]
+    #![deny(missing_docs)]
+    #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/mod.rs"));
 }
 
 pub mod api;
 mod error;
+pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
@@ -70,3 +79,10 @@ pub mod stub;
 pub mod ttrpc;
 
 pub use error::{Error, Result, EXIT_CONFIG};
+
+/// The `protobuf` crate (v3) the API's messages are built on, re-exported so
+/// that a plugin names its types (`nri::protobuf::MessageField`,
+/// `nri::protobuf::Message`) without a dependency of its own, which would
+/// have to match this crate's version exactly. The types plugins use most
+/// are also in [`api`].
+pub use protobuf;

@@ -659,3 +659,49 @@ fn stats_count_requests_errors_and_the_connection() {
     assert!(!after.is_ready());
     assert_eq!(after.disconnects, 1);
 }
+
+#[test]
+fn a_configure_failure_is_reported_even_when_the_runtime_closes_right_after_it() {
+    // The Go runtime closes the connection as soon as it reads a Configure
+    // error; start() must still report the failure, not the close. The
+    // plugin's own after-reply action holds the worker after the reply, so
+    // that the close is always seen first.
+    struct SlowAfterReply;
+    impl Plugin for SlowAfterReply {
+        fn events(&self) -> EventMask {
+            Event::CREATE_CONTAINER.mask() | Event::VALIDATE_CONTAINER_ADJUSTMENT.mask()
+        }
+        fn configure(
+            &self,
+            ctx: &Context<'_>,
+            _config: &str,
+            _runtime: &str,
+            _version: &str,
+        ) -> HandlerResult<Option<EventMask>> {
+            ctx.after_reply(|_| thread::sleep(std::time::Duration::from_millis(300)));
+            Ok(None)
+        }
+    }
+    let (a, b) = UnixStream::pair().unwrap();
+    let rt = FakeRuntime::new(b, OnRegister::Accept, false);
+    let stub = Stub::builder(SlowAfterReply)
+        .plugin_name("v12")
+        .plugin_index("10")
+        .require_events(Event::VALIDATE_CONTAINER_ADJUSTMENT)
+        .connection(a)
+        .build()
+        .unwrap();
+    let s2 = stub.clone();
+    let started = thread::spawn(move || s2.start());
+    rt.registered
+        .recv_timeout(T)
+        .expect("RegisterPlugin arrives");
+    let reply = rt.call::<_, ConfigureResponse>("Configure", &configure_as("cri-o", "1.32.3", ""));
+    assert!(reply.is_err());
+    rt.conn.close();
+    let err = started.join().unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::EventsUnavailable { .. }),
+        "start() reported {err} instead of the Configure failure"
+    );
+}

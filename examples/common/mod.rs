@@ -1,4 +1,5 @@
-//! What the example plugins share: flags, logging, signals, a YAML reader.
+//! What the example plugins share: flags (logging ones included, applied
+//! with `nri::logging`), signals, a YAML reader.
 //!
 //! Each example includes this module with
 //! `#[path = "../common/mod.rs"] mod common;`, and not every example uses all
@@ -6,7 +7,6 @@
 #![allow(dead_code)]
 
 pub mod health;
-pub mod logging;
 pub mod signals;
 pub mod yaml;
 
@@ -209,17 +209,23 @@ impl Cli {
         self.extra.iter().any(|(n, _)| n == name)
     }
 
-    /// Sets up logging as the flags say; exits if the log file cannot be opened.
+    /// Sets up `nri::logging` as the flags say (`-verbose`, `-syslog`,
+    /// `-log-file`); exits if the log file cannot be opened. The plugin's
+    /// Configure text may change these later (`verbose`, `syslog`,
+    /// `logFile`).
     pub fn init_logging(&self, tag: &str) {
-        logging::init(tag, self.verbose);
+        if let Err(e) = nri::logging::init(tag) {
+            eprintln!("{tag}: {e}");
+        }
+        nri::logging::set_verbose(self.verbose);
         if self.syslog {
-            if let Err(e) = logging::to_syslog() {
-                log::warn!("cannot log to /dev/log ({e}); logging to stderr");
+            if let Err(e) = nri::logging::to_syslog() {
+                log::warn!("{e}; logging to stderr");
             }
         }
         if let Some(path) = &self.log_file {
-            if let Err(e) = logging::to_file(path) {
-                eprintln!("{tag}: cannot open log file {}: {e}", path.display());
+            if let Err(e) = nri::logging::to_file(path) {
+                eprintln!("{tag}: {e}");
                 std::process::exit(1);
             }
         }

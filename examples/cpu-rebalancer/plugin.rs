@@ -30,7 +30,7 @@ use nri::api::{
 };
 use nri::stub::{Context, HandlerResult, Plugin, Stub, SyncState};
 
-use crate::common::{logging, yaml};
+use crate::common::yaml;
 
 /// Pod annotation that keeps the plugin's hands off a pod's containers.
 pub const SKIP_ANNOTATION: &str = "cpu-rebalancer.nri.io/skip";
@@ -160,7 +160,7 @@ impl Plugin for CpuRebalancer {
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
         let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        logging::apply_config(&doc)?;
+        nri::logging::configure_from_text(config)?;
         if let Some(cpus) = doc.get("cpus") {
             let text = cpus.to_string_value("cpus")?;
             let pool = parse_cpuset(&text).map_err(|e| format!("cpus: {e}"))?;

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         &[] as &[Flag],
     );
     if cli.verbose {
-        common::logging::init("plugins", false);
+        let _ = nri::logging::init("plugins");
     }
     match demo() {
         Ok(()) => ExitCode::SUCCESS,

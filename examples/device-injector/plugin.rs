@@ -37,7 +37,7 @@ use nri::api::{
 };
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::{container_name, logging, yaml};
+use crate::common::{container_name, yaml};
 
 /// Annotation key prefixes of device nodes: current, then deprecated.
 pub const DEVICE_KEYS: (&str, &str) = ("devices.noderesource.dev", "devices.nri.io");
@@ -63,8 +63,8 @@ impl Plugin for DeviceInjector {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        logging::apply_config(&doc)?;
+        yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        nri::logging::configure_from_text(config)?;
         Ok(None)
     }
 
@@ -103,10 +103,7 @@ pub fn adjustment_for(
             .map_err(|e| format!("invalid CDI device annotation {key}: {e}"))?;
         for device in names {
             log::info!("{name}: injecting CDI device {device}");
-            adjust.add_cdi_device(CDIDevice {
-                name: device,
-                ..Default::default()
-            });
+            adjust.add_cdi_device(CDIDevice::named(device));
         }
     }
     if let Some((key, value)) = annotation(pod, MOUNT_KEYS, &container.name) {

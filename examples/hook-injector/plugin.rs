@@ -39,7 +39,7 @@ use nri::api::{
 use nri::stub::{Context, HandlerResult, Plugin};
 use regex::Regex;
 
-use crate::common::{container_name, logging, yaml};
+use crate::common::{container_name, yaml};
 
 /// Where hook files are looked for by default, lowest precedence first.
 pub const DEFAULT_HOOK_DIRS: [&str; 2] = [
@@ -360,7 +360,7 @@ impl Plugin for HookInjector {
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
         let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        logging::apply_config(&doc)?;
+        nri::logging::configure_from_text(config)?;
         if let Some(dirs) = doc.get("hookDirs") {
             let dirs = dirs.to_string_list("hookDirs")?;
             log::info!("hook directories: {dirs:?}");

@@ -6,7 +6,7 @@
 //!
 //! ```yaml
 //! events: [RunPodSandbox, CreateContainer]  # or "pod,container", default all
-//! logFile: /var/log/nri-logger.log           # see common/logging.rs
+//! logFile: /var/log/nri-logger.log           # see nri::logging
 //! addAnnotation: logger.nri.io/seen          # add, unless another plugin did
 //! setAnnotation: logger.nri.io/owner         # remove any value, then add
 //! addEnv: NRI_LOGGER                         # same for environment variables
@@ -24,7 +24,7 @@ use nri::api::{
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 use protobuf::MessageDyn;
 
-use crate::common::{logging, yaml};
+use crate::common::yaml;
 
 /// What the logger does besides logging.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Config {
         text_key("setAnnotation", &mut cfg.set_annotation)?;
         text_key("addEnv", &mut cfg.add_env)?;
         text_key("setEnv", &mut cfg.set_env)?;
-        logging::apply_config(&doc)?;
+        nri::logging::configure_from_text(text).map_err(|e| e.to_string())?;
         Ok(cfg)
     }
 }

@@ -10,7 +10,7 @@ use nri::api::{
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 
-use crate::common::{container_name, logging, yaml};
+use crate::common::{container_name, yaml};
 
 /// The plugin's own settings, from the configuration text the runtime sends
 /// in Configure (for a pre-registered plugin, `/etc/nri/conf.d/NN-name.conf`).
@@ -75,7 +75,7 @@ impl Plugin for Template {
     ) -> HandlerResult<Option<EventMask>> {
         self.saw(format!("Configure: connected to {runtime} {version}"));
         let parsed = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        logging::apply_config(&parsed)?;
+        nri::logging::configure_from_text(config)?;
         if let Some(value) = parsed.get("cfgParam1") {
             let mut cfg = self.config.lock().unwrap_or_else(|e| e.into_inner());
             cfg.cfg_param1 = value.to_string_value("cfgParam1")?;

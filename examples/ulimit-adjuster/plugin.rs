@@ -21,7 +21,7 @@
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::{container_name, logging, yaml};
+use crate::common::{container_name, yaml};
 
 /// Annotation key prefix.
 pub const ULIMIT_KEY: &str = "ulimits.noderesource.dev";
@@ -76,8 +76,8 @@ impl Plugin for UlimitAdjuster {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        logging::apply_config(&doc)?;
+        yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        nri::logging::configure_from_text(config)?;
         Ok(None)
     }
 

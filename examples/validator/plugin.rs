@@ -35,7 +35,7 @@ use nri::api::security_profile::ProfileType;
 use nri::api::{Event, EventMask, Field, PodSandbox, ValidateContainerAdjustmentRequest};
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::{logging, yaml};
+use crate::common::yaml;
 
 /// Pods and containers name extra required plugins with this annotation.
 pub const REQUIRED_PLUGINS_ANNOTATION: &str = "required-plugins.noderesource.dev";
@@ -328,8 +328,7 @@ impl Plugin for Validator {
         _version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         if !config.trim().is_empty() {
-            let parsed = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-            logging::apply_config(&parsed)?;
+            nri::logging::configure_from_text(config)?;
             let policy = Policy::parse(config)?;
             log::info!("policy: {policy:?}");
             *self.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;

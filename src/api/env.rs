@@ -9,6 +9,21 @@
 use super::{is_marked_for_removal, KeyValue};
 
 impl KeyValue {
+    /// The variable `key` with `value`.
+    ///
+    /// ```
+    /// use nri::api::KeyValue;
+    /// let lang = KeyValue::pair("LANG", "C.UTF-8");
+    /// assert_eq!(lang.to_env_string(), "LANG=C.UTF-8");
+    /// ```
+    pub fn pair(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        }
+    }
+
     /// The `KEY=VALUE` form of this variable.
     ///
     /// ```
@@ -32,11 +47,7 @@ impl KeyValue {
     /// ```
     pub fn from_env_string(entry: &str) -> KeyValue {
         let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
-        KeyValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            ..Default::default()
-        }
+        KeyValue::pair(key, value)
     }
 
     /// The variable name without its marker when this entry asks for the
@@ -91,6 +102,12 @@ mod tests {
             value: value.to_string(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn pair_sets_key_and_value_verbatim() {
+        assert_eq!(KeyValue::pair("A", "b=c"), kv("A", "b=c"));
+        assert_eq!(KeyValue::pair(String::from("-X"), ""), kv("-X", ""));
     }
 
     #[test]

@@ -1,12 +1,110 @@
-//! Helpers on [`Hooks`], the OCI lifecycle hooks of a container.
+//! Helpers on [`Hooks`], the OCI lifecycle hooks of a container, and
+//! constructors for [`Hook`]s.
 //!
 //! Upstream's conversions to and from OCI runtime-spec hooks (`ToOCI`,
 //! `FromOCIHooks`, `FromOCIHookSlice`) are left out: they need the
 //! runtime-spec types, which this crate does not model.
 
-use super::Hooks;
+use super::{optional, Hook, Hooks};
+
+impl Hook {
+    /// A hook running the program at `path` (an absolute path on the host)
+    /// with the command line `args`, program name first, as `execv` takes
+    /// it. No environment, no timeout.
+    ///
+    /// ```
+    /// use nri::api::{ContainerAdjustment, Hook, Hooks};
+    /// let hook = Hook::command("/bin/sh", ["sh", "-c", "echo started >/dev/kmsg"]);
+    /// assert_eq!(hook.args[0], "sh");
+    ///
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.add_hooks(Hooks::new().with_poststart(hook));
+    /// assert_eq!(adjust.hooks.poststart[0].path, "/bin/sh");
+    /// ```
+    pub fn command<I>(path: impl Into<String>, args: I) -> Hook
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Hook {
+            path: path.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// This hook with the environment variable `key=value` added.
+    ///
+    /// ```
+    /// use nri::api::Hook;
+    /// let hook = Hook::command("/usr/local/bin/gpu-hook", ["gpu-hook"])
+    ///     .with_env("LOG_LEVEL", "debug")
+    ///     .with_env("PATH", "/usr/bin");
+    /// assert_eq!(hook.env, ["LOG_LEVEL=debug", "PATH=/usr/bin"]);
+    /// ```
+    pub fn with_env(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Hook {
+        self.env
+            .push(format!("{}={}", key.as_ref(), value.as_ref()));
+        self
+    }
+
+    /// This hook with a time limit of `seconds`, after which the OCI
+    /// runtime gives up on it.
+    ///
+    /// ```
+    /// use nri::api::{Hook, OptionalExt};
+    /// let hook = Hook::command("/usr/bin/true", ["true"]).with_timeout(5);
+    /// assert_eq!(hook.timeout.value(), Some(5));
+    /// ```
+    pub fn with_timeout(mut self, seconds: i64) -> Hook {
+        self.timeout = optional(seconds);
+        self
+    }
+}
 
 impl Hooks {
+    /// These hooks with `hook` appended to the `prestart` hooks.
+    pub fn with_prestart(mut self, hook: Hook) -> Hooks {
+        self.prestart.push(hook);
+        self
+    }
+
+    /// These hooks with `hook` appended to the `create_runtime` hooks.
+    pub fn with_create_runtime(mut self, hook: Hook) -> Hooks {
+        self.create_runtime.push(hook);
+        self
+    }
+
+    /// These hooks with `hook` appended to the `create_container` hooks.
+    pub fn with_create_container(mut self, hook: Hook) -> Hooks {
+        self.create_container.push(hook);
+        self
+    }
+
+    /// These hooks with `hook` appended to the `start_container` hooks.
+    pub fn with_start_container(mut self, hook: Hook) -> Hooks {
+        self.start_container.push(hook);
+        self
+    }
+
+    /// These hooks with `hook` appended to the `poststart` hooks.
+    ///
+    /// ```
+    /// use nri::api::{Hook, Hooks};
+    /// let hooks = Hooks::new().with_poststart(Hook::command("/bin/true", ["true"]));
+    /// assert_eq!(hooks.poststart.len(), 1);
+    /// ```
+    pub fn with_poststart(mut self, hook: Hook) -> Hooks {
+        self.poststart.push(hook);
+        self
+    }
+
+    /// These hooks with `hook` appended to the `poststop` hooks.
+    pub fn with_poststop(mut self, hook: Hook) -> Hooks {
+        self.poststop.push(hook);
+        self
+    }
+
     /// Appends every hook list of `other` to the same list of `self`, and
     /// returns `self` for chaining.
     ///
@@ -62,7 +160,54 @@ impl Hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Hook;
+    use crate::api::OptionalExt;
+
+    #[test]
+    fn command_hook_keeps_argv_as_given() {
+        let hook = Hook::command("/usr/bin/env", ["env", "-i"]);
+        assert_eq!(hook.path, "/usr/bin/env");
+        assert_eq!(hook.args, ["env", "-i"]);
+        assert!(hook.env.is_empty());
+        assert_eq!(hook.timeout.value(), None);
+        let no_args = Hook::command("/bin/true", Vec::<String>::new());
+        assert!(no_args.args.is_empty());
+    }
+
+    #[test]
+    fn hooks_builders_fill_only_their_own_list_in_order() {
+        let hooks = Hooks::new()
+            .with_poststop(hook("a"))
+            .with_poststop(hook("b"))
+            .with_create_runtime(hook("c"));
+        let paths: Vec<&str> = hooks.poststop.iter().map(|h| h.path.as_str()).collect();
+        assert_eq!(paths, ["a", "b"]);
+        assert_eq!(hooks.create_runtime[0].path, "c");
+        assert!(hooks.prestart.is_empty() && hooks.poststart.is_empty());
+        assert!(hooks.create_container.is_empty() && hooks.start_container.is_empty());
+
+        let every = Hooks::new()
+            .with_prestart(hook("1"))
+            .with_create_runtime(hook("2"))
+            .with_create_container(hook("3"))
+            .with_start_container(hook("4"))
+            .with_poststart(hook("5"))
+            .with_poststop(hook("6"));
+        let firsts: Vec<&str> = [
+            &every.prestart,
+            &every.create_runtime,
+            &every.create_container,
+            &every.start_container,
+            &every.poststart,
+            &every.poststop,
+        ]
+        .iter()
+        .map(|list| {
+            assert_eq!(list.len(), 1);
+            list[0].path.as_str()
+        })
+        .collect();
+        assert_eq!(firsts, ["1", "2", "3", "4", "5", "6"]);
+    }
 
     fn hook(path: &str) -> Hook {
         Hook {

@@ -1,11 +1,23 @@
 //! The NRI API: protobuf messages of `nri.pkg.api.v1alpha1` and helpers.
 //!
 //! The message types are generated at build time from `proto/nri.proto` and
-//! are wire-identical to containerd/nri v0.9.0. The helper modules add the
+//! are wire-identical to containerd/nri v0.12.5 (`tests/proto.rs` compares
+//! the two files). The helper modules add the
 //! vocabulary of Go's `pkg/api`: event masks, adjustment and update builders,
 //! optional values, plugin identity rules and removal markers. Everything is
 //! re-exported here, so `use nri::api::{EventMask, ContainerAdjustment};`
 //! is all a plugin needs.
+//!
+//! Every message, field and enum value carries the documentation of
+//! `proto/nri.proto`. Values plugins build often have constructors, so that
+//! common adjustments need no struct literals: [`LinuxDevice::char_device`],
+//! [`Mount::bind`], [`Hook::command`], [`POSIXRlimit::limit`],
+//! [`CDIDevice::named`], [`KeyValue::pair`], [`LinuxNamespace::join`].
+//! [`fixtures`] builds realistic pods and containers for tests. The
+//! protobuf runtime types the messages are made of ([`MessageField`],
+//! [`Message`], [`EnumOrUnknown`], [`Enum`]) are re-exported here, and the
+//! whole `protobuf` crate as [`crate::protobuf`], so a plugin needs no
+//! dependency of its own on it.
 //!
 //! Upstream helpers that convert to and from OCI runtime-spec or CRI types
 //! (`ToOCI`, `FromOCI*`, `FromCRILinuxResources`, `ToCRI`) are not provided:
@@ -16,20 +28,26 @@ pub use crate::proto::nri::*;
 
 mod adjustment;
 mod adjustment_linux;
+mod cdi;
 mod consts;
 mod device;
 mod env;
 mod event;
+pub mod fixtures;
 mod hooks;
 mod identity;
 mod mount;
+mod namespace;
 mod optional;
 mod owners;
 mod removal;
 mod resources;
+mod rlimit;
 mod update;
 mod validate;
 mod version;
+
+pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 
 pub use consts::{
     DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,

@@ -1,5 +1,5 @@
-//! Helpers on [`Mount`]: comparing mounts, reading their propagation mode
-//! and removal marker.
+//! Helpers on [`Mount`]: constructors for bind and tmpfs mounts, comparing
+//! mounts, reading their propagation mode and removal marker.
 //!
 //! Upstream's conversions to and from OCI runtime-spec mounts (`ToOCI`,
 //! `FromOCIMounts`) are left out: they need the runtime-spec types, which
@@ -21,6 +21,100 @@ pub const SELINUX_RELABEL: &str = "relabel";
 const PROPAGATION_OPTIONS: [&str; 3] = ["rprivate", "rshared", "rslave"];
 
 impl Mount {
+    /// A recursive bind mount of the host path `source` at `destination` in
+    /// the container, read-write: type `bind`, option `rbind`. Chain
+    /// [`Mount::read_only`] or [`Mount::with_option`] for more.
+    ///
+    /// ```
+    /// use nri::api::{ContainerAdjustment, Mount};
+    /// let data = Mount::bind("/srv/data", "/data");
+    /// assert_eq!((data.type_.as_str(), data.source.as_str()), ("bind", "/srv/data"));
+    /// assert_eq!(data.options, ["rbind"]);
+    ///
+    /// let mut adjust = ContainerAdjustment::new();
+    /// adjust.add_mount(Mount::bind("/etc/ssl/certs", "/etc/ssl/certs").read_only());
+    /// assert_eq!(adjust.mounts[0].options, ["rbind", "ro"]);
+    /// ```
+    pub fn bind(source: impl Into<String>, destination: impl Into<String>) -> Mount {
+        Mount::of_type("bind", source, destination).with_option("rbind")
+    }
+
+    /// A fresh, empty `tmpfs` at `destination` in the container, with
+    /// options `nosuid` and `nodev`.
+    ///
+    /// ```
+    /// use nri::api::Mount;
+    /// let scratch = Mount::tmpfs("/scratch").with_option("size=64m");
+    /// assert_eq!(scratch.type_, "tmpfs");
+    /// assert_eq!(scratch.options, ["nosuid", "nodev", "size=64m"]);
+    /// ```
+    pub fn tmpfs(destination: impl Into<String>) -> Mount {
+        Mount::of_type("tmpfs", "tmpfs", destination).with_options(["nosuid", "nodev"])
+    }
+
+    /// A mount of any filesystem type, without options.
+    ///
+    /// ```
+    /// use nri::api::Mount;
+    /// let proc = Mount::of_type("proc", "proc", "/host/proc").read_only();
+    /// assert_eq!((proc.type_.as_str(), proc.destination.as_str()), ("proc", "/host/proc"));
+    /// assert_eq!(proc.options, ["ro"]);
+    /// ```
+    pub fn of_type(
+        type_: impl Into<String>,
+        source: impl Into<String>,
+        destination: impl Into<String>,
+    ) -> Mount {
+        Mount {
+            destination: destination.into(),
+            type_: type_.into(),
+            source: source.into(),
+            ..Default::default()
+        }
+    }
+
+    /// This mount, read-only: option `ro` in place of any `rw`.
+    ///
+    /// ```
+    /// use nri::api::Mount;
+    /// let mount = Mount::bind("/a", "/b").with_option("rw").read_only();
+    /// assert_eq!(mount.options, ["rbind", "ro"]);
+    /// ```
+    pub fn read_only(mut self) -> Mount {
+        self.options.retain(|o| o != "rw" && o != "ro");
+        self.options.push("ro".to_string());
+        self
+    }
+
+    /// This mount with `option` appended to its options.
+    ///
+    /// ```
+    /// use nri::api::{Mount, SELINUX_RELABEL};
+    /// let mount = Mount::bind("/srv/www", "/usr/share/nginx/html").with_option(SELINUX_RELABEL);
+    /// assert_eq!(mount.options, ["rbind", "relabel"]);
+    /// ```
+    pub fn with_option(mut self, option: impl Into<String>) -> Mount {
+        self.options.push(option.into());
+        self
+    }
+
+    /// This mount with `options` appended to its options, in order.
+    ///
+    /// ```
+    /// use nri::api::Mount;
+    /// let mount = Mount::bind("/run/app", "/run/app").with_options(["nosuid", "rshared"]);
+    /// assert_eq!(mount.options, ["rbind", "nosuid", "rshared"]);
+    /// assert_eq!(mount.propagation(), Some("rshared"));
+    /// ```
+    pub fn with_options<I>(mut self, options: I) -> Mount
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.options.extend(options.into_iter().map(Into::into));
+        self
+    }
+
     /// Whether both describe the same mount: equal destination, type and
     /// source, and the same options in any order.
     ///
@@ -94,6 +188,41 @@ mod tests {
             options: options.iter().map(|o| o.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn bind_mount_is_recursive_and_writable_until_made_read_only() {
+        let mount = Mount::bind("/s", "/d");
+        assert_eq!(
+            mount,
+            Mount {
+                destination: "/d".into(),
+                type_: "bind".into(),
+                source: "/s".into(),
+                options: vec!["rbind".into()],
+                ..Default::default()
+            }
+        );
+        let ro = mount.clone().read_only();
+        assert_eq!(ro.options, ["rbind", "ro"]);
+        // Asking twice changes nothing more.
+        assert_eq!(ro.clone().read_only(), ro);
+    }
+
+    #[test]
+    fn read_only_replaces_an_explicit_rw() {
+        let mount = Mount::bind("/s", "/d")
+            .with_options(["rw", "nosuid"])
+            .read_only();
+        assert_eq!(mount.options, ["rbind", "nosuid", "ro"]);
+    }
+
+    #[test]
+    fn tmpfs_mount_has_no_host_source() {
+        let mount = Mount::tmpfs("/tmp");
+        assert_eq!(mount.source, "tmpfs");
+        assert_eq!(mount.destination, "/tmp");
+        assert_eq!(mount.options, ["nosuid", "nodev"]);
     }
 
     #[test]

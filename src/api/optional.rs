@@ -18,12 +18,13 @@
 //! | `OptionalUInt64` | `u64` |
 //! | `OptionalBool` | `bool` |
 //! | `OptionalFileMode` | `u32` (Unix mode bits) |
+//! | `OptionalRepeatedString` | `Vec<String>` |
 
 use protobuf::MessageField;
 
 use super::{
-    OptionalBool, OptionalFileMode, OptionalInt, OptionalInt32, OptionalInt64, OptionalString,
-    OptionalUInt32, OptionalUInt64,
+    OptionalBool, OptionalFileMode, OptionalInt, OptionalInt32, OptionalInt64,
+    OptionalRepeatedString, OptionalString, OptionalUInt32, OptionalUInt64,
 };
 
 /// An `Optional*` wrapper message: a single value whose presence carries
@@ -142,6 +143,11 @@ optional_wrapper!(OptionalInt64, i64, -1);
 optional_wrapper!(OptionalUInt64, u64, u64::MAX);
 optional_wrapper!(OptionalBool, bool, false);
 optional_wrapper!(OptionalFileMode, u32, 0o644);
+optional_wrapper!(
+    OptionalRepeatedString,
+    Vec<String>,
+    vec![String::from("L3:0=ff")]
+);
 
 impl From<&str> for OptionalString {
     fn from(value: &str) -> Self {
@@ -184,6 +190,15 @@ mod tests {
         assert_eq!(OptionalUInt64::from(7).get(), 7);
         assert!(OptionalBool::from(true).get());
         assert_eq!(OptionalFileMode::from(0o2755).get(), 0o2755);
+        assert_eq!(
+            OptionalRepeatedString::from(vec!["a".to_string()]).get(),
+            ["a"]
+        );
+        // An empty list that is set is not the same as an unset one.
+        let mut rdt = crate::api::LinuxRdt::new();
+        assert_eq!(rdt.schemata.value(), None);
+        rdt.schemata = optional(Vec::new());
+        assert_eq!(rdt.schemata.value(), Some(Vec::new()));
     }
 
     #[test]

@@ -294,6 +294,7 @@ impl StubBuilder {
             stats: Recorder::new(self.collect_stats),
             state: Mutex::new((ConnectionState::Disconnected, None)),
             configured: Mutex::new(None),
+            configure_failure: Mutex::new(None),
             session_ids: AtomicU64::new(0),
             stop_gen: AtomicU64::new(0),
             env_fd_taken: AtomicBool::new(false),

@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 use super::connect::Dialer;
 use super::negotiate::RuntimeInfo;
+use super::serve::configured;
 use super::stats::{ConnectionState, Recorder, Snapshot, Stats};
 
 pub(super) type OnCloseFn = Arc<dyn Fn() + Send + Sync>;
@@ -95,6 +96,7 @@ pub(super) struct Inner {
     pub(super) stats: Recorder,
     pub(super) state: Mutex<(ConnectionState, Option<SystemTime>)>,
     pub(super) configured: Mutex<Option<Sender<Result<()>>>>,
+    pub(super) configure_failure: Mutex<Option<Error>>,
     pub(super) session_ids: AtomicU64,
     pub(super) stop_gen: AtomicU64,
     pub(super) env_fd_taken: AtomicBool,
@@ -220,6 +222,7 @@ impl Stub {
         let id = self.inner.session_ids.fetch_add(1, Ordering::Relaxed) + 1;
         let (cfg_tx, cfg_rx) = crossbeam_channel::bounded(2);
         *lock(&self.inner.configured) = Some(cfg_tx);
+        lock(&self.inner.configure_failure).take();
         *lock(&self.inner.sync) = None;
         *lock(&self.inner.runtime) = None;
         *lock(&self.inner.subscribed) = EventMask::EMPTY;
@@ -237,9 +240,7 @@ impl Stub {
                     // start() may be waiting for Configure: tell it now,
                     // not once every handler has returned.
                     if let Some(inner) = weak.upgrade() {
-                        if let Some(tx) = lock(&inner.configured).take() {
-                            let _ = tx.try_send(Err(Error::ConnectionClosed(reason.to_string())));
-                        }
+                        configured(&inner, Some(reason));
                     }
                 }
             })
@@ -417,8 +418,8 @@ impl Stub {
     /// handler's reply under the same lock UpdateContainers needs, so the
     /// call deadlocks until the request times out and the runtime drops the
     /// plugin. From a handler use
-    /// [`Context::update_containers_after_reply`]; this method refuses such a
-    /// call unless [`StubBuilder::allow_updates_in_handlers`] is set.
+    /// [`crate::stub::Context::update_containers_after_reply`]; this method refuses such a
+    /// call unless [`crate::stub::StubBuilder::allow_updates_in_handlers`] is set.
     pub fn update_containers(&self, updates: Vec<ContainerUpdate>) -> Result<Vec<ContainerUpdate>> {
         self.update_containers_with_timeout(updates, self.request_timeout())
     }
@@ -494,9 +495,7 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
             }
         }
     }
-    if let Some(tx) = lock(&inner.configured).take() {
-        let _ = tx.try_send(Err(Error::ConnectionClosed(reason.to_string())));
-    }
+    configured(&inner, Some(reason));
     if let Some(cb) = &inner.on_close {
         // It runs on one of the connection's own threads: a stop() called
         // from it must not wait for that thread.

@@ -110,13 +110,14 @@ impl Stub {
             Err((st, err)) => (Err(st), Err(err)),
         };
         // Tell start() only once the reply is on the wire: on failure it
-        // closes the connection, which must not overtake the reply.
+        // closes the connection, which must not overtake the reply. The
+        // runtime may close first, having read the error: the failure is
+        // recorded now so that start() reports it rather than the close.
+        if let Err(e) = outcome {
+            *lock(&self.inner.configure_failure) = Some(e);
+        }
         let inner = self.inner.clone();
-        rc.after_reply(move || {
-            if let Some(tx) = lock(&inner.configured).take() {
-                let _ = tx.try_send(outcome);
-            }
-        });
+        rc.after_reply(move || configured(&inner, None));
         result
     }
 
@@ -278,5 +279,23 @@ pub(super) fn handler_status(e: HandlerError) -> Status {
             err.to_string(),
         ),
         Err(e) => Status::new(Code::Unknown, e.to_string()),
+    }
+}
+
+/// Hands start() the outcome of Configure: the recorded Configure failure if
+/// there is one, else `closed` (the connection closed first) or success.
+pub(super) fn configured(inner: &Inner, closed: Option<&str>) {
+    if let Some(tx) = lock(&inner.configured).take() {
+        let outcome = match (lock(&inner.configure_failure).take(), closed) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(reason)) => Err(Error::ConnectionClosed(
+                reason
+                    .strip_prefix("connection closed: ")
+                    .unwrap_or(reason)
+                    .to_string(),
+            )),
+            (None, None) => Ok(()),
+        };
+        let _ = tx.try_send(outcome);
     }
 }
