@@ -1437,7 +1437,7 @@ fn deploy_logger_config_is_valid_for_the_logger() {
             Event::REMOVE_POD_SANDBOX
         ]))
     );
-    assert_eq!(cfg.set_annotation, "logger.nri.io/seen-by");
+    assert_eq!(cfg.add_annotation, "logger.nri.io/seen-by");
 }
 
 #[test]
