@@ -118,6 +118,10 @@ fn main() {
         std::process::exit(2);
     };
     let mut b = Stub::builder(Bench(Mutex::new(mode)));
+    // NRI_BENCH_STATS=off measures the plugin without request statistics.
+    if std::env::var("NRI_BENCH_STATS").as_deref() == Ok("off") {
+        b = b.collect_stats(false);
+    }
     while let Some(a) = args.next() {
         let value = args.next();
         match (a.trim_start_matches('-'), value) {
@@ -138,7 +142,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    match stub.run() {
+    let result = stub.run();
+    // NRI_BENCH_STATS_FILE: where to leave the plugin's statistics when it ends.
+    if let Ok(path) = std::env::var("NRI_BENCH_STATS_FILE") {
+        if let Err(e) = std::fs::write(&path, stub.stats().to_prometheus()) {
+            eprintln!("bench-plugin: {path}: {e}");
+        }
+    }
+    match result {
         Ok(()) | Err(nri::Error::ConnectionClosed(_)) => {}
         Err(e) => {
             eprintln!("bench-plugin: {e}");

@@ -263,6 +263,51 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
 
     let _ = writeln!(
         w,
+        "\n## What request statistics cost (driver A, Rust plugin, medians)\n\n\
+         The same plugin and workload back to back in each run, with `Stub::stats` counting \
+         (the default) and with `StubBuilder::collect_stats(false)`.\n\n\
+         | figure | statistics on | statistics off | on/off |\n|---|---:|---:|---:|"
+    );
+    for (name, key) in [
+        ("CreateContainer p50 (µs)", "create_p50_us"),
+        (
+            "plugin CPU per CreateContainer (µs)",
+            "create_cpu_us_per_call",
+        ),
+    ] {
+        let on = m(&format!("a_rust_stats_on.{key}"));
+        let off = m(&format!("a_rust_stats_off.{key}"));
+        let _ = writeln!(
+            w,
+            "| {name} | {} | {} | {} |",
+            fmt_num(on),
+            fmt_num(off),
+            fmt_ratio(ratio(on, off))
+        );
+    }
+    if let Ok(text) = std::fs::read_to_string(crate::suite::stats_file()) {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.contains("_bucket{")
+                    && (l.contains("CreateContainer")
+                        || l.contains("StartContainer")
+                        || l.contains("Configure")
+                        || !l.contains("request="))
+            })
+            .collect();
+        let _ = writeln!(
+            w,
+            "\nThe statistics the plugin kept in the first stats-on run (`Stats::to_prometheus()`, \
+             histogram buckets left out):\n\n```text\n{}\n```",
+            lines.join("\n")
+        );
+        let _ = std::fs::remove_file(crate::suite::stats_file());
+    }
+
+    let _ = writeln!(
+        w,
         "\n## Raw ttrpc round trip (3000-byte request, 300-byte reply, medians)\n"
     );
     let _ = writeln!(

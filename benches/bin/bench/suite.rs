@@ -237,6 +237,34 @@ fn measure(p: &Params, args: &Args) -> Measured {
                 first,
             );
         }
+        // The Rust plugin with request statistics on and off, the same
+        // workload back to back, to see what counting costs; the first
+        // stats-on run leaves the plugin's statistics for the report.
+        for (group, stats) in [("a_rust_stats_on", "on"), ("a_rust_stats_off", "off")] {
+            let mut cmd = Command::new(exe);
+            cmd.env("NRI_BENCH_STATS", stats);
+            if first && stats == "on" {
+                cmd.env("NRI_BENCH_STATS_FILE", stats_file());
+            }
+            s.run(
+                group,
+                "driver A (statistics on/off)",
+                cmd.args([
+                    "driver-a",
+                    "--plugin",
+                    rust_plugin,
+                    "--calls",
+                    &c,
+                    "--state-calls",
+                    &sc,
+                    "--warmup",
+                    &w,
+                    "--sync",
+                    "none",
+                ]),
+                first,
+            );
+        }
         for (group, mode) in [
             ("a_rust_walk", "sync=walk"),
             ("a_rust_decode", "sync=decode"),
@@ -467,6 +495,11 @@ fn missing_figures(p: &Params, r: &Measured) -> Vec<String> {
             need.push(format!("{g}.{k}"));
         }
     }
+    for g in ["a_rust_stats_on", "a_rust_stats_off"] {
+        for k in ["create_p50_us", "create_cpu_us_per_call"] {
+            need.push(format!("{g}.{k}"));
+        }
+    }
     for g in ["a_rust", "a_go", "b_rust", "b_go"] {
         for k in [
             "create_p50_us",
@@ -519,4 +552,9 @@ pub fn suite(args: &Args) {
         }
         std::process::exit(1);
     }
+}
+
+/// Where the bench plugin leaves its statistics for the report.
+pub fn stats_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("nri-bench-stats-{}.prom", std::process::id()))
 }
