@@ -1,0 +1,80 @@
+//! The template example's tests.
+
+use super::*;
+
+#[test]
+fn template_sees_every_event_of_a_pod_and_container_lifecycle() {
+    let runtime = runtime_with_config("template", "cfgParam1: hello");
+    let plugin = Arc::new(template::Template::new());
+    let p = connect(&runtime, Arc::clone(&plugin), "template", "10");
+    assert_eq!(p.events(), EventMask::ALL);
+    assert_eq!(plugin.config().cfg_param1, "hello");
+
+    let pod = pod("pod-1", "web", &[]);
+    let ctr = container("ctr-1", &pod, "nginx");
+    p.run_pod_sandbox(&pod).unwrap();
+    let reply = p.create_container(&pod, &ctr).unwrap();
+    assert_eq!(
+        reply.adjust,
+        Default::default(),
+        "the template changes nothing"
+    );
+    assert!(reply.update.is_empty());
+    p.post_create_container(&pod, &ctr).unwrap();
+    p.start_container(&pod, &ctr).unwrap();
+    p.post_start_container(&pod, &ctr).unwrap();
+    assert!(p
+        .update_container(&pod, &ctr, &LinuxResources::new())
+        .unwrap()
+        .update
+        .is_empty());
+    p.post_update_container(&pod, &ctr).unwrap();
+    assert!(p.stop_container(&pod, &ctr).unwrap().update.is_empty());
+    p.remove_container(&pod, &ctr).unwrap();
+    p.stop_pod_sandbox(&pod).unwrap();
+    p.remove_pod_sandbox(&pod).unwrap();
+    p.shutdown().unwrap();
+
+    assert_eq!(
+        plugin.seen(),
+        [
+            "Configure: connected to examples-test 1.0",
+            "Synchronize: 0 pods, 0 containers",
+            "RunPodSandbox default/web",
+            "CreateContainer web/nginx",
+            "PostCreateContainer web/nginx",
+            "StartContainer web/nginx",
+            "PostStartContainer web/nginx",
+            "UpdateContainer web/nginx",
+            "PostUpdateContainer web/nginx",
+            "StopContainer web/nginx",
+            "RemoveContainer web/nginx",
+            "StopPodSandbox default/web",
+            "RemovePodSandbox default/web",
+            "Shutdown",
+        ]
+    );
+    p.stop().expect("run() returns Ok after stop()");
+}
+
+#[test]
+fn template_refuses_a_configuration_that_is_not_yaml() {
+    let runtime = runtime_with_config("template", "cfgParam1: [unclosed");
+    let (runtime_end, plugin_end) = UnixStream::pair().unwrap();
+    let stub = Stub::builder(template::Template::new())
+        .plugin_name("template")
+        .plugin_index("10")
+        .connection(plugin_end)
+        .build()
+        .unwrap();
+    let serving = stub.clone();
+    let thread = thread::spawn(move || serving.run());
+    let err = runtime
+        .accept_stream(runtime_end)
+        .expect_err("Configure fails");
+    assert!(err.to_string().contains("invalid configuration"), "{err}");
+    assert!(
+        thread.join().unwrap().is_err(),
+        "the stub reports the failed start"
+    );
+}
