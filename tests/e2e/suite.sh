@@ -219,6 +219,7 @@ FAILING_ANNOTATIONS=$(jq -n --arg t "$BAD_TYPE" '{
 }')
 
 . "$HERE/scenarios.sh"
+. "$HERE/scenarios_restart.sh"
 
 # ------------------------------------------------------------------- run ----
 
