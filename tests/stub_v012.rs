@@ -705,3 +705,42 @@ fn a_configure_failure_is_reported_even_when_the_runtime_closes_right_after_it()
         "start() reported {err} instead of the Configure failure"
     );
 }
+
+#[test]
+fn a_validation_request_with_missing_parts_reaches_the_validator_with_empty_ones() {
+    let plugin = Arc::new(Everything::default());
+    let (rt, _stub, _, outcome, _) = start(plugin.clone(), |b| b, v12());
+    outcome.unwrap();
+    // No pod, no container, no adjustment, no owners, no plugins.
+    let verdict: ValidateContainerAdjustmentResponse = rt
+        .call(
+            "ValidateContainerAdjustment",
+            &ValidateContainerAdjustmentRequest::new(),
+        )
+        .unwrap();
+    assert!(!verdict.reject);
+    assert_eq!(plugin.take(), ["ValidateContainerAdjustment "]);
+    // A payload that does not decode (a pod field whose length runs past
+    // the end): INTERNAL, and the plugin goes on serving.
+    let err = rt
+        .client
+        .call_raw(
+            nri::api::PLUGIN_SERVICE,
+            "ValidateContainerAdjustment",
+            vec![0x0a, 0x7f, 0x01],
+            Some(T),
+            Vec::new(),
+        )
+        .unwrap_err();
+    match err {
+        Error::Status { code, .. } => assert_eq!(code, Code::Internal),
+        other => panic!("expected INTERNAL, got {other}"),
+    }
+    let ok: ValidateContainerAdjustmentResponse = rt
+        .call(
+            "ValidateContainerAdjustment",
+            &ValidateContainerAdjustmentRequest::new(),
+        )
+        .unwrap();
+    assert!(!ok.reject);
+}
