@@ -39,6 +39,8 @@ const (
 	annReplyBytes    = "interop/reply-bytes"
 	annUnsolicited   = "interop/unsolicited"
 	annSyncUpdate    = "interop/sync-update"
+	annAdjustOmit    = "interop/adjust-omit"
+	annFields        = "interop/fields"
 )
 
 // errRequested is the error a handler returns for interop/fail=yes.
@@ -215,6 +217,11 @@ func (p *plugin) Configure(_ context.Context, config, runtime, version string) (
 
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
 	p.logf("Synchronize pods=%d containers=%d", len(pods), len(ctrs))
+	for _, c := range ctrs {
+		if c.GetAnnotations()[annFields] == "yes" {
+			p.logFields(c)
+		}
+	}
 	var updates []*api.ContainerUpdate
 	for _, c := range ctrs {
 		if c.GetAnnotations()[annSyncUpdate] == "yes" {
@@ -311,6 +318,9 @@ func (p *plugin) fullAdjustment(a *api.ContainerAdjustment, t string) {
 
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	p.logf("CreateContainer pod=%s ctr=%s", podID(pod), ctrID(ctr))
+	if ctr.GetAnnotations()[annFields] == "yes" {
+		p.logFields(ctr)
+	}
 	if err := common(pod, ctr); err != nil {
 		return nil, nil, err
 	}
@@ -325,7 +335,8 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		adjust.AddEnv("INTEROP_"+t, "yes")
 	default:
 		// adjustments of newer contract versions, else nothing
-		adjustExtra(adjust, t, v)
+		omit, _ := lookup(pod, ctr, annAdjustOmit)
+		adjustExtra(adjust, t, v, strings.Split(omit, ","))
 	}
 	if v, ok := lookup(pod, ctr, annReplyBytes); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
@@ -58,11 +59,13 @@ func (p *plugin) configureSuffix() string {
 }
 
 // adjustExtra builds interop/adjust=v012: every adjustment added since v0.9,
-// with the pkg/api helpers.
-func adjustExtra(a *api.ContainerAdjustment, t, kind string) {
+// with the pkg/api helpers, less the parts named in omit
+// (interop/adjust-omit).
+func adjustExtra(a *api.ContainerAdjustment, t, kind string, omit []string) {
 	if kind != "v012" {
 		return
 	}
+	defer omitParts(a, omit)
 	a.SetArgs([]string{"/bin/" + t, "--interop"})
 	a.SetLinuxIOPriority(&api.LinuxIOPriority{
 		Class:    api.IOPrioClass_IOPRIO_CLASS_BE,
@@ -185,4 +188,106 @@ func (p *plugin) dump(req *api.ValidateContainerAdjustmentRequest) error {
 		return fmt.Errorf("dump: %w", err)
 	}
 	return nil
+}
+
+// omitParts clears the named parts of a v012 adjustment.
+func omitParts(a *api.ContainerAdjustment, omit []string) {
+	for _, part := range omit {
+		l := a.GetLinux()
+		if l == nil && part != "args" {
+			continue
+		}
+		switch part {
+		case "args":
+			a.Args = nil
+		case "io_priority":
+			l.IoPriority = nil
+		case "seccomp_policy":
+			l.SeccompPolicy = nil
+		case "namespaces":
+			l.Namespaces = nil
+		case "sysctl":
+			l.Sysctl = nil
+		case "net_devices":
+			l.NetDevices = nil
+		case "scheduler":
+			l.Scheduler = nil
+		case "rdt":
+			l.Rdt = nil
+		case "memory_policy":
+			clearMemoryPolicy(l)
+		}
+	}
+}
+
+// logFields logs the contract's Fields line for c (interop/fields=yes).
+func (p *plugin) logFields(c *api.Container) {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	join := func(v []string) string { return dash(strings.Join(v, ",")) }
+	l := c.GetLinux()
+	cdi := []string{}
+	for _, d := range c.GetCDIDevices() {
+		cdi = append(cdi, d.GetName())
+	}
+	user := "-"
+	if u := c.GetUser(); u != nil {
+		gids := []string{}
+		for _, g := range u.GetAdditionalGids() {
+			gids = append(gids, fmt.Sprint(g))
+		}
+		user = fmt.Sprintf("%d:%d:%s", u.GetUid(), u.GetGid(), join(gids))
+	}
+	ioprio := "-"
+	if io := l.GetIoPriority(); io != nil {
+		ioprio = fmt.Sprintf("%s:%d", io.GetClass(), io.GetPriority())
+	}
+	profile := "-"
+	if sp := l.GetSeccompProfile(); sp != nil {
+		profile = fmt.Sprintf("%s:%s", sp.GetProfileType(), dash(sp.GetLocalhostRef()))
+	}
+	policy := "-"
+	if sp := l.GetSeccompPolicy(); sp != nil {
+		policy = fmt.Sprintf("%s:%s:%d", dash(sp.GetDefaultAction()), join(sp.GetArchitectures()), len(sp.GetSyscalls()))
+	}
+	sysctl := []string{}
+	for k, v := range l.GetSysctl() {
+		sysctl = append(sysctl, k+"="+v)
+	}
+	sort.Strings(sysctl)
+	netdevs := []string{}
+	for k, v := range l.GetNetDevices() {
+		netdevs = append(netdevs, k+":"+dash(v.GetName()))
+	}
+	sort.Strings(netdevs)
+	sched := "-"
+	if sc := l.GetScheduler(); sc != nil {
+		flags := []string{}
+		for _, f := range sc.GetFlags() {
+			flags = append(flags, f.String())
+		}
+		sched = fmt.Sprintf("%s:%d:%d:%s", sc.GetPolicy(), sc.GetNice(), sc.GetPriority(), join(flags))
+	}
+	rdt := "-"
+	if r := l.GetRdt(); r != nil {
+		clos, schemata, mon := "-", "-", "-"
+		if v := r.GetClosId(); v != nil {
+			clos = dash(v.GetValue())
+		}
+		if v := r.GetSchemata(); v != nil {
+			schemata = join(v.GetValue())
+		}
+		if v := r.GetEnableMonitoring(); v != nil {
+			mon = fmt.Sprint(v.GetValue())
+		}
+		rdt = clos + ":" + schemata + ":" + mon
+	}
+	p.logf("Fields ctr=%s created=%d started=%d finished=%d exit=%d reason=%s message=%s cdi=%s user=%s image=%s ioprio=%s seccomp-profile=%s seccomp-policy=%s sysctl=%s netdevs=%s sched=%s rdt=%s",
+		dash(c.GetId()), c.GetCreatedAt(), c.GetStartedAt(), c.GetFinishedAt(), c.GetExitCode(),
+		dash(c.GetStatusReason()), dash(c.GetStatusMessage()), join(cdi), user, imageName(c),
+		ioprio, profile, policy, join(sysctl), join(netdevs), sched, rdt)
 }

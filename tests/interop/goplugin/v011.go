@@ -19,3 +19,9 @@ func setMemoryPolicy(*api.ContainerAdjustment) {}
 // policyOptions: failure policies arrived in v0.12.5; the flag is accepted
 // and has no effect.
 func policyOptions(string) []stub.Option { return nil }
+
+// imageName: the v0.11 API has no image field.
+func imageName(*api.Container) string { return "-" }
+
+// clearMemoryPolicy: the v0.11 API has no memory policy.
+func clearMemoryPolicy(*api.LinuxContainerAdjustment) {}

@@ -19,3 +19,14 @@ func runtimeNRIVersion(p *plugin) string {
 func setMemoryPolicy(a *api.ContainerAdjustment) {
 	a.SetLinuxMemoryPolicy(api.MpolMode_MPOL_BIND, "0", api.MpolFlag_MPOL_F_STATIC_NODES)
 }
+
+// imageName is the container's image reference, `-` when unset.
+func imageName(c *api.Container) string {
+	if c.GetImage() == nil || c.GetImage().GetName() == "" {
+		return "-"
+	}
+	return c.GetImage().GetName()
+}
+
+// clearMemoryPolicy drops the memory policy of an adjustment.
+func clearMemoryPolicy(l *api.LinuxContainerAdjustment) { l.MemoryPolicy = nil }

@@ -18,7 +18,10 @@ func parseExtraKey(*config, string, string) error { return nil }
 func (p *plugin) configureSuffix() string { return "" }
 
 // adjustExtra: a v0.9.0 build knows no adjustment beyond full and env.
-func adjustExtra(*api.ContainerAdjustment, string, string) {}
+func adjustExtra(*api.ContainerAdjustment, string, string, []string) {}
+
+// logFields: a v0.9.0 build knows none of the fields added since.
+func (p *plugin) logFields(*api.Container) {}
 
 // extraOptions: none.
 func extraOptions(*plugin) []stub.Option { return nil }
