@@ -113,14 +113,23 @@ reaped_status() {
 
 reaped() { [ -n "$(reaped_status "$1")" ]; }
 
-# child_status PID : exit status of a background job of this shell that has
-# ended (128+N for signal N), remembered so that it can be asked twice.
 declare -A CHILD_STATUS=()
-child_status() {
+
+# reap PID : waits for a background job of this shell that has ended and
+# records its exit status in CHILD_STATUS. It must run in this shell, not in
+# a $(...) subshell: a subshell cannot wait for its parent's children, and
+# whether the parent reaped the job before the subshell was made is a race.
+reap() {
   if [ -z "${CHILD_STATUS[$1]:-}" ]; then
     wait "$1" 2>/dev/null
     CHILD_STATUS[$1]=$?
   fi
+}
+
+# child_status PID : the exit status reap recorded (reaping first when
+# called in this shell).
+child_status() {
+  reap "$1"
   echo "${CHILD_STATUS[$1]}"
 }
 

@@ -397,7 +397,7 @@ check_failing_plugin() {
     bad "container reject-ulimit was created and started: $out"
   else
     ev "crictl create: $(cut -c1-400 <<<"$out")"
-    expect_match "crictl shows the plugin's reason" "$out" "unknown type .?\"$BAD_TYPE.?\""
+    expect_match "crictl shows the plugin's reason" "$out" "failed to parse type: .?\"$BAD_TYPE.?\""
   fi
   expect_eq "containers named reject-ulimit in the pod" "$(cri ps -a --pod "$POD_FAILING" --name '^reject-ulimit$' -q | grep -c .)" 0
   local full="${IDX[ulimit-adjuster]}-ulimit-adjuster"
@@ -458,7 +458,8 @@ check_validator() {
   local pid=${PID[validator]}
   kill -TERM "$pid"
   if wait_for 10 gone "$pid"; then
-    expect_eq "validator (pid $pid) stops on SIGTERM with status" "$(child_status "$pid")" 0
+    reap "$pid"
+    expect_eq "validator (pid $pid) stops on SIGTERM with status" "${CHILD_STATUS[$pid]}" 0
   else
     bad "validator (pid $pid) still runs 10s after SIGTERM"
   fi

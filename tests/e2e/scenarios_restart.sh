@@ -65,7 +65,8 @@ expect_runtime_gone_outcomes() {
   for name in "${PLAIN[@]}"; do
     if wait_for 20 gone "${PID[$name]}"; then
       local st
-      st=$(child_status "${PID[$name]}")
+      reap "${PID[$name]}"
+      st=${CHILD_STATUS[${PID[$name]}]}
       if [ "$st" -ne 0 ]; then
         ev "ok: $name (external, no -reconnect) exited with status $st"
       else
@@ -105,7 +106,8 @@ expect_runtime_gone_outcomes() {
     if alive "${PID[$name]}"; then
       ev "ok: $name (pid ${PID[$name]}, -reconnect) keeps running"
     else
-      bad "$name (pid ${PID[$name]}, -reconnect) exited with status $(child_status "${PID[$name]}")"
+      reap "${PID[$name]}"
+      bad "$name (pid ${PID[$name]}, -reconnect) exited with status ${CHILD_STATUS[${PID[$name]}]}"
     fi
   done
 }
@@ -305,7 +307,8 @@ check_external_plugins_stop_on_sigterm() {
     fi
     kill -TERM "$pid"
     if wait_for 10 gone "$pid"; then
-      expect_eq "$name (pid $pid) exit status" "$(child_status "$pid")" 0
+      reap "$pid"
+      expect_eq "$name (pid $pid) exit status" "${CHILD_STATUS[$pid]}" 0
     else
       bad "$name (pid $pid) still runs 10s after SIGTERM"
       kill -KILL "$pid" 2>/dev/null
