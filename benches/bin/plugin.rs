@@ -3,7 +3,9 @@
 //! vars, 1 mount and sets CPU shares; StartContainer and Synchronize do
 //! nothing.
 //!
-//! With the configuration `sync=walk` (from Configure, or `NRI_BENCH_SYNC=walk`
+//! Configured with `stats-file=PATH`, it writes its statistics there on
+//! Shutdown; launched under the name `bench-nostats`, it counts
+//! none. With the configuration `sync=walk` (from Configure, or `NRI_BENCH_SYNC=walk`
 //! in the environment), Synchronize decodes every pod and container, one at
 //! a time, as a plugin scanning the state does; with `sync=decode` it
 //! decodes the whole state into vectors at once (what the Go stub hands its
@@ -40,9 +42,24 @@ impl SyncMode {
 
 struct Bench(Mutex<SyncMode>);
 
+/// Where to leave the plugin's statistics when it ends (`stats-file=PATH`
+/// in the configuration).
+static STATS_FILE: Mutex<Option<String>> = Mutex::new(None);
+
 impl Plugin for Bench {
     fn events(&self) -> EventMask {
         EventMask::from_events(&[Event::CREATE_CONTAINER, Event::START_CONTAINER])
+    }
+
+    fn shutdown(&self, ctx: &Context<'_>) {
+        // Leave the statistics where the configuration asked (the runtime
+        // kills a plugin it launched right after).
+        let stats_file = STATS_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(path) = stats_file {
+            if let Err(e) = std::fs::write(&path, ctx.stub().stats().to_prometheus()) {
+                eprintln!("bench-plugin: {path}: {e}");
+            }
+        }
     }
 
     fn configure(
@@ -52,12 +69,20 @@ impl Plugin for Bench {
         _runtime: &str,
         _version: &str,
     ) -> HandlerResult<Option<EventMask>> {
-        if let Some(v) = config.trim().strip_prefix("sync=") {
-            let mode = SyncMode::parse(v)
-                .ok_or_else(|| format!("config {config:?}: sync= takes walk, decode or nothing"))?;
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = mode;
-        } else if !config.trim().is_empty() {
-            return Err(format!("config {config:?}: expected sync=walk|decode|nothing").into());
+        for item in config.split_whitespace() {
+            if let Some(v) = item.strip_prefix("sync=") {
+                let mode = SyncMode::parse(v).ok_or_else(|| {
+                    format!("config {config:?}: sync= takes walk, decode or nothing")
+                })?;
+                *self.0.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+            } else if let Some(path) = item.strip_prefix("stats-file=") {
+                *STATS_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_string());
+            } else {
+                return Err(format!(
+                    "config {config:?}: expected sync=walk|decode|nothing and stats-file=PATH"
+                )
+                .into());
+            }
         }
         Ok(None)
     }
@@ -118,8 +143,9 @@ fn main() {
         std::process::exit(2);
     };
     let mut b = Stub::builder(Bench(Mutex::new(mode)));
-    // NRI_BENCH_STATS=off measures the plugin without request statistics.
-    if std::env::var("NRI_BENCH_STATS").as_deref() == Ok("off") {
+    // Launched as `bench-nostats`, the plugin counts no request statistics
+    // (to measure what counting costs).
+    if std::env::var("NRI_PLUGIN_NAME").as_deref() == Ok("bench-nostats") {
         b = b.collect_stats(false);
     }
     while let Some(a) = args.next() {
@@ -142,14 +168,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = stub.run();
-    // NRI_BENCH_STATS_FILE: where to leave the plugin's statistics when it ends.
-    if let Ok(path) = std::env::var("NRI_BENCH_STATS_FILE") {
-        if let Err(e) = std::fs::write(&path, stub.stats().to_prometheus()) {
-            eprintln!("bench-plugin: {path}: {e}");
-        }
-    }
-    match result {
+    match stub.run() {
         Ok(()) | Err(nri::Error::ConnectionClosed(_)) => {}
         Err(e) => {
             eprintln!("bench-plugin: {e}");

@@ -86,8 +86,14 @@ fn startup_and_calls(args: &Args, runtime: &Runtime, plugin: &str, tck: f64) {
     // Start-up and idle footprint.
     reset_marks();
     let t0 = Instant::now();
+    let name = args.get("name").unwrap_or_else(|| "bench".into());
     let h = runtime
-        .launch(plugin, "bench", "10", "")
+        .launch(
+            plugin,
+            &name,
+            "10",
+            &args.get("plugin-config").unwrap_or_default(),
+        )
         .unwrap_or_else(|e| fail(format!("launch {plugin}: {e}")));
     let (configured, _) = marks();
     let pid = h
@@ -158,6 +164,13 @@ fn startup_and_calls(args: &Args, runtime: &Runtime, plugin: &str, tck: f64) {
         "state_per_s",
         state_calls as f64 / start.elapsed().as_secs_f64(),
     );
+    // A plugin asked to leave its statistics writes them on Shutdown, before
+    // the handle goes (which kills it).
+    let config = args.get("plugin-config").unwrap_or_default();
+    if config.contains("stats-file=") {
+        h.shutdown()
+            .unwrap_or_else(|e| fail(format!("Shutdown: {e}")));
+    }
     drop(h);
 }
 

@@ -240,19 +240,26 @@ fn measure(p: &Params, args: &Args) -> Measured {
         // The Rust plugin with request statistics on and off, the same
         // workload back to back, to see what counting costs; the first
         // stats-on run leaves the plugin's statistics for the report.
-        for (group, stats) in [("a_rust_stats_on", "on"), ("a_rust_stats_off", "off")] {
-            let mut cmd = Command::new(exe);
-            cmd.env("NRI_BENCH_STATS", stats);
-            if first && stats == "on" {
-                cmd.env("NRI_BENCH_STATS_FILE", stats_file());
-            }
+        for (group, name) in [
+            ("a_rust_stats_on", "bench"),
+            ("a_rust_stats_off", "bench-nostats"),
+        ] {
+            let config = if first && group == "a_rust_stats_on" {
+                format!("stats-file={}", stats_file().display())
+            } else {
+                String::new()
+            };
             s.run(
                 group,
                 "driver A (statistics on/off)",
-                cmd.args([
+                Command::new(exe).args([
                     "driver-a",
                     "--plugin",
                     rust_plugin,
+                    "--name",
+                    name,
+                    "--plugin-config",
+                    &config,
                     "--calls",
                     &c,
                     "--state-calls",
