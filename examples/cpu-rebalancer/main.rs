@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Ok(stub) => stub,
         Err(e) => {
             log::error!("cannot create the plugin: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(e.exit_code());
         }
     };
     let _watcher =

@@ -42,15 +42,16 @@ fn main() -> ExitCode {
     let injector = match plugin::HookInjector::new(dirs) {
         Ok(injector) => injector,
         Err(e) => {
+            // A broken hook file: restarting as is cannot help.
             log::error!("{e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(nri::EXIT_CONFIG);
         }
     };
     let stub = match cli.stub_builder(injector).build() {
         Ok(stub) => stub,
         Err(e) => {
             log::error!("cannot create the plugin: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(e.exit_code());
         }
     };
     common::run(&stub, cli.reconnect)

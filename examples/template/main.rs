@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(stub) => stub,
         Err(e) => {
             log::error!("cannot create the plugin: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(e.exit_code());
         }
     };
 
