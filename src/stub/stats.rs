@@ -92,8 +92,9 @@ struct Counters {
     errors: AtomicU64,
     guarded: AtomicU64,
     slow: AtomicU64,
-    sum_us: AtomicU64,
-    max_us: AtomicU64,
+    /// Nanoseconds, so that sub-microsecond handlers add up truly.
+    sum_ns: AtomicU64,
+    max_ns: AtomicU64,
     buckets: [AtomicU64; BUCKETS],
 }
 
@@ -104,8 +105,8 @@ impl Counters {
             errors: AtomicU64::new(0),
             guarded: AtomicU64::new(0),
             slow: AtomicU64::new(0),
-            sum_us: AtomicU64::new(0),
-            max_us: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+            max_ns: AtomicU64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -153,13 +154,14 @@ impl Recorder {
             return;
         }
         let c = &self.requests[slot.0];
-        let us = u64::try_from(o.took.as_micros()).unwrap_or(u64::MAX);
+        let ns = u64::try_from(o.took.as_nanos()).unwrap_or(u64::MAX);
+        let us = ns / 1000;
         c.calls.fetch_add(1, Ordering::Relaxed);
         if o.failed {
             c.errors.fetch_add(1, Ordering::Relaxed);
         }
-        c.sum_us.fetch_add(us, Ordering::Relaxed);
-        c.max_us.fetch_max(us, Ordering::Relaxed);
+        c.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        c.max_ns.fetch_max(ns, Ordering::Relaxed);
         c.buckets[bucket(us)].fetch_add(1, Ordering::Relaxed);
         if let Some(timeout) = o.timeout {
             if o.took * 2 > timeout {
@@ -186,7 +188,8 @@ impl Recorder {
                     .iter()
                     .map(|b| b.load(Ordering::Relaxed))
                     .collect();
-                let max = c.max_us.load(Ordering::Relaxed);
+                let max_ns = c.max_ns.load(Ordering::Relaxed);
+                let max = max_ns / 1000;
                 RequestStats {
                     name,
                     calls: c.calls.load(Ordering::Relaxed),
@@ -194,8 +197,8 @@ impl Recorder {
                     guard_answers: c.guarded.load(Ordering::Relaxed),
                     slow: c.slow.load(Ordering::Relaxed),
                     latency: Latency {
-                        sum: Duration::from_micros(c.sum_us.load(Ordering::Relaxed)),
-                        max: Duration::from_micros(max),
+                        sum: Duration::from_nanos(c.sum_ns.load(Ordering::Relaxed)),
+                        max: Duration::from_nanos(max_ns),
                         p50: Duration::from_micros(quantile(&counts, 0.50, max)),
                         p99: Duration::from_micros(quantile(&counts, 0.99, max)),
                         buckets: counts,
@@ -295,7 +298,8 @@ pub struct Latency {
     pub p99: Duration,
     /// The slowest.
     pub max: Duration,
-    /// The sum of all.
+    /// The sum of all, to the nanosecond (the buckets and quantiles count
+    /// whole microseconds).
     pub sum: Duration,
     /// Counts per histogram bucket, in microseconds: exact below 8 µs, then
     /// four buckets per power of two; [`Latency::bucket_upper_bound`] gives
@@ -573,6 +577,31 @@ mod tests {
         assert!((990.0..=1000.0).contains(&p99), "{p99}");
         assert_eq!(create.latency.max, Duration::from_micros(1000));
         assert_eq!(create.latency.sum, Duration::from_micros(500_500));
+    }
+
+    #[test]
+    fn sub_microsecond_handlers_add_up_in_the_sum_and_the_max() {
+        let r = Recorder::new(true);
+        for _ in 0..1000 {
+            r.record(
+                Slot::event(Event::START_CONTAINER),
+                Outcome {
+                    failed: false,
+                    took: Duration::from_nanos(250),
+                    timeout: None,
+                    guard_margin: None,
+                },
+            );
+        }
+        let stats = r.request_stats();
+        let start = stats
+            .iter()
+            .find(|s| s.is_event(Event::START_CONTAINER))
+            .unwrap();
+        assert_eq!(start.latency.sum, Duration::from_micros(250));
+        assert_eq!(start.latency.max, Duration::from_nanos(250));
+        assert_eq!(start.latency.p50, Duration::ZERO);
+        assert_eq!(start.latency.buckets[0], 1000);
     }
 
     #[test]
