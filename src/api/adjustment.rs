@@ -291,6 +291,8 @@ impl ContainerAdjustment {
     }
 }
 
+super::resources::linux_resource_setters!(ContainerAdjustment, "ContainerAdjustment::new()");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +444,3 @@ mod tests {
         assert_eq!(decoded.linux.resources.memory.swappiness.value(), Some(0));
     }
 }
-
-super::resources::linux_resource_setters!(ContainerAdjustment, "ContainerAdjustment::new()");

@@ -91,6 +91,8 @@ impl ContainerUpdate {
     }
 }
 
+super::resources::linux_resource_setters!(ContainerUpdate, "ContainerUpdate::for_container(\"c\")");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +185,3 @@ mod tests {
         assert_eq!(decoded.linux.resources.cpu.quota.value(), Some(-1));
     }
 }
-
-super::resources::linux_resource_setters!(ContainerUpdate, "ContainerUpdate::for_container(\"c\")");

@@ -60,6 +60,16 @@ const FIRST_WITH_V0_10_EVENTS: (u64, u64, u64) = (0, 10, 0);
 const FIRST_WITH_PER_EVENT_RPCS: (u64, u64, u64) = (0, 12, 0);
 
 impl NriVersion {
+    /// The release `v{major}.{minor}.{patch}`, without pre-release.
+    pub fn release(major: u64, minor: u64, patch: u64) -> NriVersion {
+        NriVersion {
+            major,
+            minor,
+            patch,
+            pre: String::new(),
+        }
+    }
+
     /// Parses a version as upstream does: a leading `v`, up to three
     /// numeric components without leading zeros (missing ones are 0), an
     /// optional pre-release and build metadata of `[0-9A-Za-z-]` identifiers

@@ -79,8 +79,8 @@ impl Emulation {
     /// # Ok::<(), nri::Error>(())
     /// ```
     pub fn nri_version(self) -> crate::api::NriVersion {
-        // The tags are constants of this file (a test parses each).
-        crate::api::NriVersion::parse(self.0.tag).expect("emulated release tags are valid versions")
+        let (major, minor, patch) = self.0.release;
+        crate::api::NriVersion::release(major, minor, patch)
     }
 
     /// The emulation of exactly `version`, if there is one.
@@ -180,6 +180,8 @@ pub(crate) struct Profile {
     /// Release tag, sent as `ConfigureRequest.NRI_version` when
     /// `sends_nri_version`.
     pub(crate) tag: &'static str,
+    /// The same release as numbers (a test keeps the two equal).
+    pub(crate) release: (u64, u64, u64),
     /// Events a plugin may subscribe to.
     pub(crate) valid_events: EventMask,
     /// Notifications as per-event RPCs first (v0.12).
@@ -258,6 +260,7 @@ pub(crate) enum HooksOwner {
 
 static V0_9_0: Profile = Profile {
     tag: "v0.9.0",
+    release: (0, 9, 0),
     valid_events: EventMask::V0_9_EVENTS,
     per_event_rpcs: false,
     sends_nri_version: false,
@@ -276,6 +279,7 @@ static V0_9_0: Profile = Profile {
 
 static V0_11_0: Profile = Profile {
     tag: "v0.11.0",
+    release: (0, 11, 0),
     valid_events: EventMask::ALL,
     per_event_rpcs: false,
     sends_nri_version: false,
@@ -296,6 +300,7 @@ static V0_11_0: Profile = Profile {
 /// policies".
 const V0_12_3_PROFILE: Profile = Profile {
     tag: "v0.12.3",
+    release: (0, 12, 3),
     valid_events: EventMask::ALL,
     per_event_rpcs: true,
     sends_nri_version: true,
@@ -316,6 +321,7 @@ static V0_12_3: Profile = V0_12_3_PROFILE;
 
 static V0_12_5: Profile = Profile {
     tag: "v0.12.5",
+    release: (0, 12, 5),
     failure_policy: true,
     ..V0_12_3_PROFILE
 };
