@@ -362,68 +362,37 @@ fn measure(p: &Params, args: &Args) -> Measured {
             ]),
             first,
         );
-        s.run(
-            "floor_hop",
-            "floor + one client-side thread hop (3000/300 bytes)",
-            Command::new(exe).args([
-                "floor",
-                "--req",
-                "3000",
-                "--resp",
-                "300",
-                "--n",
-                &c,
-                "--warmup",
-                &w,
-                "--client-hop",
-            ]),
-            first,
-        );
-        s.run(
-            "floor_handoff",
-            "floor + server-side leader/follower hand-off (3000/300 bytes)",
-            Command::new(exe).args([
-                "floor",
-                "--req",
-                "3000",
-                "--resp",
-                "300",
-                "--n",
-                &c,
-                "--warmup",
-                &w,
-                "--server-workers",
-                "4",
-            ]),
-            first,
-        );
-        s.run(
-            "floor_hop_handoff",
-            "floor + client hop + server hand-off (3000/300 bytes)",
-            Command::new(exe).args([
-                "floor",
-                "--req",
-                "3000",
-                "--resp",
-                "300",
-                "--n",
-                &c,
-                "--warmup",
-                &w,
-                "--client-hop",
-                "--server-workers",
-                "4",
-            ]),
-            first,
-        );
-        s.run(
-            "floor_raw",
-            "floor (3000/300 bytes)",
-            Command::new(exe).args([
-                "floor", "--req", "3000", "--resp", "300", "--n", &c, "--warmup", &w,
-            ]),
-            first,
-        );
+        // The raw floor and the same ping-pong with the thread hops a ttrpc
+        // connection adds, one at a time, on the 3000/300-byte exchange.
+        for (group, what, extra) in [
+            (
+                "floor_hop",
+                "floor + one client-side thread hop (3000/300 bytes)",
+                &["--client-hop"][..],
+            ),
+            (
+                "floor_handoff",
+                "floor + server-side leader/follower hand-off (3000/300 bytes)",
+                &["--server-workers", "4"][..],
+            ),
+            (
+                "floor_hop_handoff",
+                "floor + client hop + server hand-off (3000/300 bytes)",
+                &["--client-hop", "--server-workers", "4"][..],
+            ),
+            ("floor_raw", "floor (3000/300 bytes)", &[][..]),
+        ] {
+            s.run(
+                group,
+                what,
+                Command::new(exe)
+                    .args([
+                        "floor", "--req", "3000", "--resp", "300", "--n", &c, "--warmup", &w,
+                    ])
+                    .args(extra),
+                first,
+            );
+        }
         for (group, which) in [("ttrpc_ours", "ours"), ("ttrpc_theirs", "theirs")] {
             s.run(
                 group,
