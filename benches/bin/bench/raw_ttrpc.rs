@@ -33,12 +33,9 @@ pub fn ttrpc_bench(args: &Args) {
         &resp.to_string(),
     ]);
     let server_pid = _child.0.id();
-    let me = std::process::id();
-    let cs: (f64, f64);
+    let (lat, total, cs);
     let payload = vec![7u8; req];
     let timeout = Duration::from_secs(10);
-    let mut lat = Vec::with_capacity(n);
-    let total;
     match which.as_str() {
         "ours" => {
             let stream = connect_retry(&path);
@@ -55,18 +52,7 @@ pub fn ttrpc_bench(args: &Args) {
                     fail("ttrpc: short reply");
                 }
             };
-            for _ in 0..warmup {
-                call();
-            }
-            let c0 = (ctx_switches(me), ctx_switches(server_pid));
-            let start = Instant::now();
-            for _ in 0..n {
-                let t = Instant::now();
-                call();
-                lat.push(t.elapsed());
-            }
-            total = start.elapsed();
-            cs = (ctx_switches(me) - c0.0, ctx_switches(server_pid) - c0.1);
+            (lat, total, cs) = measure(call, warmup, n, server_pid);
             conn.close();
         }
         "theirs" => {
@@ -89,18 +75,7 @@ pub fn ttrpc_bench(args: &Args) {
                     fail("ttrpc crate: short reply");
                 }
             };
-            for _ in 0..warmup {
-                call();
-            }
-            let c0 = (ctx_switches(me), ctx_switches(server_pid));
-            let start = Instant::now();
-            for _ in 0..n {
-                let t = Instant::now();
-                call();
-                lat.push(t.elapsed());
-            }
-            total = start.elapsed();
-            cs = (ctx_switches(me) - c0.0, ctx_switches(server_pid) - c0.1);
+            (lat, total, cs) = measure(call, warmup, n, server_pid);
         }
         other => fail(format!("--impl must be ours or theirs, not {other:?}")),
     }
@@ -108,6 +83,31 @@ pub fn ttrpc_bench(args: &Args) {
     report_latencies("ttrpc", lat, total);
     result("ttrpc_client_ctxsw_per_call", cs.0 / n as f64);
     result("ttrpc_server_ctxsw_per_call", cs.1 / n as f64);
+}
+
+/// Runs `call` `warmup` times, then `n` times timed: the latencies, the
+/// total time, and the context switches of this process and the server's.
+fn measure(
+    call: impl Fn(),
+    warmup: usize,
+    n: usize,
+    server_pid: u32,
+) -> (Vec<Duration>, Duration, (f64, f64)) {
+    let me = std::process::id();
+    for _ in 0..warmup {
+        call();
+    }
+    let mut lat = Vec::with_capacity(n);
+    let c0 = (ctx_switches(me), ctx_switches(server_pid));
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        call();
+        lat.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    let cs = (ctx_switches(me) - c0.0, ctx_switches(server_pid) - c0.1);
+    (lat, total, cs)
 }
 
 type TheirFn = dyn Fn(&ttrpc::TtrpcContext, ttrpc::Request) -> ttrpc::Response + Send + Sync;
