@@ -44,26 +44,19 @@ fn environment_identity_and_socket_rules() {
     assert_eq!(stub.name(), "44-opt");
 
     // Defaults apply only where the environment says nothing.
-    let stub = Stub::builder(P)
-        .default_plugin_name("dflt")
-        .default_plugin_index("90")
-        .build()
-        .unwrap();
-    assert_eq!(stub.name(), "33-from-env");
+    let with_defaults = || {
+        let stub = Stub::builder(P)
+            .default_plugin_name("dflt")
+            .default_plugin_index("90")
+            .build()
+            .unwrap();
+        stub.name().to_string()
+    };
+    assert_eq!(with_defaults(), "33-from-env");
     set("NRI_PLUGIN_NAME", None);
-    let stub = Stub::builder(P)
-        .default_plugin_name("dflt")
-        .default_plugin_index("90")
-        .build()
-        .unwrap();
-    assert_eq!(stub.name(), "33-dflt");
+    assert_eq!(with_defaults(), "33-dflt");
     set("NRI_PLUGIN_IDX", None);
-    let stub = Stub::builder(P)
-        .default_plugin_name("dflt")
-        .default_plugin_index("90")
-        .build()
-        .unwrap();
-    assert_eq!(stub.name(), "90-dflt");
+    assert_eq!(with_defaults(), "90-dflt");
     set("NRI_PLUGIN_NAME", Some("from-env"));
     set("NRI_PLUGIN_IDX", Some("33"));
 

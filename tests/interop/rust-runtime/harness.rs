@@ -135,14 +135,7 @@ impl Ctx {
         idx: &str,
         config: &str,
     ) -> R<(PluginHandle, usize)> {
-        let slot = self.spawn_external(listener, bin, name, idx, config)?;
-        match listener.accept_timeout(ACCEPT_TIMEOUT) {
-            Ok(h) => Ok((h, slot)),
-            Err(e) => Err(format!(
-                "external plugin {idx}-{name}: {e}{}",
-                self.output_of(slot)
-            )),
-        }
+        self.external_with(listener, bin, name, idx, config, &[])
     }
 
     pub(crate) fn spawn_external(
