@@ -135,26 +135,21 @@ pub fn alloc_profile(args: &Args) {
     .write_to_bytes()
     .unwrap_or_else(|e| fail(e));
     let mut sink = 0usize;
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..iters / 5 {
-            let env = Request::parse_from_bytes(&envelope).unwrap_or_else(|e| fail(e));
-            let req =
-                CreateContainerRequest::parse_from_bytes(&env.payload).unwrap_or_else(|e| fail(e));
-            sink += req.container.env.len();
-            let reply = CreateContainerResponse {
-                adjust: MessageField::some(common::adjust()),
-                ..Default::default()
-            };
-            let resp = Response {
-                payload: reply.write_to_bytes().unwrap_or_else(|e| fail(e)),
-                ..Default::default()
-            };
-            sink += resp.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
-        }
-        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
-    }
+    let best = best_of_5(iters, || {
+        let env = Request::parse_from_bytes(&envelope).unwrap_or_else(|e| fail(e));
+        let req =
+            CreateContainerRequest::parse_from_bytes(&env.payload).unwrap_or_else(|e| fail(e));
+        sink += req.container.env.len();
+        let reply = CreateContainerResponse {
+            adjust: MessageField::some(common::adjust()),
+            ..Default::default()
+        };
+        let resp = Response {
+            payload: reply.write_to_bytes().unwrap_or_else(|e| fail(e)),
+            ..Default::default()
+        };
+        sink += resp.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+    });
     result("create_plugin_work_us", best);
     // Driver A side: clone the pod and container into the request (as
     // PluginHandle::create_container does), encode it and its envelope,
@@ -170,47 +165,52 @@ pub fn alloc_profile(args: &Args) {
     }
     .write_to_bytes()
     .unwrap_or_else(|e| fail(e));
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..iters / 5 {
-            let req = CreateContainerRequest {
-                pod: MessageField::some(pod.clone()),
-                container: MessageField::some(ctr.clone()),
-                ..Default::default()
-            };
-            let env = Request {
-                service: PLUGIN_SERVICE.to_string(),
-                method: "CreateContainer".to_string(),
-                payload: req.write_to_bytes().unwrap_or_else(|e| fail(e)),
-                timeout_nano: 2_000_000_000,
-                ..Default::default()
-            };
-            sink += env.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
-            let resp = Response::parse_from_bytes(&reply_bytes).unwrap_or_else(|e| fail(e));
-            let r = CreateContainerResponse::parse_from_bytes(&resp.payload)
-                .unwrap_or_else(|e| fail(e));
-            sink += r.adjust.env.len();
-        }
-        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
-    }
+    let best = best_of_5(iters, || {
+        let req = CreateContainerRequest {
+            pod: MessageField::some(pod.clone()),
+            container: MessageField::some(ctr.clone()),
+            ..Default::default()
+        };
+        let env = Request {
+            service: PLUGIN_SERVICE.to_string(),
+            method: "CreateContainer".to_string(),
+            payload: req.write_to_bytes().unwrap_or_else(|e| fail(e)),
+            timeout_nano: 2_000_000_000,
+            ..Default::default()
+        };
+        sink += env.write_to_bytes().unwrap_or_else(|e| fail(e)).len();
+        let resp = Response::parse_from_bytes(&reply_bytes).unwrap_or_else(|e| fail(e));
+        let r =
+            CreateContainerResponse::parse_from_bytes(&resp.payload).unwrap_or_else(|e| fail(e));
+        sink += r.adjust.env.len();
+    });
     result("create_driver_a_work_us", best);
     // Of which: the clone of the pod and the container.
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..iters / 5 {
-            let req = CreateContainerRequest {
-                pod: MessageField::some(pod.clone()),
-                container: MessageField::some(ctr.clone()),
-                ..Default::default()
-            };
-            sink += req.container.env.len();
-        }
-        best = best.min(t.elapsed().as_secs_f64() * 1e6 / (iters / 5) as f64);
-    }
+    let best = best_of_5(iters, || {
+        let req = CreateContainerRequest {
+            pod: MessageField::some(pod.clone()),
+            container: MessageField::some(ctr.clone()),
+            ..Default::default()
+        };
+        sink += req.container.env.len();
+    });
     result("create_driver_a_clone_us", best);
     if sink == 0 {
         fail("nothing was decoded");
     }
+}
+
+/// Microseconds per call of `f`: `iters` calls in 5 batches, the fastest
+/// batch (the least disturbed by other work on the machine).
+fn best_of_5(iters: usize, mut f: impl FnMut()) -> f64 {
+    let batch = (iters / 5).max(1);
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / batch as f64);
+    }
+    best
 }
