@@ -268,6 +268,23 @@ fn usage(program: &str, about: &str, extra: &[Flag]) -> String {
     text
 }
 
+/// Builds the stub; a failure is logged and becomes the exit status (see
+/// nri::Error::exit_code).
+pub fn build(builder: StubBuilder) -> Result<Stub, ExitCode> {
+    builder.build().map_err(|e| {
+        log::error!("cannot create the plugin: {e}");
+        ExitCode::from(e.exit_code())
+    })
+}
+
+/// [`build`]s the stub, then [`run`]s it.
+pub fn serve(builder: StubBuilder, reconnect: bool) -> ExitCode {
+    match build(builder) {
+        Ok(stub) => run(&stub, reconnect),
+        Err(code) => code,
+    }
+}
+
 /// Serves `stub` until SIGTERM/SIGINT or until the runtime goes away (with
 /// `reconnect`, until a signal only), and turns the outcome into an exit
 /// status: 0 for a normal end (a signal, or the runtime releasing a plugin
