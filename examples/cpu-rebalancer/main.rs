@@ -69,5 +69,5 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    common::run(&stub, cli.reconnect)
+    common::run(&stub, &cli)
 }

@@ -18,5 +18,5 @@ fn main() -> ExitCode {
         &[],
     );
     cli.init_logging("device-injector");
-    common::serve(cli.stub_builder(plugin::DeviceInjector), cli.reconnect)
+    common::serve(cli.stub_builder(plugin::DeviceInjector), &cli)
 }

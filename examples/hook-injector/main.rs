@@ -47,5 +47,5 @@ fn main() -> ExitCode {
             return ExitCode::from(nri::EXIT_CONFIG);
         }
     };
-    common::serve(cli.stub_builder(injector), cli.reconnect)
+    common::serve(cli.stub_builder(injector), &cli)
 }

@@ -68,5 +68,5 @@ fn main() -> ExitCode {
     let builder = cli
         .stub_builder(plugin::Logger::new(flags))
         .on_close(|| log::info!("connection to the runtime closed"));
-    common::serve(builder, cli.reconnect)
+    common::serve(builder, &cli)
 }

@@ -35,5 +35,5 @@ fn main() -> ExitCode {
         .deadline_guard(DeadlineGuard::default());
 
     // Stops on SIGTERM/SIGINT; with -reconnect survives runtime restarts.
-    common::serve(builder, cli.reconnect)
+    common::serve(builder, &cli)
 }

@@ -18,5 +18,5 @@ fn main() -> ExitCode {
         &[],
     );
     cli.init_logging("ulimit-adjuster");
-    common::serve(cli.stub_builder(plugin::UlimitAdjuster), cli.reconnect)
+    common::serve(cli.stub_builder(plugin::UlimitAdjuster), &cli)
 }

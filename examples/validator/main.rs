@@ -45,5 +45,5 @@ fn main() -> ExitCode {
         // A validator that does not answer must not let the creation through
         // either, and stays connected (runtimes from NRI v0.12.5).
         .failure_policy(FailurePolicy::from_flags(true, true));
-    common::serve(builder, cli.reconnect)
+    common::serve(builder, &cli)
 }
