@@ -359,7 +359,7 @@ impl Decoder<'_> {
 
     fn is_merge(&self, id: usize) -> bool {
         matches!(&self.nodes[id],
-            Kind::Scalar { value, tag, implicit } if value == "<<" && (*implicit || *tag == format!("{TAG}merge")))
+            Kind::Scalar { value, tag, implicit } if value == "<<" && (*implicit || tag.strip_prefix(TAG) == Some("merge")))
     }
 
     fn merge(&mut self, id: usize, map: &mut Vec<(Go, Go)>) -> Result<(), Error> {
@@ -440,12 +440,12 @@ fn scalar(value: &str, tag: &str, implicit: bool) -> Result<Go, Error> {
     if tag.is_empty() && !implicit {
         return Ok(Go::Str(value.to_string()));
     }
-    if tag == format!("{TAG}binary") {
+    let short = tag.strip_prefix(TAG);
+    if short == Some("binary") {
         let bytes = base64(value)
             .ok_or_else(|| Error("!!binary value contains invalid base64 data".into()))?;
         return Ok(Go::Str(lossy(&bytes)));
     }
-    let short = tag.strip_prefix(TAG);
     let resolvable = tag.is_empty()
         || matches!(
             short,
