@@ -313,6 +313,16 @@ pub fn run(stub: &Stub, cli: &Cli) -> ExitCode {
     }
 }
 
+/// The first of `keys` that the pod is annotated with: the key and its
+/// value.
+pub fn first_annotation(
+    pod: &nri::api::PodSandbox,
+    keys: impl IntoIterator<Item = String>,
+) -> Option<(String, &str)> {
+    keys.into_iter()
+        .find_map(|k| pod.annotations.get(&k).map(|v| (k, v.as_str())))
+}
+
 /// `pod/container`, for log messages.
 pub fn container_name(pod: &nri::api::PodSandbox, container: &nri::api::Container) -> String {
     if pod.name.is_empty() {

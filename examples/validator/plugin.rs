@@ -35,7 +35,7 @@ use nri::api::security_profile::ProfileType;
 use nri::api::{Event, EventMask, Field, PodSandbox, ValidateContainerAdjustmentRequest};
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::yaml;
+use crate::common::{first_annotation, yaml};
 
 /// Pods and containers name extra required plugins with this annotation.
 pub const REQUIRED_PLUGINS_ANNOTATION: &str = "required-plugins.noderesource.dev";
@@ -272,14 +272,15 @@ impl Policy {
 /// An annotation of the pod that applies to `container`: the
 /// container-scoped key first, then the pod-scoped one, then the bare key.
 fn effective_annotation<'a>(pod: &'a PodSandbox, key: &str, container: &str) -> Option<&'a str> {
-    [
-        format!("{key}/container.{container}"),
-        format!("{key}/pod"),
-        key.to_string(),
-    ]
-    .iter()
-    .find_map(|k| pod.annotations.get(k))
-    .map(String::as_str)
+    first_annotation(
+        pod,
+        [
+            format!("{key}/container.{container}"),
+            format!("{key}/pod"),
+            key.to_string(),
+        ],
+    )
+    .map(|(_, value)| value)
 }
 
 /// Go's `strconv.ParseBool`.
