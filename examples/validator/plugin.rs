@@ -235,24 +235,22 @@ impl Policy {
                 }
             }
         }
-        let mut required = self.required_plugins.clone();
+        let mut annotated = Vec::new();
         if let Some(value) = effective_annotation(pod, REQUIRED_PLUGINS_ANNOTATION, container) {
-            let doc = yaml::parse(value).map_err(|e| {
+            let invalid = |e: yaml::Error| {
                 format!("invalid {REQUIRED_PLUGINS_ANNOTATION} annotation {value:?}: {e}")
-            })?;
+            };
+            let doc = yaml::parse(value).map_err(invalid)?;
             if !doc.is_null() {
-                required.extend(
-                    doc.to_string_list(REQUIRED_PLUGINS_ANNOTATION)
-                        .map_err(|e| {
-                            format!(
-                                "invalid {REQUIRED_PLUGINS_ANNOTATION} annotation {value:?}: {e}"
-                            )
-                        })?,
-                );
+                annotated = doc
+                    .to_string_list(REQUIRED_PLUGINS_ANNOTATION)
+                    .map_err(invalid)?;
             }
         }
-        let missing: Vec<&str> = required
+        let missing: Vec<&str> = self
+            .required_plugins
             .iter()
+            .chain(&annotated)
             .filter(|r| !req.took_part(r))
             .map(String::as_str)
             .collect();
