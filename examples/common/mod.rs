@@ -118,11 +118,7 @@ impl Cli {
             Ok(Some(cli)) => {
                 if let Some(state) = &cli.probe {
                     // The binary answers its own readiness probe.
-                    std::process::exit(if health::probe(state) == ExitCode::SUCCESS {
-                        0
-                    } else {
-                        1
-                    });
+                    std::process::exit(if health::probe(state) { 0 } else { 1 });
                 }
                 cli
             }
