@@ -94,13 +94,8 @@ enum Kind {
     Alias(usize),
 }
 
-struct Node {
-    kind: Kind,
-    tag: String,
-}
-
 struct Nodes {
-    nodes: Vec<Node>,
+    nodes: Vec<Kind>,
     root: Option<usize>,
 }
 
@@ -166,7 +161,7 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
     let mut input = bytes.as_bytes();
     let mut parser = Parser::new();
     parser.set_input_string(&mut input);
-    let mut nodes: Vec<Node> = Vec::new();
+    let mut nodes: Vec<Kind> = Vec::new();
     let mut anchors: HashMap<String, usize> = HashMap::new();
     // Open collections, and whether each is in flow style.
     let mut open: Vec<(usize, bool)> = Vec::new();
@@ -175,7 +170,7 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
         let event = parser.parse().map_err(|e| parse_error(bytes, &e))?;
         let line = event.start_mark.line;
         let mut flow = false;
-        let (anchor, kind, tag) = match event.data {
+        let (anchor, kind) = match event.data {
             EventData::StreamStart { .. } => continue,
             EventData::StreamEnd | EventData::DocumentEnd { .. } => break,
             EventData::DocumentStart {
@@ -201,7 +196,7 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
                 let Some(&target) = anchors.get(&anchor) else {
                     return Err(Error(format!("unknown anchor '{anchor}' referenced")));
                 };
-                (None, Kind::Alias(target), String::new())
+                (None, Kind::Alias(target))
             }
             EventData::Scalar {
                 anchor,
@@ -221,34 +216,29 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
                         line + 1
                     )));
                 }
-                let tag = tag.unwrap_or_default();
                 let kind = Kind::Scalar {
                     value,
-                    tag: tag.clone(),
+                    tag: tag.unwrap_or_default(),
                     implicit: plain_implicit,
                 };
-                (anchor, kind, tag)
+                (anchor, kind)
             }
-            EventData::SequenceStart {
-                anchor, tag, style, ..
-            } => {
+            EventData::SequenceStart { anchor, style, .. } => {
                 flow = style == SequenceStyle::Flow;
-                (anchor, Kind::Seq(Vec::new()), tag.unwrap_or_default())
+                (anchor, Kind::Seq(Vec::new()))
             }
-            EventData::MappingStart {
-                anchor, tag, style, ..
-            } => {
+            EventData::MappingStart { anchor, style, .. } => {
                 flow = style == MappingStyle::Flow;
-                (anchor, Kind::Map(Vec::new()), tag.unwrap_or_default())
+                (anchor, Kind::Map(Vec::new()))
             }
         };
         let id = nodes.len();
         let is_collection = matches!(kind, Kind::Seq(_) | Kind::Map(_));
-        nodes.push(Node { kind, tag });
+        nodes.push(kind);
         if let Some(anchor) = anchor {
             anchors.insert(anchor, id);
         }
-        match open.last().map(|&(p, _)| &mut nodes[p].kind) {
+        match open.last().map(|&(p, _)| &mut nodes[p]) {
             Some(Kind::Seq(children) | Kind::Map(children)) => children.push(id),
             _ => root = Some(id),
         }
@@ -270,7 +260,7 @@ fn compose_events(text: &str) -> Result<Nodes, Error> {
 // ---------------------------------------------------------------------------
 
 struct Decoder<'a> {
-    nodes: &'a [Node],
+    nodes: &'a [Kind],
     /// Aliases being expanded, to refuse one that contains itself.
     in_alias: Vec<usize>,
     decodes: u64,
@@ -318,7 +308,7 @@ impl Decoder<'_> {
 
     fn node(&mut self, id: usize) -> Result<Go, Error> {
         let node = &self.nodes[id];
-        if let Kind::Alias(target) = node.kind {
+        if let Kind::Alias(target) = *node {
             if self.in_alias.contains(&id) {
                 return Err(Error("an anchor's value contains itself".into()));
             }
@@ -327,7 +317,7 @@ impl Decoder<'_> {
             self.in_alias.pop();
             return result;
         }
-        match &node.kind {
+        match node {
             Kind::Scalar {
                 value,
                 tag,
@@ -368,18 +358,18 @@ impl Decoder<'_> {
     }
 
     fn is_merge(&self, id: usize) -> bool {
-        matches!(&self.nodes[id].kind,
-            Kind::Scalar { value, tag, implicit } if value == "<<" && (*implicit || *tag == format!("{TAG}merge")))
+        matches!(&self.nodes[id],
+            Kind::Scalar { value, tag, implicit } if value == "<<" && (*implicit || tag.strip_prefix(TAG) == Some("merge")))
     }
 
     fn merge(&mut self, id: usize, map: &mut Vec<(Go, Go)>) -> Result<(), Error> {
         let want_map = || Error("map merge requires map or sequence of maps as the value".into());
-        let mapping_of = |d: &Self, id: usize| match d.nodes[id].kind {
+        let mapping_of = |d: &Self, id: usize| match d.nodes[id] {
             Kind::Map(_) => Some(id),
-            Kind::Alias(t) if matches!(d.nodes[t].kind, Kind::Map(_)) => Some(id),
+            Kind::Alias(t) if matches!(d.nodes[t], Kind::Map(_)) => Some(id),
             _ => None,
         };
-        match &self.nodes[id].kind {
+        match &self.nodes[id] {
             Kind::Map(_) | Kind::Alias(_) => {
                 mapping_of(self, id).ok_or_else(want_map)?;
                 self.merge_one(id, map)
@@ -399,7 +389,7 @@ impl Decoder<'_> {
     /// Decodes a mapping (or an alias of one) into an existing map.
     fn merge_one(&mut self, id: usize, map: &mut Vec<(Go, Go)>) -> Result<(), Error> {
         self.count()?;
-        let Kind::Alias(target) = self.nodes[id].kind else {
+        let Kind::Alias(target) = self.nodes[id] else {
             return self.merge_into(id, map);
         };
         if self.in_alias.contains(&id) {
@@ -412,7 +402,7 @@ impl Decoder<'_> {
     }
 
     fn merge_into(&mut self, target: usize, map: &mut Vec<(Go, Go)>) -> Result<(), Error> {
-        let Kind::Map(children) = &self.nodes[target].kind else {
+        let Kind::Map(children) = &self.nodes[target] else {
             return Err(Error("map merge requires a map".into()));
         };
         if self.depth >= MAX_DEPTH {
@@ -450,12 +440,12 @@ fn scalar(value: &str, tag: &str, implicit: bool) -> Result<Go, Error> {
     if tag.is_empty() && !implicit {
         return Ok(Go::Str(value.to_string()));
     }
-    if tag == format!("{TAG}binary") {
+    let short = tag.strip_prefix(TAG);
+    if short == Some("binary") {
         let bytes = base64(value)
             .ok_or_else(|| Error("!!binary value contains invalid base64 data".into()))?;
         return Ok(Go::Str(lossy(&bytes)));
     }
-    let short = tag.strip_prefix(TAG);
     let resolvable = tag.is_empty()
         || matches!(
             short,

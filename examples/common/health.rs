@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nri::stub::Stub;
@@ -70,14 +69,14 @@ pub fn spawn_reporter(stub: &Stub, metrics: Option<PathBuf>, state: Option<PathB
     }
 }
 
-/// Answers a probe from a state file: 0 when it says ready and was written
-/// within [`STALE_AFTER`], 1 otherwise (with the reason on stderr).
-pub fn probe(state: &Path) -> ExitCode {
+/// Answers a probe from a state file: ready when it says so and was
+/// written within [`STALE_AFTER`]; otherwise the reason goes to stderr.
+pub fn probe(state: &Path) -> bool {
     match read_state(state) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => true,
         Err(reason) => {
             eprintln!("not ready: {reason}");
-            ExitCode::FAILURE
+            false
         }
     }
 }

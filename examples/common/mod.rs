@@ -20,10 +20,6 @@ use std::process::ExitCode;
 
 use nri::stub::{Backoff, Plugin, Stub, StubBuilder};
 
-/// `-metrics-file` and `-state-file` of the command line, for [`run`].
-static HEALTH_FILES: std::sync::OnceLock<(Option<PathBuf>, Option<PathBuf>)> =
-    std::sync::OnceLock::new();
-
 /// A flag an example takes on top of the common ones.
 pub struct Flag {
     /// Name without dashes.
@@ -122,13 +118,8 @@ impl Cli {
             Ok(Some(cli)) => {
                 if let Some(state) = &cli.probe {
                     // The binary answers its own readiness probe.
-                    std::process::exit(if health::probe(state) == ExitCode::SUCCESS {
-                        0
-                    } else {
-                        1
-                    });
+                    std::process::exit(if health::probe(state) { 0 } else { 1 });
                 }
-                let _ = HEALTH_FILES.set((cli.metrics_file.clone(), cli.state_file.clone()));
                 cli
             }
             Ok(None) => {
@@ -268,17 +259,32 @@ fn usage(program: &str, about: &str, extra: &[Flag]) -> String {
     text
 }
 
+/// Builds the stub; a failure is logged and becomes the exit status (see
+/// nri::Error::exit_code).
+pub fn build(builder: StubBuilder) -> Result<Stub, ExitCode> {
+    builder.build().map_err(|e| {
+        log::error!("cannot create the plugin: {e}");
+        ExitCode::from(e.exit_code())
+    })
+}
+
+/// [`build`]s the stub, then [`run`]s it.
+pub fn serve(builder: StubBuilder, cli: &Cli) -> ExitCode {
+    match build(builder) {
+        Ok(stub) => run(&stub, cli),
+        Err(code) => code,
+    }
+}
+
 /// Serves `stub` until SIGTERM/SIGINT or until the runtime goes away (with
-/// `reconnect`, until a signal only), and turns the outcome into an exit
+/// `-reconnect`, until a signal only), and turns the outcome into an exit
 /// status: 0 for a normal end (a signal, or the runtime releasing a plugin
 /// it launched), 78 when a restart cannot help (bad configuration, a runtime
 /// too old for a required event), 1 otherwise (restart me). With
 /// `-metrics-file` or `-state-file` on the command line, a thread keeps
 /// those files up to date meanwhile.
-pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
-    if let Some((metrics, state)) = HEALTH_FILES.get() {
-        health::spawn_reporter(stub, metrics.clone(), state.clone());
-    }
+pub fn run(stub: &Stub, cli: &Cli) -> ExitCode {
+    health::spawn_reporter(stub, cli.metrics_file.clone(), cli.state_file.clone());
     let stopper = stub.clone();
     let installed = signals::on_termination(move |signal| {
         log::info!("{signal}: stopping plugin {}", stopper.name());
@@ -287,7 +293,7 @@ pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
     if let Err(e) = installed {
         log::warn!("cannot handle SIGTERM/SIGINT ({e}); stop the plugin with SIGKILL");
     }
-    let result = if reconnect {
+    let result = if cli.reconnect {
         stub.run_supervised(Backoff::default())
     } else {
         stub.run()
@@ -301,6 +307,16 @@ pub fn run(stub: &Stub, reconnect: bool) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The first of `keys` that the pod is annotated with: the key and its
+/// value.
+pub fn first_annotation(
+    pod: &nri::api::PodSandbox,
+    keys: impl IntoIterator<Item = String>,
+) -> Option<(String, &str)> {
+    keys.into_iter()
+        .find_map(|k| pod.annotations.get(&k).map(|v| (k, v.as_str())))
 }
 
 /// `pod/container`, for log messages.

@@ -348,11 +348,15 @@ pub fn read(path: &Path) -> Entry {
     }
 }
 
-/// The hooks of some directories, by file name.
+/// A hook that loaded: its file name, the file and its compiled patterns.
+pub type LoadedHook = (Vec<u8>, HookFile, Patterns);
+
+/// The hooks of some directories, in the order they are matched in.
 #[derive(Clone, Debug, Default)]
 pub struct Manager {
-    /// File name to hook.
-    pub hooks: BTreeMap<Vec<u8>, (HookFile, Patterns)>,
+    /// The hooks by lower-cased file name; names equal but for case (which
+    /// Go leaves in no particular order) by name.
+    pub hooks: Vec<LoadedHook>,
 }
 
 /// A hook injected at a stage, with the file it came from.
@@ -371,7 +375,7 @@ impl Manager {
     /// is the one `hooks.New` would return; the manager holds every hook
     /// that loaded regardless, and `problems` each file that did not.
     pub fn load(dirs: &[PathBuf]) -> (Manager, Option<String>, Vec<String>) {
-        let mut manager = Manager::default();
+        let mut by_name: BTreeMap<Vec<u8>, (HookFile, Patterns)> = BTreeMap::new();
         let mut startup_error = None;
         let mut problems = Vec::new();
         for dir in dirs {
@@ -392,9 +396,7 @@ impl Manager {
                 match read(&dir.join(&name)) {
                     Entry::Skipped => {}
                     Entry::Loaded(loaded) => {
-                        manager
-                            .hooks
-                            .insert(name.as_encoded_bytes().to_vec(), *loaded);
+                        by_name.insert(name.as_encoded_bytes().to_vec(), *loaded);
                     }
                     Entry::Failed(e) => {
                         problems.push(e.message.clone());
@@ -406,7 +408,13 @@ impl Manager {
                 startup_error.get_or_insert(e.message);
             }
         }
-        (manager, startup_error, problems)
+        let mut hooks: Vec<LoadedHook> = by_name
+            .into_iter()
+            .map(|(name, (file, patterns))| (name, file, patterns))
+            .collect();
+        // The match order, once: by lower-cased name, then by name.
+        hooks.sort_by_cached_key(|(name, _, _)| (go_to_lower(name), name.clone()));
+        (Manager { hooks }, startup_error, problems)
     }
 
     /// The hooks for a container with these arguments, annotations and bind
@@ -417,12 +425,8 @@ impl Manager {
         annotations: &BTreeMap<String, String>,
         has_bind_mounts: bool,
     ) -> Result<Vec<Injected<'_>>, String> {
-        let mut files: Vec<_> = self.hooks.iter().collect();
-        // By lower-cased name; names equal but for case (which Go leaves
-        // in no particular order) by name.
-        files.sort_by_cached_key(|(name, _)| (go_to_lower(name), name.to_vec()));
         let mut injected = Vec::new();
-        for (name, (file, patterns)) in files {
+        for (name, file, patterns) in &self.hooks {
             let matched = matches(&file.when, patterns, args, annotations, has_bind_mounts)
                 .map_err(|e| format!("matching hook {:?}: {e}", String::from_utf8_lossy(name)))?;
             if matched {

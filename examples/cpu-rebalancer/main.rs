@@ -57,12 +57,9 @@ fn main() -> ExitCode {
 
     // The plugin is shared between the stub and the watcher thread.
     let rebalancer = Arc::new(plugin::CpuRebalancer::new(pool, fixed));
-    let stub = match cli.stub_builder(Arc::clone(&rebalancer)).build() {
+    let stub = match common::build(cli.stub_builder(Arc::clone(&rebalancer))) {
         Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
+        Err(code) => return code,
     };
     let _watcher =
         match plugin::PoolWatcher::start(rebalancer, stub.clone(), interval, plugin::online_cpus) {
@@ -72,5 +69,5 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    common::run(&stub, cli.reconnect)
+    common::run(&stub, &cli)
 }

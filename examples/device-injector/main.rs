@@ -18,12 +18,5 @@ fn main() -> ExitCode {
         &[],
     );
     cli.init_logging("device-injector");
-    let stub = match cli.stub_builder(plugin::DeviceInjector).build() {
-        Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
-    common::run(&stub, cli.reconnect)
+    common::serve(cli.stub_builder(plugin::DeviceInjector), &cli)
 }

@@ -60,7 +60,7 @@ use nri::api::{
 use nri::stub::{Context, HandlerResult, Plugin};
 
 use crate::common::gojson::{self, decode_struct, Decode, Json, Mode};
-use crate::common::{container_name, goyaml, yaml};
+use crate::common::{container_name, first_annotation, goyaml, yaml};
 
 /// Annotation key prefixes of device nodes: current, then deprecated.
 pub const DEVICE_KEYS: (&str, &str) = ("devices.noderesource.dev", "devices.nri.io");
@@ -332,14 +332,15 @@ fn annotation<'a>(
     (key, old_key): (&str, &str),
     ctr: &str,
 ) -> Option<(String, &'a str)> {
-    [
-        format!("{key}/container.{ctr}"),
-        format!("{old_key}/container.{ctr}"),
-        format!("{key}/pod"),
-        format!("{old_key}/pod"),
-        key.to_string(),
-        old_key.to_string(),
-    ]
-    .into_iter()
-    .find_map(|k| pod.annotations.get(&k).map(|v| (k, v.as_str())))
+    first_annotation(
+        pod,
+        [
+            format!("{key}/container.{ctr}"),
+            format!("{old_key}/container.{ctr}"),
+            format!("{key}/pod"),
+            format!("{old_key}/pod"),
+            key.to_string(),
+            old_key.to_string(),
+        ],
+    )
 }

@@ -47,12 +47,5 @@ fn main() -> ExitCode {
             return ExitCode::from(nri::EXIT_CONFIG);
         }
     };
-    let stub = match cli.stub_builder(injector).build() {
-        Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
-    common::run(&stub, cli.reconnect)
+    common::serve(cli.stub_builder(injector), &cli)
 }

@@ -65,16 +65,8 @@ fn main() -> ExitCode {
     flags.add_env = text("add-env");
     flags.set_env = text("set-env");
 
-    let stub = match cli
+    let builder = cli
         .stub_builder(plugin::Logger::new(flags))
-        .on_close(|| log::info!("connection to the runtime closed"))
-        .build()
-    {
-        Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
-    common::run(&stub, cli.reconnect)
+        .on_close(|| log::info!("connection to the runtime closed"));
+    common::serve(builder, &cli)
 }

@@ -10,7 +10,7 @@ mod plugin;
 
 use std::process::ExitCode;
 
-use nri::stub::{DeadlineGuard, Stub};
+use nri::stub::DeadlineGuard;
 
 fn main() -> ExitCode {
     let cli = common::Cli::parse(
@@ -20,8 +20,11 @@ fn main() -> ExitCode {
     );
     cli.init_logging("template");
 
-    // Every StubBuilder option, spelled out; all but the plugin are optional.
-    let mut builder = Stub::builder(plugin::Template::new())
+    // The StubBuilder options; all but the plugin are optional. The
+    // identity and socket (plugin_name, plugin_index, socket_path) come
+    // from -name, -idx and -socket: see common::Cli::stub_builder.
+    let builder = cli
+        .stub_builder(plugin::Template::new())
         // Called each time the connection ends; the library never exits the
         // process itself: run() returns instead.
         .on_close(|| log::info!("connection to the runtime closed"))
@@ -30,23 +33,7 @@ fn main() -> ExitCode {
         // Answer "no changes" for a handler about to miss the runtime's
         // deadline, instead of being dropped by the runtime.
         .deadline_guard(DeadlineGuard::default());
-    if let Some(name) = &cli.name {
-        builder = builder.plugin_name(name);
-    }
-    if let Some(idx) = &cli.idx {
-        builder = builder.plugin_index(idx);
-    }
-    if let Some(socket) = &cli.socket {
-        builder = builder.socket_path(socket);
-    }
-    let stub = match builder.build() {
-        Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
 
     // Stops on SIGTERM/SIGINT; with -reconnect survives runtime restarts.
-    common::run(&stub, cli.reconnect)
+    common::serve(builder, &cli)
 }

@@ -31,7 +31,7 @@ use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask
 use nri::stub::{Context, HandlerResult, Plugin};
 
 use crate::common::gojson::{self, decode_struct, Decode, Json, Mode};
-use crate::common::{container_name, goyaml, yaml};
+use crate::common::{container_name, first_annotation, goyaml, yaml};
 
 /// Annotation key prefix.
 pub const ULIMIT_KEY: &str = "ulimits.noderesource.dev";
@@ -125,11 +125,7 @@ pub fn parse_ulimits(pod: &PodSandbox, ctr: &str) -> Result<Vec<Ulimit>, String>
         format!("{ULIMIT_KEY}/container.{ctr}"),
         format!("{OLD_ULIMIT_KEY}/container.{ctr}"),
     ];
-    let Some((key, value)) = keys
-        .iter()
-        .find_map(|k| pod.annotations.get(k).map(|v| (k, v)))
-        .filter(|(_, v)| !v.is_empty())
-    else {
+    let Some((key, value)) = first_annotation(pod, keys).filter(|(_, v)| !v.is_empty()) else {
         log::debug!("no ulimit annotation for container {ctr}");
         return Ok(Vec::new());
     };

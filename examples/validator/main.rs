@@ -45,12 +45,5 @@ fn main() -> ExitCode {
         // A validator that does not answer must not let the creation through
         // either, and stays connected (runtimes from NRI v0.12.5).
         .failure_policy(FailurePolicy::from_flags(true, true));
-    let stub = match builder.build() {
-        Ok(stub) => stub,
-        Err(e) => {
-            log::error!("cannot create the plugin: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
-    common::run(&stub, cli.reconnect)
+    common::serve(builder, &cli)
 }

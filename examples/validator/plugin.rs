@@ -35,7 +35,7 @@ use nri::api::security_profile::ProfileType;
 use nri::api::{Event, EventMask, Field, PodSandbox, ValidateContainerAdjustmentRequest};
 use nri::stub::{Context, HandlerResult, Plugin};
 
-use crate::common::yaml;
+use crate::common::{first_annotation, yaml};
 
 /// Pods and containers name extra required plugins with this annotation.
 pub const REQUIRED_PLUGINS_ANNOTATION: &str = "required-plugins.noderesource.dev";
@@ -235,24 +235,22 @@ impl Policy {
                 }
             }
         }
-        let mut required = self.required_plugins.clone();
+        let mut annotated = Vec::new();
         if let Some(value) = effective_annotation(pod, REQUIRED_PLUGINS_ANNOTATION, container) {
-            let doc = yaml::parse(value).map_err(|e| {
+            let invalid = |e: yaml::Error| {
                 format!("invalid {REQUIRED_PLUGINS_ANNOTATION} annotation {value:?}: {e}")
-            })?;
+            };
+            let doc = yaml::parse(value).map_err(invalid)?;
             if !doc.is_null() {
-                required.extend(
-                    doc.to_string_list(REQUIRED_PLUGINS_ANNOTATION)
-                        .map_err(|e| {
-                            format!(
-                                "invalid {REQUIRED_PLUGINS_ANNOTATION} annotation {value:?}: {e}"
-                            )
-                        })?,
-                );
+                annotated = doc
+                    .to_string_list(REQUIRED_PLUGINS_ANNOTATION)
+                    .map_err(invalid)?;
             }
         }
-        let missing: Vec<&str> = required
+        let missing: Vec<&str> = self
+            .required_plugins
             .iter()
+            .chain(&annotated)
             .filter(|r| !req.took_part(r))
             .map(String::as_str)
             .collect();
@@ -272,14 +270,15 @@ impl Policy {
 /// An annotation of the pod that applies to `container`: the
 /// container-scoped key first, then the pod-scoped one, then the bare key.
 fn effective_annotation<'a>(pod: &'a PodSandbox, key: &str, container: &str) -> Option<&'a str> {
-    [
-        format!("{key}/container.{container}"),
-        format!("{key}/pod"),
-        key.to_string(),
-    ]
-    .iter()
-    .find_map(|k| pod.annotations.get(k))
-    .map(String::as_str)
+    first_annotation(
+        pod,
+        [
+            format!("{key}/container.{container}"),
+            format!("{key}/pod"),
+            key.to_string(),
+        ],
+    )
+    .map(|(_, value)| value)
 }
 
 /// Go's `strconv.ParseBool`.

@@ -164,8 +164,10 @@ check_kill_containerd() {
   end_check
 }
 
-check_restart_after_kill() {
-  begin_check "containerd restarted after SIGKILL: reconnecting plugins re-register with the same pid and re-synchronize, launched ones are relaunched"
+# check_restart TITLE : starts containerd again; the plugins must come back
+# and the containers still run.
+check_restart() {
+  begin_check "$1"
   if ! ctrd_start; then
     bad "containerd did not start again"
     end_check
@@ -175,6 +177,10 @@ check_restart_after_kill() {
   expect_plugins_back
   expect_containers_still_running
   end_check
+}
+
+check_restart_after_kill() {
+  check_restart "containerd restarted after SIGKILL: reconnecting plugins re-register with the same pid and re-synchronize, launched ones are relaunched"
 }
 
 check_new_container_adjusted() {
@@ -212,16 +218,7 @@ check_graceful_stop() {
 }
 
 check_restart_after_graceful_stop() {
-  begin_check "containerd started again after a graceful stop: plugins back, containers untouched"
-  if ! ctrd_start; then
-    bad "containerd did not start again"
-    end_check
-    return
-  fi
-  ev "containerd pid $CTRD_PID"
-  expect_plugins_back
-  expect_containers_still_running
-  end_check
+  check_restart "containerd started again after a graceful stop: plugins back, containers untouched"
 }
 
 # ----------------------------------------------------- stop and remove ----

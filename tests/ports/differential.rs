@@ -92,6 +92,14 @@ pub fn field<'a>(case: &'a Json, name: &str) -> Option<&'a Json> {
     }
 }
 
+/// A case's `id`, -1 when it has none.
+pub fn case_id(case: &Json) -> i64 {
+    match field(case, "id") {
+        Some(Json::Number(n)) => n.text.as_deref().unwrap_or("0").parse().unwrap_or(-1),
+        _ => -1,
+    }
+}
+
 pub fn str_of(v: Option<&Json>) -> &str {
     match v {
         Some(Json::String(s)) => s,
@@ -264,10 +272,7 @@ fn check_annotation_case(case: &Json, tally: &mut Tally) {
         "device-injector" => "device-injector",
         _ => "ulimit-adjuster",
     };
-    let id = match field(case, "id") {
-        Some(Json::Number(n)) => n.text.as_deref().unwrap_or("0").parse().unwrap_or(-1),
-        _ => -1,
-    };
+    let id = case_id(case);
     *tally.cases.entry(plugin).or_default() += 1;
     let annotations = string_map(field(case, "annotations"));
     let pod = pod_with(annotations.clone());

@@ -102,10 +102,7 @@ fn same_stage(go: &[Json], ours: &[&Injected<'_>]) -> bool {
 
 pub fn check_hook_case(case: &Json, tally: &mut Tally) {
     const PLUGIN: &str = "hook-injector";
-    let id = match field(case, "id") {
-        Some(Json::Number(n)) => n.text.as_deref().unwrap_or("0").parse().unwrap_or(-1),
-        _ => -1,
-    };
+    let id = case_id(case);
     *tally.cases.entry(PLUGIN).or_default() += 1;
     let hc = field(case, "hooks").cloned().unwrap_or(Json::Null);
     let dirs = match field(&hc, "dirs") {

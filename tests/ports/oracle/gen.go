@@ -181,19 +181,9 @@ func (g *gen) scalar(kind byte) *ynode {
 	case r < 76:
 		text = ""
 	case r < 80:
-		// A block scalar.
-		body := g.pick(stringWords...)
-		if g.chance(0.5) {
-			body += "\n" + g.pick(stringWords...)
-		}
-		n.block = g.pick("|", ">", "|-", ">-", "|+", ">+", "|2") + "\n" + body + "\n"
-		n.scalar = g.quoteDouble(body)
-		return n
+		return g.blockScalar(n)
 	case r < 84:
-		// A multi-line plain scalar (folded into one line by YAML).
-		n.block = "\x00" + g.pick(stringWords...) + "\n" + g.pick(stringWords...)
-		n.scalar = g.quoteDouble(n.block[1:])
-		return n
+		return g.multiLinePlain(n)
 	default:
 		text = fmt.Sprint(g.r.Intn(70000) - 5)
 	}
@@ -218,6 +208,25 @@ func (g *gen) scalar(kind byte) *ynode {
 			}
 		}
 	}
+	return n
+}
+
+// blockScalar makes n a block scalar of one or two lines.
+func (g *gen) blockScalar(n *ynode) *ynode {
+	body := g.pick(stringWords...)
+	if g.chance(0.5) {
+		body += "\n" + g.pick(stringWords...)
+	}
+	n.block = g.pick("|", ">", "|-", ">-", "|+", ">+", "|2") + "\n" + body + "\n"
+	n.scalar = g.quoteDouble(body)
+	return n
+}
+
+// multiLinePlain makes n a plain scalar on two lines (folded into one line
+// by YAML).
+func (g *gen) multiLinePlain(n *ynode) *ynode {
+	n.block = "\x00" + g.pick(stringWords...) + "\n" + g.pick(stringWords...)
+	n.scalar = g.quoteDouble(n.block[1:])
 	return n
 }
 
@@ -277,17 +286,9 @@ func (g *gen) goodScalar(kind byte) *ynode {
 	case r < 70:
 		text = g.longString()
 	case r < 78:
-		body := g.pick(stringWords...)
-		if g.chance(0.5) {
-			body += "\n" + g.pick(stringWords...)
-		}
-		n.block = g.pick("|", ">", "|-", ">-", "|+", ">+", "|2") + "\n" + body + "\n"
-		n.scalar = g.quoteDouble(body)
-		return n
+		return g.blockScalar(n)
 	case r < 84:
-		n.block = "\x00" + g.pick(stringWords...) + "\n" + g.pick(stringWords...)
-		n.scalar = g.quoteDouble(n.block[1:])
-		return n
+		return g.multiLinePlain(n)
 	default:
 		text = g.pick(stringWords...)
 		if g.chance(0.3) {

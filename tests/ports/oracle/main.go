@@ -66,21 +66,17 @@ func main() {
 		}
 	}
 	counts := map[string]int{}
-	r := rand.New(rand.NewSource(*seed))
-	for i := 0; i < *cases; i++ {
-		c := deviceCase(r)
-		c.ID = i
-		emit(c)
-		counts[c.Plugin]++
+	// Each plugin's cases from a source of its own: seed, seed+1, seed+2.
+	for k, makeCase := range []func(*rand.Rand) Case{deviceCase, ulimitCase} {
+		r := rand.New(rand.NewSource(*seed + int64(k)))
+		for i := 0; i < *cases; i++ {
+			c := makeCase(r)
+			c.ID = i
+			emit(c)
+			counts[c.Plugin]++
+		}
 	}
-	r = rand.New(rand.NewSource(*seed + 1))
-	for i := 0; i < *cases; i++ {
-		c := ulimitCase(r)
-		c.ID = i
-		emit(c)
-		counts[c.Plugin]++
-	}
-	r = rand.New(rand.NewSource(*seed + 2))
+	r := rand.New(rand.NewSource(*seed + 2))
 	tmp, err := os.MkdirTemp("", "nri-ports-hooks-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
