@@ -288,12 +288,7 @@ pub(super) fn configured(inner: &Inner, closed: Option<&str>) {
     if let Some(tx) = lock(&inner.configured).take() {
         let outcome = match (lock(&inner.configure_failure).take(), closed) {
             (Some(failure), _) => Err(failure),
-            (None, Some(reason)) => Err(Error::ConnectionClosed(
-                reason
-                    .strip_prefix("connection closed: ")
-                    .unwrap_or(reason)
-                    .to_string(),
-            )),
+            (None, Some(reason)) => Err(Error::ConnectionClosed(reason.to_string())),
             (None, None) => Ok(()),
         };
         let _ = tx.try_send(outcome);

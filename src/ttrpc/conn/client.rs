@@ -220,7 +220,7 @@ impl Shared {
                     let res = rs.fill_within(self, Some(slice));
                     drop(rs);
                     if let Err(e) = res {
-                        self.close(e.to_string());
+                        self.close_on(&e);
                     }
                 } else {
                     drop(rs);
