@@ -6,12 +6,11 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use byteorder::{BigEndian, ByteOrder};
 use protobuf::Message;
 
 use super::{lock, Framing, Shared};
-use crate::mux::codec::{GO_READ_BUFFER, MUX_HEADER_LEN};
-use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_RESPONSE};
+use crate::mux::codec::{push_header, GO_READ_BUFFER};
+use crate::ttrpc::codec::{encode_frame, FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_RESPONSE};
 use crate::ttrpc::{Code, Response, Status};
 use crate::{Error, Result};
 
@@ -68,34 +67,21 @@ impl Shared {
         message_type: u8,
         data: &[u8],
     ) -> Result<()> {
-        if data.len() > MAX_MESSAGE_LEN {
-            return Err(Error::MessageTooLarge {
-                len: data.len() as u64,
-                limit: MAX_MESSAGE_LEN as u64,
-            });
-        }
-        let header = FrameHeader {
-            length: data.len() as u32,
-            stream_id,
-            message_type,
-            flags: 0,
-        }
-        .to_bytes();
         let Writer { stream, buf } = w;
         buf.clear();
         match self.framing {
-            Framing::Raw => {
-                buf.extend_from_slice(&header);
-                buf.extend_from_slice(data);
-            }
+            Framing::Raw => encode_frame(buf, stream_id, message_type, 0, data)?,
             Framing::Mux => {
+                // As mux::codec::encode_message, without first copying the
+                // ttrpc frame into a buffer of its own.
+                let header = FrameHeader::for_data(stream_id, message_type, 0, data)?.to_bytes();
                 let total = HEADER_LEN + data.len();
                 let first = total.min(GO_READ_BUFFER);
-                push_mux_header(buf, chan, first);
+                push_header(buf, chan, first);
                 buf.extend_from_slice(&header);
                 buf.extend_from_slice(&data[..first - HEADER_LEN]);
                 if total > first {
-                    push_mux_header(buf, chan, total - first);
+                    push_header(buf, chan, total - first);
                     buf.extend_from_slice(&data[first - HEADER_LEN..]);
                 }
             }
@@ -143,11 +129,4 @@ impl Shared {
         }
         self.write_message(chan, stream_id, TYPE_RESPONSE, &bytes)
     }
-}
-
-fn push_mux_header(buf: &mut Vec<u8>, chan: u32, len: usize) {
-    let mut h = [0u8; MUX_HEADER_LEN];
-    BigEndian::write_u32(&mut h[0..4], chan);
-    BigEndian::write_u32(&mut h[4..8], len as u32);
-    buf.extend_from_slice(&h);
 }
