@@ -143,6 +143,12 @@ impl Recorder {
         }
     }
 
+    /// The time a request starts, when counting: `None` when not, so that
+    /// a stub that does not count reads no clock either.
+    pub(crate) fn clock(&self) -> Option<Instant> {
+        self.enabled.then(Instant::now)
+    }
+
     /// Counts one served request.
     pub(crate) fn record(&self, slot: Slot, o: Outcome) {
         if !self.enabled {
@@ -613,6 +619,26 @@ mod tests {
         let stats = r.request_stats();
         assert_eq!(stats[0].guard_answers, 1);
         assert_eq!(stats[0].slow, 1);
+    }
+
+    #[test]
+    fn a_recorder_that_does_not_count_reads_no_clock_and_counts_nothing() {
+        let r = Recorder::new(false);
+        assert!(r.clock().is_none());
+        assert!(Recorder::new(true).clock().is_some());
+        r.record(
+            Slot::CONFIGURE,
+            Outcome {
+                failed: true,
+                took: Duration::from_millis(1),
+                timeout: None,
+                guard_margin: None,
+            },
+        );
+        assert!(r
+            .request_stats()
+            .iter()
+            .all(|s| s.calls == 0 && s.errors == 0));
     }
 
     #[test]
