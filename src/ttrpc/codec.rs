@@ -65,22 +65,22 @@ impl FrameHeader {
         b
     }
 
-    /// The header of a frame carrying `data`; fails with
-    /// [`Error::MessageTooLarge`] when `data` exceeds [`MAX_MESSAGE_LEN`].
-    pub(crate) fn for_data(
+    /// The header of a frame carrying `len` bytes of data; fails with
+    /// [`Error::MessageTooLarge`] when `len` exceeds [`MAX_MESSAGE_LEN`].
+    pub(crate) fn for_len(
         stream_id: u32,
         message_type: u8,
         flags: u8,
-        data: &[u8],
+        len: usize,
     ) -> Result<FrameHeader> {
-        if data.len() > MAX_MESSAGE_LEN {
+        if len > MAX_MESSAGE_LEN {
             return Err(Error::MessageTooLarge {
-                len: data.len() as u64,
+                len: len as u64,
                 limit: MAX_MESSAGE_LEN as u64,
             });
         }
         Ok(FrameHeader {
-            length: data.len() as u32,
+            length: len as u32,
             stream_id,
             message_type,
             flags,
@@ -279,7 +279,7 @@ pub fn encode_frame(
     flags: u8,
     data: &[u8],
 ) -> Result<()> {
-    let header = FrameHeader::for_data(stream_id, message_type, flags, data)?;
+    let header = FrameHeader::for_len(stream_id, message_type, flags, data.len())?;
     out.reserve(HEADER_LEN + data.len());
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(data);

@@ -268,7 +268,7 @@ impl Shared {
         if let Some(t) = timeout {
             w.set_write_timeout(Some(t.max(Duration::from_millis(1))));
         }
-        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes);
+        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, &[], bytes);
         if timeout.is_some() {
             w.set_write_timeout(None);
         }
