@@ -56,13 +56,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 pub use config::{LogConfig, LOG_FILE_KEY, SYSLOG_KEY, VERBOSE_KEY};
 
+use crate::ttrpc::lock;
 use crate::{Error, Result};
 
 /// The system logger's socket.
@@ -184,10 +185,6 @@ pub fn to_syslog() -> Result<()> {
 /// Where log lines go now.
 pub fn destination() -> Destination {
     LOGGER.destination()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Logger {

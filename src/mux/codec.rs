@@ -118,11 +118,17 @@ pub fn encode_frame(out: &mut Vec<u8>, conn_id: u32, payload: &[u8]) {
     if payload.is_empty() {
         return;
     }
+    push_header(out, conn_id, payload.len());
+    out.extend_from_slice(payload);
+}
+
+/// Appends the header of a trunk frame of `len` payload bytes for
+/// `conn_id` to `out`.
+pub(crate) fn push_header(out: &mut Vec<u8>, conn_id: u32, len: usize) {
     let mut h = [0u8; MUX_HEADER_LEN];
     BigEndian::write_u32(&mut h[0..4], conn_id);
-    BigEndian::write_u32(&mut h[4..8], payload.len() as u32);
+    BigEndian::write_u32(&mut h[4..8], len as u32);
     out.extend_from_slice(&h);
-    out.extend_from_slice(payload);
 }
 
 /// Appends one complete ttrpc message (`message`: its 10-byte header and

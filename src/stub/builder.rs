@@ -138,9 +138,9 @@ impl StubBuilder {
     }
 
     /// Whether [`Stub::stats`] counts requests (default on). Counting
-    /// costs a few atomic additions per request; turned off, the request
-    /// counters of the snapshot stay at zero (the connection's state and
-    /// history are still kept).
+    /// costs two clock reads and a few atomic additions per request; turned
+    /// off, neither happens and the request counters of the snapshot stay
+    /// at zero (the connection's state and history are still kept).
     pub fn collect_stats(mut self, on: bool) -> Self {
         self.collect_stats = on;
         self

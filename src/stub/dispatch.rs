@@ -23,8 +23,6 @@ use crate::api::{
 };
 use crate::ttrpc::{RequestContext, Services, Status};
 
-use std::time::Instant;
-
 use super::context::Context;
 use super::lifecycle::{HandlerScope, Stub};
 use super::serve::{handler, handler_status};
@@ -150,7 +148,7 @@ impl Stub {
     /// Calls the plugin's handler for `event`. Every event goes through
     /// here, whichever RPC carried it.
     pub(crate) fn dispatch(&self, rc: &RequestContext, event: Event) -> Result<Reply, Status> {
-        let started = Instant::now();
+        let started = self.inner.stats.clock();
         let kind = event.kind();
         let reply = self.call_handler(rc, &event, kind);
         let failed = match &reply {

@@ -477,7 +477,6 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
                 .as_ref()
                 .is_some_and(|s| s.stopped.load(Ordering::Acquire));
             let launched = s.as_ref().is_some_and(|s| s.launched);
-            let reason = reason.strip_prefix("connection closed: ").unwrap_or(reason);
             if stopped {
                 log::info!("plugin {name}: disconnected from the runtime (stopped)");
             } else if launched {
@@ -504,14 +503,8 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
     }
 }
 
-/// Why a connection closed, without the "connection closed: " that the
-/// [`Error::ConnectionClosed`] built from it adds again.
+/// Why a connection closed.
 pub(super) fn close_reason(conn: &Connection) -> String {
-    let reason = conn
-        .close_reason()
-        .unwrap_or_else(|| "the connection closed".into());
-    match reason.strip_prefix("connection closed: ") {
-        Some(rest) => rest.to_string(),
-        None => reason,
-    }
+    conn.close_reason()
+        .unwrap_or_else(|| "the connection closed".into())
 }

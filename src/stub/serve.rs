@@ -24,8 +24,17 @@ use super::stats::{Outcome, Slot};
 const SYNCHRONIZE: &str = "nri.pkg.api.v1alpha1.Plugin/Synchronize";
 
 impl Stub {
-    /// Counts one served request in the stub's statistics.
-    pub(super) fn record(&self, slot: Slot, rc: &RequestContext, started: Instant, failed: bool) {
+    /// Counts one served request in the stub's statistics; `started` is
+    /// what [`Recorder::clock`](super::stats::Recorder::clock) gave before
+    /// the handler ran (`None`: not counting).
+    pub(super) fn record(
+        &self,
+        slot: Slot,
+        rc: &RequestContext,
+        started: Option<Instant>,
+        failed: bool,
+    ) {
+        let Some(started) = started else { return };
         self.inner.stats.record(
             slot,
             Outcome {
@@ -76,7 +85,7 @@ impl Stub {
             stub: self,
             request: "Configure",
         };
-        let started = Instant::now();
+        let started = self.inner.stats.clock();
         let result = {
             let _scope = HandlerScope::enter();
             self.inner
@@ -206,7 +215,7 @@ impl Stub {
             stub: self,
             request: "Synchronize",
         };
-        let started = Instant::now();
+        let started = self.inner.stats.clock();
         let update = {
             let _scope = HandlerScope::enter();
             self.inner.plugin.synchronize(&ctx, state)
@@ -237,7 +246,7 @@ impl Stub {
             stub: self,
             request: "Shutdown",
         };
-        let started = Instant::now();
+        let started = self.inner.stats.clock();
         {
             let _scope = HandlerScope::enter();
             self.inner.plugin.shutdown(&ctx);
@@ -288,12 +297,7 @@ pub(super) fn configured(inner: &Inner, closed: Option<&str>) {
     if let Some(tx) = lock(&inner.configured).take() {
         let outcome = match (lock(&inner.configure_failure).take(), closed) {
             (Some(failure), _) => Err(failure),
-            (None, Some(reason)) => Err(Error::ConnectionClosed(
-                reason
-                    .strip_prefix("connection closed: ")
-                    .unwrap_or(reason)
-                    .to_string(),
-            )),
+            (None, Some(reason)) => Err(Error::ConnectionClosed(reason.to_string())),
             (None, None) => Ok(()),
         };
         let _ = tx.try_send(outcome);

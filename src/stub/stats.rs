@@ -20,29 +20,14 @@ use crate::api::{Event, EventMask};
 
 use super::negotiate::RuntimeInfo;
 
-/// Requests counted apart: Configure, Synchronize, Shutdown, then every
-/// event in wire order.
-const REQUESTS: [&str; 17] = [
-    "Configure",
-    "Synchronize",
-    "Shutdown",
-    "RunPodSandbox",
-    "StopPodSandbox",
-    "RemovePodSandbox",
-    "CreateContainer",
-    "PostCreateContainer",
-    "StartContainer",
-    "PostStartContainer",
-    "UpdateContainer",
-    "PostUpdateContainer",
-    "StopContainer",
-    "RemoveContainer",
-    "UpdatePodSandbox",
-    "PostUpdatePodSandbox",
-    "ValidateContainerAdjustment",
-];
+/// The requests that are not events, counted apart in the first slots;
+/// every event follows in wire order.
+const NOT_EVENTS: [&str; 3] = ["Configure", "Synchronize", "Shutdown"];
+/// Slots: the requests that are not events, then the real events
+/// (`Event::UNKNOWN` and the `Event::LAST` sentinel have none).
+const SLOTS: usize = NOT_EVENTS.len() + Event::LAST as usize - 1;
 
-/// The slot of a request in [`REQUESTS`].
+/// The slot of a request: an index below [`SLOTS`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot(usize);
 
@@ -53,11 +38,21 @@ impl Slot {
 
     /// The slot of an event (events 1 to 14 follow the three requests).
     pub(crate) fn event(event: Event) -> Slot {
-        let n = event as usize;
-        if (1..=14).contains(&n) {
-            Slot(2 + n)
-        } else {
+        if event.mask().is_empty() {
             Slot::SHUTDOWN
+        } else {
+            Slot(NOT_EVENTS.len() - 1 + event as usize)
+        }
+    }
+
+    /// The request's NRI name.
+    fn name(self) -> &'static str {
+        match NOT_EVENTS.get(self.0) {
+            Some(name) => name,
+            None => {
+                let n = (self.0 + 1 - NOT_EVENTS.len()) as i32;
+                <Event as protobuf::Enum>::from_i32(n).map_or("Unknown", Event::name)
+            }
         }
     }
 }
@@ -139,13 +134,19 @@ impl Recorder {
     pub(crate) fn new(enabled: bool) -> Recorder {
         Recorder {
             enabled,
-            requests: REQUESTS.iter().map(|_| Counters::new()).collect(),
+            requests: (0..SLOTS).map(|_| Counters::new()).collect(),
             registrations: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             updates_sent: AtomicU64::new(0),
             updates_failed: AtomicU64::new(0),
             started: Instant::now(),
         }
+    }
+
+    /// The time a request starts, when counting: `None` when not, so that
+    /// a stub that does not count reads no clock either.
+    pub(crate) fn clock(&self) -> Option<Instant> {
+        self.enabled.then(Instant::now)
     }
 
     /// Counts one served request.
@@ -179,10 +180,10 @@ impl Recorder {
     }
 
     fn request_stats(&self) -> Vec<RequestStats> {
-        REQUESTS
+        self.requests
             .iter()
-            .zip(self.requests.iter())
-            .map(|(name, c)| {
+            .enumerate()
+            .map(|(i, c)| {
                 let counts: Vec<u64> = c
                     .buckets
                     .iter()
@@ -191,7 +192,7 @@ impl Recorder {
                 let max_ns = c.max_ns.load(Ordering::Relaxed);
                 let max = max_ns / 1000;
                 RequestStats {
-                    name,
+                    name: Slot(i).name(),
                     calls: c.calls.load(Ordering::Relaxed),
                     errors: c.errors.load(Ordering::Relaxed),
                     guard_answers: c.guarded.load(Ordering::Relaxed),
@@ -621,12 +622,41 @@ mod tests {
     }
 
     #[test]
+    fn a_recorder_that_does_not_count_reads_no_clock_and_counts_nothing() {
+        let r = Recorder::new(false);
+        assert!(r.clock().is_none());
+        assert!(Recorder::new(true).clock().is_some());
+        r.record(
+            Slot::CONFIGURE,
+            Outcome {
+                failed: true,
+                took: Duration::from_millis(1),
+                timeout: None,
+                guard_margin: None,
+            },
+        );
+        assert!(r
+            .request_stats()
+            .iter()
+            .all(|s| s.calls == 0 && s.errors == 0));
+    }
+
+    #[test]
     fn slots_follow_event_numbers() {
-        for (i, name) in REQUESTS.iter().enumerate().skip(3) {
+        for i in NOT_EVENTS.len()..SLOTS {
+            let name = Slot(i).name();
             let event = Event::from_i32_or_unknown(i as i32 - 2);
-            assert_eq!(event.name(), *name);
+            assert_eq!(event.name(), name);
             assert_eq!(Slot::event(event).0, i);
         }
+        let names: Vec<&str> = (0..SLOTS).map(|i| Slot(i).name()).collect();
+        assert_eq!(names.len(), 17);
+        assert_eq!(
+            names[..4],
+            ["Configure", "Synchronize", "Shutdown", "RunPodSandbox"]
+        );
+        assert_eq!(names[16], "ValidateContainerAdjustment");
+        assert!(!names.iter().any(|n| *n == "Unknown" || *n == "Last"));
     }
 
     trait FromI32 {

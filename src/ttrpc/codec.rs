@@ -64,6 +64,28 @@ impl FrameHeader {
         b[9] = self.flags;
         b
     }
+
+    /// The header of a frame carrying `len` bytes of data; fails with
+    /// [`Error::MessageTooLarge`] when `len` exceeds [`MAX_MESSAGE_LEN`].
+    pub(crate) fn for_len(
+        stream_id: u32,
+        message_type: u8,
+        flags: u8,
+        len: usize,
+    ) -> Result<FrameHeader> {
+        if len > MAX_MESSAGE_LEN {
+            return Err(Error::MessageTooLarge {
+                len: len as u64,
+                limit: MAX_MESSAGE_LEN as u64,
+            });
+        }
+        Ok(FrameHeader {
+            length: len as u32,
+            stream_id,
+            message_type,
+            flags,
+        })
+    }
 }
 
 /// What the decoder produced.
@@ -257,18 +279,7 @@ pub fn encode_frame(
     flags: u8,
     data: &[u8],
 ) -> Result<()> {
-    if data.len() > MAX_MESSAGE_LEN {
-        return Err(Error::MessageTooLarge {
-            len: data.len() as u64,
-            limit: MAX_MESSAGE_LEN as u64,
-        });
-    }
-    let header = FrameHeader {
-        length: data.len() as u32,
-        stream_id,
-        message_type,
-        flags,
-    };
+    let header = FrameHeader::for_len(stream_id, message_type, flags, data.len())?;
     out.reserve(HEADER_LEN + data.len());
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(data);

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protobuf::Message;
@@ -28,6 +29,13 @@ pub type OwnedMethodHandler =
 pub(crate) enum Handler {
     Borrowed(MethodHandler),
     Owned(OwnedMethodHandler),
+}
+
+/// A registered handler with its method's full name (`service/method`),
+/// kept so that serving a request need not build the name again.
+pub(crate) struct Method {
+    pub(crate) name: Arc<str>,
+    pub(crate) handler: Handler,
 }
 
 type AfterReply = Box<dyn FnOnce() + Send>;
@@ -57,7 +65,7 @@ pub(crate) fn encode_result<M: Message>(method: &str, resp: &M) -> Result<Vec<u8
 /// ```
 #[derive(Default)]
 pub struct Services {
-    services: HashMap<String, HashMap<String, Handler>>,
+    services: HashMap<String, HashMap<String, Method>>,
 }
 
 impl fmt::Debug for Services {
@@ -93,7 +101,13 @@ impl Services {
         self.services
             .entry(service.to_string())
             .or_default()
-            .insert(method.to_string(), handler);
+            .insert(
+                method.to_string(),
+                Method {
+                    name: format!("{service}/{method}").into(),
+                    handler,
+                },
+            );
     }
 
     /// Registers a typed unary handler. A payload that does not decode as
@@ -125,7 +139,7 @@ impl Services {
         self.lookup(service, method).is_ok()
     }
 
-    pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&Handler, Status> {
+    pub(crate) fn lookup(&self, service: &str, method: &str) -> Result<&Method, Status> {
         let methods = self.services.get(service).ok_or_else(|| {
             Status::new(Code::Unimplemented, format!("unknown service {service:?}"))
         })?;

@@ -220,7 +220,7 @@ impl Shared {
                     let res = rs.fill_within(self, Some(slice));
                     drop(rs);
                     if let Err(e) = res {
-                        self.close(e.to_string());
+                        self.close_on(&e);
                     }
                 } else {
                     drop(rs);
@@ -268,7 +268,7 @@ impl Shared {
         if let Some(t) = timeout {
             w.set_write_timeout(Some(t.max(Duration::from_millis(1))));
         }
-        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, bytes);
+        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, &[], bytes);
         if timeout.is_some() {
             w.set_write_timeout(None);
         }

@@ -49,7 +49,8 @@ pub(super) struct GuardEntry {
     at: Instant,
     chan: u32,
     stream_id: u32,
-    what: String,
+    /// The method's full name, for the log.
+    what: Arc<str>,
     replied: Arc<AtomicBool>,
 }
 
@@ -142,8 +143,7 @@ impl Shared {
         stream_id: u32,
         received: Instant,
         timeout: Option<Duration>,
-        service: &str,
-        method: &str,
+        what: &Arc<str>,
     ) -> Option<Arc<AtomicBool>> {
         match (timeout, lock(&self.guard).as_ref()) {
             (Some(t), Some(tx)) => {
@@ -159,7 +159,7 @@ impl Shared {
                     at: received + t - margin,
                     chan,
                     stream_id,
-                    what: format!("{service}/{method}"),
+                    what: what.clone(),
                     replied: flag.clone(),
                 }));
                 Some(flag)

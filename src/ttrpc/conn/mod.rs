@@ -280,6 +280,16 @@ impl Shared {
             .unwrap_or_else(|| "connection closed".to_string())
     }
 
+    /// Closes because of `e`. The reason is the error's text, except that
+    /// an [`Error::ConnectionClosed`] gives its own reason: the error built
+    /// from the reason later must not say "connection closed" twice.
+    fn close_on(&self, e: &Error) {
+        match e {
+            Error::ConnectionClosed(reason) => self.close(reason.clone()),
+            e => self.close(e.to_string()),
+        }
+    }
+
     fn close(&self, reason: String) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;

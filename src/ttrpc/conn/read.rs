@@ -401,7 +401,7 @@ pub(super) fn worker_main(shared: Arc<Shared>) {
                     break None;
                 }
                 if let Err(e) = rs.fill(&shared) {
-                    shared.close(e.to_string());
+                    shared.close_on(&e);
                     break None;
                 }
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::read::Work;
 use super::Shared;
-use crate::ttrpc::server::{Handler, RequestContext};
+use crate::ttrpc::server::{Handler, Method, RequestContext};
 use crate::ttrpc::{Code, KeyValue, Status};
 
 /// A ttrpc request envelope whose payload is left in the frame's buffer.
@@ -103,14 +103,14 @@ impl Shared {
                 format!("unknown service {service:?}"),
             )),
         };
-        let handler = match handler {
-            Ok(h) => h,
+        let Method { name, handler } = match handler {
+            Ok(m) => m,
             Err(st) => {
                 let _ = self.write_response(chan, stream_id, Err(st));
                 return;
             }
         };
-        let replied = self.watch_deadline(chan, stream_id, received, timeout, &service, &method);
+        let replied = self.watch_deadline(chan, stream_id, received, timeout, name);
         let ctx = RequestContext {
             service,
             method,

@@ -6,11 +6,10 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use byteorder::{BigEndian, ByteOrder};
 use protobuf::Message;
 
 use super::{lock, Framing, Shared};
-use crate::mux::codec::{GO_READ_BUFFER, MUX_HEADER_LEN};
+use crate::mux::codec::{push_header, GO_READ_BUFFER, MUX_HEADER_LEN};
 use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_RESPONSE};
 use crate::ttrpc::{Code, Response, Status};
 use crate::{Error, Result};
@@ -42,10 +41,11 @@ impl Shared {
         chan: u32,
         stream_id: u32,
         message_type: u8,
-        data: &[u8],
+        head: &[u8],
+        body: &[u8],
     ) -> Result<()> {
         let mut w = lock(&self.writer);
-        let res = self.write_locked(&mut w, chan, stream_id, message_type, data);
+        let res = self.write_locked(&mut w, chan, stream_id, message_type, head, body);
         drop(w);
         res.map_err(|e| self.fail_write(e))
     }
@@ -58,45 +58,46 @@ impl Shared {
         e
     }
 
-    /// Frames one ttrpc message (split for Go readers on a trunk) and
-    /// writes it with one `write_all`; the caller holds the writer lock.
+    /// Frames one ttrpc message, `head` then `body` (split for Go readers
+    /// on a trunk), and writes it with one `write_all`; the caller holds
+    /// the writer lock.
     pub(super) fn write_locked(
         &self,
         w: &mut Writer,
         chan: u32,
         stream_id: u32,
         message_type: u8,
-        data: &[u8],
+        head: &[u8],
+        body: &[u8],
     ) -> Result<()> {
-        if data.len() > MAX_MESSAGE_LEN {
-            return Err(Error::MessageTooLarge {
-                len: data.len() as u64,
-                limit: MAX_MESSAGE_LEN as u64,
-            });
-        }
-        let header = FrameHeader {
-            length: data.len() as u32,
-            stream_id,
-            message_type,
-            flags: 0,
-        }
-        .to_bytes();
+        let len = head.len() + body.len();
+        let header = FrameHeader::for_len(stream_id, message_type, 0, len)?.to_bytes();
         let Writer { stream, buf } = w;
         buf.clear();
         match self.framing {
             Framing::Raw => {
+                buf.reserve(HEADER_LEN + len);
                 buf.extend_from_slice(&header);
-                buf.extend_from_slice(data);
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(body);
             }
             Framing::Mux => {
-                let total = HEADER_LEN + data.len();
+                // As mux::codec::encode_message, without first copying the
+                // ttrpc frame into a buffer of its own.
+                let total = HEADER_LEN + len;
                 let first = total.min(GO_READ_BUFFER);
-                push_mux_header(buf, chan, first);
+                let cut = first - HEADER_LEN;
+                let (head1, head2) = head.split_at(cut.min(head.len()));
+                let (body1, body2) = body.split_at(cut - head1.len());
+                buf.reserve(total + 2 * MUX_HEADER_LEN);
+                push_header(buf, chan, first);
                 buf.extend_from_slice(&header);
-                buf.extend_from_slice(&data[..first - HEADER_LEN]);
+                buf.extend_from_slice(head1);
+                buf.extend_from_slice(body1);
                 if total > first {
-                    push_mux_header(buf, chan, total - first);
-                    buf.extend_from_slice(&data[first - HEADER_LEN..]);
+                    push_header(buf, chan, total - first);
+                    buf.extend_from_slice(head2);
+                    buf.extend_from_slice(body2);
                 }
             }
         }
@@ -107,47 +108,94 @@ impl Shared {
         res.map_err(|e| Error::io("writing to the connection failed", e))
     }
 
+    /// Writes a handler's result as a `ttrpc.Response`. A success is framed
+    /// around the payload as it is: only the few bytes before it are
+    /// encoded here, so the payload is not copied into an encoded response
+    /// first.
     pub(super) fn write_response(
         &self,
         chan: u32,
         stream_id: u32,
         result: std::result::Result<Vec<u8>, Status>,
     ) -> Result<()> {
-        let resp = match result {
-            Ok(payload) => Response {
-                status: protobuf::MessageField::some(Status::new(Code::Ok, "").to_proto()),
-                payload,
-                ..Default::default()
-            },
-            Err(st) => Response {
-                status: protobuf::MessageField::some(st.to_proto()),
-                ..Default::default()
-            },
+        let mut head = OkHead::default();
+        let encoded;
+        let (head, body) = match &result {
+            Ok(payload) => (head.encode(payload.len()), &payload[..]),
+            Err(st) => {
+                let resp = Response {
+                    status: protobuf::MessageField::some(st.to_proto()),
+                    ..Default::default()
+                };
+                encoded = resp.write_to_bytes().map_err(|e| Error::Protobuf {
+                    what: "encoding",
+                    message: "ttrpc.Response",
+                    source: e,
+                })?;
+                (&[][..], &encoded[..])
+            }
         };
-        let bytes = resp.write_to_bytes().map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: "ttrpc.Response",
-            source: e,
-        })?;
-        if bytes.len() > MAX_MESSAGE_LEN {
+        let len = head.len() + body.len();
+        if len > MAX_MESSAGE_LEN {
             // Tell the caller instead of breaking the connection.
             let st = Status::new(
                 Code::ResourceExhausted,
-                format!(
-                    "reply of {} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit",
-                    bytes.len()
-                ),
+                format!("reply of {len} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit"),
             );
             log::error!("{}: {} (stream {stream_id})", self.options.name, st.message);
             return self.write_response(chan, stream_id, Err(st));
         }
-        self.write_message(chan, stream_id, TYPE_RESPONSE, &bytes)
+        self.write_message(chan, stream_id, TYPE_RESPONSE, head, body)
     }
 }
 
-fn push_mux_header(buf: &mut Vec<u8>, chan: u32, len: usize) {
-    let mut h = [0u8; MUX_HEADER_LEN];
-    BigEndian::write_u32(&mut h[0..4], chan);
-    BigEndian::write_u32(&mut h[4..8], len as u32);
-    buf.extend_from_slice(&h);
+/// The bytes of a successful `ttrpc.Response` before its payload: field 1,
+/// an empty (OK) `Status`, then field 2's tag and length unless the payload
+/// is empty (proto3 leaves an empty `bytes` field out). The payload follows;
+/// 13 bytes hold the longest length varint.
+#[derive(Default)]
+struct OkHead {
+    buf: [u8; 13],
+}
+
+impl OkHead {
+    fn encode(&mut self, payload_len: usize) -> &[u8] {
+        self.buf[..2].copy_from_slice(&[0x0a, 0x00]);
+        if payload_len == 0 {
+            return &self.buf[..2];
+        }
+        self.buf[2] = 0x12;
+        let mut n = 3;
+        let mut v = payload_len as u64;
+        while v >= 0x80 {
+            self.buf[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        self.buf[n] = v as u8;
+        &self.buf[..n + 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_success_head_and_payload_encode_as_the_generated_response() {
+        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, MAX_MESSAGE_LEN] {
+            let payload = vec![7u8; len];
+            let generated = Response {
+                status: protobuf::MessageField::some(Status::new(Code::Ok, "").to_proto()),
+                payload: payload.clone(),
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap();
+            let mut head = OkHead::default();
+            let mut ours = head.encode(len).to_vec();
+            ours.extend_from_slice(&payload);
+            assert_eq!(ours, generated, "payload of {len} bytes");
+        }
+    }
 }
