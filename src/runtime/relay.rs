@@ -101,22 +101,11 @@ impl PluginHandle {
         req: &Req,
         take_event_lock: bool,
     ) -> Result<Sent<Resp>> {
-        if event.is_some_and(|e| !self.is_subscribed(e)) {
-            return Ok(Sent::NotSubscribed);
-        }
-        let _event = if take_event_lock {
-            self.shared.hub.event_guard()
-        } else {
-            None
-        };
-        let _call = lock(&self.call_lock);
-        self.ensure_alive()?;
-        let deadline = Instant::now() + self.request_timeout;
-        let outcome = req
-            .encode()
-            .and_then(|payload| self.call(method, payload, deadline))
-            .and_then(|out| decode::<Resp>(&out));
-        self.judge(method, outcome).map(Sent::Reply)
+        self.exchange(event, method, take_event_lock, |deadline| {
+            req.encode()
+                .and_then(|payload| self.call(method, payload, deadline))
+                .and_then(|out| decode::<Resp>(&out))
+        })
     }
 
     /// Sends a notification event the way the emulated version does: its
@@ -130,7 +119,23 @@ impl PluginHandle {
         take_event_lock: bool,
     ) -> Result<Sent<()>> {
         check_notification(event, container)?;
-        if !self.is_subscribed(event) {
+        self.exchange(Some(event), event.name(), take_event_lock, |deadline| {
+            self.notify_locked(event, pod, container, deadline)
+        })
+    }
+
+    /// The frame of every request: skips a plugin not subscribed to
+    /// `event`, takes the event lock when asked and the plugin's call lock,
+    /// refuses a dropped plugin, runs `send` within the request timeout and
+    /// judges its outcome.
+    fn exchange<T>(
+        &self,
+        event: Option<Event>,
+        what: &str,
+        take_event_lock: bool,
+        send: impl FnOnce(Instant) -> Result<T>,
+    ) -> Result<Sent<T>> {
+        if event.is_some_and(|e| !self.is_subscribed(e)) {
             return Ok(Sent::NotSubscribed);
         }
         let _event = if take_event_lock {
@@ -140,9 +145,8 @@ impl PluginHandle {
         };
         let _call = lock(&self.call_lock);
         self.ensure_alive()?;
-        let deadline = Instant::now() + self.request_timeout;
-        let outcome = self.notify_locked(event, pod, container, deadline);
-        self.judge(event.name(), outcome).map(Sent::Reply)
+        let outcome = send(Instant::now() + self.request_timeout);
+        self.judge(what, outcome).map(Sent::Reply)
     }
 
     fn notify_locked(
