@@ -14,9 +14,8 @@ use super::version::Emulation;
 use super::{lock, Hub, Runtime};
 use crate::api::{
     Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
-    PluginInstance, PodSandbox, StopContainerRequest, StopContainerResponse,
-    UpdateContainerRequest, UpdateContainerResponse, UpdatePodSandboxResponse,
-    ValidateContainerAdjustmentRequest,
+    PluginInstance, PodSandbox, StopContainerResponse, UpdateContainerRequest,
+    UpdateContainerResponse, UpdatePodSandboxResponse, ValidateContainerAdjustmentRequest,
 };
 use crate::{Error, Result};
 
@@ -280,11 +279,9 @@ impl PluginSet {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        let req = StopContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
+        // StopContainerRequest{pod = 1, container = 2}: no plugin changes
+        // it, so it is encoded from the borrowed messages.
+        let req = Parts(&[Part::Message(1, pod), Part::Message(2, container)]);
         let mut result = Collector::stop(self.version.profile().merge);
         let event = Event::STOP_CONTAINER;
         self.relay_all(event, |p| {
