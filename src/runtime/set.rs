@@ -216,11 +216,13 @@ impl PluginSet {
             let Some(container) = pristine else {
                 return Ok(response);
             };
-            let check = ValidateContainerAdjustmentRequest {
+            // The merged reply travels inside the validation request and is
+            // taken back out of it afterwards, instead of being cloned.
+            let mut check = ValidateContainerAdjustmentRequest {
                 pod: MessageField::some(pod.clone()),
                 container: MessageField::some(container),
-                adjust: response.adjust.clone(),
-                update: response.update.clone(),
+                adjust: response.adjust,
+                update: response.update,
                 owners: MessageField::some(result.owners()),
                 plugins: took_part,
                 ..Default::default()
@@ -230,7 +232,12 @@ impl PluginSet {
                 .filter(|p| p.is_connected())
                 .map(|p| p.as_ref())
                 .collect();
-            validate(&live, &check).map(|()| response)
+            validate(&live, &check)?;
+            Ok(CreateContainerResponse {
+                adjust: std::mem::take(&mut check.adjust),
+                update: std::mem::take(&mut check.update),
+                ..Default::default()
+            })
         });
         remove_closed(&mut plugins);
         outcome
