@@ -27,8 +27,8 @@ use protobuf::MessageField;
 
 use crate::api::{
     Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
-    CreateContainerResponse, Hooks, OwningPlugins, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse,
+    CreateContainerResponse, Hooks, LinuxResources, OwningPlugins, StopContainerResponse,
+    UpdateContainerRequest, UpdateContainerResponse,
 };
 use crate::runtime::version::MergeRules;
 use crate::{Error, Result};
@@ -60,30 +60,27 @@ impl Collector {
     pub(crate) fn create(mut req: CreateContainerRequest, rules: MergeRules) -> Collector {
         let ctr = req.container.mut_or_insert_default();
         ctr.hooks.mut_or_insert_default();
-        let res = ctr
-            .linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(
+            ctr.linux
+                .mut_or_insert_default()
+                .resources
+                .mut_or_insert_default(),
+        );
         let mut adjust = ContainerAdjustment::new();
         adjust.hooks = MessageField::some(Hooks::new());
-        let res = adjust
-            .linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(
+            adjust
+                .linux
+                .mut_or_insert_default()
+                .resources
+                .mut_or_insert_default(),
+        );
         Collector::with(Request::Create(req), adjust, rules)
     }
 
     /// For UpdateContainer. Fills in the requested resources' empty parts.
     pub(crate) fn update(mut req: UpdateContainerRequest, rules: MergeRules) -> Collector {
-        let res = req.linux_resources.mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(req.linux_resources.mut_or_insert_default());
         Collector::with(Request::Update(req), ContainerAdjustment::new(), rules)
     }
 
@@ -219,6 +216,13 @@ impl Collector {
         let mut t = self.creation()?;
         t.apply(adjust, plugin)
     }
+}
+
+/// Gives `res` its memory and cpu parts, empty unless already there: the
+/// skeleton the reference fills in before merging into resources.
+fn fill_resources(res: &mut LinuxResources) {
+    res.memory.mut_or_insert_default();
+    res.cpu.mut_or_insert_default();
 }
 
 /// The container of a request, for callers that keep a copy of it as the
