@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use protobuf::MessageField;
 
-use super::handle::{no_fallback, PluginHandle};
+use super::handle::PluginHandle;
 use super::merge::{pristine_container, Collector};
-use super::relay::{check_notification, is_fatal, Part, Parts, Sent};
+use super::relay::{check_notification, is_fatal, Sent};
 use super::validate::validate;
 use super::version::Emulation;
 use super::{lock, Hub, Runtime};
 use crate::api::{
     Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
     PluginInstance, PodSandbox, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse, UpdatePodSandboxResponse, ValidateContainerAdjustmentRequest,
+    UpdateContainerResponse, ValidateContainerAdjustmentRequest,
 };
 use crate::{Error, Result};
 
@@ -286,13 +286,9 @@ impl PluginSet {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        // StopContainerRequest{pod = 1, container = 2}: no plugin changes
-        // it, so it is encoded from the borrowed messages.
-        let req = Parts(&[Part::Message(1, pod), Part::Message(2, container)]);
         let mut result = Collector::stop(self.version.profile().merge);
-        let event = Event::STOP_CONTAINER;
-        self.relay_all(event, |p| {
-            match p.relay::<_, StopContainerResponse>(Some(event), "StopContainer", &req, false)? {
+        self.relay_all(Event::STOP_CONTAINER, |p| {
+            match p.send_stop_container(pod, container, false)? {
                 Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
                 Sent::NotSubscribed => Ok(()),
             }
@@ -309,16 +305,9 @@ impl PluginSet {
         overhead: &LinuxResources,
         resources: &LinuxResources,
     ) -> Result<()> {
-        let event = Event::UPDATE_POD_SANDBOX;
-        let req = Parts(&[
-            Part::Message(1, pod),
-            Part::Message(2, overhead),
-            Part::Message(3, resources),
-        ]);
-        self.relay_all(event, |p| {
-            p.relay::<_, UpdatePodSandboxResponse>(Some(event), "UpdatePodSandbox", &req, false)
+        self.relay_all(Event::UPDATE_POD_SANDBOX, |p| {
+            p.send_update_pod_sandbox(pod, overhead, resources, false)
                 .map(|_| ())
-                .map_err(|e| no_fallback(e, p.name(), event))
         })
     }
 
