@@ -4,7 +4,7 @@ use super::*;
 use crate::api::{
     Field, IOPrioClass, KeyValue, LinuxIOPriority, LinuxMemoryPolicy, LinuxNamespace,
     LinuxNetDevice, LinuxRdt, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp, MpolMode,
-    OptionalBool, OptionalInt64, OptionalString,
+    OptionalBool, OptionalString,
 };
 use crate::runtime::Emulation;
 
@@ -125,26 +125,10 @@ fn updates_of_the_created_container_are_refused() {
 #[test]
 fn updates_of_one_container_merge_and_conflict_per_field() {
     let mut c = Collector::stop(rules(Emulation::V0_12_5));
-    let mut u1 = ContainerUpdate::new();
-    u1.container_id = "x".into();
-    let res = u1
-        .linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default();
-    res.memory.mut_or_insert_default().limit = MessageField::some(OptionalInt64 {
-        value: 100,
-        ..Default::default()
-    });
-    let mut u2 = ContainerUpdate::new();
-    u2.container_id = "x".into();
-    u2.linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default()
-        .cpu
-        .mut_or_insert_default()
-        .cpus = "0-1".into();
+    let mut u1 = ContainerUpdate::for_container("x");
+    u1.set_linux_memory_limit(100);
+    let mut u2 = ContainerUpdate::for_container("x");
+    u2.set_linux_cpuset_cpus("0-1");
     c.apply_updates(&[u1.clone()], "10-a").unwrap();
     c.apply_updates(&[u2], "20-b").unwrap();
     let e = c.apply_updates(&[u1.clone()], "30-c").unwrap_err();
@@ -377,15 +361,8 @@ fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
 #[test]
 fn updates_of_other_containers_are_claimed_in_the_owners_record() {
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
-    let mut u = ContainerUpdate::new();
-    u.container_id = "other".into();
-    u.linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default()
-        .cpu
-        .mut_or_insert_default()
-        .cpus = "1".into();
+    let mut u = ContainerUpdate::for_container("other");
+    u.set_linux_cpuset_cpus("1");
     let r = CreateContainerResponse {
         update: vec![u],
         ..Default::default()
