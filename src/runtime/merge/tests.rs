@@ -31,7 +31,14 @@ fn reply(adjust: ContainerAdjustment) -> CreateContainerResponse {
 
 fn annotate(k: &str, v: &str) -> CreateContainerResponse {
     let mut adjust = ContainerAdjustment::new();
-    adjust.annotations.insert(k.into(), v.into());
+    adjust.add_annotation(k, v);
+    reply(adjust)
+}
+
+/// A reply that removes the annotation `k` and sets it again: a take-over.
+fn take_over_annotation(k: &str, v: &str) -> CreateContainerResponse {
+    let mut adjust = ContainerAdjustment::new();
+    adjust.remove_annotation(k).add_annotation(k, v);
     reply(adjust)
 }
 
@@ -57,12 +64,8 @@ fn removing_first_takes_over_an_annotation() {
     for v in Emulation::ALL {
         let mut c = Collector::create(create_req("c"), rules(v));
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
-        let mut r = annotate("k", "2");
-        r.adjust
-            .mut_or_insert_default()
-            .annotations
-            .insert("-k".into(), String::new());
-        c.apply_create(&r, "20-b").unwrap();
+        c.apply_create(&take_over_annotation("k", "2"), "20-b")
+            .unwrap();
         assert_eq!(c.create_request().unwrap().container.annotations["k"], "2");
         let resp = c.create_response();
         assert_eq!(resp.adjust.annotations["k"], "2");
@@ -74,12 +77,8 @@ fn removing_first_takes_over_an_annotation() {
 fn after_a_take_over_a_third_plugin_conflicts_with_the_remover_from_v0_10() {
     let take_over = |c: &mut Collector| {
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
-        let mut r = annotate("k", "2");
-        r.adjust
-            .mut_or_insert_default()
-            .annotations
-            .insert("-k".into(), String::new());
-        c.apply_create(&r, "20-b").unwrap();
+        c.apply_create(&take_over_annotation("k", "2"), "20-b")
+            .unwrap();
         c.apply_create(&annotate("k", "3"), "30-c")
     };
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_9_0));
@@ -328,10 +327,7 @@ fn removing_a_namespace_claims_it_too() {
 #[test]
 fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
     let mut a = ContainerAdjustment::new();
-    a.linux
-        .mut_or_insert_default()
-        .sysctl
-        .insert("net.ipv4.ip_forward".into(), "1".into());
+    a.set_linux_sysctl("net.ipv4.ip_forward", "1");
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     let e = c.apply_create(&reply(a.clone()), "10-a").unwrap_err();
     assert!(
