@@ -46,11 +46,11 @@ pub(crate) struct Collector {
     rules: MergeRules,
     request: Request,
     adjust: ContainerAdjustment,
-    /// Updates by container id, in the order first touched.
+    /// Updates by container id, in the order first touched. Never one of
+    /// the container being created (refused); the one of the container
+    /// being updated, if any, goes last into the reply.
     updates: Vec<ContainerUpdate>,
     index: HashMap<String, usize>,
-    /// Indexes of updates that go into the reply's update list.
-    reply_updates: Vec<usize>,
     owners: Owners,
 }
 
@@ -96,7 +96,6 @@ impl Collector {
             adjust,
             updates: Vec::new(),
             index: HashMap::new(),
-            reply_updates: Vec::new(),
             owners: Owners::new(rules.owners, rules.hooks_owner),
         }
     }
@@ -157,7 +156,7 @@ impl Collector {
     pub(crate) fn create_response(&self) -> CreateContainerResponse {
         CreateContainerResponse {
             adjust: MessageField::some(self.adjust.clone()),
-            update: self.reply_update_list(),
+            update: self.updates.clone(),
             ..Default::default()
         }
     }
@@ -166,10 +165,11 @@ impl Collector {
     /// container being updated, if any plugin touched it. (The reference
     /// appends that entry even when no plugin touched it, as a nil.)
     pub(crate) fn update_response(self) -> UpdateContainerResponse {
-        let mut update = self.reply_update_list();
+        let mut update = self.updates;
         if let Request::Update(req) = &self.request {
             if let Some(&i) = self.index.get(&req.container.id) {
-                update.push(self.updates[i].clone());
+                let requested = update.remove(i);
+                update.push(requested);
             }
         }
         UpdateContainerResponse {
@@ -180,16 +180,9 @@ impl Collector {
 
     pub(crate) fn stop_response(self) -> StopContainerResponse {
         StopContainerResponse {
-            update: self.reply_update_list(),
+            update: self.updates,
             ..Default::default()
         }
-    }
-
-    fn reply_update_list(&self) -> Vec<ContainerUpdate> {
-        self.reply_updates
-            .iter()
-            .map(|&i| self.updates[i].clone())
-            .collect()
     }
 
     /// The container being created, the collected adjustment and the

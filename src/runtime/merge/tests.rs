@@ -392,3 +392,30 @@ fn rdt_removal_marks_the_three_fields_for_the_remover() {
         "-20-b"
     );
 }
+
+#[test]
+fn the_update_of_the_updated_container_comes_last_in_the_reply() {
+    let mut ctr = Container::new();
+    ctr.id = "c".into();
+    let req = UpdateContainerRequest {
+        container: MessageField::some(ctr),
+        ..Default::default()
+    };
+    let mut c = Collector::update(req, rules(Emulation::V0_12_5));
+    let mut own = ContainerUpdate::for_container("c");
+    own.set_linux_cpuset_cpus("0");
+    let mut x = ContainerUpdate::for_container("x");
+    x.set_linux_cpuset_cpus("1");
+    c.apply_updates(&[own, x], "10-a").unwrap();
+    let mut y = ContainerUpdate::for_container("y");
+    y.set_linux_cpuset_cpus("2");
+    c.apply_updates(&[y], "20-b").unwrap();
+    assert_eq!(c.update_request().unwrap().linux_resources.cpu.cpus, "0");
+    let ids: Vec<_> = c
+        .update_response()
+        .update
+        .iter()
+        .map(|u| u.container_id.clone())
+        .collect();
+    assert_eq!(ids, ["x", "y", "c"]);
+}

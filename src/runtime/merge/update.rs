@@ -40,10 +40,6 @@ impl Collector {
         let i = self.updates.len();
         self.updates.push(update);
         self.index.insert(id.clone(), i);
-        let is_requested = matches!(&self.request, Request::Update(req) if &req.container.id == id);
-        if !is_requested {
-            self.reply_updates.push(i);
-        }
         Ok(i)
     }
 
