@@ -212,10 +212,11 @@ impl PluginSet {
             }
         });
         let outcome = relayed.and_then(|()| {
-            let response = result.create_response();
             let Some(container) = pristine else {
-                return Ok(response);
+                return Ok(result.create_response());
             };
+            let owners = result.owners();
+            let response = result.create_response();
             // The merged reply travels inside the validation request and is
             // taken back out of it afterwards, instead of being cloned.
             let mut check = ValidateContainerAdjustmentRequest {
@@ -223,7 +224,7 @@ impl PluginSet {
                 container: MessageField::some(container),
                 adjust: response.adjust,
                 update: response.update,
-                owners: MessageField::some(result.owners()),
+                owners: MessageField::some(owners),
                 plugins: took_part,
                 ..Default::default()
             };

@@ -153,10 +153,10 @@ impl Collector {
 
     /// The merged adjustment and updates, as the reference hands them to
     /// the runtime (the adjustment always carries its empty skeleton).
-    pub(crate) fn create_response(&self) -> CreateContainerResponse {
+    pub(crate) fn create_response(self) -> CreateContainerResponse {
         CreateContainerResponse {
-            adjust: MessageField::some(self.adjust.clone()),
-            update: self.updates.clone(),
+            adjust: MessageField::some(self.adjust),
+            update: self.updates,
             ..Default::default()
         }
     }

@@ -201,19 +201,6 @@ fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&reply(v012_adjustment("a")), "10-a")
         .unwrap();
-    let resp = c.create_response();
-    let a = resp.adjust.get_or_default();
-    assert_eq!(a.args, ["/bin/a", "--x"]);
-    let l = a.linux.get_or_default();
-    assert_eq!(l.io_priority.priority, 4);
-    assert_eq!(l.seccomp_policy.default_action, "SCMP_ACT_ALLOW");
-    assert_eq!(l.namespaces[0].path, "/var/run/netns/a");
-    assert_eq!(l.sysctl["net.core.somaxconn"], "1024");
-    assert_eq!(l.net_devices["a-host0"].name, "a-eth0");
-    assert_eq!(l.scheduler.nice, 5);
-    assert_eq!(l.rdt.clos_id.value, "a-clos");
-    assert!(l.rdt.schemata.is_none());
-    assert_eq!(l.memory_policy.nodes, "0");
     let ctr = &c.create_request().unwrap().container;
     assert_eq!(ctr.args, ["/bin/a", "--x"]);
     let cl = ctr.linux.get_or_default();
@@ -241,6 +228,20 @@ fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
         e.to_string(),
         "plugins \"20-b\" and \"10-a\" both tried to set Args "
     );
+    // The reply is the first plugin's alone.
+    let resp = c.create_response();
+    let a = resp.adjust.get_or_default();
+    assert_eq!(a.args, ["/bin/a", "--x"]);
+    let l = a.linux.get_or_default();
+    assert_eq!(l.io_priority.priority, 4);
+    assert_eq!(l.seccomp_policy.default_action, "SCMP_ACT_ALLOW");
+    assert_eq!(l.namespaces[0].path, "/var/run/netns/a");
+    assert_eq!(l.sysctl["net.core.somaxconn"], "1024");
+    assert_eq!(l.net_devices["a-host0"].name, "a-eth0");
+    assert_eq!(l.scheduler.nice, 5);
+    assert_eq!(l.rdt.clos_id.value, "a-clos");
+    assert!(l.rdt.schemata.is_none());
+    assert_eq!(l.memory_policy.nodes, "0");
 }
 
 #[test]
@@ -249,6 +250,7 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
     let mut a = v012_adjustment("a");
     a.linux.mut_or_insert_default().sysctl.clear();
     c.apply_create(&reply(a.clone()), "10-a").unwrap();
+    assert!(c.owners().owners.is_empty());
     let resp = c.create_response();
     assert!(resp.adjust.args.is_empty());
     assert!(resp.adjust.linux.io_priority.is_none());
@@ -256,7 +258,6 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
         resp.adjust.linux.rdt.is_none(),
         "no RDT skeleton before v0.11"
     );
-    assert!(c.owners().owners.is_empty());
 
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     c.apply_create(&reply(a), "10-a").unwrap();
@@ -298,8 +299,8 @@ fn a_leading_empty_argument_overrides_earlier_args() {
     c.apply_create(&args(&["/a"]), "10-a").unwrap();
     assert!(c.apply_create(&args(&["/b"]), "20-b").is_err());
     c.apply_create(&args(&["", "/b", "x"]), "20-b").unwrap();
-    assert_eq!(c.create_response().adjust.args, ["/b", "x"]);
     assert_eq!(c.create_request().unwrap().container.args, ["/b", "x"]);
+    assert_eq!(c.create_response().adjust.args, ["/b", "x"]);
 }
 
 #[test]
@@ -383,10 +384,10 @@ fn rdt_removal_marks_the_three_fields_for_the_remover() {
         ..Default::default()
     });
     c.apply_create(&reply(rm), "20-b").unwrap();
+    let owners = c.owners();
     let resp = c.create_response();
     assert!(resp.adjust.linux.rdt.remove);
     assert!(resp.adjust.linux.rdt.clos_id.is_none());
-    let owners = c.owners();
     assert_eq!(
         owners.owners["c"].simple[&(Field::RdtClosID as i32)],
         "-20-b"
