@@ -269,12 +269,7 @@ impl PluginHandle {
     }
 
     pub(crate) fn drop_plugin(&self, reason: &str) {
-        {
-            let mut dropped = lock(&self.shared.dropped);
-            if dropped.is_none() {
-                *dropped = Some(reason.to_string());
-            }
-        }
+        self.shared.mark_dropped(reason);
         self.conn.close();
         self.shared.kill_child();
     }
