@@ -159,11 +159,11 @@ impl PluginHandle {
         let per_event = self.version.profile().per_event_rpcs;
         if per_event && !self.state_change_fallback() {
             // {pod = 1, container = 2}: the request of every per-event RPC.
-            let mut parts = vec![Part::Message(1, pod)];
-            if let Some(c) = container.filter(|_| event.is_container_event()) {
-                parts.push(Part::Message(2, c));
-            }
-            match self.call(event.name(), Parts(&parts).encode()?, deadline) {
+            let req = match container.filter(|_| event.is_container_event()) {
+                Some(c) => Parts(&[Part::Message(1, pod), Part::Message(2, c)]).encode()?,
+                None => Parts(&[Part::Message(1, pod)]).encode()?,
+            };
+            match self.call(event.name(), req, deadline) {
                 Err(Error::Status {
                     code: Code::Unimplemented,
                     message,
@@ -181,11 +181,12 @@ impl PluginHandle {
             }
         }
         // StateChangeEvent{event = 1, pod = 2, container = 3}.
-        let mut parts = vec![Part::Enum(1, event as i32), Part::Message(2, pod)];
-        if let Some(c) = container {
-            parts.push(Part::Message(3, c));
-        }
-        let out = self.call("StateChange", Parts(&parts).encode()?, deadline)?;
+        let (kind, pod) = (Part::Enum(1, event as i32), Part::Message(2, pod));
+        let req = match container {
+            Some(c) => Parts(&[kind, pod, Part::Message(3, c)]).encode()?,
+            None => Parts(&[kind, pod]).encode()?,
+        };
+        let out = self.call("StateChange", req, deadline)?;
         decode::<Empty>(&out)?;
         if per_event {
             let mut warned = lock(&self.warned);
