@@ -277,7 +277,7 @@ impl PluginHandle {
 }
 
 /// Decodes a reply strictly.
-fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
+pub(crate) fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
     crate::pb::decode::<M>(bytes).map_err(|e| Error::Protobuf {
         what: "decoding",
         message: M::NAME,
