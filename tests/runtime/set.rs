@@ -25,7 +25,7 @@ fn plugin_set_calls_plugins_in_index_order_and_merges_adjustments() {
         *s.lock().unwrap() = Some(req.container.annotations.clone());
         let mut adjust = ContainerAdjustment::new();
         adjust.annotations.insert("from-b".into(), "2".into());
-        let mut other = update("other");
+        let mut other = ContainerUpdate::for_container("other");
         other.set_linux_cpuset_cpus("0-1");
         Ok(CreateContainerResponse {
             adjust: MessageField::some(adjust),
