@@ -86,12 +86,6 @@ fn ctr(id: &str, pod: &str) -> Container {
     c
 }
 
-fn update(id: &str) -> ContainerUpdate {
-    let mut u = ContainerUpdate::new();
-    u.container_id = id.to_string();
-    u
-}
-
 fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(

@@ -134,14 +134,17 @@ impl PluginShared {
 
     fn connection_closed(&self, reason: &str) {
         log::info!("connection to plugin {} closed: {reason}", self.full_name());
-        {
-            let mut dropped = lock(&self.dropped);
-            if dropped.is_none() {
-                *dropped = Some(format!("connection closed: {reason}"));
-            }
-        }
+        self.mark_dropped(&format!("connection closed: {reason}"));
         lock(&self.closed).take();
         self.kill_child();
+    }
+
+    /// Records why the plugin was dropped; the first reason stays.
+    pub(crate) fn mark_dropped(&self, reason: &str) {
+        let mut dropped = lock(&self.dropped);
+        if dropped.is_none() {
+            *dropped = Some(reason.to_string());
+        }
     }
 
     pub(crate) fn kill_child(&self) {

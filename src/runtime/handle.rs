@@ -317,9 +317,7 @@ impl PluginHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        // StopContainerRequest{pod = 1, container = 2}.
-        let req = Parts(&[Part::Message(1, pod), Part::Message(2, container)]);
-        let sent = self.relay(Some(Event::STOP_CONTAINER), "StopContainer", &req, true)?;
+        let sent = self.send_stop_container(pod, container, true)?;
         self.delivered(Event::STOP_CONTAINER, sent)
     }
 
@@ -332,22 +330,8 @@ impl PluginHandle {
         overhead: &LinuxResources,
         resources: &LinuxResources,
     ) -> Result<()> {
-        // UpdatePodSandboxRequest{pod = 1, overhead_linux_resources = 2,
-        // linux_resources = 3}.
-        let req = Parts(&[
-            Part::Message(1, pod),
-            Part::Message(2, overhead),
-            Part::Message(3, resources),
-        ]);
-        let sent = self
-            .relay::<_, UpdatePodSandboxResponse>(
-                Some(Event::UPDATE_POD_SANDBOX),
-                "UpdatePodSandbox",
-                &req,
-                true,
-            )
-            .map_err(|e| no_fallback(e, &self.name, Event::UPDATE_POD_SANDBOX))?;
-        self.delivered(Event::UPDATE_POD_SANDBOX, sent).map(|_| ())
+        let sent = self.send_update_pod_sandbox(pod, overhead, resources, true)?;
+        self.delivered(Event::UPDATE_POD_SANDBOX, sent)
     }
 
     /// Sends ValidateContainerAdjustment (NRI v0.10+) and returns the
@@ -358,14 +342,7 @@ impl PluginHandle {
         &self,
         req: &ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse> {
-        let sent = self
-            .relay(
-                Some(Event::VALIDATE_CONTAINER_ADJUSTMENT),
-                "ValidateContainerAdjustment",
-                req,
-                true,
-            )
-            .map_err(|e| no_fallback(e, &self.name, Event::VALIDATE_CONTAINER_ADJUSTMENT))?;
+        let sent = self.send_validation(req, true)?;
         self.delivered(Event::VALIDATE_CONTAINER_ADJUSTMENT, sent)
     }
 
@@ -446,6 +423,73 @@ impl PluginHandle {
             .map(|_| ())
     }
 
+    /// Sends StopContainer, for this handle and for a
+    /// [`PluginSet`](super::PluginSet) (which holds the event lock itself).
+    pub(crate) fn send_stop_container(
+        &self,
+        pod: &PodSandbox,
+        container: &Container,
+        take_event_lock: bool,
+    ) -> Result<Sent<StopContainerResponse>> {
+        // StopContainerRequest{pod = 1, container = 2}.
+        let req = Parts(&[Part::Message(1, pod), Part::Message(2, container)]);
+        self.relay(
+            Some(Event::STOP_CONTAINER),
+            "StopContainer",
+            &req,
+            take_event_lock,
+        )
+    }
+
+    /// Sends UpdatePodSandbox, for this handle and for a
+    /// [`PluginSet`](super::PluginSet). An UNIMPLEMENTED answer says that
+    /// the event has no StateChange fallback.
+    pub(crate) fn send_update_pod_sandbox(
+        &self,
+        pod: &PodSandbox,
+        overhead: &LinuxResources,
+        resources: &LinuxResources,
+        take_event_lock: bool,
+    ) -> Result<Sent<()>> {
+        let event = Event::UPDATE_POD_SANDBOX;
+        // UpdatePodSandboxRequest{pod = 1, overhead_linux_resources = 2,
+        // linux_resources = 3}.
+        let req = Parts(&[
+            Part::Message(1, pod),
+            Part::Message(2, overhead),
+            Part::Message(3, resources),
+        ]);
+        self.relay::<_, UpdatePodSandboxResponse>(
+            Some(event),
+            "UpdatePodSandbox",
+            &req,
+            take_event_lock,
+        )
+        .map(|sent| match sent {
+            Sent::Reply(_) => Sent::Reply(()),
+            Sent::NotSubscribed => Sent::NotSubscribed,
+        })
+        .map_err(|e| no_fallback(e, &self.name, event))
+    }
+
+    /// Sends ValidateContainerAdjustment, for this handle and for the
+    /// validation of a [`PluginSet`](super::PluginSet). An UNIMPLEMENTED
+    /// answer says that the event has no StateChange fallback.
+    pub(crate) fn send_validation(
+        &self,
+        req: &ValidateContainerAdjustmentRequest,
+        take_event_lock: bool,
+    ) -> Result<Sent<ValidateContainerAdjustmentResponse>> {
+        let event = Event::VALIDATE_CONTAINER_ADJUSTMENT;
+        self.relay(
+            Some(event),
+            "ValidateContainerAdjustment",
+            req,
+            take_event_lock,
+        )
+        .map_err(|e| no_fallback(e, &self.name, event))
+    }
+
     pub(crate) fn same_hub(&self, hub: &Arc<Hub>) -> bool {
         Arc::ptr_eq(&self.shared.hub, hub)
     }
@@ -489,7 +533,7 @@ impl Drop for PluginHandle {
 
 /// Adds the rule to an UNIMPLEMENTED answer for an event without a
 /// StateChange form.
-pub(crate) fn no_fallback(e: Error, plugin: &str, event: Event) -> Error {
+fn no_fallback(e: Error, plugin: &str, event: Event) -> Error {
     match e {
         Error::Status {
             service,

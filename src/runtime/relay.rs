@@ -101,22 +101,11 @@ impl PluginHandle {
         req: &Req,
         take_event_lock: bool,
     ) -> Result<Sent<Resp>> {
-        if event.is_some_and(|e| !self.is_subscribed(e)) {
-            return Ok(Sent::NotSubscribed);
-        }
-        let _event = if take_event_lock {
-            self.shared.hub.event_guard()
-        } else {
-            None
-        };
-        let _call = lock(&self.call_lock);
-        self.ensure_alive()?;
-        let deadline = Instant::now() + self.request_timeout;
-        let outcome = req
-            .encode()
-            .and_then(|payload| self.call(method, payload, deadline))
-            .and_then(|out| decode::<Resp>(&out));
-        self.judge(method, outcome).map(Sent::Reply)
+        self.exchange(event, method, take_event_lock, |deadline| {
+            req.encode()
+                .and_then(|payload| self.call(method, payload, deadline))
+                .and_then(|out| decode::<Resp>(&out))
+        })
     }
 
     /// Sends a notification event the way the emulated version does: its
@@ -130,7 +119,23 @@ impl PluginHandle {
         take_event_lock: bool,
     ) -> Result<Sent<()>> {
         check_notification(event, container)?;
-        if !self.is_subscribed(event) {
+        self.exchange(Some(event), event.name(), take_event_lock, |deadline| {
+            self.notify_locked(event, pod, container, deadline)
+        })
+    }
+
+    /// The frame of every request: skips a plugin not subscribed to
+    /// `event`, takes the event lock when asked and the plugin's call lock,
+    /// refuses a dropped plugin, runs `send` within the request timeout and
+    /// judges its outcome.
+    fn exchange<T>(
+        &self,
+        event: Option<Event>,
+        what: &str,
+        take_event_lock: bool,
+        send: impl FnOnce(Instant) -> Result<T>,
+    ) -> Result<Sent<T>> {
+        if event.is_some_and(|e| !self.is_subscribed(e)) {
             return Ok(Sent::NotSubscribed);
         }
         let _event = if take_event_lock {
@@ -140,9 +145,8 @@ impl PluginHandle {
         };
         let _call = lock(&self.call_lock);
         self.ensure_alive()?;
-        let deadline = Instant::now() + self.request_timeout;
-        let outcome = self.notify_locked(event, pod, container, deadline);
-        self.judge(event.name(), outcome).map(Sent::Reply)
+        let outcome = send(Instant::now() + self.request_timeout);
+        self.judge(what, outcome).map(Sent::Reply)
     }
 
     fn notify_locked(
@@ -155,11 +159,11 @@ impl PluginHandle {
         let per_event = self.version.profile().per_event_rpcs;
         if per_event && !self.state_change_fallback() {
             // {pod = 1, container = 2}: the request of every per-event RPC.
-            let mut parts = vec![Part::Message(1, pod)];
-            if let Some(c) = container.filter(|_| event.is_container_event()) {
-                parts.push(Part::Message(2, c));
-            }
-            match self.call(event.name(), Parts(&parts).encode()?, deadline) {
+            let req = match container.filter(|_| event.is_container_event()) {
+                Some(c) => Parts(&[Part::Message(1, pod), Part::Message(2, c)]).encode()?,
+                None => Parts(&[Part::Message(1, pod)]).encode()?,
+            };
+            match self.call(event.name(), req, deadline) {
                 Err(Error::Status {
                     code: Code::Unimplemented,
                     message,
@@ -177,11 +181,12 @@ impl PluginHandle {
             }
         }
         // StateChangeEvent{event = 1, pod = 2, container = 3}.
-        let mut parts = vec![Part::Enum(1, event as i32), Part::Message(2, pod)];
-        if let Some(c) = container {
-            parts.push(Part::Message(3, c));
-        }
-        let out = self.call("StateChange", Parts(&parts).encode()?, deadline)?;
+        let (kind, pod) = (Part::Enum(1, event as i32), Part::Message(2, pod));
+        let req = match container {
+            Some(c) => Parts(&[kind, pod, Part::Message(3, c)]).encode()?,
+            None => Parts(&[kind, pod]).encode()?,
+        };
+        let out = self.call("StateChange", req, deadline)?;
         decode::<Empty>(&out)?;
         if per_event {
             let mut warned = lock(&self.warned);
@@ -265,19 +270,14 @@ impl PluginHandle {
     }
 
     pub(crate) fn drop_plugin(&self, reason: &str) {
-        {
-            let mut dropped = lock(&self.shared.dropped);
-            if dropped.is_none() {
-                *dropped = Some(reason.to_string());
-            }
-        }
+        self.shared.mark_dropped(reason);
         self.conn.close();
         self.shared.kill_child();
     }
 }
 
 /// Decodes a reply strictly.
-fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
+pub(crate) fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
     crate::pb::decode::<M>(bytes).map_err(|e| Error::Protobuf {
         what: "decoding",
         message: M::NAME,

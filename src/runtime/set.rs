@@ -6,17 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use protobuf::MessageField;
 
-use super::handle::{no_fallback, PluginHandle};
+use super::handle::PluginHandle;
 use super::merge::{pristine_container, Collector};
-use super::relay::{check_notification, is_fatal, Part, Parts, Sent};
+use super::relay::{check_notification, is_fatal, Sent};
 use super::validate::validate;
 use super::version::Emulation;
 use super::{lock, Hub, Runtime};
 use crate::api::{
     Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
-    PluginInstance, PodSandbox, StopContainerRequest, StopContainerResponse,
-    UpdateContainerRequest, UpdateContainerResponse, UpdatePodSandboxResponse,
-    ValidateContainerAdjustmentRequest,
+    PluginInstance, PodSandbox, StopContainerResponse, UpdateContainerRequest,
+    UpdateContainerResponse, ValidateContainerAdjustmentRequest,
 };
 use crate::{Error, Result};
 
@@ -213,16 +212,19 @@ impl PluginSet {
             }
         });
         let outcome = relayed.and_then(|()| {
-            let response = result.create_response();
             let Some(container) = pristine else {
-                return Ok(response);
+                return Ok(result.create_response());
             };
-            let check = ValidateContainerAdjustmentRequest {
+            let owners = result.owners();
+            let response = result.create_response();
+            // The merged reply travels inside the validation request and is
+            // taken back out of it afterwards, instead of being cloned.
+            let mut check = ValidateContainerAdjustmentRequest {
                 pod: MessageField::some(pod.clone()),
                 container: MessageField::some(container),
-                adjust: response.adjust.clone(),
-                update: response.update.clone(),
-                owners: MessageField::some(result.owners()),
+                adjust: response.adjust,
+                update: response.update,
+                owners: MessageField::some(owners),
                 plugins: took_part,
                 ..Default::default()
             };
@@ -231,7 +233,12 @@ impl PluginSet {
                 .filter(|p| p.is_connected())
                 .map(|p| p.as_ref())
                 .collect();
-            validate(&live, &check).map(|()| response)
+            validate(&live, &check)?;
+            Ok(CreateContainerResponse {
+                adjust: std::mem::take(&mut check.adjust),
+                update: std::mem::take(&mut check.update),
+                ..Default::default()
+            })
         });
         remove_closed(&mut plugins);
         outcome
@@ -280,15 +287,9 @@ impl PluginSet {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<StopContainerResponse> {
-        let req = StopContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
         let mut result = Collector::stop(self.version.profile().merge);
-        let event = Event::STOP_CONTAINER;
-        self.relay_all(event, |p| {
-            match p.relay::<_, StopContainerResponse>(Some(event), "StopContainer", &req, false)? {
+        self.relay_all(Event::STOP_CONTAINER, |p| {
+            match p.send_stop_container(pod, container, false)? {
                 Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
                 Sent::NotSubscribed => Ok(()),
             }
@@ -305,16 +306,9 @@ impl PluginSet {
         overhead: &LinuxResources,
         resources: &LinuxResources,
     ) -> Result<()> {
-        let event = Event::UPDATE_POD_SANDBOX;
-        let req = Parts(&[
-            Part::Message(1, pod),
-            Part::Message(2, overhead),
-            Part::Message(3, resources),
-        ]);
-        self.relay_all(event, |p| {
-            p.relay::<_, UpdatePodSandboxResponse>(Some(event), "UpdatePodSandbox", &req, false)
+        self.relay_all(Event::UPDATE_POD_SANDBOX, |p| {
+            p.send_update_pod_sandbox(pod, overhead, resources, false)
                 .map(|_| ())
-                .map_err(|e| no_fallback(e, p.name(), event))
         })
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use protobuf::Message;
 
+use super::relay::decode;
 use crate::api::{
     Container, ContainerUpdate, PodSandbox, SynchronizeRequest, SynchronizeResponse, PLUGIN_SERVICE,
 };
@@ -95,12 +96,7 @@ pub(crate) fn synchronize(
             payload_len,
         )?;
         let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
-        let reply =
-            crate::pb::decode::<SynchronizeResponse>(&reply).map_err(|e| Error::Protobuf {
-                what: "decoding",
-                message: SynchronizeResponse::NAME,
-                source: e,
-            })?;
+        let reply = decode::<SynchronizeResponse>(&reply)?;
         chunks += 1;
         if !more {
             if chunks > 1 {

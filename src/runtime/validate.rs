@@ -9,9 +9,9 @@
 //! namespaces, sysctls and others, and require given plugins to take part)
 //! is not emulated: only plugins validate here.
 
-use super::handle::{no_fallback, PluginHandle};
+use super::handle::PluginHandle;
 use super::relay::Sent;
-use crate::api::{Event, ValidateContainerAdjustmentRequest, ValidateContainerAdjustmentResponse};
+use crate::api::ValidateContainerAdjustmentRequest;
 use crate::{Error, Result};
 
 /// Sends `req` to every validator concurrently and waits for all of them.
@@ -46,20 +46,12 @@ pub(crate) fn validate(
 }
 
 fn validate_one(p: &PluginHandle, req: &ValidateContainerAdjustmentRequest) -> Result<()> {
-    let event = Event::VALIDATE_CONTAINER_ADJUSTMENT;
-    let sent = p.relay::<_, ValidateContainerAdjustmentResponse>(
-        Some(event),
-        "ValidateContainerAdjustment",
-        req,
-        false,
-    );
-    match sent {
+    match p.send_validation(req, false) {
         Ok(Sent::Reply(verdict)) => verdict.validation_result(p.name()),
         Ok(Sent::NotSubscribed) => Ok(()),
         Err(e) => Err(Error::Handler(format!(
-            "validator plugin {} failed: {}",
-            p.name(),
-            no_fallback(e, p.name(), event)
+            "validator plugin {} failed: {e}",
+            p.name()
         ))),
     }
 }
@@ -67,6 +59,7 @@ fn validate_one(p: &PluginHandle, req: &ValidateContainerAdjustmentRequest) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ValidateContainerAdjustmentResponse;
 
     #[test]
     fn a_rejection_without_reason_is_reported_as_upstream_does() {

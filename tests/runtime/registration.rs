@@ -21,7 +21,7 @@ fn registers_configures_and_synchronizes_over_socket_pair() {
                 .containers
                 .iter()
                 .take(1)
-                .map(|c| update(&c.id))
+                .map(|c| ContainerUpdate::for_container(&c.id))
                 .collect(),
             more: req.more,
             ..Default::default()

@@ -25,15 +25,8 @@ fn plugin_set_calls_plugins_in_index_order_and_merges_adjustments() {
         *s.lock().unwrap() = Some(req.container.annotations.clone());
         let mut adjust = ContainerAdjustment::new();
         adjust.annotations.insert("from-b".into(), "2".into());
-        let mut other = update("other");
-        other
-            .linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default()
-            .cpu
-            .mut_or_insert_default()
-            .cpus = "0-1".into();
+        let mut other = ContainerUpdate::for_container("other");
+        other.set_linux_cpuset_cpus("0-1");
         Ok(CreateContainerResponse {
             adjust: MessageField::some(adjust),
             update: vec![other],

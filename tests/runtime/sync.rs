@@ -33,7 +33,7 @@ fn oversized_synchronize_arrives_in_chunks() {
         let update = if req.more {
             Vec::new()
         } else {
-            vec![update("ctr-0")]
+            vec![ContainerUpdate::for_container("ctr-0")]
         };
         Ok(SynchronizeResponse {
             update,
@@ -85,7 +85,7 @@ fn wrong_reply_to_intermediate_sync_chunk_drops_plugin() {
     rt.set_state(pods, containers);
     let spec = Spec::new("early", "10", EventMask::ALL).on_sync(|_, req| {
         Ok(SynchronizeResponse {
-            update: vec![update("ctr-1")],
+            update: vec![ContainerUpdate::for_container("ctr-1")],
             more: req.more,
             ..Default::default()
         })

@@ -21,7 +21,10 @@ fn unsolicited_updates_reach_callback_and_failures_are_returned() {
     let (handle, plugin) = accept_pair(&rt, Spec::new("updater", "10", EventMask::ALL));
     let handle = handle.expect("plugin accepted");
     let reply = plugin
-        .update_containers(vec![update("ok-1"), update("fail-1")])
+        .update_containers(vec![
+            ContainerUpdate::for_container("ok-1"),
+            ContainerUpdate::for_container("fail-1"),
+        ])
         .expect("UpdateContainers");
     let failed: Vec<_> = reply
         .failed
@@ -50,7 +53,9 @@ fn the_record_of_unsolicited_updates_keeps_only_the_latest() {
     let max = nri::runtime::MAX_RECORDED_UPDATES;
     // Two calls that together go 5 over the bound.
     for range in [0..max - 10, max - 10..max + 5] {
-        let batch = range.map(|i| update(&format!("c{i}"))).collect();
+        let batch = range
+            .map(|i| ContainerUpdate::for_container(format!("c{i}")))
+            .collect();
         plugin.update_containers(batch).expect("UpdateContainers");
     }
     let recorded = handle.wait_unsolicited_updates(max, STEP);
@@ -66,7 +71,7 @@ fn the_record_of_unsolicited_updates_keeps_only_the_latest() {
 fn updating_in_handler(name: &str) -> Spec {
     Spec::new(name, "10", EventMask::V0_9_EVENTS).on_create(|p, req| {
         let updates = UpdateContainersRequest {
-            update: vec![update("other")],
+            update: vec![ContainerUpdate::for_container("other")],
             ..Default::default()
         };
         p.runtime
@@ -145,7 +150,7 @@ fn update_containers_after_the_reply_waits_for_the_event_then_succeeds() {
         let d = d.clone();
         thread::spawn(move || {
             let req = UpdateContainersRequest {
-                update: vec![update("later")],
+                update: vec![ContainerUpdate::for_container("later")],
                 ..Default::default()
             };
             let r = runtime.call::<_, UpdateContainersResponse>(

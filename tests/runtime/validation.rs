@@ -54,14 +54,8 @@ fn adjusters(rt: &Runtime, set: &PluginSet) -> Vec<TestPlugin> {
     let b = Spec::new("b", "20", Event::CREATE_CONTAINER.mask()).on_create(|_, _| {
         let mut adjust = ContainerAdjustment::new();
         adjust.add_env("FROM_B", "yes");
-        let mut u = update("other");
-        u.linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default()
-            .cpu
-            .mut_or_insert_default()
-            .cpus = "1".into();
+        let mut u = ContainerUpdate::for_container("other");
+        u.set_linux_cpuset_cpus("1");
         Ok(CreateContainerResponse {
             adjust: MessageField::some(adjust),
             update: vec![u],

@@ -27,8 +27,8 @@ use protobuf::MessageField;
 
 use crate::api::{
     Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
-    CreateContainerResponse, Hooks, OwningPlugins, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse,
+    CreateContainerResponse, Hooks, LinuxResources, OwningPlugins, StopContainerResponse,
+    UpdateContainerRequest, UpdateContainerResponse,
 };
 use crate::runtime::version::MergeRules;
 use crate::{Error, Result};
@@ -46,11 +46,11 @@ pub(crate) struct Collector {
     rules: MergeRules,
     request: Request,
     adjust: ContainerAdjustment,
-    /// Updates by container id, in the order first touched.
+    /// Updates by container id, in the order first touched. Never one of
+    /// the container being created (refused); the one of the container
+    /// being updated, if any, goes last into the reply.
     updates: Vec<ContainerUpdate>,
     index: HashMap<String, usize>,
-    /// Indexes of updates that go into the reply's update list.
-    reply_updates: Vec<usize>,
     owners: Owners,
 }
 
@@ -60,30 +60,27 @@ impl Collector {
     pub(crate) fn create(mut req: CreateContainerRequest, rules: MergeRules) -> Collector {
         let ctr = req.container.mut_or_insert_default();
         ctr.hooks.mut_or_insert_default();
-        let res = ctr
-            .linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(
+            ctr.linux
+                .mut_or_insert_default()
+                .resources
+                .mut_or_insert_default(),
+        );
         let mut adjust = ContainerAdjustment::new();
         adjust.hooks = MessageField::some(Hooks::new());
-        let res = adjust
-            .linux
-            .mut_or_insert_default()
-            .resources
-            .mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(
+            adjust
+                .linux
+                .mut_or_insert_default()
+                .resources
+                .mut_or_insert_default(),
+        );
         Collector::with(Request::Create(req), adjust, rules)
     }
 
     /// For UpdateContainer. Fills in the requested resources' empty parts.
     pub(crate) fn update(mut req: UpdateContainerRequest, rules: MergeRules) -> Collector {
-        let res = req.linux_resources.mut_or_insert_default();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(req.linux_resources.mut_or_insert_default());
         Collector::with(Request::Update(req), ContainerAdjustment::new(), rules)
     }
 
@@ -99,7 +96,6 @@ impl Collector {
             adjust,
             updates: Vec::new(),
             index: HashMap::new(),
-            reply_updates: Vec::new(),
             owners: Owners::new(rules.owners, rules.hooks_owner),
         }
     }
@@ -157,10 +153,10 @@ impl Collector {
 
     /// The merged adjustment and updates, as the reference hands them to
     /// the runtime (the adjustment always carries its empty skeleton).
-    pub(crate) fn create_response(&self) -> CreateContainerResponse {
+    pub(crate) fn create_response(self) -> CreateContainerResponse {
         CreateContainerResponse {
-            adjust: MessageField::some(self.adjust.clone()),
-            update: self.reply_update_list(),
+            adjust: MessageField::some(self.adjust),
+            update: self.updates,
             ..Default::default()
         }
     }
@@ -169,10 +165,11 @@ impl Collector {
     /// container being updated, if any plugin touched it. (The reference
     /// appends that entry even when no plugin touched it, as a nil.)
     pub(crate) fn update_response(self) -> UpdateContainerResponse {
-        let mut update = self.reply_update_list();
+        let mut update = self.updates;
         if let Request::Update(req) = &self.request {
             if let Some(&i) = self.index.get(&req.container.id) {
-                update.push(self.updates[i].clone());
+                let requested = update.remove(i);
+                update.push(requested);
             }
         }
         UpdateContainerResponse {
@@ -183,16 +180,9 @@ impl Collector {
 
     pub(crate) fn stop_response(self) -> StopContainerResponse {
         StopContainerResponse {
-            update: self.reply_update_list(),
+            update: self.updates,
             ..Default::default()
         }
-    }
-
-    fn reply_update_list(&self) -> Vec<ContainerUpdate> {
-        self.reply_updates
-            .iter()
-            .map(|&i| self.updates[i].clone())
-            .collect()
     }
 
     /// The container being created, the collected adjustment and the
@@ -219,6 +209,13 @@ impl Collector {
         let mut t = self.creation()?;
         t.apply(adjust, plugin)
     }
+}
+
+/// Gives `res` its memory and cpu parts, empty unless already there: the
+/// skeleton the reference fills in before merging into resources.
+fn fill_resources(res: &mut LinuxResources) {
+    res.memory.mut_or_insert_default();
+    res.cpu.mut_or_insert_default();
 }
 
 /// The container of a request, for callers that keep a copy of it as the

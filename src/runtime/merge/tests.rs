@@ -4,7 +4,7 @@ use super::*;
 use crate::api::{
     Field, IOPrioClass, KeyValue, LinuxIOPriority, LinuxMemoryPolicy, LinuxNamespace,
     LinuxNetDevice, LinuxRdt, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp, MpolMode,
-    OptionalBool, OptionalInt64, OptionalString,
+    OptionalBool, OptionalString,
 };
 use crate::runtime::Emulation;
 
@@ -31,7 +31,14 @@ fn reply(adjust: ContainerAdjustment) -> CreateContainerResponse {
 
 fn annotate(k: &str, v: &str) -> CreateContainerResponse {
     let mut adjust = ContainerAdjustment::new();
-    adjust.annotations.insert(k.into(), v.into());
+    adjust.add_annotation(k, v);
+    reply(adjust)
+}
+
+/// A reply that removes the annotation `k` and sets it again: a take-over.
+fn take_over_annotation(k: &str, v: &str) -> CreateContainerResponse {
+    let mut adjust = ContainerAdjustment::new();
+    adjust.remove_annotation(k).add_annotation(k, v);
     reply(adjust)
 }
 
@@ -57,12 +64,8 @@ fn removing_first_takes_over_an_annotation() {
     for v in Emulation::ALL {
         let mut c = Collector::create(create_req("c"), rules(v));
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
-        let mut r = annotate("k", "2");
-        r.adjust
-            .mut_or_insert_default()
-            .annotations
-            .insert("-k".into(), String::new());
-        c.apply_create(&r, "20-b").unwrap();
+        c.apply_create(&take_over_annotation("k", "2"), "20-b")
+            .unwrap();
         assert_eq!(c.create_request().unwrap().container.annotations["k"], "2");
         let resp = c.create_response();
         assert_eq!(resp.adjust.annotations["k"], "2");
@@ -74,12 +77,8 @@ fn removing_first_takes_over_an_annotation() {
 fn after_a_take_over_a_third_plugin_conflicts_with_the_remover_from_v0_10() {
     let take_over = |c: &mut Collector| {
         c.apply_create(&annotate("k", "1"), "10-a").unwrap();
-        let mut r = annotate("k", "2");
-        r.adjust
-            .mut_or_insert_default()
-            .annotations
-            .insert("-k".into(), String::new());
-        c.apply_create(&r, "20-b").unwrap();
+        c.apply_create(&take_over_annotation("k", "2"), "20-b")
+            .unwrap();
         c.apply_create(&annotate("k", "3"), "30-c")
     };
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_9_0));
@@ -125,26 +124,10 @@ fn updates_of_the_created_container_are_refused() {
 #[test]
 fn updates_of_one_container_merge_and_conflict_per_field() {
     let mut c = Collector::stop(rules(Emulation::V0_12_5));
-    let mut u1 = ContainerUpdate::new();
-    u1.container_id = "x".into();
-    let res = u1
-        .linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default();
-    res.memory.mut_or_insert_default().limit = MessageField::some(OptionalInt64 {
-        value: 100,
-        ..Default::default()
-    });
-    let mut u2 = ContainerUpdate::new();
-    u2.container_id = "x".into();
-    u2.linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default()
-        .cpu
-        .mut_or_insert_default()
-        .cpus = "0-1".into();
+    let mut u1 = ContainerUpdate::for_container("x");
+    u1.set_linux_memory_limit(100);
+    let mut u2 = ContainerUpdate::for_container("x");
+    u2.set_linux_cpuset_cpus("0-1");
     c.apply_updates(&[u1.clone()], "10-a").unwrap();
     c.apply_updates(&[u2], "20-b").unwrap();
     let e = c.apply_updates(&[u1.clone()], "30-c").unwrap_err();
@@ -218,19 +201,6 @@ fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
     c.apply_create(&reply(v012_adjustment("a")), "10-a")
         .unwrap();
-    let resp = c.create_response();
-    let a = resp.adjust.get_or_default();
-    assert_eq!(a.args, ["/bin/a", "--x"]);
-    let l = a.linux.get_or_default();
-    assert_eq!(l.io_priority.priority, 4);
-    assert_eq!(l.seccomp_policy.default_action, "SCMP_ACT_ALLOW");
-    assert_eq!(l.namespaces[0].path, "/var/run/netns/a");
-    assert_eq!(l.sysctl["net.core.somaxconn"], "1024");
-    assert_eq!(l.net_devices["a-host0"].name, "a-eth0");
-    assert_eq!(l.scheduler.nice, 5);
-    assert_eq!(l.rdt.clos_id.value, "a-clos");
-    assert!(l.rdt.schemata.is_none());
-    assert_eq!(l.memory_policy.nodes, "0");
     let ctr = &c.create_request().unwrap().container;
     assert_eq!(ctr.args, ["/bin/a", "--x"]);
     let cl = ctr.linux.get_or_default();
@@ -258,6 +228,20 @@ fn v0_12_adjustments_reach_the_reply_and_the_next_plugin_s_request() {
         e.to_string(),
         "plugins \"20-b\" and \"10-a\" both tried to set Args "
     );
+    // The reply is the first plugin's alone.
+    let resp = c.create_response();
+    let a = resp.adjust.get_or_default();
+    assert_eq!(a.args, ["/bin/a", "--x"]);
+    let l = a.linux.get_or_default();
+    assert_eq!(l.io_priority.priority, 4);
+    assert_eq!(l.seccomp_policy.default_action, "SCMP_ACT_ALLOW");
+    assert_eq!(l.namespaces[0].path, "/var/run/netns/a");
+    assert_eq!(l.sysctl["net.core.somaxconn"], "1024");
+    assert_eq!(l.net_devices["a-host0"].name, "a-eth0");
+    assert_eq!(l.scheduler.nice, 5);
+    assert_eq!(l.rdt.clos_id.value, "a-clos");
+    assert!(l.rdt.schemata.is_none());
+    assert_eq!(l.memory_policy.nodes, "0");
 }
 
 #[test]
@@ -266,6 +250,7 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
     let mut a = v012_adjustment("a");
     a.linux.mut_or_insert_default().sysctl.clear();
     c.apply_create(&reply(a.clone()), "10-a").unwrap();
+    assert!(c.owners().owners.is_empty());
     let resp = c.create_response();
     assert!(resp.adjust.args.is_empty());
     assert!(resp.adjust.linux.io_priority.is_none());
@@ -273,7 +258,6 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
         resp.adjust.linux.rdt.is_none(),
         "no RDT skeleton before v0.11"
     );
-    assert!(c.owners().owners.is_empty());
 
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     c.apply_create(&reply(a), "10-a").unwrap();
@@ -315,8 +299,8 @@ fn a_leading_empty_argument_overrides_earlier_args() {
     c.apply_create(&args(&["/a"]), "10-a").unwrap();
     assert!(c.apply_create(&args(&["/b"]), "20-b").is_err());
     c.apply_create(&args(&["", "/b", "x"]), "20-b").unwrap();
-    assert_eq!(c.create_response().adjust.args, ["/b", "x"]);
     assert_eq!(c.create_request().unwrap().container.args, ["/b", "x"]);
+    assert_eq!(c.create_response().adjust.args, ["/b", "x"]);
 }
 
 #[test]
@@ -344,10 +328,7 @@ fn removing_a_namespace_claims_it_too() {
 #[test]
 fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
     let mut a = ContainerAdjustment::new();
-    a.linux
-        .mut_or_insert_default()
-        .sysctl
-        .insert("net.ipv4.ip_forward".into(), "1".into());
+    a.set_linux_sysctl("net.ipv4.ip_forward", "1");
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_11_0));
     let e = c.apply_create(&reply(a.clone()), "10-a").unwrap_err();
     assert!(
@@ -377,15 +358,8 @@ fn a_sysctl_adjustment_fails_under_v0_11_and_merges_from_v0_12() {
 #[test]
 fn updates_of_other_containers_are_claimed_in_the_owners_record() {
     let mut c = Collector::create(create_req("c"), rules(Emulation::V0_12_5));
-    let mut u = ContainerUpdate::new();
-    u.container_id = "other".into();
-    u.linux
-        .mut_or_insert_default()
-        .resources
-        .mut_or_insert_default()
-        .cpu
-        .mut_or_insert_default()
-        .cpus = "1".into();
+    let mut u = ContainerUpdate::for_container("other");
+    u.set_linux_cpuset_cpus("1");
     let r = CreateContainerResponse {
         update: vec![u],
         ..Default::default()
@@ -410,12 +384,39 @@ fn rdt_removal_marks_the_three_fields_for_the_remover() {
         ..Default::default()
     });
     c.apply_create(&reply(rm), "20-b").unwrap();
+    let owners = c.owners();
     let resp = c.create_response();
     assert!(resp.adjust.linux.rdt.remove);
     assert!(resp.adjust.linux.rdt.clos_id.is_none());
-    let owners = c.owners();
     assert_eq!(
         owners.owners["c"].simple[&(Field::RdtClosID as i32)],
         "-20-b"
     );
+}
+
+#[test]
+fn the_update_of_the_updated_container_comes_last_in_the_reply() {
+    let mut ctr = Container::new();
+    ctr.id = "c".into();
+    let req = UpdateContainerRequest {
+        container: MessageField::some(ctr),
+        ..Default::default()
+    };
+    let mut c = Collector::update(req, rules(Emulation::V0_12_5));
+    let mut own = ContainerUpdate::for_container("c");
+    own.set_linux_cpuset_cpus("0");
+    let mut x = ContainerUpdate::for_container("x");
+    x.set_linux_cpuset_cpus("1");
+    c.apply_updates(&[own, x], "10-a").unwrap();
+    let mut y = ContainerUpdate::for_container("y");
+    y.set_linux_cpuset_cpus("2");
+    c.apply_updates(&[y], "20-b").unwrap();
+    assert_eq!(c.update_request().unwrap().linux_resources.cpu.cpus, "0");
+    let ids: Vec<_> = c
+        .update_response()
+        .update
+        .iter()
+        .map(|u| u.container_id.clone())
+        .collect();
+    assert_eq!(ids, ["x", "y", "c"]);
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use protobuf::MessageField;
 
 use super::owners::Owners;
-use super::{Collector, Request};
+use super::{fill_resources, Collector, Request};
 use crate::api::{ContainerUpdate, Field, LinuxContainerUpdate, LinuxPids, LinuxResources};
 use crate::{Error, Result};
 
@@ -27,8 +27,7 @@ impl Collector {
             return Ok(i);
         }
         let mut res = LinuxResources::new();
-        res.memory.mut_or_insert_default();
-        res.cpu.mut_or_insert_default();
+        fill_resources(&mut res);
         let update = ContainerUpdate {
             container_id: id.clone(),
             linux: MessageField::some(LinuxContainerUpdate {
@@ -41,10 +40,6 @@ impl Collector {
         let i = self.updates.len();
         self.updates.push(update);
         self.index.insert(id.clone(), i);
-        let is_requested = matches!(&self.request, Request::Update(req) if &req.container.id == id);
-        if !is_requested {
-            self.reply_updates.push(i);
-        }
         Ok(i)
     }
 
