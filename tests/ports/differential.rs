@@ -1,5 +1,6 @@
 //! Differential test of the ported example plugins against the Go libraries
-//! the Go originals use.
+//! the Go originals use, and of `nri::decode` against `sigs.k8s.io/yaml`
+//! (`decode.rs`).
 //!
 //! `tests/ports/oracle` (Go) generates inputs and records what the Go
 //! plugins do with them: annotations decoded by `sigs.k8s.io/yaml` v1.3.0
@@ -32,6 +33,8 @@ mod ulimit_adjuster;
 
 use common::gojson::{self, Json, Number};
 
+#[path = "decode.rs"]
+mod decode;
 #[path = "hooks.rs"]
 mod hooks;
 
@@ -72,6 +75,7 @@ pub struct Tally {
     pub cases: BTreeMap<&'static str, usize>,
     pub agreed_errors: BTreeMap<&'static str, usize>,
     pub exceptions: BTreeMap<(&'static str, Exception), usize>,
+    pub decode_exceptions: BTreeMap<(&'static str, &'static str), usize>,
     pub failures: Vec<String>,
 }
 
@@ -360,6 +364,7 @@ fn ported_plugins_do_what_the_go_plugins_do_on_every_generated_case() {
             gojson::parse(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
         match str_of(field(&case, "plugin")) {
             "hook-injector" => hooks::check_hook_case(&case, &mut tally),
+            "decode" => decode::check_decode_case(line, &mut tally),
             _ => check_annotation_case(&case, &mut tally),
         }
     }
@@ -372,6 +377,9 @@ fn ported_plugins_do_what_the_go_plugins_do_on_every_generated_case() {
     }
     for ((plugin, x), n) in &tally.exceptions {
         println!("  {plugin}: {n} deliberate differences {x:?}");
+    }
+    for ((plugin, x), n) in &tally.decode_exceptions {
+        println!("  {plugin}: {n} deliberate differences {x}");
     }
     assert!(lines > 0, "no cases in {}", path.display());
     assert!(

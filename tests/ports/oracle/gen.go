@@ -334,6 +334,9 @@ var rlimitTypes = []string{"nofile", "NOFILE", "RLIMIT_NOFILE", "rlimit_nofile",
 
 // value makes a node for a field: usually of its kind, sometimes another shape.
 func (g *gen) value(kind byte) *ynode {
+	if n := g.nestedValue(kind); n != nil {
+		return n
+	}
 	r := g.r.Intn(100)
 	if !g.wild {
 		r = 9 + g.r.Intn(91)

@@ -1,7 +1,9 @@
 // Command oracle generates inputs for the example plugins and records what
 // the Go plugins would do with them, using the libraries they use:
 // sigs.k8s.io/yaml v1.3.0 for annotations and
-// github.com/containers/common/pkg/hooks v0.56.0 for OCI hook files.
+// github.com/containers/common/pkg/hooks v0.56.0 for OCI hook files; and
+// YAML documents of every shape decoded by sigs.k8s.io/yaml on their own,
+// for nri::decode (decode.go).
 //
 // It writes one JSON object per line; tests/ports/differential.rs feeds the
 // same inputs through the Rust examples and compares.
@@ -35,6 +37,11 @@ type Case struct {
 	Variants []json.RawMessage `json:"variants,omitempty"`
 	// hook-injector.
 	Hooks *HookCase `json:"hooks,omitempty"`
+	// decode: the Go type decoded into (decode.go), the YAML text, and
+	// whether the case is one of the written-out edge cases.
+	Target string `json:"target,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Edge   bool   `json:"edge,omitempty"`
 }
 
 func main() {
@@ -95,6 +102,16 @@ func main() {
 		counts[c.Plugin]++
 		queries += len(c.Hooks.Queries)
 	}
-	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector, %d ulimit-adjuster, %d hook-injector cases (%d containers)\n",
-		*seed, counts["device-injector"], counts["ulimit-adjuster"], counts["hook-injector"], queries)
+	edges := decodeEdges(func(c Case) {
+		c.Edge = true
+		emit(c)
+	})
+	r = rand.New(rand.NewSource(*seed + 3))
+	for i := 0; i < *cases; i++ {
+		c := decodeCase(r)
+		c.ID = i
+		emit(c)
+	}
+	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector, %d ulimit-adjuster, %d hook-injector cases (%d containers), %d decode cases (%d written out)\n",
+		*seed, counts["device-injector"], counts["ulimit-adjuster"], counts["hook-injector"], queries, edges+*cases, edges)
 }
