@@ -53,6 +53,9 @@
 //!   containers for tests.
 //! - [`runtime`]: a small synchronous runtime side for tests and demos: drive
 //!   a plugin through its lifecycle without containerd.
+//! - [`cli`]: what a plugin binary shares: Go-sample-style flags, logging
+//!   set up from them, a clean stop on SIGTERM/SIGINT, exit statuses, and
+//!   metrics and readiness files.
 //! - `decode` (cargo feature `go-yaml`): annotations and configuration text
 //!   decoded into your own serde types exactly as Go plugins decode them
 //!   (`sigs.k8s.io/yaml`, `encoding/json`).
@@ -74,6 +77,7 @@ mod proto {
 }
 
 pub mod api;
+pub mod cli;
 #[cfg(feature = "go-yaml")]
 #[cfg_attr(docsrs, doc(cfg(feature = "go-yaml")))]
 pub mod decode;

@@ -242,3 +242,46 @@ fn hostile_corners_of_the_parser_give_errors_not_panics() {
         "b"
     );
 }
+
+#[test]
+fn yaml_1_1_numbers_resolve_as_go_yaml_v2_resolves_them() {
+    let n = |text: &str| decode::from_yaml::<Value>(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    let int = |text: &str| n(text).as_i64();
+    assert_eq!(int("0666"), Some(0o666));
+    assert_eq!(int("0o17"), Some(15));
+    assert_eq!(int("0x1F"), Some(31));
+    assert_eq!(int("0b11"), Some(3));
+    assert_eq!(int("1_000"), Some(1000));
+    assert_eq!(int("+1"), Some(1));
+    assert_eq!(int("-0"), Some(0));
+    // Not octal, so a float.
+    assert_eq!(
+        n("08").as_number().map(|x| (x.is_integer(), x.as_f64())),
+        Some((false, 8.0))
+    );
+    assert_eq!(n("1e3").as_f64(), Some(1000.0));
+    assert_eq!(n("1.0").as_number().map(|x| x.is_integer()), Some(false));
+    assert_eq!(
+        n("18446744073709551615")
+            .as_number()
+            .and_then(|x| x.as_u64()),
+        Some(u64::MAX)
+    );
+    assert_eq!(n("yes").as_bool(), Some(true));
+    assert_eq!(n("Off").as_bool(), Some(false));
+    assert!(n("~").is_null());
+    assert_eq!(n("'1'").as_str(), Some("1"), "a quoted number is a string");
+    assert_eq!(n("!!str 1").as_str(), Some("1"));
+    assert_eq!(n("!!float 1").as_f64(), Some(1.0));
+    assert_eq!(n("190:20:30").as_str(), Some("190:20:30"));
+    assert!(decode::from_yaml::<Value>("!!int 1.5").is_err());
+    // Anchors and aliases resolve; a later duplicate key wins.
+    let v = n("a: &anchor 1\nb: *anchor\na: 2\n");
+    assert_eq!(
+        (
+            v.get("a").and_then(Value::as_i64),
+            v.get("b").and_then(Value::as_i64)
+        ),
+        (Some(2), Some(1))
+    );
+}

@@ -5,18 +5,18 @@
 //! cargo run --example device-injector -- -idx 10
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 
+use nri::cli::{self, Cli};
+
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "device-injector",
         "An NRI plugin that injects devices, CDI devices and mounts requested by pod annotations.",
         &[],
     );
     cli.init_logging("device-injector");
-    common::serve(cli.stub_builder(plugin::DeviceInjector), &cli)
+    cli::serve(cli.stub_builder(plugin::DeviceInjector), &cli)
 }

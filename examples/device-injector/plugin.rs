@@ -14,7 +14,8 @@
 //!
 //! Values are YAML, read as the Go plugin reads them (`sigs.k8s.io/yaml`:
 //! field names in any case, YAML 1.1 numbers such as `0666`, a later
-//! duplicate key winning; see `common/goyaml.rs`):
+//! duplicate key winning; see `nri::decode`), and looked up as the Go plugin
+//! looks them up (`nri::api::annotations::lookup`):
 //!
 //! ```yaml
 //! devices.noderesource.dev/container.c0: |
@@ -46,37 +47,38 @@
 //!   which the OCI runtime resolves to the container's root directory);
 //! - a mount without a `destination` (Go injects it, and the runtime mounts
 //!   it over the container's root directory);
-//! - YAML nested deeper than 1,000 levels (Go allows 10,000; the bound keeps
-//!   the reader's stack use small);
-//! - two corners where go-yaml's older libyaml reads YAML its own way: a tag
-//!   holding `,`, `[` or `]` (`!a,b`), and inside a flow collection a plain
-//!   scalar with `:` right before `,`, `[`, `]`, `{`, `}` or `?` (`[a:]`).
-//!   Both are refused, as libyaml and YAML 1.2 refuse them.
+//! - the YAML corners `nri::decode` refuses where Go reads them (see its
+//!   documentation, "Differences from Go"): nesting deeper than 256 levels,
+//!   a tag holding `,`, `[` or `]`, a plain scalar with `:` right before a
+//!   flow indicator in a flow collection, huge alias expansions.
 
+use nri::api::annotations::{self, Annotation};
 use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,
     IOPrioClass, LinuxDevice, LinuxIOPriority, Mount, PodSandbox,
 };
 use nri::stub::{Context, HandlerResult, Plugin};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
-use crate::common::gojson::{self, decode_struct, Decode, Json, Mode};
-use crate::common::{container_name, first_annotation, goyaml, yaml};
-
-/// Annotation key prefixes of device nodes: current, then deprecated.
-pub const DEVICE_KEYS: (&str, &str) = ("devices.noderesource.dev", "devices.nri.io");
-/// Annotation key prefixes of CDI devices.
-pub const CDI_DEVICE_KEYS: (&str, &str) = ("cdi-devices.noderesource.dev", "cdi-devices.nri.io");
-/// Annotation key prefixes of mounts.
-pub const MOUNT_KEYS: (&str, &str) = ("mounts.noderesource.dev", "mounts.nri.io");
-/// Annotation key prefixes of the I/O priority.
-pub const IO_PRIORITY_KEYS: (&str, &str) = ("io-priority.noderesource.dev", "io-priority.nri.io");
+/// The annotation kind of device nodes (`devices.noderesource.dev`,
+/// `devices.nri.io`).
+pub const DEVICES: &str = "devices";
+/// The annotation kind of CDI devices.
+pub const CDI_DEVICES: &str = "cdi-devices";
+/// The annotation kind of mounts.
+pub const MOUNTS: &str = "mounts";
+/// The annotation kind of the I/O priority.
+pub const IO_PRIORITY: &str = "io-priority";
 
 /// An annotated device (the Go plugin's `device`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct Device {
     /// `path`: the device node in the container.
     pub path: String,
     /// `type`: `c`, `b`, `u` or `p`.
+    #[serde(rename = "type")]
     pub type_: String,
     /// `major`
     pub major: i64,
@@ -88,24 +90,6 @@ pub struct Device {
     pub uid: u32,
     /// `gid`, 0 for the runtime's default.
     pub gid: u32,
-}
-
-impl Decode for Device {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("path", &mut self.path),
-                ("type", &mut self.type_),
-                ("major", &mut self.major),
-                ("minor", &mut self.minor),
-                ("file_mode", &mut self.file_mode),
-                ("uid", &mut self.uid),
-                ("gid", &mut self.gid),
-            ],
-        )
-    }
 }
 
 impl Device {
@@ -132,31 +116,18 @@ impl Device {
 }
 
 /// An annotated mount (the Go plugin's `mount`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct AnnotatedMount {
     /// `source`
     pub source: String,
     /// `destination`: where in the container.
     pub destination: String,
     /// `type`, such as `bind`.
+    #[serde(rename = "type")]
     pub type_: String,
     /// `options`, such as `[bind, ro]`.
     pub options: Vec<String>,
-}
-
-impl Decode for AnnotatedMount {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("source", &mut self.source),
-                ("destination", &mut self.destination),
-                ("type", &mut self.type_),
-                ("options", &mut self.options),
-            ],
-        )
-    }
 }
 
 impl AnnotatedMount {
@@ -173,22 +144,13 @@ impl AnnotatedMount {
 }
 
 /// An annotated I/O priority (the Go plugin's `ioPrio`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct IoPriority {
     /// `class`: `IOPRIO_CLASS_NONE`, `_RT`, `_BE` or `_IDLE`.
     pub class: String,
     /// `priority` within the class.
     pub priority: i32,
-}
-
-impl Decode for IoPriority {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [("class", &mut self.class), ("priority", &mut self.priority)],
-        )
-    }
 }
 
 impl IoPriority {
@@ -229,7 +191,8 @@ impl Plugin for DeviceInjector {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        nri::decode::from_yaml::<nri::decode::Value>(config)
+            .map_err(|e| format!("invalid configuration: {e}"))?;
         nri::logging::configure_from_text(config)?;
         Ok(None)
     }
@@ -279,38 +242,57 @@ pub fn adjustment_for(
     Ok(adjust)
 }
 
+/// The annotation of `kind` for container `ctr`, decoded; `None` when
+/// there is none, or (with `skip_empty`) when it is empty.
+fn decode<T: DeserializeOwned>(
+    pod: &PodSandbox,
+    kind: &str,
+    ctr: &str,
+    skip_empty: bool,
+    what: &str,
+) -> Result<Option<(String, T)>, String> {
+    let Some(Annotation { key, value, .. }) = annotations::lookup(&pod.annotations, kind, ctr)
+    else {
+        return Ok(None);
+    };
+    if skip_empty && value.is_empty() {
+        return Ok(None);
+    }
+    match nri::decode::from_yaml(value) {
+        Ok(decoded) => Ok(Some((key, decoded))),
+        Err(e) => Err(format!("invalid {what} annotation {key}: {e}")),
+    }
+}
+
 /// The annotated devices for container `ctr`.
 pub fn parse_devices(pod: &PodSandbox, ctr: &str) -> Result<Vec<Device>, String> {
-    let Some((key, value)) = annotation(pod, DEVICE_KEYS, ctr).filter(|(_, v)| !v.is_empty())
-    else {
+    let Some((key, devices)) = decode::<Vec<Device>>(pod, DEVICES, ctr, true, "device")? else {
         return Ok(Vec::new());
     };
-    let invalid = |e: &dyn std::fmt::Display| format!("invalid device annotation {key}: {e}");
-    let devices: Vec<Device> = goyaml::unmarshal(value).map_err(|e| invalid(&e))?;
     if let Some(i) = devices.iter().position(|d| d.path.is_empty()) {
-        return Err(invalid(&format!("device {i} has no path")));
+        return Err(format!(
+            "invalid device annotation {key}: device {i} has no path"
+        ));
     }
     Ok(devices)
 }
 
 /// The annotated CDI device names for container `ctr`.
 pub fn parse_cdi_devices(pod: &PodSandbox, ctr: &str) -> Result<Vec<String>, String> {
-    let Some((key, value)) = annotation(pod, CDI_DEVICE_KEYS, ctr).filter(|(_, v)| !v.is_empty())
-    else {
-        return Ok(Vec::new());
-    };
-    goyaml::unmarshal(value).map_err(|e| format!("invalid CDI device annotation {key}: {e}"))
+    let names = decode::<Vec<String>>(pod, CDI_DEVICES, ctr, true, "CDI device")?;
+    Ok(names.map(|(_, names)| names).unwrap_or_default())
 }
 
 /// The annotated mounts for container `ctr`.
 pub fn parse_mounts(pod: &PodSandbox, ctr: &str) -> Result<Vec<AnnotatedMount>, String> {
-    let Some((key, value)) = annotation(pod, MOUNT_KEYS, ctr).filter(|(_, v)| !v.is_empty()) else {
+    let Some((key, mounts)) = decode::<Vec<AnnotatedMount>>(pod, MOUNTS, ctr, true, "mount")?
+    else {
         return Ok(Vec::new());
     };
-    let invalid = |e: &dyn std::fmt::Display| format!("invalid mount annotation {key}: {e}");
-    let mounts: Vec<AnnotatedMount> = goyaml::unmarshal(value).map_err(|e| invalid(&e))?;
     if let Some(i) = mounts.iter().position(|m| m.destination.is_empty()) {
-        return Err(invalid(&format!("mount {i} has no destination")));
+        return Err(format!(
+            "invalid mount annotation {key}: mount {i} has no destination"
+        ));
     }
     Ok(mounts)
 }
@@ -318,29 +300,15 @@ pub fn parse_mounts(pod: &PodSandbox, ctr: &str) -> Result<Vec<AnnotatedMount>, 
 /// The annotated I/O priority for container `ctr`; an empty annotation
 /// counts, as in Go.
 pub fn parse_io_priority(pod: &PodSandbox, ctr: &str) -> Result<Option<IoPriority>, String> {
-    let Some((key, value)) = annotation(pod, IO_PRIORITY_KEYS, ctr) else {
-        return Ok(None);
-    };
-    goyaml::unmarshal(value)
-        .map(Some)
-        .map_err(|e| format!("invalid I/O priority annotation {key}: {e}"))
+    let priority = decode::<IoPriority>(pod, IO_PRIORITY, ctr, false, "I/O priority")?;
+    Ok(priority.map(|(_, priority)| priority))
 }
 
-/// The most specific annotation of a kind for container `ctr`: its key and value.
-fn annotation<'a>(
-    pod: &'a PodSandbox,
-    (key, old_key): (&str, &str),
-    ctr: &str,
-) -> Option<(String, &'a str)> {
-    first_annotation(
-        pod,
-        [
-            format!("{key}/container.{ctr}"),
-            format!("{old_key}/container.{ctr}"),
-            format!("{key}/pod"),
-            format!("{old_key}/pod"),
-            key.to_string(),
-            old_key.to_string(),
-        ],
-    )
+/// `pod/container`, for log messages.
+fn container_name(pod: &PodSandbox, container: &Container) -> String {
+    if pod.name.is_empty() {
+        container.name.clone()
+    } else {
+        format!("{}/{}", pod.name, container.name)
+    }
 }

@@ -9,8 +9,7 @@ use nri::api::{
     ValidateContainerAdjustmentRequest,
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
-
-use crate::common::{container_name, yaml};
+use serde::Deserialize;
 
 /// The plugin's own settings, from the configuration text the runtime sends
 /// in Configure (for a pre-registered plugin, `/etc/nri/conf.d/NN-name.conf`).
@@ -18,6 +17,24 @@ use crate::common::{container_name, yaml};
 pub struct Config {
     /// `cfgParam1: <text>`: an example parameter.
     pub cfg_param1: String,
+}
+
+/// The keys a configuration text sets (absent ones are `None`), decoded as
+/// the Go plugin decodes its `config` struct (`nri::decode`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PartialConfig {
+    #[serde(rename = "cfgParam1")]
+    cfg_param1: Option<String>,
+}
+
+/// `pod/container`, for log messages.
+fn container_name(pod: &PodSandbox, container: &Container) -> String {
+    if pod.name.is_empty() {
+        container.name.clone()
+    } else {
+        format!("{}/{}", pod.name, container.name)
+    }
 }
 
 /// The template plugin.
@@ -74,11 +91,18 @@ impl Plugin for Template {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         self.saw(format!("Configure: connected to {runtime} {version}"));
-        let parsed = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        nri::logging::configure_from_text(config)?;
-        if let Some(value) = parsed.get("cfgParam1") {
+        if !config.is_empty() {
+            // Decoded over the configuration in force, as Go's
+            // yaml.Unmarshal into the plugin's config struct: keys that are
+            // absent keep their value.
             let mut cfg = self.config.lock().unwrap_or_else(|e| e.into_inner());
-            cfg.cfg_param1 = value.to_string_value("cfgParam1")?;
+            let decoded: Option<String> = nri::decode::from_yaml::<PartialConfig>(config)
+                .map_err(|e| format!("invalid configuration: {e}"))?
+                .cfg_param1;
+            nri::logging::configure_from_text(config)?;
+            if let Some(value) = decoded {
+                cfg.cfg_param1 = value;
+            }
             log::info!("configuration: {cfg:?}");
         }
         // None: subscribe to every event of events(). Return Some(mask) to

@@ -210,8 +210,8 @@ fn hook_injector_does_not_start_on_a_broken_hook_file_as_go_does() {
     assert!(hooks.prestart.is_empty());
     assert_eq!(hook_names(&hooks.poststop), ["poststop"]);
 
-    let read = |name: &str| match common::ocihooks::read(&dir.join(name)) {
-        common::ocihooks::Entry::Failed(e) => e.message,
+    let read = |name: &str| match hook_injector::ocihooks::read(&dir.join(name)) {
+        hook_injector::ocihooks::Entry::Failed(e) => e.message,
         _ => panic!("{name} should not load"),
     };
     assert!(read("20-bad-stage.json").contains("prestartt"));

@@ -9,7 +9,8 @@
 //! (hook-injector). This test feeds the same inputs to the Rust examples
 //! and requires the same outcome: the same adjustment, or an error where Go
 //! fails. The only accepted differences are the deliberate ones each
-//! example documents, listed in [`Exception`].
+//! example documents, listed in [`Exception`]. The cases are read with
+//! `nri::decode` too (JSON, into its `Value`).
 //!
 //! Cases come from `NRI_PORTS_CASES` (written by `tests/ports/run.sh`), or
 //! else from the recorded `tests/ports/corpus.jsonl`.
@@ -18,9 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nri::api::{Container, PodSandbox};
+use nri::decode::{Number, Value};
 
-#[path = "../../examples/common/mod.rs"]
-mod common;
 #[allow(dead_code)]
 #[path = "../../examples/device-injector/plugin.rs"]
 mod device_injector;
@@ -30,8 +30,6 @@ mod hook_injector;
 #[allow(dead_code)]
 #[path = "../../examples/ulimit-adjuster/plugin.rs"]
 mod ulimit_adjuster;
-
-use common::gojson::{self, Json, Number};
 
 #[path = "decode.rs"]
 mod decode;
@@ -46,7 +44,7 @@ pub enum Exception {
     DeviceWithoutPath,
     /// device-injector: Go injects a mount with an empty destination.
     MountWithoutDestination,
-    /// All YAML: nesting deeper than 1,000 levels is refused (Go: 10,000).
+    /// All YAML: nesting deeper than 256 levels is refused (Go: 10,000).
     DeepNesting,
     /// All YAML: a tag with `,`, `[` or `]` is refused (Go's older libyaml
     /// takes them into the tag).
@@ -62,9 +60,9 @@ impl Exception {
         match self {
             Exception::DeviceWithoutPath => "has no path",
             Exception::MountWithoutDestination => "has no destination",
-            Exception::DeepNesting => "nesting deeper than 1000 levels",
-            Exception::TagFlowCharacter => common::goyaml::TAG_FLOW_CHARACTER,
-            Exception::ColonBeforeFlowIndicator => common::goyaml::COLON_BEFORE_FLOW_INDICATOR,
+            Exception::DeepNesting => "nesting deeper than 256 levels",
+            Exception::TagFlowCharacter => nri::decode::TAG_FLOW_CHARACTER,
+            Exception::ColonBeforeFlowIndicator => nri::decode::COLON_BEFORE_FLOW_INDICATOR,
         }
     }
 }
@@ -89,59 +87,48 @@ impl Tally {
     }
 }
 
-pub fn field<'a>(case: &'a Json, name: &str) -> Option<&'a Json> {
-    match case {
-        Json::Object(entries) => entries.iter().find(|(k, _)| k == name).map(|(_, v)| v),
-        _ => None,
-    }
+pub fn field<'a>(case: &'a Value, name: &str) -> Option<&'a Value> {
+    case.get(name)
 }
 
 /// A case's `id`, -1 when it has none.
-pub fn case_id(case: &Json) -> i64 {
-    match field(case, "id") {
-        Some(Json::Number(n)) => n.text.as_deref().unwrap_or("0").parse().unwrap_or(-1),
-        _ => -1,
-    }
+pub fn case_id(case: &Value) -> i64 {
+    field(case, "id").and_then(Value::as_i64).unwrap_or(-1)
 }
 
-pub fn str_of(v: Option<&Json>) -> &str {
-    match v {
-        Some(Json::String(s)) => s,
-        _ => "",
-    }
+pub fn str_of(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
 }
 
-pub fn string_map(v: Option<&Json>) -> Vec<(String, String)> {
-    match v {
-        Some(Json::Object(entries)) => entries
-            .iter()
-            .map(|(k, v)| (k.clone(), str_of(Some(v)).to_string()))
-            .collect(),
-        _ => Vec::new(),
-    }
+pub fn string_map(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_map)
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), str_of(Some(v)).to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-pub fn num(text: impl ToString) -> Json {
-    Json::Number(Number {
-        text: Some(text.to_string()),
-        as_string: None,
-    })
+pub fn num(n: impl Into<Number>) -> Value {
+    Value::Number(n.into())
 }
 
-pub fn string(s: &str) -> Json {
-    Json::String(s.to_string())
+pub fn string(s: &str) -> Value {
+    Value::String(s.to_string())
 }
 
-pub fn list(items: Vec<Json>) -> Json {
+pub fn list(items: Vec<Value>) -> Value {
     if items.is_empty() {
-        Json::Null
+        Value::Null
     } else {
-        Json::Array(items)
+        Value::Seq(items)
     }
 }
 
-pub fn object(entries: Vec<(&str, Json)>) -> Json {
-    Json::Object(
+pub fn object(entries: Vec<(&str, Value)>) -> Value {
+    Value::Map(
         entries
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -149,17 +136,22 @@ pub fn object(entries: Vec<(&str, Json)>) -> Json {
     )
 }
 
-/// `[]` and `null` are the same list to a runtime.
-pub fn normalize(v: &Json) -> Json {
+/// `[]` and `null` are the same list to a runtime; a number is its value.
+pub fn normalize(v: &Value) -> Value {
     match v {
-        Json::Array(items) if items.is_empty() => Json::Null,
-        Json::Array(items) => Json::Array(items.iter().map(normalize).collect()),
-        Json::Object(entries) => Json::Object(
+        Value::Seq(items) if items.is_empty() => Value::Null,
+        Value::Seq(items) => Value::Seq(items.iter().map(normalize).collect()),
+        Value::Map(entries) => Value::Map(
             entries
                 .iter()
                 .map(|(k, v)| (k.clone(), normalize(v)))
                 .collect(),
         ),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => num(i),
+            (None, Some(u)) => num(u),
+            _ => v.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -183,9 +175,9 @@ fn container_named(name: &str) -> Container {
     }
 }
 
-fn device_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
+fn device_result(pod: &PodSandbox, ctr: &Container) -> Result<Value, String> {
     let adjust = device_injector::adjustment_for(pod, ctr)?;
-    let optional = |v: Option<u32>| v.map_or(Json::Null, num);
+    let optional = |v: Option<u32>| v.map_or(Value::Null, |v| num(u64::from(v)));
     let devices = adjust
         .linux
         .devices
@@ -224,9 +216,9 @@ fn device_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
                 "class",
                 string(&format!("{:?}", p.class.enum_value_or_default())),
             ),
-            ("priority", num(p.priority)),
+            ("priority", num(i64::from(p.priority))),
         ]),
-        None => Json::Null,
+        None => Value::Null,
     };
     Ok(object(vec![
         ("devices", list(devices)),
@@ -236,7 +228,7 @@ fn device_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
     ]))
 }
 
-fn ulimit_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
+fn ulimit_result(pod: &PodSandbox, ctr: &Container) -> Result<Value, String> {
     let ulimits = ulimit_adjuster::parse_ulimits(pod, &ctr.name)?;
     let adjust = ulimit_adjuster::adjust_ulimits(&ctr.name, &ulimits)?;
     let rlimits = adjust
@@ -254,12 +246,12 @@ fn ulimit_result(pod: &PodSandbox, ctr: &Container) -> Result<Json, String> {
 }
 
 /// The exception a Go result allows, if any.
-fn exception_for(plugin: &str, go: &Json) -> Option<Exception> {
+fn exception_for(plugin: &str, go: &Value) -> Option<Exception> {
     if plugin != "device-injector" {
         return None;
     }
     let any = |kind: &str, name: &str| match field(go, kind) {
-        Some(Json::Array(items)) => items.iter().any(|i| str_of(field(i, name)).is_empty()),
+        Some(Value::Seq(items)) => items.iter().any(|i| str_of(field(i, name)).is_empty()),
         _ => false,
     };
     if any("devices", "path") {
@@ -271,7 +263,7 @@ fn exception_for(plugin: &str, go: &Json) -> Option<Exception> {
     }
 }
 
-fn check_annotation_case(case: &Json, tally: &mut Tally) {
+fn check_annotation_case(case: &Value, tally: &mut Tally) {
     let plugin: &'static str = match str_of(field(case, "plugin")) {
         "device-injector" => "device-injector",
         _ => "ulimit-adjuster",
@@ -287,11 +279,11 @@ fn check_annotation_case(case: &Json, tally: &mut Tally) {
         ulimit_result(&pod, &ctr)
     };
     // Go's outcomes: one, or each its map iteration order allows.
-    let mut outcomes: Vec<Result<Json, String>> = match field(case, "variants") {
-        Some(Json::Array(variants)) => variants
+    let mut outcomes: Vec<Result<Value, String>> = match field(case, "variants") {
+        Some(Value::Seq(variants)) => variants
             .iter()
             .map(|v| match v {
-                Json::String(e) => Err(e.clone()),
+                Value::String(e) => Err(e.clone()),
                 result => Ok(normalize(result)),
             })
             .collect(),
@@ -299,12 +291,12 @@ fn check_annotation_case(case: &Json, tally: &mut Tally) {
     };
     if outcomes.is_empty() {
         outcomes.push(match field(case, "error") {
-            Some(Json::String(e)) => Err(e.clone()),
-            _ => Ok(normalize(field(case, "result").unwrap_or(&Json::Null))),
+            Some(Value::String(e)) => Err(e.clone()),
+            _ => Ok(normalize(field(case, "result").unwrap_or(&Value::Null))),
         });
     }
     let show = || format!("annotations {annotations:?}, container {:?}", ctr.name);
-    let agrees = |ours: &Result<Json, String>| {
+    let agrees = |ours: &Result<Value, String>| {
         outcomes.iter().any(|go| match (go, ours) {
             (Ok(a), Ok(b)) => *a == normalize(b),
             (Err(_), Err(_)) => true,
@@ -360,8 +352,8 @@ fn ported_plugins_do_what_the_go_plugins_do_on_every_generated_case() {
             continue;
         }
         lines += 1;
-        let case =
-            gojson::parse(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let case: Value = nri::decode::from_json(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
         match str_of(field(&case, "plugin")) {
             "hook-injector" => hooks::check_hook_case(&case, &mut tally),
             "decode" => decode::check_decode_case(line, &mut tally),
