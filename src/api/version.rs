@@ -16,6 +16,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::event::NOTIFICATION_RPCS_SINCE;
+use super::releases::{reached, Feature, Release};
 use super::EventMask;
 use crate::{Error, Result};
 
@@ -51,13 +53,6 @@ pub struct NriVersion {
     patch: u64,
     pre: String,
 }
-
-/// The first version whose runtimes know UpdatePodSandbox,
-/// PostUpdatePodSandbox and ValidateContainerAdjustment.
-const FIRST_WITH_V0_10_EVENTS: (u64, u64, u64) = (0, 10, 0);
-
-/// The first version whose runtimes call the per-event RPCs.
-const FIRST_WITH_PER_EVENT_RPCS: (u64, u64, u64) = (0, 12, 0);
 
 impl NriVersion {
     /// The release `v{major}.{minor}.{patch}`, without pre-release.
@@ -206,13 +201,21 @@ impl NriVersion {
         &self.pre
     }
 
-    fn core(&self) -> (u64, u64, u64) {
+    /// The release number, without pre-release: a pre-release or
+    /// pseudo-version of v0.10.0 has what v0.10.0 has.
+    pub(crate) fn core(&self) -> Release {
         (self.major, self.minor, self.patch)
     }
 
-    /// The events a runtime embedding this NRI version can deliver:
-    /// [`EventMask::ALL`] from v0.10.0 on (pre-releases and pseudo-versions
-    /// of v0.10.0 included), [`EventMask::V0_9_EVENTS`] before.
+    /// Whether a runtime or plugin of this version has `feature`.
+    pub(crate) fn has(&self, feature: Feature) -> bool {
+        feature.in_release(self.core())
+    }
+
+    /// The events a runtime embedding this NRI version can deliver, from
+    /// the event table: [`EventMask::ALL`] from v0.10.0 on (pre-releases
+    /// and pseudo-versions of v0.10.0 included), [`EventMask::V0_9_EVENTS`]
+    /// before.
     ///
     /// ```
     /// use nri::api::{EventMask, NriVersion};
@@ -221,17 +224,13 @@ impl NriVersion {
     /// # Ok::<(), nri::Error>(())
     /// ```
     pub fn events(&self) -> EventMask {
-        if self.core() >= FIRST_WITH_V0_10_EVENTS {
-            EventMask::ALL
-        } else {
-            EventMask::V0_9_EVENTS
-        }
+        EventMask::known_by(self.core())
     }
 
-    /// Whether a runtime of this version sends events through the per-event
-    /// RPCs (v0.12.0 on) rather than only through `StateChange`.
+    /// Whether a runtime of this version sends every notification through
+    /// its own RPC (v0.12.0 on) rather than through `StateChange`.
     pub fn has_per_event_rpcs(&self) -> bool {
-        self.core() >= FIRST_WITH_PER_EVENT_RPCS
+        reached(self.core(), NOTIFICATION_RPCS_SINCE)
     }
 
     /// The version without a `git describe` suffix (`-37-g41b9c58`), which
