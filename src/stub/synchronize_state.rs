@@ -11,11 +11,13 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 use protobuf::Message;
 
 use crate::api::{Container, PodSandbox};
 use crate::error::{Error, Result};
+use crate::ttrpc::lock;
 
 /// Field numbers of `SynchronizeRequest`.
 const FIELD_PODS: u32 = 1;
@@ -195,6 +197,61 @@ impl fmt::Debug for SyncState {
             .field("chunks", &self.chunks.len())
             .field("encoded_len", &self.encoded_len())
             .finish()
+    }
+}
+
+/// The chunks of a Synchronize received so far on the current connection,
+/// within a bound on their bytes.
+pub(super) struct ChunkCollector {
+    held: Mutex<Option<SyncState>>,
+    max_bytes: usize,
+}
+
+/// A chunk that would take the collected state over its bound.
+#[derive(Debug)]
+pub(super) struct OverBound {
+    /// Bytes held before the chunk (now dropped).
+    pub(super) held: usize,
+    /// The chunk's bytes.
+    pub(super) chunk: usize,
+    /// The bound.
+    pub(super) max: usize,
+}
+
+impl ChunkCollector {
+    pub(super) fn new(max_bytes: usize) -> ChunkCollector {
+        ChunkCollector {
+            held: Mutex::new(None),
+            max_bytes,
+        }
+    }
+
+    /// Forgets what a previous connection sent.
+    pub(super) fn reset(&self) {
+        lock(&self.held).take();
+    }
+
+    /// Adds one chunk; gives the whole state once the chunk is the last
+    /// (`scan.more` unset). A chunk over the bound drops everything.
+    pub(super) fn push(
+        &self,
+        chunk: Vec<u8>,
+        scan: Scan,
+    ) -> std::result::Result<Option<SyncState>, OverBound> {
+        let mut held = lock(&self.held);
+        let bytes = held.as_ref().map_or(0, SyncState::encoded_len);
+        if bytes.saturating_add(chunk.len()) > self.max_bytes {
+            held.take();
+            return Err(OverBound {
+                held: bytes,
+                chunk: chunk.len(),
+                max: self.max_bytes,
+            });
+        }
+        let more = scan.more;
+        held.get_or_insert_with(SyncState::default)
+            .push_chunk(chunk, scan);
+        Ok(if more { None } else { held.take() })
     }
 }
 
