@@ -130,15 +130,30 @@ const _: () = {
     let mut bits = 0;
     while i < EVENTS.len() {
         let facts = &EVENTS[i];
-        assert!(facts.event as usize == i + 1, "event table rows out of wire order");
-        assert!(releases::is_release(facts.since), "an event's release is not in the table");
-        assert!(releases::is_release(facts.rpc_since), "an RPC's release is not in the table");
-        assert!(releases::reached(facts.rpc_since, facts.since), "an RPC before its event");
+        assert!(
+            facts.event as usize == i + 1,
+            "event table rows out of wire order"
+        );
+        assert!(
+            releases::is_release(facts.since),
+            "an event's release is not in the table"
+        );
+        assert!(
+            releases::is_release(facts.rpc_since),
+            "an RPC's release is not in the table"
+        );
+        assert!(
+            releases::reached(facts.rpc_since, facts.since),
+            "an RPC before its event"
+        );
         bits |= facts.event.mask().0;
         i += 1;
     }
     assert!(bits == EventMask::ALL.0, "the event table misses an event");
-    assert!(EVENTS.len() + 1 == Event::LAST as usize, "the event table misses an event");
+    assert!(
+        EVENTS.len() + 1 == Event::LAST as usize,
+        "the event table misses an event"
+    );
 };
 
 impl Event {
@@ -599,6 +614,13 @@ impl BitOr for EventMask {
     }
 }
 
+/// `mask |= Event::A` adds the event to the mask.
+impl BitOrAssign<Event> for EventMask {
+    fn bitor_assign(&mut self, rhs: Event) {
+        self.0 |= rhs.mask().0;
+    }
+}
+
 impl BitOrAssign for EventMask {
     fn bitor_assign(&mut self, rhs: EventMask) {
         self.0 |= rhs.0;
@@ -723,7 +745,11 @@ mod tests {
             assert!(EventMask::parse(name).is_ok(), "{name} in {err}");
         }
         for facts in EVENTS {
-            assert!(err.contains(facts.name), "{} missing from {err}", facts.name);
+            assert!(
+                err.contains(facts.name),
+                "{} missing from {err}",
+                facts.name
+            );
         }
     }
 
@@ -754,7 +780,10 @@ mod tests {
         assert_eq!(EventMask::known_by((0, 2, 0)), EventMask::V0_9_EVENTS);
         assert_eq!(EventMask::known_by((0, 10, 0)), EventMask::ALL);
         assert_eq!(EventMask::known_by((0, 1, 0)), EventMask::EMPTY);
-        assert_eq!(Event::STOP_POD_SANDBOX.facts().unwrap().name, "StopPodSandbox");
+        assert_eq!(
+            Event::STOP_POD_SANDBOX.facts().unwrap().name,
+            "StopPodSandbox"
+        );
         assert!(Event::UNKNOWN.facts().is_none() && Event::LAST.facts().is_none());
     }
 

@@ -47,7 +47,7 @@ mod rlimit;
 pub(crate) mod rpc;
 mod update;
 mod validate;
-mod version;
+pub(crate) mod version;
 
 pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 

@@ -37,8 +37,7 @@ pub(crate) const RELEASES: [Release; 10] = [
 
 /// Whether `v` is at or after `since`.
 pub(crate) const fn reached(v: Release, since: Release) -> bool {
-    v.0 > since.0
-        || (v.0 == since.0 && (v.1 > since.1 || (v.1 == since.1 && v.2 >= since.2)))
+    v.0 > since.0 || (v.0 == since.0 && (v.1 > since.1 || (v.1 == since.1 && v.2 >= since.2)))
 }
 
 /// Whether `v` is one of [`RELEASES`] (a compile-time check of the event
@@ -88,7 +87,10 @@ pub(crate) enum Feature {
     /// while it relays an event (which deadlocks a plugin calling it from
     /// a handler).
     UpdatesDuringEvents,
-    /// `Container.image` (reference, digests).
+    /// `Container.image` (reference, digests). No code depends on it: the
+    /// runtime fills the field from its own data, so it is a fact for the
+    /// documentation.
+    #[cfg_attr(not(test), allow(dead_code))]
     ContainerImage,
     /// A sysctl removal that nothing re-adds is reported in the merged
     /// reply's `linux.sysctl`; before, among its annotations.
@@ -105,6 +107,7 @@ pub(crate) enum Feature {
 
 impl Feature {
     /// Every feature, in the order of [`Feature::since`].
+    #[cfg(test)]
     pub(crate) const ALL: [Feature; 12] = [
         Feature::V010Adjustments,
         Feature::FieldOwners,
@@ -143,6 +146,7 @@ impl Feature {
     }
 
     /// A short description, for the documentation table.
+    #[cfg(test)]
     pub(crate) const fn summary(self) -> &'static str {
         match self {
             Feature::V010Adjustments => {

@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use super::event::NOTIFICATION_RPCS_SINCE;
-use super::releases::{reached, Feature, Release};
+use super::releases::{reached, Release};
 use super::EventMask;
 use crate::{Error, Result};
 
@@ -207,11 +207,6 @@ impl NriVersion {
         (self.major, self.minor, self.patch)
     }
 
-    /// Whether a runtime or plugin of this version has `feature`.
-    pub(crate) fn has(&self, feature: Feature) -> bool {
-        feature.in_release(self.core())
-    }
-
     /// The events a runtime embedding this NRI version can deliver, from
     /// the event table: [`EventMask::ALL`] from v0.10.0 on (pre-releases
     /// and pseudo-versions of v0.10.0 included), [`EventMask::V0_9_EVENTS`]
@@ -346,7 +341,7 @@ fn compare_pre_release(a: &str, b: &str) -> Ordering {
 
 /// containerd releases and the NRI version each embeds (from upstream
 /// `pkg/api/version.go`; containerd 2.3 and later send their NRI version).
-const CONTAINERD: &[(&str, &str)] = &[
+pub(crate) const CONTAINERD: &[(&str, &str)] = &[
     ("v1.7.0", "v0.3.0"),
     ("v1.7.7", "v0.4.0"),
     ("v1.7.14", "v0.6.0"),
@@ -359,7 +354,7 @@ const CONTAINERD: &[(&str, &str)] = &[
 
 /// CRI-O releases and the NRI version each embeds (from upstream
 /// `pkg/api/version.go`).
-const CRIO: &[(&str, &str)] = &[
+pub(crate) const CRIO: &[(&str, &str)] = &[
     ("v1.26.0", "v0.2.0"),
     ("v1.26.2", "v0.3.0"),
     ("v1.26.4", "v0.3.1-0.20230504231226-94185418e253"),

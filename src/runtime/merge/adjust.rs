@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use protobuf::MessageField;
 
-use super::owners::Owners;
-use super::update::merge_resources;
+use super::claims::Claims;
+use super::resources::merge_resources;
 use crate::api::{
     clear_removal_marker, is_marked_for_removal, mark_for_removal, CDIDevice, Container,
     ContainerAdjustment, Field, Hooks, KeyValue, LinuxContainerAdjustment, LinuxDevice,
     LinuxNamespace, LinuxPids, LinuxRdt, LinuxResources, Mount, POSIXRlimit,
 };
-use crate::runtime::version::{MergeRules, SysctlRule};
+use crate::runtime::emulation::{MergeRules, SysctlRule};
 use crate::{Error, Result};
 
 /// What one adjustment is folded into.
@@ -24,7 +24,7 @@ pub(super) struct Target<'a> {
     pub(super) ctr: &'a mut Container,
     /// The collected adjustment.
     pub(super) reply: &'a mut ContainerAdjustment,
-    pub(super) owners: &'a mut Owners,
+    pub(super) claims: &'a mut Claims,
     pub(super) rules: MergeRules,
 }
 
@@ -71,6 +71,8 @@ impl Target<'_> {
                 self.reply_linux().seccomp_policy = MessageField::some(seccomp.clone());
             }
             self.namespaces(&linux.namespaces, plugin)?;
+        }
+        if self.rules.v0_11_adjustments {
             self.sysctl(&linux.sysctl, plugin)?;
             self.net_devices(&linux.net_devices, plugin)?;
             if let Some(sched) = linux.scheduler.as_ref() {
@@ -91,11 +93,11 @@ impl Target<'_> {
     }
 
     fn claim(&mut self, field: Field, key: Option<&str>, plugin: &str) -> Result<()> {
-        self.owners.claim(&self.id, field, key, plugin)
+        self.claims.claim(&self.id, field, key, plugin)
     }
 
     fn clear(&mut self, field: Field, key: Option<&str>, plugin: &str) {
-        self.owners.clear(&self.id, field, key, plugin);
+        self.claims.clear(&self.id, field, key, plugin);
     }
 
     fn ctr_linux(&mut self) -> &mut crate::api::LinuxContainer {
@@ -107,25 +109,14 @@ impl Target<'_> {
     }
 
     fn annotations(&mut self, annotations: &HashMap<String, String>, plugin: &str) -> Result<()> {
-        let (mut del, add) = split_keyed(annotations);
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::Annotations, Some(&k), plugin);
-                self.ctr.annotations.remove(&k);
-                self.reply
-                    .annotations
-                    .insert(mark_for_removal(&k), String::new());
-            }
-            self.claim(Field::Annotations, Some(&k), plugin)?;
-            self.ctr.annotations.insert(k.clone(), v.clone());
-            self.reply.annotations.insert(k, v);
-        }
+        let keyed = Keyed {
+            field: Field::Annotations,
+            ctr: &mut self.ctr.annotations,
+            reply: &mut self.reply.annotations,
+        };
+        let removed = keyed.merge(self.claims, &self.id, annotations, plugin)?;
         // As the reference: a plain removal only reaches the reply.
-        for k in del {
-            self.reply
-                .annotations
-                .insert(mark_for_removal(&k), String::new());
-        }
+        mark_removed(&mut self.reply.annotations, removed);
         Ok(())
     }
 
@@ -264,7 +255,7 @@ impl Target<'_> {
         append_hooks(self.reply.hooks.mut_or_insert_default(), hooks);
         append_hooks(self.ctr.hooks.mut_or_insert_default(), hooks);
         if any {
-            self.owners.claim_hooks(&self.id, plugin);
+            self.claims.claim_hooks(&self.id, plugin);
         }
     }
 
@@ -283,7 +274,7 @@ impl Target<'_> {
             .resources
             .mut_or_insert_default();
         let mut targets = [ctr, reply];
-        merge_resources(self.owners, &self.id, plugin, res, &mut targets)?;
+        merge_resources(self.claims, &self.id, plugin, res, &mut targets)?;
         if keep_rules {
             // Device cgroup rules are appended, never claimed.
             for t in targets.iter_mut() {
@@ -291,7 +282,7 @@ impl Target<'_> {
             }
         }
         if let Some(pids) = res.pids.as_ref() {
-            self.owners
+            self.claims
                 .claim(&self.id, Field::PidsLimit, None, plugin)?;
             for t in targets.iter_mut() {
                 t.pids = MessageField::some(LinuxPids {
@@ -340,44 +331,31 @@ impl Target<'_> {
         if sysctl.is_empty() {
             return Ok(());
         }
-        let (mut del, add) = split_keyed(sysctl);
-        match self.rules.sysctl {
-            SysctlRule::Ignored => return Ok(()),
-            SysctlRule::Broken => {
-                if let Some(k) = add.keys().next() {
-                    return Err(Error::Handler(format!(
-                        "plugin {plugin:?} adjusted sysctl {k:?} of container {:?}: a runtime on \
-                         NRI v0.11 crashes on a sysctl adjustment (it writes to a map it never \
-                         created), so the container cannot be created",
-                        self.id
-                    )));
-                }
-                // As the reference: removals land among the annotations.
-                for k in del {
-                    self.reply
-                        .annotations
-                        .insert(mark_for_removal(&k), String::new());
-                }
-                return Ok(());
+        if self.rules.sysctl == SysctlRule::Broken {
+            let (removed, set) = split_keyed(sysctl);
+            if let Some(k) = set.keys().next() {
+                return Err(Error::Handler(format!(
+                    "plugin {plugin:?} adjusted sysctl {k:?} of container {:?}: a runtime on \
+                     NRI v0.11 crashes on a sysctl adjustment (it writes to a map it never \
+                     created), so the container cannot be created",
+                    self.id
+                )));
             }
-            SysctlRule::Merged => {}
+            // As the reference: removals land among the annotations.
+            mark_removed(&mut self.reply.annotations, removed);
+            return Ok(());
         }
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::Sysctl, Some(&k), plugin);
-                self.ctr_linux().sysctl.remove(&k);
-                self.reply_linux()
-                    .sysctl
-                    .insert(mark_for_removal(&k), String::new());
-            }
-            self.claim(Field::Sysctl, Some(&k), plugin)?;
-            self.ctr_linux().sysctl.insert(k.clone(), v.clone());
-            self.reply_linux().sysctl.insert(k, v);
-        }
-        for k in del {
-            self.reply_linux()
-                .sysctl
-                .insert(mark_for_removal(&k), String::new());
+        let keyed = Keyed {
+            field: Field::Sysctl,
+            ctr: &mut self.ctr.linux.mut_or_insert_default().sysctl,
+            reply: &mut self.reply.linux.mut_or_insert_default().sysctl,
+        };
+        let removed = keyed.merge(self.claims, &self.id, sysctl, plugin)?;
+        if self.rules.sysctl == SysctlRule::MergedRemovalsAsAnnotations {
+            // As the reference before v0.12.3.
+            mark_removed(&mut self.reply.annotations, removed);
+        } else {
+            mark_removed(&mut self.reply_linux().sysctl, removed);
         }
         Ok(())
     }
@@ -390,24 +368,13 @@ impl Target<'_> {
         if devices.is_empty() {
             return Ok(());
         }
-        let (mut del, add) = split_keyed(devices);
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::LinuxNetDevices, Some(&k), plugin);
-                self.ctr_linux().net_devices.remove(&k);
-                self.reply_linux()
-                    .net_devices
-                    .insert(mark_for_removal(&k), Default::default());
-            }
-            self.claim(Field::LinuxNetDevices, Some(&k), plugin)?;
-            self.ctr_linux().net_devices.insert(k.clone(), v.clone());
-            self.reply_linux().net_devices.insert(k, v);
-        }
-        for k in del {
-            self.reply_linux()
-                .net_devices
-                .insert(mark_for_removal(&k), Default::default());
-        }
+        let keyed = Keyed {
+            field: Field::LinuxNetDevices,
+            ctr: &mut self.ctr.linux.mut_or_insert_default().net_devices,
+            reply: &mut self.reply.linux.mut_or_insert_default().net_devices,
+        };
+        let removed = keyed.merge(self.claims, &self.id, devices, plugin)?;
+        mark_removed(&mut self.reply_linux().net_devices, removed);
         Ok(())
     }
 
@@ -483,6 +450,48 @@ fn append_hooks(to: &mut Hooks, from: &Hooks) {
         .extend(from.create_container.iter().cloned());
     to.start_container
         .extend(from.start_container.iter().cloned());
+}
+
+/// A map of the container and the same map of the collected reply, with
+/// the field that claims their keys.
+struct Keyed<'a, V> {
+    field: Field,
+    ctr: &'a mut HashMap<String, V>,
+    reply: &'a mut HashMap<String, V>,
+}
+
+impl<V: Clone + Default> Keyed<'_, V> {
+    /// Folds in a map adjustment: a key removed and set again is cleared
+    /// first (the reply keeps its removal mark), every key set is claimed.
+    /// Returns the keys only removed, for the caller to mark in the reply
+    /// as the version does.
+    fn merge(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        adjust: &HashMap<String, V>,
+        plugin: &str,
+    ) -> Result<BTreeSet<String>> {
+        let (mut removed, set) = split_keyed(adjust);
+        for (k, v) in set {
+            if removed.remove(&k) {
+                claims.clear(id, self.field, Some(&k), plugin);
+                self.ctr.remove(&k);
+                self.reply.insert(mark_for_removal(&k), V::default());
+            }
+            claims.claim(id, self.field, Some(&k), plugin)?;
+            self.ctr.insert(k.clone(), v.clone());
+            self.reply.insert(k, v);
+        }
+        Ok(removed)
+    }
+}
+
+/// Marks `keys` as removed in `map`.
+fn mark_removed<V: Default>(map: &mut HashMap<String, V>, keys: BTreeSet<String>) {
+    for k in keys {
+        map.insert(mark_for_removal(&k), V::default());
+    }
 }
 
 /// Splits a map adjustment into the keys it removes (marked with `-`) and

@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 
 use protobuf::Message;
 
-use super::relay::decode;
-use crate::api::{
-    Container, ContainerUpdate, PodSandbox, SynchronizeRequest, SynchronizeResponse, PLUGIN_SERVICE,
-};
+use crate::api::{rpc, Container, ContainerUpdate, PodSandbox, SynchronizeRequest};
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
 use crate::ttrpc::{Client, Request};
 use crate::{Error, Result};
+
+use super::encoding::decode_reply;
 
 /// Fewest objects (pods plus containers) per chunk, as in the reference.
 const MIN_OBJECTS_PER_CHUNK: usize = 8;
@@ -27,7 +26,8 @@ const MIN_OBJECTS_PER_CHUNK: usize = 8;
 /// Largest share of the refused size the next chunk is sized for.
 const MAX_SHRINK_FACTOR: f64 = 0.9;
 
-const METHOD: &str = "Synchronize";
+const SERVICE: &str = rpc::SYNCHRONIZE.service;
+const METHOD: &str = rpc::SYNCHRONIZE.method;
 
 /// Sends the state to the plugin, in chunks if needed, and returns the
 /// plugin's updates from the last reply.
@@ -57,7 +57,7 @@ pub(crate) fn synchronize(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::DeadlineExceeded {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 timeout,
             });
@@ -95,8 +95,8 @@ pub(crate) fn synchronize(
             more,
             payload_len,
         )?;
-        let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
-        let reply = decode::<SynchronizeResponse>(&reply)?;
+        let reply = client.call_raw(SERVICE, METHOD, payload, Some(left), Vec::new())?;
+        let reply = decode_reply(rpc::SYNCHRONIZE, &reply)?;
         chunks += 1;
         if !more {
             if chunks > 1 {
@@ -162,7 +162,7 @@ fn encode_chunk(
 /// payload of `payload_len` bytes: what the 4 MiB limit applies to.
 fn envelope_len(payload_len: usize, timeout: Duration) -> usize {
     let req = Request {
-        service: PLUGIN_SERVICE.to_string(),
+        service: SERVICE.to_string(),
         method: METHOD.to_string(),
         timeout_nano: timeout.as_nanos().min(i64::MAX as u128) as i64,
         ..Default::default()
@@ -244,7 +244,7 @@ mod tests {
             assert_eq!(encode_chunk(&pods, &ctrs, more, len).unwrap(), want);
             let t = Duration::from_millis(1500);
             let envelope = Request {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 payload: want.clone(),
                 timeout_nano: t.as_nanos() as i64,
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(
             envelope_len(0, Duration::ZERO),
             Request {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 ..Default::default()
             }
