@@ -56,6 +56,8 @@ pub use consts::{
     PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,
 };
 pub use env::{from_env_strings, to_env_strings};
+#[cfg(test)]
+pub(crate) use event::EventFacts;
 pub use event::{EventMask, ShutdownRequest, ShutdownResponse, StateChangeResponse};
 pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
 pub use mount::SELINUX_RELABEL;

@@ -476,6 +476,7 @@ mod tests {
     fn render_docs_table() -> String {
         use crate::api::releases::RELEASES;
         use crate::api::version::{CONTAINERD, CRIO};
+        use crate::api::EventFacts;
         let tag = |r: Release| format!("v{}.{}.{}", r.0, r.1, r.2);
         let list = |items: Vec<String>| {
             if items.is_empty() {
@@ -489,18 +490,15 @@ mod tests {
              |---|---|---|---|---|\n",
         );
         for r in RELEASES {
-            let events: Vec<String> = EventMask::ALL
-                .events()
-                .filter_map(|e| e.facts())
-                .filter(|f| f.since == r)
-                .map(|f| f.name.to_string())
-                .collect();
-            let rpcs: Vec<String> = EventMask::ALL
-                .events()
-                .filter_map(|e| e.facts())
-                .filter(|f| f.rpc_since == r)
-                .map(|f| f.name.to_string())
-                .collect();
+            let names = |since: fn(&EventFacts) -> Release| -> Vec<String> {
+                let facts = EventMask::ALL.events().filter_map(Event::facts);
+                facts
+                    .filter(|f| since(f) == r)
+                    .map(|f| f.name.to_string())
+                    .collect()
+            };
+            let events = names(|f| f.since);
+            let rpcs = names(|f| f.rpc_since);
             let features: Vec<String> = Feature::ALL
                 .iter()
                 .filter(|f| f.since() == r)

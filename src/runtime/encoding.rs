@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use protobuf::{Message, MessageDyn};
 
 use crate::api::rpc::Rpc;
-use crate::api::{Container, Event, LinuxResources, PodSandbox, StateChangeEvent};
+use crate::api::{Container, Event, PodSandbox, StateChangeEvent};
 use crate::{Error, Result};
 
 /// Decodes a reply strictly.
@@ -94,48 +94,20 @@ impl<Req, const N: usize> EncodeRequest<Req> for Borrowed<'_, Req, N> {
     }
 }
 
-/// The request shapes of the event RPCs, by the fields they carry. Every
-/// per-event request numbers its fields from 1 in this order.
+/// The request shapes of the event RPCs.
 pub(crate) mod shape {
     use super::*;
 
-    /// `{pod = 1}`.
-    pub(crate) fn pod<Req>(pod: &PodSandbox) -> Borrowed<'_, Req, 1> {
-        Borrowed::new([Part::Message(1, pod)])
-    }
-
-    /// `{pod = 1, container = 2}`.
-    pub(crate) fn pod_container<'a, Req>(
-        pod: &'a PodSandbox,
-        container: &'a Container,
-    ) -> Borrowed<'a, Req, 2> {
-        Borrowed::new([Part::Message(1, pod), Part::Message(2, container)])
-    }
-
-    /// `{pod = 1, container = 2, linux_resources = 3}`.
-    pub(crate) fn pod_container_resources<'a, Req>(
-        pod: &'a PodSandbox,
-        container: &'a Container,
-        resources: &'a LinuxResources,
-    ) -> Borrowed<'a, Req, 3> {
-        Borrowed::new([
-            Part::Message(1, pod),
-            Part::Message(2, container),
-            Part::Message(3, resources),
-        ])
-    }
-
-    /// `{pod = 1, overhead_linux_resources = 2, linux_resources = 3}`.
-    pub(crate) fn pod_resources<'a, Req>(
-        pod: &'a PodSandbox,
-        overhead: &'a LinuxResources,
-        resources: &'a LinuxResources,
-    ) -> Borrowed<'a, Req, 3> {
-        Borrowed::new([
-            Part::Message(1, pod),
-            Part::Message(2, overhead),
-            Part::Message(3, resources),
-        ])
+    /// A per-event request: every one of them holds messages only (pod,
+    /// container, resources), numbered from 1 in the order given here.
+    pub(crate) fn numbered<'a, Req, const N: usize>(
+        fields: [&'a dyn MessageDyn; N],
+    ) -> Borrowed<'a, Req, N> {
+        let mut n = 0;
+        Borrowed::new(fields.map(|field| {
+            n += 1;
+            Part::Message(n, field)
+        }))
     }
 
     /// `StateChangeEvent{event = 1, pod = 2, container = 3}`.
@@ -155,10 +127,7 @@ pub(crate) mod shape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{
-        CreateContainerRequest, RunPodSandboxRequest, UpdateContainerRequest,
-        UpdatePodSandboxRequest,
-    };
+    use crate::api::{LinuxResources, RunPodSandboxRequest, UpdatePodSandboxRequest};
     use protobuf::{EnumOrUnknown, MessageField};
 
     fn sample() -> (PodSandbox, Container, LinuxResources) {
@@ -177,32 +146,43 @@ mod tests {
         r.encode().unwrap()
     }
 
+    /// Each event's kind and request, the request's field numbers, and
+    /// whether every field is a message.
+    macro_rules! request_fields {
+        ($({ name: $name:ident, event: $event:ident, handler: $handler:ident, kind: $kind:ident,
+             rpc: $req:ident => $resp:ident, $($rest:tt)* })*) => {
+            vec![$({
+                let d = <crate::api::$req as protobuf::MessageFull>::descriptor();
+                let numbers: Vec<i32> = d.fields().map(|f| f.number()).collect();
+                let messages = d.fields().all(|f| matches!(
+                    f.runtime_field_type(),
+                    protobuf::reflect::RuntimeFieldType::Singular(
+                        protobuf::reflect::RuntimeType::Message(_)
+                    )
+                ));
+                (stringify!($kind), stringify!($req), numbers, messages)
+            }),*]
+        };
+    }
+
     #[test]
-    fn borrowed_shapes_encode_exactly_like_the_request_messages() {
+    fn every_event_request_sent_borrowed_holds_messages_numbered_from_one() {
+        for (kind, request, numbers, messages) in
+            crate::event_table::for_each_event!(request_fields)
+        {
+            if kind == "Validation" {
+                // Sent as the message itself.
+                continue;
+            }
+            let from_one: Vec<i32> = (1..=numbers.len() as i32).collect();
+            assert_eq!(numbers, from_one, "{request}");
+            assert!(messages, "{request} holds a field that is not a message");
+        }
+    }
+
+    #[test]
+    fn borrowed_requests_encode_exactly_like_the_request_messages() {
         let (pod, ctr, res) = sample();
-        let owned = RunPodSandboxRequest {
-            pod: MessageField::some(pod.clone()),
-            ..Default::default()
-        };
-        assert_eq!(
-            bytes(&shape::pod::<RunPodSandboxRequest>(&pod)),
-            bytes(&owned)
-        );
-        let owned = CreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(ctr.clone()),
-            ..Default::default()
-        };
-        let borrowed = shape::pod_container::<CreateContainerRequest>(&pod, &ctr);
-        assert_eq!(bytes(&borrowed), bytes(&owned));
-        let owned = UpdateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(ctr.clone()),
-            linux_resources: MessageField::some(res.clone()),
-            ..Default::default()
-        };
-        let borrowed = shape::pod_container_resources::<UpdateContainerRequest>(&pod, &ctr, &res);
-        assert_eq!(bytes(&borrowed), bytes(&owned));
         let overhead = LinuxResources::new();
         let owned = UpdatePodSandboxRequest {
             pod: MessageField::some(pod.clone()),
@@ -210,7 +190,7 @@ mod tests {
             linux_resources: MessageField::some(res.clone()),
             ..Default::default()
         };
-        let borrowed = shape::pod_resources::<UpdatePodSandboxRequest>(&pod, &overhead, &res);
+        let borrowed = shape::numbered::<UpdatePodSandboxRequest, 3>([&pod, &overhead, &res]);
         assert_eq!(bytes(&borrowed), bytes(&owned));
         for container in [None, Some(&ctr)] {
             let owned = StateChangeEvent {

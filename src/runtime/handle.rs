@@ -5,7 +5,7 @@
 
 use std::process::Child;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::api::rpc;
 use crate::api::*;
@@ -102,7 +102,7 @@ macro_rules! handle_method {
             it that answers UNIMPLEMENTED fails the request, as upstream.")]
         pub fn $h(&self, pod: &PodSandbox, overhead: &LinuxResources, resources: &LinuxResources)
             -> Result<()> {
-            let req = shape::pod_resources(pod, overhead, resources);
+            let req = shape::numbered([pod, overhead, resources]);
             let sent = self.relay.request(rpc::$event, Some(Event::$event), &req, true)?;
             self.relay.delivered(Event::$event, sent).map(|_| ())
         }
@@ -113,7 +113,7 @@ macro_rules! handle_method {
             and an empty adjustment read the same, see [`CreateContainerReply`]) and updates \
             of other containers.")]
         pub fn $h(&self, pod: &PodSandbox, container: &Container) -> Result<CreateContainerReply> {
-            let req = shape::pod_container(pod, container);
+            let req = shape::numbered([pod, container]);
             let sent = self.relay.request(rpc::$event, Some(Event::$event), &req, true)?;
             self.relay.delivered(Event::$event, sent).map(CreateContainerReply::from)
         }
@@ -123,7 +123,7 @@ macro_rules! handle_method {
             new resources; the reply carries the plugin's updates.")]
         pub fn $h(&self, pod: &PodSandbox, container: &Container, resources: &LinuxResources)
             -> Result<$resp> {
-            let req = shape::pod_container_resources(pod, container, resources);
+            let req = shape::numbered([pod, container, resources]);
             let sent = self.relay.request(rpc::$event, Some(Event::$event), &req, true)?;
             self.relay.delivered(Event::$event, sent)
         }
@@ -132,7 +132,7 @@ macro_rules! handle_method {
         #[doc = concat!("Sends ", stringify!($name), since_note!($since), "; the reply carries \
             the plugin's updates of other containers.")]
         pub fn $h(&self, pod: &PodSandbox, container: &Container) -> Result<$resp> {
-            let req = shape::pod_container(pod, container);
+            let req = shape::numbered([pod, container]);
             let sent = self.relay.request(rpc::$event, Some(Event::$event), &req, true)?;
             self.relay.delivered(Event::$event, sent)
         }
@@ -299,19 +299,11 @@ impl PluginHandle {
         timeout: Duration,
     ) -> Vec<ContainerUpdate> {
         let state = &self.relay.state;
-        let deadline = Instant::now() + timeout;
-        let mut updates = lock(&state.updates);
-        while updates.len() < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            updates = state
-                .updates_cv
-                .wait_timeout(updates, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+        let updates = lock(&state.updates);
+        let (updates, _) = state
+            .updates_cv
+            .wait_timeout_while(updates, timeout, |u| u.len() < count)
+            .unwrap_or_else(|e| e.into_inner());
         updates.iter().cloned().collect()
     }
 

@@ -41,27 +41,16 @@ use super::setup;
 /// assert_eq!(runtime.request_timeout(), Duration::from_millis(300));
 /// ```
 pub struct RuntimeBuilder {
-    name: String,
-    version: String,
-    registration_timeout: Duration,
-    request_timeout: Duration,
-    configs: HashMap<String, String>,
+    settings: Settings,
     update_fn: Arc<UpdateContainersFn>,
-    workers: usize,
+    /// Unset: what the emulated version does.
     block_updates: Option<bool>,
-    output: PluginOutput,
-    nri: Emulation,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeBuilder")
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .field("nri_version", &self.nri)
-            .field("registration_timeout", &self.registration_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("workers", &self.workers)
+            .field("settings", &self.settings)
             .field("block_updates_during_events", &self.block_updates)
             .finish_non_exhaustive()
     }
@@ -70,16 +59,18 @@ impl std::fmt::Debug for RuntimeBuilder {
 impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
-            name: "nri-rs-runtime".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            registration_timeout: DEFAULT_REGISTRATION_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            configs: HashMap::new(),
+            settings: Settings {
+                emulation: Emulation::default(),
+                name: "nri-rs-runtime".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                registration_timeout: DEFAULT_REGISTRATION_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                configs: HashMap::new(),
+                workers: 4,
+                output: PluginOutput::Null,
+            },
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
-            workers: 4,
             block_updates: None,
-            output: PluginOutput::Null,
-            nri: Emulation::default(),
         }
     }
 }
@@ -87,21 +78,21 @@ impl Default for RuntimeBuilder {
 impl RuntimeBuilder {
     /// Runtime name sent to plugins in `Configure` (default `nri-rs-runtime`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.settings.name = name.into();
         self
     }
 
     /// Runtime version sent to plugins in `Configure` (default: this crate's
     /// version).
     pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.version = version.into();
+        self.settings.version = version.into();
         self
     }
 
     /// How long a plugin has to call `RegisterPlugin` after it connected
     /// (default 5 s). Also sent to the plugin in `Configure`.
     pub fn registration_timeout(mut self, timeout: Duration) -> Self {
-        self.registration_timeout = timeout;
+        self.settings.registration_timeout = timeout;
         self
     }
 
@@ -109,7 +100,7 @@ impl RuntimeBuilder {
     /// deadline of this length covers all chunks of `Synchronize`. Also sent
     /// to the plugin in `Configure`.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.settings.request_timeout = timeout;
         self
     }
 
@@ -122,7 +113,7 @@ impl RuntimeBuilder {
     /// get their configuration too, which is what a plugin's own tests want.
     /// [`Runtime::launch`] takes the configuration as an argument instead.
     pub fn plugin_config(mut self, name: impl Into<String>, config: impl Into<String>) -> Self {
-        self.configs.insert(name.into(), config.into());
+        self.settings.configs.insert(name.into(), config.into());
         self
     }
 
@@ -145,7 +136,7 @@ impl RuntimeBuilder {
     /// [`RuntimeBuilder::block_updates_during_events`]) holds a worker, and
     /// the event's reply can only be read by another one.
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(2);
+        self.settings.workers = n.max(2);
         self
     }
 
@@ -163,7 +154,7 @@ impl RuntimeBuilder {
     /// assert!(!Runtime::new().blocks_updates_during_events());
     /// ```
     pub fn emulate(mut self, version: Emulation) -> Self {
-        self.nri = version;
+        self.settings.emulation = version;
         self
     }
 
@@ -186,31 +177,22 @@ impl RuntimeBuilder {
     /// Where launched plugins' standard output and error go (default
     /// `/dev/null`, like the reference).
     pub fn plugin_output(mut self, output: PluginOutput) -> Self {
-        self.output = output;
+        self.settings.output = output;
         self
     }
 
     /// Builds the runtime.
     pub fn build(self) -> Runtime {
+        let emulation = self.settings.emulation;
         let hub = Hub {
             update_fn: self.update_fn,
             block_updates: self
                 .block_updates
-                .unwrap_or(self.nri.blocks_updates_during_events()),
+                .unwrap_or(emulation.blocks_updates_during_events()),
             event_lock: FairLock::default(),
         };
-        let settings = Settings {
-            emulation: self.nri,
-            name: self.name,
-            version: self.version,
-            registration_timeout: self.registration_timeout,
-            request_timeout: self.request_timeout,
-            configs: self.configs,
-            workers: self.workers,
-            output: self.output,
-        };
         Runtime {
-            host: Arc::new(HostState::new(settings, hub)),
+            host: Arc::new(HostState::new(self.settings, hub)),
         }
     }
 }
@@ -226,13 +208,8 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = &self.host.settings;
         f.debug_struct("Runtime")
-            .field("name", &s.name)
-            .field("version", &s.version)
-            .field("nri_version", &s.emulation)
-            .field("registration_timeout", &s.registration_timeout)
-            .field("request_timeout", &s.request_timeout)
+            .field("settings", &self.host.settings)
             .finish_non_exhaustive()
     }
 }

@@ -218,8 +218,8 @@ impl Relay {
         let own_rpc = self.emulation.profile().sends_own_rpc(event);
         if own_rpc && !self.state_change_fallback() {
             let req = match container.filter(|_| event.is_container_event()) {
-                Some(c) => shape::pod_container::<()>(pod, c).encode()?,
-                None => shape::pod::<()>(pod).encode()?,
+                Some(c) => shape::numbered::<(), 2>([pod, c]).encode()?,
+                None => shape::numbered::<(), 1>([pod]).encode()?,
             };
             match self.call(event.name(), req, deadline) {
                 Err(Error::Status {

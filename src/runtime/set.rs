@@ -187,78 +187,71 @@ impl PluginSet {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<CreateContainerResponse> {
-        let req = CreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
-        let mut result = Collector::create(req, self.version.profile().merge);
+        let mut result = Collector::create_for(pod, container, self.version.profile().merge);
         let skips_closed = self.version.profile().skips_closed_plugins;
-        let _event = self.hub.event_guard();
-        let mut plugins = lock(&self.plugins);
-        // As the reference: a validator that closed is asked all the same
-        // (and fails the creation) until the version skips closed plugins.
-        let validators: Vec<Arc<PluginHandle>> = plugins
-            .iter()
-            .filter(|p| p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
-            .filter(|p| !skips_closed || p.is_connected())
-            .cloned()
-            .collect();
-        // As the reference: the container validators see is taken after the
-        // skeleton was filled in, before any plugin adjusted it.
-        let pristine = (!validators.is_empty())
-            .then(|| pristine_container(&result))
-            .flatten();
-        let mut took_part = Vec::new();
-        let relayed = self.relay_each(&plugins, event, |p| {
-            if pristine.is_some() {
-                took_part.push(PluginInstance {
-                    name: p.base_name().to_string(),
-                    index: p.index().to_string(),
-                    ..Default::default()
-                });
-            }
-            let req = result.create_request().ok_or_else(|| {
-                Error::State(
-                    "internal error: the CreateContainer collector holds no request".into(),
-                )
-            })?;
-            match p.relay.request(method, Some(event), req, false)? {
-                Sent::Reply(reply) => result.apply_create(&reply, p.name()),
-                Sent::NotSubscribed => Ok(()),
-            }
-        });
-        let outcome = relayed.and_then(|()| {
-            let Some(container) = pristine else {
-                return Ok(result.create_response());
-            };
-            let owners = result.owners();
-            let response = result.create_response();
-            // The merged reply travels inside the validation request and is
-            // taken back out of it afterwards, instead of being cloned.
-            let mut check = ValidateContainerAdjustmentRequest {
-                pod: MessageField::some(pod.clone()),
-                container: MessageField::some(container),
-                adjust: response.adjust,
-                update: response.update,
-                owners: MessageField::some(owners),
-                plugins: took_part,
-                ..Default::default()
-            };
-            let asked: Vec<&PluginHandle> = validators
+        self.with_plugins(|plugins| {
+            // As the reference: a validator that closed is asked all the same
+            // (and fails the creation) until the version skips closed plugins.
+            let validators: Vec<Arc<PluginHandle>> = plugins
                 .iter()
+                .filter(|p| p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
                 .filter(|p| !skips_closed || p.is_connected())
-                .map(|p| p.as_ref())
+                .cloned()
                 .collect();
-            validate(&asked, &check)?;
-            Ok(CreateContainerResponse {
-                adjust: std::mem::take(&mut check.adjust),
-                update: std::mem::take(&mut check.update),
-                ..Default::default()
+            // As the reference: the container validators see is taken after the
+            // skeleton was filled in, before any plugin adjusted it.
+            let pristine = (!validators.is_empty())
+                .then(|| pristine_container(&result))
+                .flatten();
+            let mut took_part = Vec::new();
+            let relayed = self.relay_each(plugins, event, |p| {
+                if pristine.is_some() {
+                    took_part.push(PluginInstance {
+                        name: p.base_name().to_string(),
+                        index: p.index().to_string(),
+                        ..Default::default()
+                    });
+                }
+                let req = result.create_request().ok_or_else(|| {
+                    Error::State(
+                        "internal error: the CreateContainer collector holds no request".into(),
+                    )
+                })?;
+                match p.relay.request(method, Some(event), req, false)? {
+                    Sent::Reply(reply) => result.apply_create(&reply, p.name()),
+                    Sent::NotSubscribed => Ok(()),
+                }
+            });
+            relayed.and_then(|()| {
+                let Some(container) = pristine else {
+                    return Ok(result.create_response());
+                };
+                let owners = result.owners();
+                let response = result.create_response();
+                // The merged reply travels inside the validation request and is
+                // taken back out of it afterwards, instead of being cloned.
+                let mut check = ValidateContainerAdjustmentRequest {
+                    pod: MessageField::some(pod.clone()),
+                    container: MessageField::some(container),
+                    adjust: response.adjust,
+                    update: response.update,
+                    owners: MessageField::some(owners),
+                    plugins: took_part,
+                    ..Default::default()
+                };
+                let asked: Vec<&PluginHandle> = validators
+                    .iter()
+                    .filter(|p| !skips_closed || p.is_connected())
+                    .map(|p| p.as_ref())
+                    .collect();
+                validate(&asked, &check)?;
+                Ok(CreateContainerResponse {
+                    adjust: std::mem::take(&mut check.adjust),
+                    update: std::mem::take(&mut check.update),
+                    ..Default::default()
+                })
             })
-        });
-        remove_closed(&mut plugins);
-        outcome
+        })
     }
 
     /// Relays UpdateContainer and merges the updates: those of other
@@ -272,13 +265,8 @@ impl PluginSet {
         container: &Container,
         resources: &LinuxResources,
     ) -> Result<UpdateContainerResponse> {
-        let req = UpdateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            linux_resources: MessageField::some(resources.clone()),
-            ..Default::default()
-        };
-        let mut result = Collector::update(req, self.version.profile().merge);
+        let rules = self.version.profile().merge;
+        let mut result = Collector::update_for(pod, container, resources, rules);
         self.relay_all(event, |p| {
             let req = result.update_request().ok_or_else(|| {
                 Error::State(
@@ -302,7 +290,7 @@ impl PluginSet {
         container: &Container,
     ) -> Result<StopContainerResponse> {
         let mut result = Collector::stop(self.version.profile().merge);
-        let req = shape::pod_container(pod, container);
+        let req = shape::numbered([pod, container]);
         self.relay_all(event, |p| {
             match p.relay.request(method, Some(event), &req, false)? {
                 Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
@@ -315,9 +303,15 @@ impl PluginSet {
     /// Calls `f` on each plugin in order under the event lock, then removes
     /// the plugins that were dropped.
     fn relay_all(&self, event: Event, f: impl FnMut(&PluginHandle) -> Result<()>) -> Result<()> {
+        self.with_plugins(|plugins| self.relay_each(plugins, event, f))
+    }
+
+    /// Runs `f` on the plugins under the event lock, then removes the
+    /// plugins that were dropped.
+    fn with_plugins<T>(&self, f: impl FnOnce(&[Arc<PluginHandle>]) -> Result<T>) -> Result<T> {
         let _event = self.hub.event_guard();
         let mut plugins = lock(&self.plugins);
-        let outcome = self.relay_each(&plugins, event, f);
+        let outcome = f(&plugins);
         remove_closed(&mut plugins);
         outcome
     }
@@ -380,7 +374,7 @@ macro_rules! set_method {
             has no StateChange form.")]
         pub fn $h(&self, pod: &PodSandbox, overhead: &LinuxResources, resources: &LinuxResources)
             -> Result<()> {
-            let req = shape::pod_resources(pod, overhead, resources);
+            let req = shape::numbered([pod, overhead, resources]);
             self.relay_all(Event::$event, |p| {
                 p.relay.request(rpc::$event, Some(Event::$event), &req, false).map(|_| ())
             })

@@ -130,11 +130,11 @@ impl StubBuilder {
     }
 
     /// The failure policy sent to the runtime in the Configure reply (NRI
-    /// v0.12.5): whether a request fails, and whether the plugin stays
+    /// v0.12.4): whether a request fails, and whether the plugin stays
     /// connected, when the plugin times out or its connection fails. Unset
     /// by default, which means what older runtimes always do: drop the
     /// plugin and let the request proceed without it. Runtimes before
-    /// v0.12.5 ignore it.
+    /// v0.12.4 ignore it.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure_policy = Some(policy);
         self

@@ -21,125 +21,52 @@ use super::plugin::{HandlerResult, Plugin};
 use super::stats::Slot;
 
 /// Serves request `$r` of event `$event` (named `$name`, handled by
-/// `$h`) in the shape of its kind, replying with a `$resp`.
+/// `$h`) in the shape of its kind, replying with a `$resp`. Each kind says
+/// what the request holds, how to call the handler and what the reply
+/// carries; `@serve` does the rest.
 macro_rules! serve_event {
+    (@serve $call:ident $name:ident $event:ident $pod:ident $ctr:expr, |$ctx:ident, $p:ident| $invoke:expr) => {
+        $call.event(stringify!($name), const { Slot::event(Event::$event) },
+                    Subject { pod: $pod, container: $ctr }, |$ctx, $p| $invoke)
+    };
     (PodNotification; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
         let pod = $r.pod.get_or_default();
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: None,
-                },
-                |ctx, p| p.$h(ctx, pod),
-            )
-            .map(|()| $resp::new())
+        serve_event!(@serve $call $name $event pod None, |ctx, p| p.$h(ctx, pod)).map(|()| $resp::new())
     }};
     (PodUpdate; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
-        let (pod, overhead) = (
-            $r.pod.get_or_default(),
-            $r.overhead_linux_resources.get_or_default(),
-        );
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: None,
-                },
-                |ctx, p| p.$h(ctx, pod, overhead, $r.linux_resources.get_or_default()),
-            )
+        let (pod, resources) = ($r.pod.get_or_default(), $r.linux_resources.get_or_default());
+        let overhead = $r.overhead_linux_resources.get_or_default();
+        serve_event!(@serve $call $name $event pod None, |ctx, p| p.$h(ctx, pod, overhead, resources))
             .map(|()| $resp::new())
     }};
     (ContainerNotification; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
         let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: Some(c),
-                },
-                |ctx, p| p.$h(ctx, pod, c),
-            )
-            .map(|()| $resp::new())
+        serve_event!(@serve $call $name $event pod Some(c), |ctx, p| p.$h(ctx, pod, c)).map(|()| $resp::new())
     }};
     (Create; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
         let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: Some(c),
-                },
-                |ctx, p| p.$h(ctx, pod, c),
-            )
-            .map(|(adjust, update)| $resp {
-                adjust: MessageField::some(adjust),
-                update,
-                ..Default::default()
-            })
+        serve_event!(@serve $call $name $event pod Some(c), |ctx, p| p.$h(ctx, pod, c)).map(|(adjust, update)| {
+            $resp { adjust: MessageField::some(adjust), update, ..Default::default() }
+        })
     }};
     (UpdateWithUpdates; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
-        let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: Some(c),
-                },
-                |ctx, p| p.$h(ctx, pod, c, $r.linux_resources.get_or_default()),
-            )
-            .map(|update| $resp {
-                update,
-                ..Default::default()
-            })
+        let (pod, c, res) = ($r.pod.get_or_default(), $r.container.get_or_default(), $r.linux_resources.get_or_default());
+        serve_event!(@serve $call $name $event pod Some(c), |ctx, p| p.$h(ctx, pod, c, res))
+            .map(|update| $resp { update, ..Default::default() })
     }};
     (StopWithUpdates; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
         let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
-        $call
-            .event(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: Some(c),
-                },
-                |ctx, p| p.$h(ctx, pod, c),
-            )
-            .map(|update| $resp {
-                update,
-                ..Default::default()
-            })
+        serve_event!(@serve $call $name $event pod Some(c), |ctx, p| p.$h(ctx, pod, c))
+            .map(|update| $resp { update, ..Default::default() })
     }};
     (Validation; $call:ident, $name:ident, $event:ident, $h:ident, $r:ident, $resp:ident) => {{
         let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
-        $call
-            .verdict(
-                stringify!($name),
-                const { Slot::event(Event::$event) },
-                Subject {
-                    pod,
-                    container: Some(c),
-                },
-                |ctx, p| p.$h(ctx, &$r),
-            )
-            .map(|rejection| match rejection {
-                None => $resp::new(),
-                Some(reason) => $resp {
-                    reject: true,
-                    reason,
-                    ..Default::default()
-                },
-            })
+        let subject = Subject { pod, container: Some(c) };
+        let slot = const { Slot::event(Event::$event) };
+        $call.verdict(stringify!($name), slot, subject, |ctx, p| p.$h(ctx, &$r)).map(|rejection| match rejection {
+            None => $resp::new(),
+            Some(reason) => $resp { reject: true, reason, ..Default::default() },
+        })
     }};
 }
 

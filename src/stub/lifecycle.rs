@@ -149,20 +149,12 @@ impl StopSignal {
     /// Sleeps until `until`, or until a stop request after `generation`.
     /// True when stopped.
     pub(super) fn sleep_until(&self, until: Instant, generation: u64) -> bool {
-        let stopped = || self.generation() != generation;
-        let mut guard = lock(&self.lock);
-        while !stopped() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            guard = self
-                .wake
-                .wait_timeout(guard, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        stopped()
+        let left = until.saturating_duration_since(Instant::now());
+        let guard = lock(&self.lock);
+        let _ = self
+            .wake
+            .wait_timeout_while(guard, left, |_| self.generation() == generation);
+        self.generation() != generation
     }
 }
 

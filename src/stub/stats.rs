@@ -494,47 +494,23 @@ impl Stats {
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         let p = escape(&self.plugin);
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        let ready = u8::from(self.is_ready()).to_string();
+        let uptime = self.uptime.as_secs_f64().to_string();
+        // (name, help, kind, value) of the plugin's own metrics.
+        #[rustfmt::skip]
+        let metrics: [(&str, &str, &str, String); 6] = [
+            ("nri_plugin_registered", "Whether the plugin is registered with the runtime (1) or not (0).", "gauge", ready),
+            ("nri_plugin_registrations_total", "Successful registrations with a runtime.", "counter", self.registrations.to_string()),
+            ("nri_plugin_disconnects_total", "Connections to the runtime that ended.", "counter", self.disconnects.to_string()),
+            ("nri_plugin_updates_sent_total", "Unsolicited container update calls.", "counter", self.updates_sent.to_string()),
+            ("nri_plugin_updates_failed_total", "Unsolicited container update calls that failed.", "counter", self.updates_failed.to_string()),
+            ("nri_plugin_uptime_seconds", "Seconds since the plugin started.", "gauge", uptime),
+        ];
+        for (name, help, kind, value) in metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
             let _ = writeln!(out, "{name}{{plugin=\"{p}\"}} {value}");
-        };
-        gauge(
-            "nri_plugin_registered",
-            "Whether the plugin is registered with the runtime (1) or not (0).",
-            "gauge",
-            u8::from(self.is_ready()).to_string(),
-        );
-        gauge(
-            "nri_plugin_registrations_total",
-            "Successful registrations with a runtime.",
-            "counter",
-            self.registrations.to_string(),
-        );
-        gauge(
-            "nri_plugin_disconnects_total",
-            "Connections to the runtime that ended.",
-            "counter",
-            self.disconnects.to_string(),
-        );
-        gauge(
-            "nri_plugin_updates_sent_total",
-            "Unsolicited container update calls.",
-            "counter",
-            self.updates_sent.to_string(),
-        );
-        gauge(
-            "nri_plugin_updates_failed_total",
-            "Unsolicited container update calls that failed.",
-            "counter",
-            self.updates_failed.to_string(),
-        );
-        gauge(
-            "nri_plugin_uptime_seconds",
-            "Seconds since the plugin started.",
-            "gauge",
-            self.uptime.as_secs_f64().to_string(),
-        );
+        }
         if let Some(rt) = &self.runtime {
             let _ = writeln!(
                 out,
@@ -660,25 +636,34 @@ mod tests {
         }
     }
 
+    /// A request that took `took`, under `timeout`, without the guard.
+    fn outcome(failed: bool, took: Duration, timeout: Option<Duration>) -> Outcome {
+        Outcome {
+            failed,
+            took,
+            timeout,
+            guard_margin: None,
+        }
+    }
+
+    /// The counters of `event` in a snapshot of `r`.
+    fn stats_of(r: &Recorder, event: Event) -> RequestStats {
+        let requests = r.request_stats();
+        requests.into_iter().find(|s| s.is_event(event)).unwrap()
+    }
+
     #[test]
     fn quantiles_are_within_a_bucket_and_never_above_the_max() {
         let r = Recorder::new(true);
+        let slot = Slot::event(Event::CREATE_CONTAINER);
         for us in 1..=1000u64 {
+            let took = Duration::from_micros(us);
             r.record(
-                Slot::event(Event::CREATE_CONTAINER),
-                Outcome {
-                    failed: us % 100 == 0,
-                    took: Duration::from_micros(us),
-                    timeout: Some(Duration::from_millis(1)),
-                    guard_margin: None,
-                },
+                slot,
+                outcome(us % 100 == 0, took, Some(Duration::from_millis(1))),
             );
         }
-        let stats = r.request_stats();
-        let create = stats
-            .iter()
-            .find(|s| s.is_event(Event::CREATE_CONTAINER))
-            .unwrap();
+        let create = stats_of(&r, Event::CREATE_CONTAINER);
         assert_eq!(create.calls, 1000);
         assert_eq!(create.errors, 10);
         assert_eq!(create.slow, 500);
@@ -694,21 +679,13 @@ mod tests {
     fn sub_microsecond_handlers_add_up_in_the_sum_and_the_max() {
         let r = Recorder::new(true);
         for _ in 0..1000 {
+            let took = Duration::from_nanos(250);
             r.record(
                 Slot::event(Event::START_CONTAINER),
-                Outcome {
-                    failed: false,
-                    took: Duration::from_nanos(250),
-                    timeout: None,
-                    guard_margin: None,
-                },
+                outcome(false, took, None),
             );
         }
-        let stats = r.request_stats();
-        let start = stats
-            .iter()
-            .find(|s| s.is_event(Event::START_CONTAINER))
-            .unwrap();
+        let start = stats_of(&r, Event::START_CONTAINER);
         assert_eq!(start.latency.sum, Duration::from_micros(250));
         assert_eq!(start.latency.max, Duration::from_nanos(250));
         assert_eq!(start.latency.p50, Duration::ZERO);
@@ -736,15 +713,8 @@ mod tests {
         let r = Recorder::new(false);
         assert!(r.clock().is_none());
         assert!(Recorder::new(true).clock().is_some());
-        r.record(
-            Slot::lifecycle(LifecycleRequest::Configure),
-            Outcome {
-                failed: true,
-                took: Duration::from_millis(1),
-                timeout: None,
-                guard_margin: None,
-            },
-        );
+        let failed = outcome(true, Duration::from_millis(1), None);
+        r.record(Slot::lifecycle(LifecycleRequest::Configure), failed);
         assert!(r
             .request_stats()
             .iter()

@@ -109,12 +109,13 @@ impl Target<'_> {
     }
 
     fn annotations(&mut self, annotations: &HashMap<String, String>, plugin: &str) -> Result<()> {
-        let keyed = Keyed {
-            field: Field::Annotations,
-            ctr: &mut self.ctr.annotations,
-            reply: &mut self.reply.annotations,
-        };
-        let removed = keyed.merge(self.claims, &self.id, annotations, plugin)?;
+        let (ctr, reply) = (&mut self.ctr.annotations, &mut self.reply.annotations);
+        let removed = Keyed::new(Field::Annotations, ctr, reply).merge(
+            self.claims,
+            &self.id,
+            annotations,
+            plugin,
+        )?;
         // As the reference: a plain removal only reaches the reply.
         mark_removed(&mut self.reply.annotations, removed);
         Ok(())
@@ -138,26 +139,13 @@ impl Target<'_> {
                 }
             }
         }
-        let removed: Vec<String> = self
-            .reply
-            .mounts
-            .iter()
-            .filter(|m| del.contains_key(&m.destination))
-            .map(|m| m.destination.clone())
-            .collect();
-        for d in &removed {
-            self.clear(Field::Mounts, Some(d), plugin);
-        }
-        self.reply
-            .mounts
-            .retain(|m| !del.contains_key(&m.destination));
+        let list = Listed::new(Field::Mounts, &mut self.reply.mounts, |m: &Mount| {
+            m.destination.as_str()
+        });
+        list.replace(self.claims, &self.id, plugin, |k| del.contains_key(k), &add)?;
         self.ctr
             .mounts
             .retain(|m| !del.contains_key(&m.destination) && !modified.contains(&m.destination));
-        for m in &add {
-            self.claim(Field::Mounts, Some(&m.destination), plugin)?;
-            self.reply.mounts.push(m.clone());
-        }
         for m in del.values() {
             if !modified.contains(clear_removal_marker(&m.destination)) {
                 self.reply.mounts.push(m.clone());
@@ -171,30 +159,19 @@ impl Target<'_> {
         if devices.is_empty() {
             return Ok(());
         }
-        let (add, del, modified) =
-            split_removals(devices, |d| d.is_marked_for_removal(), |d| d.path.as_str());
-        let removed: Vec<String> = self
-            .reply_linux()
-            .devices
-            .iter()
-            .filter(|d| del.contains(&d.path))
-            .map(|d| d.path.clone())
-            .collect();
-        for p in &removed {
-            self.clear(Field::Devices, Some(p), plugin);
-        }
-        self.reply_linux()
-            .devices
-            .retain(|d| !del.contains(&d.path));
-        self.ctr_linux()
-            .devices
-            .retain(|d| !del.contains(&d.path) && !modified.contains(&d.path));
-        for d in &add {
-            self.claim(Field::Devices, Some(&d.path), plugin)?;
-            self.reply_linux().devices.push(d.clone());
-        }
+        let reply = &mut self.reply.linux.mut_or_insert_default().devices;
+        let list = Listed::new(Field::Devices, reply, |d: &LinuxDevice| d.path.as_str());
+        let change = list.fold(
+            self.claims,
+            &self.id,
+            plugin,
+            devices,
+            LinuxDevice::is_marked_for_removal,
+        )?;
         // As the reference: device removals do not reach the reply.
-        self.ctr_linux().devices.extend(add);
+        let ctr = &mut self.ctr.linux.mut_or_insert_default().devices;
+        ctr.retain(|d| !change.removed.contains(&d.path) && !change.set.contains(&d.path));
+        ctr.extend(change.add);
         Ok(())
     }
 
@@ -202,29 +179,24 @@ impl Target<'_> {
         if env.is_empty() {
             return Ok(());
         }
-        let (add, del, modified) =
-            split_removals(env, |e| e.is_marked_for_removal(), |e| e.key.as_str());
-        let removed: Vec<String> = self
-            .reply
-            .env
-            .iter()
-            .filter(|e| del.contains(&e.key))
-            .map(|e| e.key.clone())
-            .collect();
-        for k in &removed {
-            self.clear(Field::Env, Some(k), plugin);
-        }
-        self.reply.env.retain(|e| !del.contains(&e.key));
+        let list = Listed::new(Field::Env, &mut self.reply.env, |e: &KeyValue| {
+            e.key.as_str()
+        });
+        let change = list.fold(
+            self.claims,
+            &self.id,
+            plugin,
+            env,
+            KeyValue::is_marked_for_removal,
+        )?;
+        // As the reference: environment removals do not reach the reply.
         self.ctr.env.retain(|entry| {
             let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-            !del.contains(key) && !modified.contains(key)
+            !change.removed.contains(key) && !change.set.contains(key)
         });
-        for e in &add {
-            self.claim(Field::Env, Some(&e.key), plugin)?;
-            self.reply.env.push(e.clone());
-        }
-        // As the reference: environment removals do not reach the reply.
-        self.ctr.env.extend(add.iter().map(KeyValue::to_env_string));
+        self.ctr
+            .env
+            .extend(change.add.iter().map(KeyValue::to_env_string));
         Ok(())
     }
 
@@ -345,12 +317,12 @@ impl Target<'_> {
             mark_removed(&mut self.reply.annotations, removed);
             return Ok(());
         }
-        let keyed = Keyed {
-            field: Field::Sysctl,
-            ctr: &mut self.ctr.linux.mut_or_insert_default().sysctl,
-            reply: &mut self.reply.linux.mut_or_insert_default().sysctl,
-        };
-        let removed = keyed.merge(self.claims, &self.id, sysctl, plugin)?;
+        let (ctr, reply) = (
+            &mut self.ctr.linux.mut_or_insert_default().sysctl,
+            &mut self.reply.linux.mut_or_insert_default().sysctl,
+        );
+        let removed =
+            Keyed::new(Field::Sysctl, ctr, reply).merge(self.claims, &self.id, sysctl, plugin)?;
         if self.rules.sysctl == SysctlRule::MergedRemovalsAsAnnotations {
             // As the reference before v0.12.3.
             mark_removed(&mut self.reply.annotations, removed);
@@ -368,12 +340,16 @@ impl Target<'_> {
         if devices.is_empty() {
             return Ok(());
         }
-        let keyed = Keyed {
-            field: Field::LinuxNetDevices,
-            ctr: &mut self.ctr.linux.mut_or_insert_default().net_devices,
-            reply: &mut self.reply.linux.mut_or_insert_default().net_devices,
-        };
-        let removed = keyed.merge(self.claims, &self.id, devices, plugin)?;
+        let (ctr, reply) = (
+            &mut self.ctr.linux.mut_or_insert_default().net_devices,
+            &mut self.reply.linux.mut_or_insert_default().net_devices,
+        );
+        let removed = Keyed::new(Field::LinuxNetDevices, ctr, reply).merge(
+            self.claims,
+            &self.id,
+            devices,
+            plugin,
+        )?;
         mark_removed(&mut self.reply_linux().net_devices, removed);
         Ok(())
     }
@@ -460,7 +436,15 @@ struct Keyed<'a, V> {
     reply: &'a mut HashMap<String, V>,
 }
 
-impl<V: Clone + Default> Keyed<'_, V> {
+impl<'a, V: Clone + Default> Keyed<'a, V> {
+    fn new(
+        field: Field,
+        ctr: &'a mut HashMap<String, V>,
+        reply: &'a mut HashMap<String, V>,
+    ) -> Self {
+        Keyed { field, ctr, reply }
+    }
+
     /// Folds in a map adjustment: a key removed and set again is cleared
     /// first (the reply keeps its removal mark), every key set is claimed.
     /// Returns the keys only removed, for the caller to mark in the reply
@@ -487,6 +471,83 @@ impl<V: Clone + Default> Keyed<'_, V> {
     }
 }
 
+/// A list of the collected reply whose items have a key, with the field
+/// that claims them.
+struct Listed<'a, T> {
+    field: Field,
+    items: &'a mut Vec<T>,
+    key: fn(&T) -> &str,
+}
+
+/// What a list adjustment asks for.
+struct ListChange<T> {
+    /// The items it adds.
+    add: Vec<T>,
+    /// The keys it removes (items marked with `-`).
+    removed: BTreeSet<String>,
+    /// The keys it adds.
+    set: BTreeSet<String>,
+}
+
+impl<'a, T: Clone> Listed<'a, T> {
+    fn new(field: Field, items: &'a mut Vec<T>, key: fn(&T) -> &str) -> Self {
+        Listed { field, items, key }
+    }
+
+    /// Folds in a list adjustment: drops the items it removes, releasing
+    /// their claims, then claims and appends the items it adds. Returns
+    /// what it asked, for the container.
+    fn fold(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        plugin: &str,
+        adjust: &[T],
+        marked: fn(&T) -> Option<&str>,
+    ) -> Result<ListChange<T>> {
+        let mut change = ListChange {
+            add: Vec::new(),
+            removed: BTreeSet::new(),
+            set: BTreeSet::new(),
+        };
+        for item in adjust {
+            match marked(item) {
+                Some(k) => {
+                    change.removed.insert(k.to_string());
+                }
+                None => {
+                    change.set.insert((self.key)(item).to_string());
+                    change.add.push(item.clone());
+                }
+            }
+        }
+        let removed = |k: &str| change.removed.contains(k);
+        self.replace(claims, id, plugin, removed, &change.add)?;
+        Ok(change)
+    }
+
+    /// Drops the items whose key is `removed`, releasing their claims,
+    /// then claims each of `added` and appends it.
+    fn replace(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        plugin: &str,
+        removed: impl Fn(&str) -> bool,
+        added: &[T],
+    ) -> Result<()> {
+        for item in self.items.iter().filter(|item| removed((self.key)(item))) {
+            claims.clear(id, self.field, Some((self.key)(item)), plugin);
+        }
+        self.items.retain(|item| !removed((self.key)(item)));
+        for item in added {
+            claims.claim(id, self.field, Some((self.key)(item)), plugin)?;
+            self.items.push(item.clone());
+        }
+        Ok(())
+    }
+}
+
 /// Marks `keys` as removed in `map`.
 fn mark_removed<V: Default>(map: &mut HashMap<String, V>, keys: BTreeSet<String>) {
     for k in keys {
@@ -510,26 +571,4 @@ fn split_keyed<V: Clone>(items: &HashMap<String, V>) -> (BTreeSet<String>, BTree
         }
     }
     (del, add)
-}
-
-/// Splits a plugin's items into the ones it adds (and the keys they set)
-/// and the keys it asks to remove (those marked with `-`).
-fn split_removals<T: Clone>(
-    items: &[T],
-    marked: impl Fn(&T) -> Option<&str>,
-    key: impl Fn(&T) -> &str,
-) -> (Vec<T>, BTreeSet<String>, BTreeSet<String>) {
-    let (mut add, mut del, mut set) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
-    for item in items {
-        match marked(item) {
-            Some(k) => {
-                del.insert(k.to_string());
-            }
-            None => {
-                set.insert(key(item).to_string());
-                add.push(item.clone());
-            }
-        }
-    }
-    (add, del, set)
 }

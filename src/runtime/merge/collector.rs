@@ -9,8 +9,8 @@ use super::container_updates::{Against, Requested, Updates};
 use super::resources::fill_resources;
 use crate::api::{
     Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
-    CreateContainerResponse, Hooks, OwningPlugins, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse,
+    CreateContainerResponse, Hooks, LinuxResources, OwningPlugins, PodSandbox,
+    StopContainerResponse, UpdateContainerRequest, UpdateContainerResponse,
 };
 use crate::runtime::emulation::MergeRules;
 use crate::{Error, Result};
@@ -35,6 +35,39 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
+    /// For CreateContainer of `container` in `pod`.
+    pub(crate) fn create_for(
+        pod: &PodSandbox,
+        container: &Container,
+        rules: MergeRules,
+    ) -> Collector {
+        let (pod, container) = owned(pod, container);
+        let req = CreateContainerRequest {
+            pod,
+            container,
+            ..Default::default()
+        };
+        Collector::create(req, rules)
+    }
+
+    /// For UpdateContainer of `container` in `pod` to `resources`.
+    pub(crate) fn update_for(
+        pod: &PodSandbox,
+        container: &Container,
+        resources: &LinuxResources,
+        rules: MergeRules,
+    ) -> Collector {
+        let (pod, container) = owned(pod, container);
+        let linux_resources = MessageField::some(resources.clone());
+        let req = UpdateContainerRequest {
+            pod,
+            container,
+            linux_resources,
+            ..Default::default()
+        };
+        Collector::update(req, rules)
+    }
+
     /// For CreateContainer. Fills in the request's empty parts the way the
     /// reference does before any plugin sees it.
     pub(crate) fn create(mut req: CreateContainerRequest, rules: MergeRules) -> Collector {
@@ -194,6 +227,14 @@ impl Collector {
         let mut t = self.creation()?;
         t.apply(adjust, plugin)
     }
+}
+
+/// Copies of a pod and a container, as request fields.
+fn owned(pod: &PodSandbox, c: &Container) -> (MessageField<PodSandbox>, MessageField<Container>) {
+    (
+        MessageField::some(pod.clone()),
+        MessageField::some(c.clone()),
+    )
 }
 
 /// The container of a request, for callers that keep a copy of it as the
