@@ -71,6 +71,7 @@ mod proto {
 
 pub mod api;
 mod error;
+mod locking;
 pub mod logging;
 pub mod mux;
 mod pb;

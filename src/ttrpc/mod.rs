@@ -9,7 +9,6 @@
 
 pub mod codec;
 mod conn;
-pub(crate) use conn::lock;
 pub(crate) use server::encode_result;
 mod server;
 mod status;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protobuf::Message;
 
-use super::{key, lock, Owner, PendingSlot, Shared};
+use super::{key, Owner, PendingSlot, Shared};
+use crate::locking::lock;
 use crate::pb::wire::{
     len_field_size, put_len_field, put_len_prefix, put_tag, put_varint, varint_len, Tag, WireType,
 };

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use protobuf::Message;
 
-use super::{lock, Framing, Shared};
+use super::{Framing, Shared};
+use crate::locking::lock;
 use crate::mux::codec::{push_header, GO_READ_BUFFER, MUX_HEADER_LEN};
 use crate::pb::wire::{Tag, VarintBytes, WireType, MAX_VARINT_LEN};
 use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_RESPONSE};
