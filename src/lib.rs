@@ -71,11 +71,14 @@ mod proto {
 
 pub mod api;
 mod error;
+mod event_mask;
 mod event_table;
+mod locking;
 pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
+mod status;
 pub mod stub;
 pub mod ttrpc;
 

@@ -13,11 +13,11 @@ use crate::Result;
 
 use super::emulation::Emulation;
 use super::encoding::shape;
-use super::fair_lock::lock;
 use super::host_state::Hub;
 use super::plugin_state::PluginId;
 use super::relay::Relay;
 use super::reply::CreateContainerReply;
+use crate::locking::lock;
 
 /// What the connection setup hands to a new handle besides its relay.
 pub(crate) struct Registered {

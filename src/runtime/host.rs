@@ -13,13 +13,14 @@ use crate::api::{
 use crate::{Error, Result};
 
 use super::emulation::Emulation;
-use super::fair_lock::{lock, FairLock};
+use super::fair_lock::FairLock;
 use super::handle::PluginHandle;
 use super::host_state::{HostState, Hub, Inventory, PluginOutput, Settings, UpdateContainersFn};
 use super::launch;
 use super::listener::PluginListener;
 use super::plugin_state::PluginId;
 use super::setup;
+use crate::locking::lock;
 
 /// Sets up a [`Runtime`].
 ///

@@ -11,7 +11,8 @@ use crate::api::{Container, ContainerUpdate, PodSandbox};
 use crate::ttrpc::Connection;
 
 use super::emulation::Emulation;
-use super::fair_lock::{lock, FairGuard, FairLock};
+use super::fair_lock::{FairGuard, FairLock};
+use crate::locking::lock;
 
 /// The callback that performs container updates a plugin asked for on its
 /// own (`UpdateContainers`). It returns the updates that failed.

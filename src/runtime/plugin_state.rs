@@ -14,8 +14,8 @@ use crate::api::{
 };
 use crate::ttrpc::{Code, Services, Status};
 
-use super::fair_lock::lock;
 use super::host_state::Hub;
+use crate::locking::lock;
 
 /// How many unsolicited updates a [`PluginHandle`](super::PluginHandle)
 /// records at most; older ones are dropped first.

@@ -31,8 +31,8 @@ use crate::{Error, Result};
 
 use super::emulation::Emulation;
 use super::encoding::{decode, shape, EncodeRequest};
-use super::fair_lock::lock;
 use super::plugin_state::PluginState;
+use crate::locking::lock;
 
 /// What became of a request.
 #[derive(Debug)]

@@ -12,13 +12,13 @@ use crate::{Error, Result};
 
 use super::emulation::Emulation;
 use super::encoding::shape;
-use super::fair_lock::lock;
 use super::handle::PluginHandle;
 use super::host::Runtime;
 use super::host_state::Hub;
 use super::merge::{pristine_container, Collector};
 use super::relay::{check_notification, is_fatal, Sent};
 use super::validators::validate;
+use crate::locking::lock;
 
 /// The plugins of one [`Runtime`], relayed to like the reference relays
 /// every pod and container event.

@@ -13,12 +13,12 @@ use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{Connection, ConnectionBuilder, ConnectionOptions, Framing};
 use crate::{Error, Result};
 
-use super::fair_lock::lock;
 use super::handle::{PluginHandle, Registered};
 use super::host_state::HostState;
 use super::plugin_state::{self, PluginId, PluginState, Waits};
 use super::relay::{Relay, RelaySetup};
 use super::synchronize_chunks::synchronize;
+use crate::locking::lock;
 
 /// A plugin the runtime started itself.
 pub(crate) struct Launched {

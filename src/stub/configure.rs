@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::api::{ConfigureRequest, ConfigureResponse, EventMask};
-use crate::ttrpc::{lock, Code, Status};
+use crate::locking::lock;
+use crate::ttrpc::{Code, Status};
 use crate::Error;
 
 use super::handling::{handler_status, Call};

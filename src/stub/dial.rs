@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::api;
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::{Error, Result};
 
 /// Opens a connection to the runtime's socket.

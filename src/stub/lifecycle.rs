@@ -12,10 +12,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::api::{self, rpc, ContainerUpdate, EventMask, UpdateContainersRequest};
+use crate::locking::lock;
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
-use crate::ttrpc::{
-    lock, Client, Connection, ConnectionBuilder, ConnectionOptions, Framing, Services,
-};
+use crate::ttrpc::{Client, Connection, ConnectionBuilder, ConnectionOptions, Framing, Services};
 use crate::{Error, Result};
 
 use super::dial::Connector;

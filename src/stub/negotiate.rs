@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::api::{
     ConfigureRequest, EventMask, FailurePolicy, NriVersion, DEVEL_VERSION, UNKNOWN_VERSION,
 };
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::Error;
 
 /// What the plugin brings to the negotiation, fixed when the stub is built.

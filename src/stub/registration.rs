@@ -11,7 +11,8 @@ use protobuf::Message;
 
 use crate::api::rpc::{self, Rpc};
 use crate::api::{self, RegisterPluginRequest};
-use crate::ttrpc::{lock, Client};
+use crate::locking::lock;
+use crate::ttrpc::Client;
 use crate::{Error, Result};
 
 /// The plugin's name and index, as registered.

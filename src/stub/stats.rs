@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::{Event, EventMask};
-use crate::ttrpc::lock;
+use crate::locking::lock;
 
 use super::negotiate::RuntimeInfo;
 

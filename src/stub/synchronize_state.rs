@@ -17,7 +17,7 @@ use protobuf::Message;
 
 use crate::api::{Container, PodSandbox};
 use crate::error::{Error, Result};
-use crate::ttrpc::lock;
+use crate::locking::lock;
 
 /// Field numbers of `SynchronizeRequest`.
 const FIELD_PODS: u32 = 1;
