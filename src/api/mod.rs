@@ -58,6 +58,7 @@ pub use consts::{
 pub use env::{from_env_strings, to_env_strings};
 #[cfg(test)]
 pub(crate) use event::EventFacts;
+pub(crate) use event::HandlerKind;
 pub use event::{EventMask, ShutdownRequest, ShutdownResponse, StateChangeResponse};
 pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
 pub use mount::SELINUX_RELABEL;

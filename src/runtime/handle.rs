@@ -307,13 +307,14 @@ impl PluginHandle {
         updates.iter().cloned().collect()
     }
 
-    /// Sends a notification event: one that `StateChange` can carry
-    /// (RunPodSandbox, StopPodSandbox, RemovePodSandbox, PostCreateContainer,
-    /// StartContainer, PostStartContainer, PostUpdateContainer,
-    /// RemoveContainer, PostUpdatePodSandbox; pod events carry no
-    /// container). From NRI v0.12 it goes as the event's own RPC, falling
-    /// back to StateChange for the rest of the connection when the plugin
-    /// answers UNIMPLEMENTED; older versions always send StateChange.
+    /// Sends a notification event: one whose handler takes a pod (and a
+    /// container, for container events) and returns nothing (RunPodSandbox,
+    /// StopPodSandbox, RemovePodSandbox, PostCreateContainer, StartContainer,
+    /// PostStartContainer, PostUpdateContainer, RemoveContainer,
+    /// PostUpdatePodSandbox; pod events carry no container). From NRI v0.12
+    /// it goes as the event's own RPC, falling back to StateChange for the
+    /// rest of the connection when the plugin answers UNIMPLEMENTED; older
+    /// versions always send StateChange.
     ///
     /// # Errors
     ///

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use protobuf::Message;
 
 use crate::api::rpc::{self, Rpc};
-use crate::api::{Container, Event, EventMask, FailurePolicy, PodSandbox, PLUGIN_SERVICE};
+use crate::api::{
+    Container, Event, EventMask, FailurePolicy, HandlerKind, PodSandbox, PLUGIN_SERVICE,
+};
 use crate::ttrpc::{Client, Code, Connection};
 use crate::{Error, Result};
 
@@ -60,13 +62,24 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     )
 }
 
-/// Refuses events `StateChange` cannot carry (they have methods of their
+/// Whether `event` is a notification: a pod or a container in, nothing
+/// out.
+fn is_notification(event: Event) -> bool {
+    event.facts().is_some_and(|f| {
+        matches!(
+            f.kind,
+            HandlerKind::PodNotification | HandlerKind::ContainerNotification
+        )
+    })
+}
+
+/// Refuses events that are not notifications (they have methods of their
 /// own), and a container event without a container.
 pub(crate) fn check_notification(event: Event, container: Option<&Container>) -> Result<()> {
-    if !event.facts().is_some_and(|f| f.state_change) {
+    if !is_notification(event) {
         let notifications: Vec<&str> = EventMask::ALL
             .events()
-            .filter(|e| e.facts().is_some_and(|f| f.state_change))
+            .filter(|e| is_notification(*e))
             .map(Event::name)
             .collect();
         return Err(Error::Config(format!(
@@ -216,7 +229,8 @@ impl Relay {
         deadline: Instant,
     ) -> Result<()> {
         let own_rpc = self.emulation.profile().sends_own_rpc(event);
-        if own_rpc && !self.state_change_fallback() {
+        let has_state_change = event.facts().is_some_and(|f| f.state_change);
+        if own_rpc && !(has_state_change && self.state_change_fallback()) {
             let req = match container.filter(|_| event.is_container_event()) {
                 Some(c) => shape::numbered::<(), 2>([pod, c]).encode()?,
                 None => shape::numbered::<(), 1>([pod]).encode()?,
@@ -226,7 +240,7 @@ impl Relay {
                     code: Code::Unimplemented,
                     message,
                     ..
-                }) => {
+                }) if has_state_change => {
                     log::info!(
                         "plugin {} does not implement {event} ({message}): sending it and every \
                          later notification as StateChange on this connection",
@@ -234,8 +248,17 @@ impl Relay {
                     );
                     self.fallback.store(true, Ordering::Release);
                 }
-                other => return other.and_then(|out| decode_empty(&out)),
+                other => {
+                    return other
+                        .and_then(|out| decode_empty(&out))
+                        .map_err(|e| no_fallback(e, &self.name, event))
+                }
             }
+        } else if !has_state_change {
+            return Err(Error::State(format!(
+                "a runtime on NRI {} has no way to send {event}",
+                self.emulation
+            )));
         }
         let req = shape::state_change(event, pod, container).encode()?;
         let out = self.call(rpc::STATE_CHANGE.method, req, deadline)?;
