@@ -3,8 +3,10 @@
 //! The stub connects to the runtime (an explicit connection, else the fd in
 //! `NRI_PLUGIN_SOCKET` for plugins the runtime launched, else the socket
 //! path), serves the plugin service on logical connection 1 before it calls
-//! RegisterPlugin on connection 2 (Configure may arrive before the reply),
-//! and calls the plugin's handlers on its worker threads.
+//! RegisterPlugin on logical connection 2 (Configure may arrive before the
+//! reply), and calls the plugin's handlers on its worker threads. Its event
+//! service is expanded from the crate's event table: each event's RPC, and
+//! `StateChange` for older runtimes, reach the one handler of the event.
 //!
 //! Differences from Go's `pkg/stub`, all deliberate:
 //! - the library never exits the process: when the runtime goes away,
