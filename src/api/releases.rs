@@ -198,4 +198,29 @@ mod tests {
         assert!(!reached((0, 9, 9), (0, 10, 0)));
         assert!(!reached((0, 12, 3), (0, 12, 4)));
     }
+
+    #[test]
+    fn every_release_the_proto_comments_name_is_in_the_table() {
+        let proto = include_str!("../../proto/nri.proto");
+        let mut named = 0;
+        for (i, _) in proto.match_indices("Since NRI v") {
+            let text = &proto[i + "Since NRI v".len()..];
+            let end = text
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(text.len());
+            let parts: Vec<u64> = text[..end]
+                .trim_end_matches('.')
+                .split('.')
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let release = (parts[0], parts[1], parts[2]);
+            assert!(
+                is_release(release),
+                "proto/nri.proto names v{}",
+                &text[..end]
+            );
+            named += 1;
+        }
+        assert!(named > 50, "only {named} releases named");
+    }
 }

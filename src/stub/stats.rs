@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::{Event, EventMask};
+use crate::api::{rpc, Event, EventMask};
 use crate::locking::lock;
 
 use super::negotiate::RuntimeInfo;
@@ -43,9 +43,9 @@ impl LifecycleRequest {
     /// The request's NRI name (`"Configure"`).
     pub const fn name(self) -> &'static str {
         match self {
-            LifecycleRequest::Configure => "Configure",
-            LifecycleRequest::Synchronize => "Synchronize",
-            LifecycleRequest::Shutdown => "Shutdown",
+            LifecycleRequest::Configure => rpc::CONFIGURE.method,
+            LifecycleRequest::Synchronize => rpc::SYNCHRONIZE.method,
+            LifecycleRequest::Shutdown => rpc::SHUTDOWN.method,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use protobuf::MessageField;
 
 use super::claims::Claims;
-use super::resources::merge_resources;
+use super::fold_resources::merge_resources;
 use crate::api::{
     clear_removal_marker, is_marked_for_removal, mark_for_removal, CDIDevice, Container,
     ContainerAdjustment, Field, Hooks, KeyValue, LinuxContainerAdjustment, LinuxDevice,

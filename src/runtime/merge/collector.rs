@@ -6,7 +6,7 @@ use protobuf::MessageField;
 use super::adjust::Target;
 use super::claims::Claims;
 use super::container_updates::{Against, Requested, Updates};
-use super::resources::fill_resources;
+use super::fold_resources::fill_resources;
 use crate::api::{
     Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
     CreateContainerResponse, Hooks, LinuxResources, OwningPlugins, PodSandbox,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use protobuf::MessageField;
 
 use super::claims::Claims;
-use super::resources::{fill_resources, merge_resources};
+use super::fold_resources::{fill_resources, merge_resources};
 use crate::api::{ContainerUpdate, Field, LinuxContainerUpdate, LinuxPids, LinuxResources};
 use crate::{Error, Result};
 

@@ -22,7 +22,7 @@ mod adjust;
 pub(crate) mod claims;
 mod collector;
 mod container_updates;
-mod resources;
+mod fold_resources;
 
 pub(crate) use collector::{pristine_container, Collector};
 
