@@ -12,6 +12,7 @@ use super::read::{worker_main, ReadSide, Turn};
 use super::write::Writer;
 use super::{Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
 use crate::locking::lock;
+use crate::ttrpc::session::{Inbound, Outbound};
 use crate::ttrpc::Services;
 use crate::{Error, Result};
 
@@ -49,7 +50,7 @@ impl ConnectionBuilder {
     /// Serves `services` on logical connection `conn_id` (ignored with
     /// [`Framing::Raw`], where the one stream is served).
     pub fn serve(mut self, conn_id: u32, services: Arc<Services>) -> Self {
-        let id = self.chan_id(conn_id);
+        let id = self.framing.conn_id(conn_id);
         self.services.push((id, services));
         self.open.push(id);
         self
@@ -58,7 +59,7 @@ impl ConnectionBuilder {
     /// Opens logical connection `conn_id` for calls made with
     /// [`Connection::client`].
     pub fn open(mut self, conn_id: u32) -> Self {
-        let id = self.chan_id(conn_id);
+        let id = self.framing.conn_id(conn_id);
         self.open.push(id);
         self
     }
@@ -76,13 +77,6 @@ impl ConnectionBuilder {
     pub fn on_close(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
         self.on_close = Some(Box::new(f));
         self
-    }
-
-    fn chan_id(&self, conn_id: u32) -> u32 {
-        match self.framing {
-            Framing::Raw => 0,
-            Framing::Mux => conn_id,
-        }
     }
 
     /// Starts the workers and returns the running connection.
@@ -109,7 +103,11 @@ impl ConnectionBuilder {
         let ctl_stream = stream
             .try_clone()
             .map_err(|e| Error::io("cannot clone the connection socket", e))?;
-        let read = ReadSide::new(read_stream, options.read_buffer, &open);
+        let read = ReadSide::new(
+            read_stream,
+            options.read_buffer,
+            Inbound::new(framing, &open),
+        );
         let shared = Arc::new(Shared {
             framing,
             options: options.clone(),
@@ -119,10 +117,9 @@ impl ConnectionBuilder {
             turn: Mutex::new(Turn::default()),
             turn_cv: Condvar::new(),
             spares: Mutex::new(Vec::new()),
-            writer: Mutex::new(Writer::new(stream)),
+            writer: Mutex::new(Writer::new(stream, Outbound::new(framing))),
             control: ctl_stream,
             pending: Mutex::new(HashMap::new()),
-            next_stream: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             alive: AtomicUsize::new(options.workers),

@@ -48,7 +48,7 @@ impl Default for DeadlineGuard {
 
 pub(super) struct GuardEntry {
     at: Instant,
-    chan: u32,
+    conn_id: u32,
     stream_id: u32,
     /// The method's full name, for the log.
     what: Arc<str>,
@@ -116,7 +116,7 @@ fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard
                 GuardReply::Empty => Ok(Vec::new()),
                 GuardReply::Error(st) => Err(st.clone()),
             };
-            let _ = shared.write_response(e.chan, e.stream_id, result);
+            let _ = shared.write_response(e.conn_id, e.stream_id, result);
         }
     }
 }
@@ -140,7 +140,7 @@ impl Shared {
     /// `None` without a timeout or without a guard.
     pub(super) fn watch_deadline(
         &self,
-        chan: u32,
+        conn_id: u32,
         stream_id: u32,
         received: Instant,
         timeout: Option<Duration>,
@@ -158,7 +158,7 @@ impl Shared {
                     .min(t / 4);
                 let _ = tx.send(GuardMsg::Watch(GuardEntry {
                     at: received + t - margin,
-                    chan,
+                    conn_id,
                     stream_id,
                     what: what.clone(),
                     replied: flag.clone(),

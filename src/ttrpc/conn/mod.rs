@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::server::Services;
+use super::session::Framing;
 use super::Response;
 use crate::locking::{lock, wait, wait_timeout};
 use crate::{Error, Result};
@@ -65,15 +66,6 @@ pub use guard::{DeadlineGuard, GuardReply};
 use guard::GuardMsg;
 use read::{ReadSide, Turn};
 use write::Writer;
-
-/// How ttrpc frames travel on the socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// Plain ttrpc: the socket is one logical connection (id 0).
-    Raw,
-    /// NRI's multiplexer: logical connections with ids from 1.
-    Mux,
-}
 
 /// Callback run once when a connection has closed, with the reason.
 pub type OnClose = Box<dyn FnOnce(&str) + Send>;
@@ -141,16 +133,13 @@ impl Connection {
     /// A client making calls on logical connection `conn_id` (ignored with
     /// [`Framing::Raw`]). The id must have been opened or served.
     pub fn client(&self, conn_id: u32) -> Result<Client> {
-        let chan = match self.shared.framing {
-            Framing::Raw => 0,
-            Framing::Mux => conn_id,
-        };
-        if !self.shared.open.contains(&chan) {
+        let id = self.shared.framing.conn_id(conn_id);
+        if !self.shared.open.contains(&id) {
             return Err(Error::Config(format!(
                 "logical connection {conn_id} was not opened on this connection"
             )));
         }
-        Ok(Client::new(self.shared.clone(), self.owner.clone(), chan))
+        Ok(Client::new(self.shared.clone(), self.owner.clone(), id))
     }
 
     /// Closes the connection (idempotent). Does not wait; see [`Connection::wait`].
@@ -218,8 +207,8 @@ impl Connection {
 }
 
 /// The key of a waiting caller: logical connection and stream id.
-fn key(chan: u32, stream: u32) -> u64 {
-    ((chan as u64) << 32) | stream as u64
+fn key(conn_id: u32, stream_id: u32) -> u64 {
+    (u64::from(conn_id) << 32) | u64::from(stream_id)
 }
 
 type PendingSlot = Sender<Result<Response>>;
@@ -245,7 +234,6 @@ struct Shared {
     writer: Mutex<Writer>,
     control: UnixStream,
     pending: Mutex<HashMap<u64, PendingSlot>>,
-    next_stream: Mutex<HashMap<u32, u32>>,
     closed: AtomicBool,
     reason: Mutex<Option<String>>,
     alive: AtomicUsize,
