@@ -10,7 +10,7 @@ use std::thread;
 use super::guard;
 use super::read::{worker_main, ReadSide, Turn};
 use super::write::Writer;
-use super::{Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
+use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
 use crate::locking::lock;
 use crate::ttrpc::session::{Inbound, Outbound};
 use crate::ttrpc::Services;
@@ -21,7 +21,7 @@ pub struct ConnectionBuilder {
     stream: UnixStream,
     framing: Framing,
     options: ConnectionOptions,
-    services: Vec<(u32, Arc<Services>)>,
+    services: HashMap<u32, Arc<Services>>,
     open: Vec<u32>,
     on_close: Option<OnClose>,
     on_closing: Option<OnClose>,
@@ -34,7 +34,7 @@ impl ConnectionBuilder {
             stream,
             framing,
             options: ConnectionOptions::default(),
-            services: Vec::new(),
+            services: HashMap::new(),
             open: Vec::new(),
             on_close: None,
             on_closing: None,
@@ -51,7 +51,7 @@ impl ConnectionBuilder {
     /// [`Framing::Raw`], where the one stream is served).
     pub fn serve(mut self, conn_id: u32, services: Arc<Services>) -> Self {
         let id = self.framing.conn_id(conn_id);
-        self.services.push((id, services));
+        self.services.insert(id, services);
         self.open.push(id);
         self
     }
@@ -108,10 +108,10 @@ impl ConnectionBuilder {
             options.read_buffer,
             Inbound::new(framing, &open),
         );
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ConnectionState {
             framing,
             options: options.clone(),
-            services: services.into_iter().collect(),
+            services,
             open,
             read: Mutex::new(read),
             turn: Mutex::new(Turn::default()),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protobuf::Message;
 
-use super::{key, Owner, PendingSlot, Shared};
+use super::{key, ConnectionState, Owner, PendingSlot};
 use crate::locking::lock;
 use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_REQUEST};
 use crate::ttrpc::session::RequestEnvelope;
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 /// threads at once.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    shared: Arc<ConnectionState>,
     _owner: Arc<Owner>,
     conn_id: u32,
 }
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub(super) fn new(shared: Arc<Shared>, owner: Arc<Owner>, conn_id: u32) -> Self {
+    pub(super) fn new(shared: Arc<ConnectionState>, owner: Arc<Owner>, conn_id: u32) -> Self {
         Client {
             shared,
             _owner: owner,
@@ -160,7 +160,7 @@ impl Client {
     }
 }
 
-impl Shared {
+impl ConnectionState {
     pub(super) fn deliver(&self, conn_id: u32, stream_id: u32, resp: Result<Response>) {
         match lock(&self.pending).remove(&key(conn_id, stream_id)) {
             Some(tx) => {

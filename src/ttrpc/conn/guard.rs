@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::Shared;
+use super::ConnectionState;
 use crate::locking::lock;
 use crate::ttrpc::Status;
 use crate::{Error, Result};
@@ -77,7 +77,7 @@ pub(super) enum GuardMsg {
     Stop,
 }
 
-fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
+fn guard_main(shared: Weak<ConnectionState>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
     let mut heap: BinaryHeap<GuardEntry> = BinaryHeap::new();
     loop {
         let msg = match heap.peek() {
@@ -122,7 +122,7 @@ fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard
 }
 
 /// Starts the guard thread of a connection.
-pub(super) fn start(shared: &Arc<Shared>, guard: DeadlineGuard) -> Result<()> {
+pub(super) fn start(shared: &Arc<ConnectionState>, guard: DeadlineGuard) -> Result<()> {
     let (tx, rx) = crossbeam_channel::unbounded();
     *lock(&shared.guard) = Some(tx);
     let weak = Arc::downgrade(shared);
@@ -134,7 +134,7 @@ pub(super) fn start(shared: &Arc<Shared>, guard: DeadlineGuard) -> Result<()> {
     Ok(())
 }
 
-impl Shared {
+impl ConnectionState {
     /// Has the guard watch a request that came with a timeout; returns the
     /// flag that whoever replies first (the handler or the guard) sets.
     /// `None` without a timeout or without a guard.

@@ -27,13 +27,16 @@
 //!
 //! # Where things are
 //!
-//! This file holds the framing and the options, the [`Connection`] handle,
-//! the state its threads share and the closing path. The rest, one part
-//! each: `builder` (setting up and starting a connection), `client` (calls
-//! and waiting for their replies), `read` (the turn to read, decoding what
-//! arrived and the worker loop), `serve` (the request envelope and running a
-//! handler for it), `write` (framing and writing messages) and `guard` (the
-//! deadline guard).
+//! The protocol itself (what a frame means, stream ids, envelopes, framing
+//! for Go readers) is the session layer's (`ttrpc/session/`); this
+//! directory moves bytes, waits and runs handlers. This file holds the
+//! options, the [`Connection`] handle, the state its threads share
+//! (`ConnectionState`) and the closing path. The rest, one part each:
+//! `builder` (setting up and starting a connection), `client` (calls and
+//! waiting for their replies), `read` (the turn to read, feeding the
+//! session what arrived and the worker loop), `serve` (running the handler
+//! a request names), `write` (writing framed messages under one lock) and
+//! `guard` (the deadline guard).
 
 mod builder;
 mod client;
@@ -101,7 +104,7 @@ impl Default for ConnectionOptions {
 /// Closes the connection when the last user handle ([`Connection`] or
 /// [`Client`]) is dropped; the worker threads hold only the shared state,
 /// so they never keep a forgotten connection open.
-struct Owner(Arc<Shared>);
+struct Owner(Arc<ConnectionState>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
@@ -115,7 +118,7 @@ impl Drop for Owner {
 /// connection closes (without waiting for its threads).
 #[derive(Clone)]
 pub struct Connection {
-    shared: Arc<Shared>,
+    shared: Arc<ConnectionState>,
     owner: Arc<Owner>,
 }
 
@@ -216,7 +219,7 @@ type PendingSlot = Sender<Result<Response>>;
 /// The state one connection's threads and handles share. Its methods live
 /// with the part they serve: closing here, reading in `read`, writing in
 /// `write`, calling in `client`, serving in `serve`, the guard in `guard`.
-struct Shared {
+struct ConnectionState {
     framing: Framing,
     options: ConnectionOptions,
     services: HashMap<u32, Arc<Services>>,
@@ -245,7 +248,7 @@ struct Shared {
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
-impl Shared {
+impl ConnectionState {
     fn reason_string(&self) -> String {
         lock(&self.reason)
             .clone()

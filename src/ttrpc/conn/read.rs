@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Shared;
+use super::ConnectionState;
 use crate::locking::{lock, wait};
 use crate::status::{Code, Status};
 use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
@@ -19,7 +19,7 @@ use crate::{Error, Result};
 
 /// The turn to read, held: given back when dropped, also if the holder
 /// panics.
-pub(super) struct TurnHeld<'a>(&'a Shared);
+pub(super) struct TurnHeld<'a>(&'a ConnectionState);
 
 impl Drop for TurnHeld<'_> {
     fn drop(&mut self) {
@@ -81,12 +81,16 @@ impl ReadSide {
     }
 
     /// Reads once from the socket and decodes everything that arrived.
-    fn fill(&mut self, shared: &Shared) -> Result<()> {
+    fn fill(&mut self, shared: &ConnectionState) -> Result<()> {
         self.fill_within(shared, None)
     }
 
     /// Like `fill`, but gives up after `wait` without data (`Ok` then).
-    pub(super) fn fill_within(&mut self, shared: &Shared, wait: Option<Duration>) -> Result<()> {
+    pub(super) fn fill_within(
+        &mut self,
+        shared: &ConnectionState,
+        wait: Option<Duration>,
+    ) -> Result<()> {
         if wait.is_some() {
             let _ = self.stream.set_read_timeout(wait);
         }
@@ -97,7 +101,7 @@ impl ReadSide {
         res
     }
 
-    fn fill_once(&mut self, shared: &Shared, timed: bool) -> Result<()> {
+    fn fill_once(&mut self, shared: &ConnectionState, timed: bool) -> Result<()> {
         let n = loop {
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
@@ -170,7 +174,7 @@ impl ReadSide {
     }
 }
 
-fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()> {
+fn enqueue(queue: &mut VecDeque<Work>, shared: &ConnectionState, work: Work) -> Result<()> {
     if queue.len() < shared.options.max_queued_requests {
         queue.push_back(work);
         return Ok(());
@@ -192,7 +196,7 @@ fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()
     shared.write_response(conn_id, stream_id, Err(status))
 }
 
-impl Shared {
+impl ConnectionState {
     /// Keeps a used request buffer for a later frame (a few small ones only).
     pub(super) fn recycle(&self, buf: Vec<u8>) {
         if buf.capacity() <= MAX_SPARE_BUFFER {
@@ -240,7 +244,7 @@ impl Shared {
     }
 }
 
-struct ExitGuard(Arc<Shared>);
+struct ExitGuard(Arc<ConnectionState>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
@@ -248,7 +252,7 @@ impl Drop for ExitGuard {
     }
 }
 
-pub(super) fn worker_main(shared: Arc<Shared>) {
+pub(super) fn worker_main(shared: Arc<ConnectionState>) {
     let _exit = ExitGuard(shared.clone());
     loop {
         let Some(turn) = shared.take_turn() else {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::read::Work;
-use super::Shared;
+use super::ConnectionState;
 use crate::ttrpc::server::{Handler, Method, RequestContext};
 use crate::ttrpc::session::Envelope;
 use crate::ttrpc::{Code, Status};
 
-impl Shared {
+impl ConnectionState {
     pub(super) fn process(self: &Arc<Self>, work: Work) {
         match work {
             Work::Refuse {

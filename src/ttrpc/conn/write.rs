@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use super::Shared;
+use super::ConnectionState;
 use crate::locking::lock;
 use crate::status::Status;
 use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_RESPONSE};
@@ -65,7 +65,7 @@ impl Writer {
     }
 }
 
-impl Shared {
+impl ConnectionState {
     /// A failed write leaves the stream in an unknown state: close.
     pub(super) fn fail_write(&self, e: Error) -> Error {
         if matches!(e, Error::Io { .. }) {
