@@ -16,7 +16,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `pb`, `locking`, `proto` (generated code) |
+//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `pb`, `locking`, `socket`, `proto` (generated code) |
 //! | 1 | `api` (with `api::fixtures`) |
 //! | 2 | `mux`, `ttrpc` (`ttrpc` may use `mux`, not the reverse) |
 //! | 3 | `stub`, `runtime`, `logging`, `logging_config` |
@@ -70,7 +70,7 @@ const ALLOWANCE_DIRS: &[&str] = &["stub/", "runtime/"];
 
 fn layer_of(top: &str) -> Option<u8> {
     Some(match top {
-        "error" | "status" | "event_mask" | "pb" | "locking" | "proto" => 0,
+        "error" | "status" | "event_mask" | "pb" | "locking" | "socket" | "proto" => 0,
         "api" => 1,
         "mux" | "ttrpc" => 2,
         "stub" | "runtime" | "logging" | "logging_config" => 3,

@@ -35,6 +35,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::codec::{encode_message, MuxDecoder, MAX_FRAME_LEN};
 use crate::locking::lock;
+use crate::socket::SocketClones;
 use crate::{Error, Result};
 
 /// Unread pieces a logical connection may hold before the trunk closes.
@@ -78,12 +79,7 @@ impl std::fmt::Debug for Trunk {
 impl Trunk {
     /// Starts the reader thread for `stream`.
     pub fn new(stream: UnixStream) -> Result<Trunk> {
-        let read = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the trunk socket", e))?;
-        let control = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the trunk socket", e))?;
+        let SocketClones { read, control } = SocketClones::of(&stream, "trunk")?;
         let shared = Arc::new(TrunkState {
             writer: Mutex::new(stream),
             control,

@@ -12,6 +12,7 @@ use super::read::{worker_main, ReadSide, Turn};
 use super::write::Writer;
 use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
 use crate::locking::lock;
+use crate::socket::SocketClones;
 use crate::ttrpc::session::{Inbound, Outbound};
 use crate::ttrpc::Services;
 use crate::{Error, Result};
@@ -97,14 +98,9 @@ impl ConnectionBuilder {
         }
         open.sort_unstable();
         open.dedup();
-        let read_stream = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the connection socket for reading", e))?;
-        let ctl_stream = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the connection socket", e))?;
+        let clones = SocketClones::of(&stream, "connection")?;
         let read = ReadSide::new(
-            read_stream,
+            clones.read,
             options.read_buffer,
             Inbound::new(framing, &open),
         );
@@ -118,7 +114,7 @@ impl ConnectionBuilder {
             turn_cv: Condvar::new(),
             spares: Mutex::new(Vec::new()),
             writer: Mutex::new(Writer::new(stream, Outbound::new(framing))),
-            control: ctl_stream,
+            control: clones.control,
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),

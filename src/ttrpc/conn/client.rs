@@ -11,8 +11,8 @@ use protobuf::Message;
 
 use super::{key, ConnectionState, Owner, PendingSlot};
 use crate::locking::lock;
-use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_REQUEST};
-use crate::ttrpc::session::RequestEnvelope;
+use crate::ttrpc::codec::MAX_MESSAGE_LEN;
+use crate::ttrpc::session::{timeout_nano, Outgoing, RequestEnvelope};
 use crate::ttrpc::{Code, KeyValue, Response};
 use crate::{Error, Result};
 
@@ -57,16 +57,8 @@ impl Client {
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
         let shared = &self.shared;
-        let timeout_nano = timeout
-            .map(|t| t.as_nanos().min(i64::MAX as u128) as i64)
-            .unwrap_or(0);
-        let envelope = RequestEnvelope {
-            service,
-            method,
-            payload: &payload,
-            timeout_nano,
-            metadata: &metadata,
-        };
+        let envelope =
+            RequestEnvelope::new(service, method, &payload, timeout_nano(timeout), &metadata);
         let len = envelope.encoded_len();
         if len > MAX_MESSAGE_LEN {
             // The id is used up even so, as with Go's client.
@@ -266,7 +258,7 @@ impl ConnectionState {
         if let Some(t) = timeout {
             w.set_write_timeout(Some(t.max(Duration::from_millis(1))));
         }
-        let res = w.write_message(conn_id, stream_id, TYPE_REQUEST, &[], bytes);
+        let res = w.write_message(&Outgoing::request(conn_id, stream_id, bytes));
         if timeout.is_some() {
             w.set_write_timeout(None);
         }

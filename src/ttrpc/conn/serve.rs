@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::read::Work;
 use super::ConnectionState;
@@ -42,20 +42,12 @@ impl ConnectionState {
         envelope: Envelope,
         received: Instant,
     ) {
-        let Envelope {
-            service,
-            method,
-            data,
-            payload,
-            timeout_nano,
-            metadata,
-        } = envelope;
-        let timeout = (timeout_nano > 0).then(|| Duration::from_nanos(timeout_nano as u64));
+        let timeout = envelope.timeout();
         let handler = match self.services.get(&conn_id) {
-            Some(s) => s.lookup(&service, &method),
+            Some(s) => s.lookup(&envelope.service, &envelope.method),
             None => Err(Status::new(
                 Code::Unimplemented,
-                format!("unknown service {service:?}"),
+                format!("unknown service {:?}", envelope.service),
             )),
         };
         let Method { name, handler } = match handler {
@@ -67,14 +59,15 @@ impl ConnectionState {
         };
         let replied = self.watch_deadline(conn_id, stream_id, received, timeout, name);
         let ctx = RequestContext {
-            service,
-            method,
+            service: envelope.service,
+            method: envelope.method,
             stream_id,
             received,
             timeout,
-            metadata,
+            metadata: envelope.metadata,
             after_reply: Default::default(),
         };
+        let (data, payload) = (envelope.data, envelope.payload);
         let mut spare = None;
         let call = || match handler {
             Handler::Borrowed(h) => {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::ConnectionState;
 use crate::locking::lock;
 use crate::status::Status;
-use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_RESPONSE};
-use crate::ttrpc::session::{Outbound, Reply};
+use crate::ttrpc::codec::MAX_MESSAGE_LEN;
+use crate::ttrpc::session::{Outbound, Outgoing, Reply};
 use crate::{Error, Result};
 
 /// Above this, the frame buffer is given back after a write instead of
@@ -40,23 +40,15 @@ impl Writer {
         let _ = self.stream.set_write_timeout(timeout);
     }
 
-    /// Frames one ttrpc message, `head` then `body`, and writes it with one
-    /// `write_all`.
-    pub(super) fn write_message(
-        &mut self,
-        conn_id: u32,
-        stream_id: u32,
-        message_type: u8,
-        head: &[u8],
-        body: &[u8],
-    ) -> Result<()> {
+    /// Frames one ttrpc message and writes it with one `write_all`.
+    pub(super) fn write_message(&mut self, message: &Outgoing<'_>) -> Result<()> {
         let Writer {
             stream,
             buf,
             outbound,
         } = self;
         buf.clear();
-        outbound.frame(buf, conn_id, stream_id, message_type, head, body)?;
+        outbound.frame(buf, message)?;
         let res = stream.write_all(buf);
         if buf.capacity() > MAX_KEPT_BUFFER {
             *buf = Vec::new();
@@ -94,9 +86,8 @@ impl ConnectionState {
                 self.options.name
             );
         }
-        let (head, body) = reply.parts();
         let mut w = lock(&self.writer);
-        let res = w.write_message(conn_id, stream_id, TYPE_RESPONSE, head, body);
+        let res = w.write_message(&Outgoing::response(conn_id, stream_id, &reply));
         drop(w);
         res.map_err(|e| self.fail_write(e))
     }

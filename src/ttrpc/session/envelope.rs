@@ -2,6 +2,7 @@
 //! stays in the frame's buffer, and encoded from borrowed parts.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use crate::pb::wire::{
     len_field_size, put_len_field, put_len_prefix, put_tag, put_varint, varint_len, Reader, Tag,
@@ -61,6 +62,18 @@ impl Envelope {
             metadata,
         })
     }
+
+    /// The caller's timeout: `timeout_nano` when above zero (Go's server
+    /// reads zero or less as no deadline).
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        (self.timeout_nano > 0).then(|| Duration::from_nanos(self.timeout_nano as u64))
+    }
+}
+
+/// The `timeout_nano` of a request whose caller waits `timeout` (0 for no
+/// deadline; saturating at `i64::MAX`, some 292 years).
+pub(crate) fn timeout_nano(timeout: Option<Duration>) -> i64 {
+    timeout.map_or(0, |t| t.as_nanos().min(i64::MAX as u128) as i64)
 }
 
 /// Decodes a `ttrpc.KeyValue` (metadata entry): two strings.
@@ -81,19 +94,32 @@ fn key_value(bytes: &[u8]) -> Result<KeyValue, WireError> {
 
 /// A `ttrpc.Request` to encode, borrowing its parts.
 pub(crate) struct RequestEnvelope<'a> {
-    /// Fully qualified service name.
-    pub(crate) service: &'a str,
-    /// Method name.
-    pub(crate) method: &'a str,
-    /// The encoded argument.
-    pub(crate) payload: &'a [u8],
+    service: &'a str,
+    method: &'a str,
+    payload: &'a [u8],
     /// The caller's timeout in nanoseconds (0: none).
-    pub(crate) timeout_nano: i64,
-    /// Metadata to send.
-    pub(crate) metadata: &'a [KeyValue],
+    timeout_nano: i64,
+    metadata: &'a [KeyValue],
 }
 
-impl RequestEnvelope<'_> {
+impl<'a> RequestEnvelope<'a> {
+    /// A request for `service`/`method` with these parts.
+    pub(crate) fn new(
+        service: &'a str,
+        method: &'a str,
+        payload: &'a [u8],
+        timeout_nano: i64,
+        metadata: &'a [KeyValue],
+    ) -> Self {
+        RequestEnvelope {
+            service,
+            method,
+            payload,
+            timeout_nano,
+            metadata,
+        }
+    }
+
     /// Field numbers of `ttrpc.Request` and `ttrpc.KeyValue`.
     const SERVICE: u32 = 1;
     const METHOD: u32 = 2;
@@ -235,6 +261,26 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_go_to_nanoseconds_and_back() {
+        assert_eq!(timeout_nano(None), 0);
+        assert_eq!(
+            timeout_nano(Some(Duration::from_millis(1500))),
+            1_500_000_000
+        );
+        assert_eq!(timeout_nano(Some(Duration::MAX)), i64::MAX);
+        let with = |timeout_nano| {
+            let mut r = request(b"");
+            r.timeout_nano = timeout_nano;
+            Envelope::decode(r.write_to_bytes().unwrap())
+                .unwrap()
+                .timeout()
+        };
+        assert_eq!(with(2_000), Some(Duration::from_micros(2)));
+        assert_eq!(with(0), None);
+        assert_eq!(with(-5), None);
+    }
+
+    #[test]
     fn a_group_must_be_closed_by_its_own_end_tag() {
         // Field 11 opened, field 12 closed: Go refuses it, so do we.
         let e = Envelope::decode(vec![0x5b, 0x64]).err().unwrap();
@@ -282,13 +328,7 @@ mod tests {
             }
             .write_to_bytes()
             .unwrap();
-            let envelope = RequestEnvelope {
-                service,
-                method,
-                payload: &payload,
-                timeout_nano,
-                metadata: &metadata,
-            };
+            let envelope = RequestEnvelope::new(service, method, &payload, timeout_nano, &metadata);
             let mut ours = Vec::new();
             envelope.encode(&mut ours);
             assert_eq!(ours, generated, "{service}/{method} {len} {timeout_nano}");

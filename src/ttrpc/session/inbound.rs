@@ -351,6 +351,11 @@ mod tests {
         out
     }
 
+    /// The short forms of everything `wire` decodes to in one read.
+    fn briefs(inbound: &mut Inbound, wire: &[u8]) -> Vec<String> {
+        decode_all(inbound, &[wire]).iter().map(brief).collect()
+    }
+
     /// A short form of an incoming message, for comparing.
     fn brief(i: &Incoming) -> String {
         match i {
@@ -419,10 +424,7 @@ mod tests {
             wire.extend(on_trunk(conn, &frame(id, TYPE_REQUEST, &request("M", b""))));
         }
         let mut inbound = Inbound::new(Framing::Mux, &[1, 2]);
-        let got: Vec<String> = decode_all(&mut inbound, &[&wire])
-            .iter()
-            .map(brief)
-            .collect();
+        let got = briefs(&mut inbound, &wire);
         assert_eq!(
             got,
             [
@@ -479,10 +481,7 @@ mod tests {
         wire.extend(frame(5, TYPE_REQUEST, &request("M", b"")));
         wire.extend(frame(11, TYPE_REQUEST, &request("M", b"")));
         let mut inbound = Inbound::new(Framing::Raw, &[0]);
-        let got: Vec<String> = decode_all(&mut inbound, &[&wire])
-            .iter()
-            .map(brief)
-            .collect();
+        let got = briefs(&mut inbound, &wire);
         assert_eq!(
             got,
             [

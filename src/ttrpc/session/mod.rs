@@ -38,9 +38,9 @@ mod outbound;
 mod reply;
 mod stream_ids;
 
-pub(crate) use envelope::{Envelope, RequestEnvelope};
+pub(crate) use envelope::{timeout_nano, Envelope, RequestEnvelope};
 pub(crate) use inbound::{Ignored, Inbound, Incoming};
-pub(crate) use outbound::Outbound;
+pub(crate) use outbound::{Outbound, Outgoing};
 pub(crate) use reply::Reply;
 
 /// How ttrpc frames travel on the socket.

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
+use super::reply::Reply;
 use super::stream_ids::CallIds;
 use super::Framing;
 use crate::mux::codec::encode_message_parts;
-use crate::ttrpc::codec::{FrameHeader, HEADER_LEN};
+use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, TYPE_REQUEST, TYPE_RESPONSE};
 use crate::Result;
 
 /// The sending half of a socket's protocol state. The connection keeps it
@@ -33,22 +34,16 @@ impl Outbound {
         self.calls.entry(conn_id).or_default().next(conn_id)
     }
 
-    /// Appends one ttrpc message, `head` then `body`, to `out` as it goes
-    /// on the socket: a 10-byte ttrpc header and the data, carried on a
-    /// trunk in frames a Go reader takes (see [`crate::mux`]). Fails with
+    /// Appends `message` to `out` as it goes on the socket: a 10-byte
+    /// ttrpc header and the data, carried on a trunk in frames a Go reader
+    /// takes (see [`crate::mux`]). Fails with
     /// [`crate::Error::MessageTooLarge`] over the message limit, writing
     /// nothing.
-    pub(crate) fn frame(
-        &self,
-        out: &mut Vec<u8>,
-        conn_id: u32,
-        stream_id: u32,
-        message_type: u8,
-        head: &[u8],
-        body: &[u8],
-    ) -> Result<()> {
+    pub(crate) fn frame(&self, out: &mut Vec<u8>, message: &Outgoing<'_>) -> Result<()> {
+        let Outgoing { head, body, .. } = *message;
         let len = head.len() + body.len();
-        let header = FrameHeader::for_len(stream_id, message_type, 0, len)?.to_bytes();
+        let header =
+            FrameHeader::for_len(message.stream_id, message.message_type, 0, len)?.to_bytes();
         match self.framing {
             Framing::Raw => {
                 out.reserve(HEADER_LEN + len);
@@ -57,7 +52,44 @@ impl Outbound {
                 out.extend_from_slice(body);
                 Ok(())
             }
-            Framing::Mux => encode_message_parts(out, conn_id, &[&header, head, body]),
+            Framing::Mux => encode_message_parts(out, message.conn_id, &[&header, head, body]),
+        }
+    }
+}
+
+/// One ttrpc message to send: where it goes, and its data as two parts
+/// (the bytes before a payload, and the payload), framed without being
+/// joined first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outgoing<'a> {
+    conn_id: u32,
+    stream_id: u32,
+    message_type: u8,
+    head: &'a [u8],
+    body: &'a [u8],
+}
+
+impl<'a> Outgoing<'a> {
+    /// A request (an encoded `ttrpc.Request`) on a new stream.
+    pub(crate) fn request(conn_id: u32, stream_id: u32, envelope: &'a [u8]) -> Self {
+        Outgoing {
+            conn_id,
+            stream_id,
+            message_type: TYPE_REQUEST,
+            head: &[],
+            body: envelope,
+        }
+    }
+
+    /// The reply on the stream of a request.
+    pub(crate) fn response(conn_id: u32, stream_id: u32, reply: &'a Reply<'_>) -> Self {
+        let (head, body) = reply.parts();
+        Outgoing {
+            conn_id,
+            stream_id,
+            message_type: TYPE_RESPONSE,
+            head,
+            body,
         }
     }
 }
@@ -66,7 +98,7 @@ impl Outbound {
 mod tests {
     use super::*;
     use crate::mux::codec::MuxDecoder;
-    use crate::ttrpc::codec::{Decoded, FrameDecoder, MAX_MESSAGE_LEN, TYPE_RESPONSE};
+    use crate::ttrpc::codec::{Decoded, FrameDecoder, MAX_MESSAGE_LEN};
     use crate::Error;
 
     /// The trunk frames in `wire`: (logical connection, payload length).
@@ -91,7 +123,7 @@ mod tests {
         ] {
             let body = vec![0x33u8; len];
             let mut wire = Vec::new();
-            out.frame(&mut wire, 2, 7, TYPE_RESPONSE, &[], &body)
+            out.frame(&mut wire, &Outgoing::request(2, 7, &body))
                 .unwrap();
             assert_eq!(trunk_frames(&wire), want, "len {len}");
             assert_eq!(wire.len(), 10 + len + 8 * want.len());
@@ -104,8 +136,12 @@ mod tests {
             let out = Outbound::new(framing);
             let mut wire = Vec::new();
             let body = vec![9u8; 5000];
-            out.frame(&mut wire, 1, 3, TYPE_RESPONSE, b"head", &body)
+            let result = Ok(body.clone());
+            let reply = Reply::new(&result).unwrap();
+            out.frame(&mut wire, &Outgoing::response(1, 3, &reply))
                 .unwrap();
+            let head = reply.parts().0;
+            assert_eq!(head.len(), 5);
             let ttrpc = match framing {
                 Framing::Raw => wire.clone(),
                 Framing::Mux => {
@@ -125,8 +161,8 @@ mod tests {
                 Some(Decoded::Frame { header, data }) => {
                     assert_eq!(header.stream_id, 3);
                     assert_eq!(header.message_type, TYPE_RESPONSE);
-                    assert_eq!(&data[..4], b"head");
-                    assert_eq!(&data[4..], &body[..]);
+                    assert_eq!(&data[..5], head);
+                    assert_eq!(&data[5..], &body[..]);
                 }
                 other => panic!("{other:?}"),
             }
@@ -138,9 +174,9 @@ mod tests {
     fn a_message_over_the_limit_is_refused_and_nothing_is_written() {
         let out = Outbound::new(Framing::Mux);
         let mut wire = Vec::new();
-        let body = vec![0u8; MAX_MESSAGE_LEN];
+        let body = vec![0u8; MAX_MESSAGE_LEN + 1];
         let err = out
-            .frame(&mut wire, 1, 1, TYPE_RESPONSE, b"x", &body)
+            .frame(&mut wire, &Outgoing::request(1, 1, &body))
             .unwrap_err();
         assert!(
             matches!(err, Error::MessageTooLarge { len, .. } if len == MAX_MESSAGE_LEN as u64 + 1)
