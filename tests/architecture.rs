@@ -629,7 +629,7 @@ fn entry_of(g: &Graph, dir: &[String], file: &str) -> Option<String> {
     let is_dir = g
         .modules
         .iter()
-        .any(|o| o.path.starts_with(child) && o.file.ends_with("/mod.rs") && o.path == child);
+        .any(|o| o.path == child && o.file.ends_with("/mod.rs"));
     let prefix: String = child.iter().map(|s| format!("{s}/")).collect();
     Some(if is_dir {
         prefix
