@@ -43,7 +43,7 @@ pub enum Error {
 
     /// A peer declared a multiplexer frame larger than the limit.
     #[error(
-        "multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit"
+        "multiplexer frame of {len} bytes on logical connection {conn_id} exceeds the {limit}-byte limit"
     )]
     MuxFrameTooLarge {
         /// Logical connection id of the frame.

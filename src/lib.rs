@@ -78,6 +78,7 @@ pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
+mod socket;
 mod status;
 pub mod stub;
 pub mod ttrpc;
