@@ -26,10 +26,7 @@ pub struct PluginListener {
 
 impl std::fmt::Debug for PluginListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginListener")
-            .field("path", &self.path)
-            .field("listener", &self.listener)
-            .finish_non_exhaustive()
+        f.debug_tuple("PluginListener").field(&self.path).finish()
     }
 }
 
