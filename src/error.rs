@@ -7,7 +7,8 @@
 use std::io;
 use std::time::Duration;
 
-use crate::ttrpc::Code;
+use crate::event_mask::EventMask;
+use crate::status::{Code, Status};
 
 /// The exit status for a plugin that cannot work as configured (`EX_CONFIG`
 /// of `sysexits.h`); see [`Error::exit_code`]. A systemd unit can stop
@@ -42,7 +43,7 @@ pub enum Error {
 
     /// A peer declared a multiplexer frame larger than the limit.
     #[error(
-        "multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit"
+        "multiplexer frame of {len} bytes on logical connection {conn_id} exceeds the {limit}-byte limit"
     )]
     MuxFrameTooLarge {
         /// Logical connection id of the frame.
@@ -118,7 +119,7 @@ pub enum Error {
     },
 
     /// An event name that is not part of the NRI vocabulary.
-    #[error("unknown event {0:?} (known: runpodsandbox, stoppodsandbox, removepodsandbox, createcontainer, postcreatecontainer, startcontainer, poststartcontainer, updatecontainer, postupdatecontainer, stopcontainer, removecontainer, all, pod, podsandbox, container)")]
+    #[error("unknown event {0:?} (known, in any case: {known})", known = crate::event_table::KnownEventNames)]
     UnknownEvent(String),
 
     /// An invalid configuration value or option.
@@ -153,7 +154,7 @@ pub enum Error {
         /// Full plugin name (`NN-name`).
         plugin: String,
         /// The events the runtime cannot deliver.
-        events: crate::api::EventMask,
+        events: EventMask,
         /// The runtime, its version and its NRI version.
         runtime: String,
     },
@@ -236,6 +237,15 @@ impl Error {
             Error::EventsUnavailable { .. } => Code::FailedPrecondition,
             Error::Protobuf { .. } | Error::Protocol(_) => Code::Internal,
             _ => Code::Unknown,
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Status { code, message, .. } => Status { code, message },
+            other => Status::new(other.code(), other.to_string()),
         }
     }
 }

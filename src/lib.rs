@@ -82,10 +82,15 @@ pub mod cli;
 #[cfg_attr(docsrs, doc(cfg(feature = "go-yaml")))]
 pub mod decode;
 mod error;
+mod event_mask;
+mod event_table;
+mod locking;
 pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
+mod socket;
+mod status;
 pub mod stub;
 pub mod ttrpc;
 

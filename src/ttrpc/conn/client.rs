@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protobuf::Message;
 
-use super::{key, lock, Owner, PendingSlot, Shared};
-use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_REQUEST};
-use crate::ttrpc::{Code, KeyValue, Request, Response};
+use super::{key, ConnectionState, Owner, PendingSlot};
+use crate::locking::lock;
+use crate::ttrpc::codec::MAX_MESSAGE_LEN;
+use crate::ttrpc::session::{timeout_nano, Outgoing, RequestEnvelope};
+use crate::ttrpc::{Code, KeyValue, Response};
 use crate::{Error, Result};
 
 /// Makes calls on one logical connection of a
@@ -19,23 +21,25 @@ use crate::{Error, Result};
 /// threads at once.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    shared: Arc<ConnectionState>,
     _owner: Arc<Owner>,
-    chan: u32,
+    conn_id: u32,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("conn", &self.chan).finish()
+        f.debug_struct("Client")
+            .field("conn", &self.conn_id)
+            .finish()
     }
 }
 
 impl Client {
-    pub(super) fn new(shared: Arc<Shared>, owner: Arc<Owner>, chan: u32) -> Self {
+    pub(super) fn new(shared: Arc<ConnectionState>, owner: Arc<Owner>, conn_id: u32) -> Self {
         Client {
             shared,
             _owner: owner,
-            chan,
+            conn_id,
         }
     }
 
@@ -53,34 +57,23 @@ impl Client {
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
         let shared = &self.shared;
-        let req = Request {
-            service: service.to_string(),
-            method: method.to_string(),
-            payload,
-            timeout_nano: timeout
-                .map(|t| t.as_nanos().min(i64::MAX as u128) as i64)
-                .unwrap_or(0),
-            metadata,
-            ..Default::default()
-        };
-        let bytes = req.write_to_bytes().map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: "ttrpc.Request",
-            source: e,
-        })?;
-        if bytes.len() > MAX_MESSAGE_LEN {
-            // The id is consumed even so, as with Go's client.
-            let mut next = lock(&shared.next_stream);
-            let n = next.entry(self.chan).or_insert(1);
-            *n = n.wrapping_add(2);
+        let envelope =
+            RequestEnvelope::new(service, method, &payload, timeout_nano(timeout), &metadata);
+        let len = envelope.encoded_len();
+        if len > MAX_MESSAGE_LEN {
+            // The id is used up even so, as with Go's client.
+            let _ = lock(&shared.writer).outbound.next_call_id(self.conn_id);
             return Err(Error::MessageTooLarge {
-                len: bytes.len() as u64,
+                len: len as u64,
                 limit: MAX_MESSAGE_LEN as u64,
             });
         }
+        let mut bytes = Vec::with_capacity(len);
+        envelope.encode(&mut bytes);
+        drop(payload);
         let (tx, rx) = crossbeam_channel::bounded(1);
         let stream_id = shared
-            .send_request(self.chan, &bytes, tx, timeout)
+            .send_request(self.conn_id, &bytes, tx, timeout)
             .map_err(|e| match (e, timeout) {
                 (Error::Io { source, .. }, Some(t))
                     if matches!(
@@ -100,7 +93,7 @@ impl Client {
         let outcome = match shared.await_reply(&rx, deadline) {
             Some(r) => r,
             None => {
-                lock(&shared.pending).remove(&key(self.chan, stream_id));
+                lock(&shared.pending).remove(&key(self.conn_id, stream_id));
                 // The reply may have raced the timeout into the slot.
                 match rx.try_recv() {
                     Ok(r) => r,
@@ -159,14 +152,14 @@ impl Client {
     }
 }
 
-impl Shared {
-    pub(super) fn deliver(&self, chan: u32, stream_id: u32, resp: Result<Response>) {
-        match lock(&self.pending).remove(&key(chan, stream_id)) {
+impl ConnectionState {
+    pub(super) fn deliver(&self, conn_id: u32, stream_id: u32, resp: Result<Response>) {
+        match lock(&self.pending).remove(&key(conn_id, stream_id)) {
             Some(tx) => {
                 let _ = tx.send(resp);
             }
             None => log::debug!(
-                "{}: dropping reply for stream {stream_id} on connection {chan}: no caller waits for it (timed out or unknown)",
+                "{}: dropping reply for stream {stream_id} on logical connection {conn_id}: no caller waits for it (timed out or unknown)",
                 self.options.name
             ),
         }
@@ -247,7 +240,7 @@ impl Shared {
     /// connection is closed then, since a frame was cut short).
     fn send_request(
         &self,
-        chan: u32,
+        conn_id: u32,
         bytes: &[u8],
         tx: PendingSlot,
         timeout: Option<Duration>,
@@ -258,23 +251,20 @@ impl Shared {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::ConnectionClosed(self.reason_string()));
             }
-            let mut next = lock(&self.next_stream);
-            let n = next.entry(chan).or_insert(1);
-            let id = *n;
-            *n = n.wrapping_add(2);
-            pending.insert(key(chan, id), tx);
+            let id = w.outbound.next_call_id(conn_id)?;
+            pending.insert(key(conn_id, id), tx);
             id
         };
         if let Some(t) = timeout {
             w.set_write_timeout(Some(t.max(Duration::from_millis(1))));
         }
-        let res = self.write_locked(&mut w, chan, stream_id, TYPE_REQUEST, &[], bytes);
+        let res = w.write_message(&Outgoing::request(conn_id, stream_id, bytes));
         if timeout.is_some() {
             w.set_write_timeout(None);
         }
         if let Err(e) = res {
             drop(w);
-            lock(&self.pending).remove(&key(chan, stream_id));
+            lock(&self.pending).remove(&key(conn_id, stream_id));
             return Err(self.fail_write(e));
         }
         Ok(stream_id)
