@@ -21,6 +21,18 @@ use nri::Error;
 // The examples' modules, at the crate root as in each example's main.rs
 // (their plugin.rs finds its siblings through `super::`).
 #[allow(dead_code)]
+#[path = "../examples/differ/plugin.rs"]
+mod differ;
+#[allow(dead_code)]
+#[path = "../examples/differ/godiff.rs"]
+mod godiff;
+#[allow(dead_code)]
+#[path = "../examples/differ/gotree.rs"]
+mod gotree;
+#[allow(dead_code)]
+#[path = "../examples/differ/goyaml.rs"]
+mod goyaml;
+#[allow(dead_code)]
 #[path = "../examples/network-device-injector/hostdev.rs"]
 mod hostdev;
 #[allow(dead_code)]
@@ -36,12 +48,20 @@ mod network_device_injector;
 #[path = "../examples/network-logger/plugin.rs"]
 mod network_logger;
 #[allow(dead_code)]
+#[path = "../examples/differ/prototext.rs"]
+mod prototext;
+#[allow(dead_code)]
 #[path = "../examples/rdt/plugin.rs"]
 mod rdt;
 #[allow(dead_code)]
 #[path = "../examples/writable-cgroups/plugin.rs"]
 mod writable_cgroups;
+#[allow(dead_code)]
+#[path = "../examples/differ/yamldiff.rs"]
+mod yamldiff;
 
+#[path = "example_ports/differ_tests.rs"]
+mod differ_tests;
 #[path = "example_ports/netns.rs"]
 mod netns;
 #[path = "example_ports/network_device_injector_tests.rs"]
