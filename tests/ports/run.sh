@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Differential check of the ported example plugins (device-injector,
-# ulimit-adjuster, hook-injector) against the Go libraries the Go plugins
-# use, and of nri::decode against sigs.k8s.io/yaml: the Go oracle in
+# ulimit-adjuster, hook-injector; network-device-injector, rdt,
+# writable-cgroups, network-logger and differ: tests/ports/samples.rs)
+# against the Go libraries the Go plugins use, and of nri::decode against
+# sigs.k8s.io/yaml: the Go oracle in
 # tests/ports/oracle generates inputs and records the Go outcome, then the
 # `ports` test runs the same inputs through the Rust examples and the
 # library and requires the same results and error messages (or a listed

@@ -112,6 +112,7 @@ func main() {
 		c.ID = i
 		emit(c)
 	}
+	samples(*seed+10, *cases, emit)
 	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector, %d ulimit-adjuster, %d hook-injector cases (%d containers), %d decode cases (%d written out)\n",
 		*seed, counts["device-injector"], counts["ulimit-adjuster"], counts["hook-injector"], queries, edges+*cases, edges)
 }
