@@ -201,4 +201,4 @@ fn example_binary(name: &str) -> PathBuf {
 }
 
 /// The examples these tests run as processes.
-const PROCESS_EXAMPLES: [&str; 3] = ["network-logger", "writable-cgroups", "rdt"];
+const PROCESS_EXAMPLES: [&str; 3] = ["network-logger", "writable-cgroups", "differ"];

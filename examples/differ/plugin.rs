@@ -22,16 +22,20 @@
 //! whole state at Synchronize; dumps are the Go differ's YAML (see
 //! `goyaml.rs`).
 //!
-//! Each index pairs what it gets with the oldest value the index before it
-//! kept, whatever the event: like the Go differ, this assumes every index
-//! sees the same events in the same order. An event one of the plugins in
-//! between fails never reaches the later indices and leaves them out of
-//! step.
+//! Each index pairs what it gets with the value the index before it kept for
+//! the same event of the same pod and container.
 //!
 //! Deliberate differences from the Go differ:
 //!
-//! - each index keeps at most [`MAX_QUEUED_BYTES`] of values for the next
-//!   (the oldest are dropped with a warning; Go keeps them all);
+//! - the Go differ pairs what an index gets with the oldest value the index
+//!   before it kept, whatever the event: once a plugin in between fails an
+//!   event (which then never reaches the later indices), every later pair
+//!   is off by one and compares different containers; this port pairs by
+//!   event, pod and container, so a failed event leaves one value unpaired
+//!   instead;
+//! - each index keeps at most [`MAX_QUEUED_BYTES`] of values, and at most
+//!   [`MAX_QUEUED`] values, for the next (the oldest are dropped with a
+//!   warning; Go keeps them all);
 //! - an index that cannot be read as a number, a repeated index or one
 //!   outside 0-99 is refused at start (Go reads a bad one as 0, and breaks
 //!   its chain on a repeated one);
@@ -54,6 +58,9 @@ use super::{godiff, goyaml, yamldiff};
 
 /// Most bytes of values an index keeps for the next one.
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// Most values an index keeps for the next one.
+pub const MAX_QUEUED: usize = 1024;
 
 /// Where each line goes besides the log (tests collect them).
 pub type Sink = Arc<dyn Fn(&str) + Send + Sync>;
@@ -90,6 +97,8 @@ struct Queue {
 }
 
 struct Saved {
+    /// The event, pod and container it is of.
+    key: (&'static str, String, String),
     pod: Option<Struct>,
     container: Option<Struct>,
     bytes: usize,
@@ -186,16 +195,24 @@ impl Differ {
         }
     }
 
-    fn save(&self, pod: Option<Struct>, container: Option<Struct>) {
+    fn save(
+        &self,
+        key: (&'static str, String, String),
+        pod: Option<Struct>,
+        container: Option<Struct>,
+    ) {
         let bytes = pod.as_ref().map_or(0, held_bytes) + container.as_ref().map_or(0, held_bytes);
         let mut queue = self.link().queue.lock().unwrap_or_else(|e| e.into_inner());
         queue.items.push_back(Saved {
+            key,
             pod,
             container,
             bytes,
         });
         queue.bytes += bytes;
-        while queue.bytes > MAX_QUEUED_BYTES && queue.items.len() > 1 {
+        while (queue.bytes > MAX_QUEUED_BYTES && queue.items.len() > 1)
+            || queue.items.len() > MAX_QUEUED
+        {
             if let Some(old) = queue.items.pop_front() {
                 queue.bytes -= old.bytes;
                 log::warn!(
@@ -206,17 +223,25 @@ impl Differ {
         }
     }
 
-    fn take_previous(&self, prev: i32) -> Option<Saved> {
+    /// The value the index `prev` kept for the same event, pod and
+    /// container, the oldest first.
+    fn take_previous(&self, prev: i32, key: &(&'static str, String, String)) -> Option<Saved> {
         let link = &self.chain.links[&prev];
         let mut queue = link.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let saved = queue.items.pop_front()?;
+        let at = queue.items.iter().position(|s| s.key == *key)?;
+        let saved = queue.items.remove(at)?;
         queue.bytes -= saved.bytes;
         Some(saved)
     }
 
     /// The Go differ's `differ`.
-    fn differ(&self, event: &str, pod: &PodSandbox, container: Option<&Container>) {
+    fn differ(&self, event: &'static str, pod: &PodSandbox, container: Option<&Container>) {
         let config = self.chain.config;
+        let key = (
+            event,
+            pod.id.clone(),
+            container.map(|c| c.id.clone()).unwrap_or_default(),
+        );
         let pod = gotree::of(pod);
         let container = container.map(|c| gotree::of(c));
         let Some(prev) = self.link().prev else {
@@ -227,10 +252,10 @@ impl Differ {
                 }
                 self.dump(event, &objects);
             }
-            self.save(Some(pod), container);
+            self.save(key, Some(pod), container);
             return;
         };
-        let Some(initial) = self.take_previous(prev) else {
+        let Some(initial) = self.take_previous(prev, &key) else {
             log::debug!(
                 "[{}] {event}: skipping nil element, plugin startup not yet finished",
                 self.idx
@@ -244,7 +269,7 @@ impl Differ {
             self.print_diff(event, "container", before, now);
         }
         if self.link().next.is_some() {
-            self.save(Some(pod), container);
+            self.save(key, Some(pod), container);
         }
     }
 

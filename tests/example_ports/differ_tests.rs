@@ -285,3 +285,108 @@ fn differ_verbose_levels_dump_and_yaml_compares_dumps() {
         "{got:#?}"
     );
 }
+
+/// A plugin that fails the start of pods named `fail`.
+struct Failer;
+
+impl Plugin for Failer {
+    fn events(&self) -> EventMask {
+        Event::RUN_POD_SANDBOX.into()
+    }
+
+    fn run_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+        if pod.name == "fail" {
+            return Err("refused".into());
+        }
+        Ok(())
+    }
+}
+
+/// The Go differ pairs values in arrival order, so an event failed between
+/// two indices puts every later pair off by one; the port pairs by event,
+/// pod and container.
+#[test]
+fn differ_pairs_values_of_the_same_event_after_a_failed_one() {
+    let lines = Lines::default();
+    let sink = lines.clone();
+    let chain = Chain::with_sink(
+        &[0, 99],
+        Config::default(),
+        Some(Arc::new(move |l: &str| sink.push(l))),
+    )
+    .unwrap();
+    let runtime = Runtime::new();
+    let set = PluginSet::new(&runtime);
+    let _stubs = [
+        join(&runtime, &set, chain.plugin(0), "00"),
+        join(&runtime, &set, Failer, "40"),
+        join(&runtime, &set, Stamper, "50"),
+        join(&runtime, &set, chain.plugin(99), "99"),
+    ];
+    let failing = fixtures::pod("fail").build();
+    assert!(set.run_pod_sandbox(&failing).is_err());
+    let pod = fixtures::pod("web").build();
+    set.run_pod_sandbox(&pod).unwrap();
+    let ctr = fixtures::container(&pod, "nginx").build();
+    set.create_container(&pod, &ctr).unwrap();
+    let got = lines.take();
+    assert_eq!(got[0], "[99] RunPodSandbox: pod: <no changes>", "{got:#?}");
+    assert_eq!(
+        got[1], "[99] CreateContainer: pod: <no changes>",
+        "{got:#?}"
+    );
+    assert_eq!(
+        got[2],
+        "[99] CreateContainer: container: create: [Annotations owner]: From: <nil> -> To: web"
+    );
+    assert_eq!(got.len(), 5, "{got:#?}");
+}
+
+#[test]
+fn differ_binary_registers_at_each_index_and_exits_when_one_loses_the_runtime() {
+    let dir = temp_dir("differ");
+    let socket = dir.join("nri.sock");
+    let log_file = dir.join("plugin.log");
+    let runtime = Runtime::new();
+    let listener = runtime.listen(&socket).unwrap();
+    let mut child = std::process::Command::new(example_binary("differ"))
+        .args(["-indices", "10,90", "-socket"])
+        .arg(&socket)
+        .arg("-log-file")
+        .arg(&log_file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = listener.accept_timeout(STEP).unwrap();
+    let b = listener.accept_timeout(STEP).unwrap();
+    let mut names = [a.name().to_string(), b.name().to_string()];
+    names.sort();
+    assert_eq!(names, ["10-differ", "90-differ"]);
+    a.close();
+    let status = super::network_logger_tests::wait_exit(&mut child);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an external plugin that lost its runtime"
+    );
+    assert!(b.wait_closed(STEP), "the other index let go too");
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        text.contains("Connection to the runtime lost, exiting..."),
+        "{text}"
+    );
+
+    // Bad indices: refused at start, exit status 78.
+    let out = std::process::Command::new(example_binary("differ"))
+        .args(["-indices", "10,10", "-socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(i32::from(nri::EXIT_CONFIG)));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("index 10 is given twice"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
