@@ -28,8 +28,10 @@
 //! each field has one key, and a bad monitoring value fails the creation
 //! whatever else is annotated.
 //!
-//! The runtime must support RDT adjustments (NRI v0.12, containerd 2.3 and
-//! later) and the node resctrl, or the OCI runtime refuses the container.
+//! Runtimes take RDT adjustments from NRI v0.11 on (containerd 2.2.1 and
+//! later), and write them into the container's OCI spec
+//! (`linux.intelRdt`); older ones drop them. The node needs resctrl for the
+//! OCI runtime to apply them.
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};

@@ -119,6 +119,7 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
