@@ -86,6 +86,9 @@ ports_stop() {
   unset "PID[$1]"
 }
 
+# registered_as NN-name "KIND PID" : the last registration of NN-name is this.
+registered_as() { [ "$(registration "$1")" = "$2" ]; }
+
 # host_link NAME : the host's link NAME as `ip -o link` shows it.
 host_link() { ip -o link show "$1" 2>/dev/null; }
 
@@ -324,6 +327,8 @@ check_writable_cgroups() {
     ports_stop writable-cgroups
     echo "1 1 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate" >"$D/mountinfo-nsdelegate"
     ports_start writable-cgroups -idx 17 -host-mount-file "$D/mountinfo-nsdelegate"
+    # The first instance's registration is in the log too: wait for this one's.
+    wait_for 40 registered_as 17-writable-cgroups "external ${PID[writable-cgroups]}"
     expect_registered writable-cgroups external "${PID[writable-cgroups]}"
     expect_match "restarted on a table with nsdelegate" "$(cat "$log")" \
       "Host cgroup mount has 'nsdelegate' option, enabling writable cgroups support"
