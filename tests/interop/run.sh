@@ -27,7 +27,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all_versions=(v0.9.0 v0.11.0 v0.12.3 v0.12.5)
+all_versions=(v0.9.0 v0.10.0 v0.11.0 v0.12.3 v0.12.4 v0.12.5)
 
 plugin=""
 if [[ $# -gt 0 && "$1" != -* ]]; then
@@ -97,8 +97,10 @@ modfile_of() {
 tag_of() {
     case "$1" in
     v0.9.0) echo nri_v0_9 ;;
+    v0.10.0) echo nri_v0_10 ;;
     v0.11.0) echo nri_v0_11 ;;
     v0.12.3) echo nri_v0_12_3 ;;
+    v0.12.4) echo nri_v0_12_4 ;;
     v0.12.5) echo nri_v0_12_5 ;;
     esac
 }

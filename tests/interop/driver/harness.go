@@ -345,7 +345,7 @@ type pluginInfo struct {
 	closed   bool
 	pid      int
 	events   api.EventMask
-	// failure policy (v0.12.5): whether the plugin sent one, and its flags
+	// failure policy (v0.12.4+): whether the plugin sent one, and its flags
 	hasPolicy, failRequest, keepConnected bool
 }
 
@@ -406,7 +406,7 @@ func (h *H) plugins() ([]pluginInfo, error) {
 				info.pid = int(proc.Elem().FieldByName("Pid").Int())
 			}
 		}
-		// v0.12.5: policy *FailurePolicy (nil: no policy sent)
+		// v0.12.4+: policy *FailurePolicy (nil: no policy sent)
 		if pol := p.FieldByName("policy"); pol.IsValid() && !pol.IsNil() {
 			info.hasPolicy = true
 			info.failRequest = pol.Elem().FieldByName("FailRequest").Bool()

@@ -1,8 +1,9 @@
 // Command driver is the runtime side of the NRI interop harness: it embeds the
 // reference Go runtime adaptation (github.com/containerd/nri pkg/adaptation
-// of the version selected at build time: v0.9.0 by default, or v0.11.0,
-// v0.12.3, v0.12.5 with the build tags nri_v0_11, nri_v0_12_3, nri_v0_12_5
-// and the matching -modfile), drives plugins that implement the interop
+// of the version selected at build time: v0.9.0 by default, or v0.10.0,
+// v0.11.0, v0.12.3, v0.12.4, v0.12.5 with the build tags nri_v0_10,
+// nri_v0_11, nri_v0_12_3, nri_v0_12_4, nri_v0_12_5 and the matching
+// -modfile), drives plugins that implement the interop
 // plugin contract through their lifecycle, and checks what the adaptation
 // hands back.
 //

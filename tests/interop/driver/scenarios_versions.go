@@ -3,7 +3,7 @@ package main
 // Scenarios about the NRI versions on both sides: a plugin handling the
 // v0.10+ events against a runtime that cannot send them (and one that can),
 // required events, the v0.12 per-event RPCs instead of StateChange, and the
-// v0.12.5 failure policy.
+// failure policy (from v0.12.4).
 
 import (
 	"errors"
@@ -327,7 +327,7 @@ func perEventRPCs(withRecorder bool) func(*H) error {
 // sleep and time out too).
 func failurePolicy(policy string) func(*H) error {
 	return func(h *H) error {
-		if err := needAdaptation("v0.12.5", "the failure policy (ConfigureResponse.failure_policy)"); err != nil {
+		if err := needAdaptation("v0.12.4", "the failure policy (ConfigureResponse.failure_policy)"); err != nil {
 			return err
 		}
 		if err := h.needAdditions(h.plugin); err != nil {
