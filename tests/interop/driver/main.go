@@ -211,13 +211,18 @@ func runScenario(sc scenario, plugin, plugin2 string, verbose bool) (err error) 
 
 // finalChecks are the rules every scenario obeys unless it provokes their
 // violation on purpose: no warning, error or plugin drop in the
-// adaptation's log, no deprecation recorded, and (v0.12) every plugin
+// adaptation's log but the lines the scenario allows or expects (and every
+// expected line there), no deprecation recorded, and (v0.12) every plugin
 // registered with the NRI version it announces.
 func (h *H) finalChecks() error {
-	if !h.allowDrops {
-		if l, bad := unexpectedLogLineExcept(logs.since(h.logStart), h.allowLines); bad {
-			return fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
+	lines := logs.since(h.logStart)
+	for _, re := range h.expectLines {
+		if !anyLineMatches(lines, re) {
+			return fmt.Errorf("the adaptation never logged the expected line /%s/", re)
 		}
+	}
+	if l, bad := unexpectedLogLineExcept(lines, append(h.allowLines, h.expectLines...)); bad {
+		return fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
 	}
 	if d := h.getDeprecations(); len(d) > 0 && !h.allowDeprecations {
 		return fmt.Errorf("the adaptation recorded %d deprecation(s): %s", len(d), trunc(d[0], 300))
