@@ -4,7 +4,11 @@ use crate::*;
 
 pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
     const TIMEOUT: Duration = Duration::from_millis(500);
-    ctx.expect_drops();
+    let cause = no_reply("CreateContainer");
+    ctx.expect_log(&dropping_line("10-slow", "CreateContainer", &cause));
+    ctx.expect_log(&dropping_line("20-slowl", "CreateContainer", &cause));
+    ctx.expect_log(&proceeding_line("20-slowl", "CreateContainer", &cause));
+    ctx.expect_log(&removing_line("20-slowl"));
     let rt = ctx.builder().request_timeout(TIMEOUT).build();
     let (log_e, log_l) = (ctx.path("slow.log"), ctx.path("slow-launched.log"));
     let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
@@ -112,7 +116,7 @@ pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
 }
 
 pub(crate) fn sc_plugin_restart(ctx: &mut Ctx) -> R {
-    ctx.expect_drops();
+    ctx.expect_log(&removing_line("10-restart"));
     let rt = ctx.builder().build();
     let pods = vec![mk_pod("pod-r0", &[]), mk_pod("pod-r1", &[])];
     let running = ContainerState::CONTAINER_RUNNING;
@@ -172,7 +176,7 @@ pub(crate) fn sc_plugin_restart(ctx: &mut Ctx) -> R {
 }
 
 pub(crate) fn sc_launched_plugin_killed(ctx: &mut Ctx) -> R {
-    ctx.expect_drops();
+    ctx.expect_log(&removing_line("30-victim"));
     let rt = ctx.builder().build();
     let log_e = ctx.path("victim.log");
     let h = rt
