@@ -5,7 +5,9 @@
 //! scenarios of the Go driver that make sense from the runtime's side.
 //!
 //! ```text
-//! interop-runtime -plugin PATH [-plugin2 PATH] [-nri VERSION] [-run REGEX] [-v]
+//! interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]
+//! interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]
+//! interop-runtime -infer   (see infer.rs)
 //! ```
 //!
 //! `-nri` names the NRI version the runtime emulates (default v0.9.0, the
@@ -99,6 +101,7 @@ mod differential;
 mod drive;
 mod fixtures;
 mod harness;
+mod infer;
 mod scenarios;
 
 use compare::*;
@@ -133,12 +136,15 @@ fn number(v: Option<String>, what: &str) -> u64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]\n       interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]"
+        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]\n       interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]\n       interop-runtime -infer < LINES_OF_RUNTIME_AND_VERSION"
     );
     std::process::exit(2)
 }
 
 fn parse_args() -> Opts {
+    if std::env::args().skip(1).eq(["-infer"]) {
+        infer::run();
+    }
     let mut args = std::env::args().skip(1);
     let (mut plugin, mut plugin2, mut run, mut verbose) = (None, None, None, false);
     let mut old_plugin = None;
