@@ -320,7 +320,8 @@ pub struct Msg {
 }
 
 /// Per-logical-connection shape checker for multiplexer frames written by
-/// our Connection: the Go reader constraints of WIRE.md §2.
+/// our Connection: the Go reader's limits (docs/PROTOCOL.md#mux-go-reader,
+/// #mux-safe-writer).
 #[derive(Default, Debug)]
 struct Shape {
     /// Bytes of the current message not yet seen (0 = at a boundary).
