@@ -7,7 +7,8 @@
 use std::io;
 use std::time::Duration;
 
-use crate::ttrpc::Code;
+use crate::event_mask::EventMask;
+use crate::status::{Code, Status};
 
 /// The exit status for a plugin that cannot work as configured (`EX_CONFIG`
 /// of `sysexits.h`); see [`Error::exit_code`]. A systemd unit can stop
@@ -153,7 +154,7 @@ pub enum Error {
         /// Full plugin name (`NN-name`).
         plugin: String,
         /// The events the runtime cannot deliver.
-        events: crate::api::EventMask,
+        events: EventMask,
         /// The runtime, its version and its NRI version.
         runtime: String,
     },
@@ -236,6 +237,15 @@ impl Error {
             Error::EventsUnavailable { .. } => Code::FailedPrecondition,
             Error::Protobuf { .. } | Error::Protocol(_) => Code::Internal,
             _ => Code::Unknown,
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Status { code, message, .. } => Status { code, message },
+            other => Status::new(other.code(), other.to_string()),
         }
     }
 }

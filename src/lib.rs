@@ -71,10 +71,13 @@ mod proto {
 
 pub mod api;
 mod error;
+mod event_mask;
+mod locking;
 pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
+mod status;
 pub mod stub;
 pub mod ttrpc;
 

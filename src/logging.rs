@@ -63,7 +63,7 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 
 pub use config::{LogConfig, LOG_FILE_KEY, SYSLOG_KEY, VERBOSE_KEY};
 
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::{Error, Result};
 
 /// The system logger's socket.

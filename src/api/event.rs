@@ -169,8 +169,7 @@ impl fmt::Display for Event {
 /// assert_eq!(mask.bits(), 0b1001);
 /// # Ok::<(), nri::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct EventMask(i32);
+pub use crate::event_mask::EventMask;
 
 impl EventMask {
     /// The empty mask: no events.

@@ -34,7 +34,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::codec::{encode_message, MuxDecoder, MAX_FRAME_LEN};
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::{Error, Result};
 
 /// Unread pieces a logical connection may hold before the trunk closes.

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::api;
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::{Error, Result};
 
 use super::lifecycle::Stub;

@@ -16,8 +16,9 @@ use crate::api::{
     self, ContainerUpdate, Empty, EventMask, FailurePolicy, RegisterPluginRequest,
     UpdateContainersRequest, UpdateContainersResponse, RUNTIME_SERVICE,
 };
+use crate::locking::lock;
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
-use crate::ttrpc::{lock, Client, Connection, ConnectionBuilder, ConnectionOptions, Framing};
+use crate::ttrpc::{Client, Connection, ConnectionBuilder, ConnectionOptions, Framing};
 use crate::{Error, Result};
 
 use super::connect::Dialer;

@@ -10,7 +10,8 @@ use super::sync::{scan_chunk, SyncState};
 use crate::api::{
     ConfigureRequest, ConfigureResponse, Empty, EventMask, SynchronizeResponse, PLUGIN_SERVICE,
 };
-use crate::ttrpc::{encode_result, lock, Code, RequestContext, Services, Status};
+use crate::locking::lock;
+use crate::ttrpc::{encode_result, Code, RequestContext, Services, Status};
 use crate::{Error, Result};
 
 use std::time::Instant;

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::api;
-use crate::ttrpc::lock;
+use crate::locking::lock;
 use crate::{Error, Result};
 
 use super::lifecycle::{Ended, Stub};

@@ -9,15 +9,13 @@
 
 pub mod codec;
 mod conn;
-pub(crate) use conn::lock;
 pub(crate) use server::encode_result;
 mod server;
-mod status;
 
 pub use crate::proto::ttrpc::{KeyValue, Request, Response};
+pub use crate::status::{Code, Status};
 pub use conn::{
     Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, Framing, GuardReply,
     OnClose,
 };
 pub use server::{MethodHandler, OwnedMethodHandler, RequestContext, Services};
-pub use status::{Code, Status};

@@ -10,7 +10,8 @@ use std::thread;
 use super::guard;
 use super::read::{worker_main, ReadSide, Turn};
 use super::write::Writer;
-use super::{lock, Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
+use super::{Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
+use crate::locking::lock;
 use crate::ttrpc::Services;
 use crate::{Error, Result};
 

@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protobuf::Message;
 
-use super::{key, lock, Owner, PendingSlot, Shared};
+use super::{key, Owner, PendingSlot, Shared};
+use crate::locking::lock;
+use crate::pb::wire::{
+    len_field_size, put_len_field, put_len_prefix, put_tag, put_varint, varint_len, Tag, WireType,
+};
 use crate::ttrpc::codec::{MAX_MESSAGE_LEN, TYPE_REQUEST};
-use crate::ttrpc::{Code, KeyValue, Request, Response};
+use crate::ttrpc::{Code, KeyValue, Response};
 use crate::{Error, Result};
 
 /// Makes calls on one logical connection of a
@@ -53,31 +57,30 @@ impl Client {
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
         let shared = &self.shared;
-        let req = Request {
-            service: service.to_string(),
-            method: method.to_string(),
-            payload,
-            timeout_nano: timeout
-                .map(|t| t.as_nanos().min(i64::MAX as u128) as i64)
-                .unwrap_or(0),
-            metadata,
-            ..Default::default()
+        let timeout_nano = timeout
+            .map(|t| t.as_nanos().min(i64::MAX as u128) as i64)
+            .unwrap_or(0);
+        let envelope = RequestEnvelope {
+            service,
+            method,
+            payload: &payload,
+            timeout_nano,
+            metadata: &metadata,
         };
-        let bytes = req.write_to_bytes().map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: "ttrpc.Request",
-            source: e,
-        })?;
-        if bytes.len() > MAX_MESSAGE_LEN {
+        let len = envelope.encoded_len();
+        if len > MAX_MESSAGE_LEN {
             // The id is consumed even so, as with Go's client.
             let mut next = lock(&shared.next_stream);
             let n = next.entry(self.chan).or_insert(1);
             *n = n.wrapping_add(2);
             return Err(Error::MessageTooLarge {
-                len: bytes.len() as u64,
+                len: len as u64,
                 limit: MAX_MESSAGE_LEN as u64,
             });
         }
+        let mut bytes = Vec::with_capacity(len);
+        envelope.encode(&mut bytes);
+        drop(payload);
         let (tx, rx) = crossbeam_channel::bounded(1);
         let stream_id = shared
             .send_request(self.chan, &bytes, tx, timeout)
@@ -156,6 +159,79 @@ impl Client {
     /// True once the underlying connection has started closing.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+}
+
+/// A `ttrpc.Request` to encode, borrowing its parts.
+struct RequestEnvelope<'a> {
+    service: &'a str,
+    method: &'a str,
+    payload: &'a [u8],
+    timeout_nano: i64,
+    metadata: &'a [KeyValue],
+}
+
+impl RequestEnvelope<'_> {
+    /// Field numbers of `ttrpc.Request` and `ttrpc.KeyValue`.
+    const SERVICE: u32 = 1;
+    const METHOD: u32 = 2;
+    const PAYLOAD: u32 = 3;
+    const TIMEOUT_NANO: u32 = 4;
+    const METADATA: u32 = 5;
+    const KEY: u32 = 1;
+    const VALUE: u32 = 2;
+
+    /// Size of a proto3 `string`/`bytes` field: nothing when empty.
+    fn bytes_len(field: u32, len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            len_field_size(field, len)
+        }
+    }
+
+    fn key_value_len(kv: &KeyValue) -> usize {
+        Self::bytes_len(Self::KEY, kv.key.len()) + Self::bytes_len(Self::VALUE, kv.value.len())
+    }
+
+    /// Size of the encoded request.
+    fn encoded_len(&self) -> usize {
+        let timeout = match self.timeout_nano {
+            0 => 0,
+            t => 1 + varint_len(t as u64),
+        };
+        Self::bytes_len(Self::SERVICE, self.service.len())
+            + Self::bytes_len(Self::METHOD, self.method.len())
+            + Self::bytes_len(Self::PAYLOAD, self.payload.len())
+            + timeout
+            + self
+                .metadata
+                .iter()
+                .map(|kv| len_field_size(Self::METADATA, Self::key_value_len(kv)))
+                .sum::<usize>()
+    }
+
+    fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            put_len_field(out, field, bytes);
+        }
+    }
+
+    /// Appends the request as the generated code encodes it: fields in
+    /// number order, proto3 defaults left out.
+    fn encode(&self, out: &mut Vec<u8>) {
+        Self::put_bytes(out, Self::SERVICE, self.service.as_bytes());
+        Self::put_bytes(out, Self::METHOD, self.method.as_bytes());
+        Self::put_bytes(out, Self::PAYLOAD, self.payload);
+        if self.timeout_nano != 0 {
+            put_tag(out, Tag::new(Self::TIMEOUT_NANO, WireType::Varint));
+            put_varint(out, self.timeout_nano as u64);
+        }
+        for kv in self.metadata {
+            put_len_prefix(out, Self::METADATA, Self::key_value_len(kv));
+            Self::put_bytes(out, Self::KEY, kv.key.as_bytes());
+            Self::put_bytes(out, Self::VALUE, kv.value.as_bytes());
+        }
     }
 }
 
@@ -278,5 +354,64 @@ impl Shared {
             return Err(self.fail_write(e));
         }
         Ok(stream_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ttrpc::Request;
+
+    #[test]
+    fn a_request_encodes_as_the_generated_code_does() {
+        let kv = |k: &str, v: &str| {
+            let mut kv = KeyValue::new();
+            kv.key = k.into();
+            kv.value = v.into();
+            kv
+        };
+        let cases = [
+            ("", "", 0usize, 0i64, vec![]),
+            ("svc", "M", 1, 1, vec![kv("k", "v")]),
+            (
+                "nri.pkg.api.v1alpha1.Plugin",
+                "CreateContainer",
+                300,
+                2_000_000_000,
+                vec![],
+            ),
+            (
+                "s",
+                "m",
+                20_000,
+                i64::MAX,
+                vec![kv("", ""), kv("a", ""), kv("", "b")],
+            ),
+            ("s", "", 0, -1, vec![kv(&"x".repeat(200), "y")]),
+        ];
+        for (service, method, len, timeout_nano, metadata) in cases {
+            let payload = vec![0x5a; len];
+            let generated = Request {
+                service: service.into(),
+                method: method.into(),
+                payload: payload.clone(),
+                timeout_nano,
+                metadata: metadata.clone(),
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap();
+            let envelope = RequestEnvelope {
+                service,
+                method,
+                payload: &payload,
+                timeout_nano,
+                metadata: &metadata,
+            };
+            let mut ours = Vec::new();
+            envelope.encode(&mut ours);
+            assert_eq!(ours, generated, "{service}/{method} {len} {timeout_nano}");
+            assert_eq!(envelope.encoded_len(), generated.len());
+        }
     }
 }

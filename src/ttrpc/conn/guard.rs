@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::{lock, Shared};
+use super::Shared;
+use crate::locking::lock;
 use crate::ttrpc::Status;
 use crate::{Error, Result};
 

@@ -47,7 +47,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,7 @@ use crossbeam_channel::Sender;
 
 use super::server::Services;
 use super::Response;
+use crate::locking::{lock, wait, wait_timeout};
 use crate::{Error, Result};
 
 pub use builder::ConnectionBuilder;
@@ -172,11 +173,7 @@ impl Connection {
     pub fn wait_closed(&self) {
         let mut done = lock(&self.shared.done);
         while !*done && !self.is_closed() {
-            done = self
-                .shared
-                .done_cv
-                .wait(done)
-                .unwrap_or_else(|e| e.into_inner());
+            done = wait(&self.shared.done_cv, done);
         }
     }
 
@@ -185,11 +182,7 @@ impl Connection {
     pub fn wait(&self) {
         let mut done = lock(&self.shared.done);
         while !*done {
-            done = self
-                .shared
-                .done_cv
-                .wait(done)
-                .unwrap_or_else(|e| e.into_inner());
+            done = wait(&self.shared.done_cv, done);
         }
         drop(done);
         self.shared.join_threads();
@@ -216,12 +209,7 @@ impl Connection {
                 }
                 return false;
             }
-            done = self
-                .shared
-                .done_cv
-                .wait_timeout(done, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
+            done = wait_timeout(&self.shared.done_cv, done, left);
         }
         drop(done);
         self.shared.join_threads();
@@ -232,10 +220,6 @@ impl Connection {
 /// The key of a waiting caller: logical connection and stream id.
 fn key(chan: u32, stream: u32) -> u64 {
     ((chan as u64) << 32) | stream as u64
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 type PendingSlot = Sender<Result<Response>>;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::serve::Envelope;
-use super::{lock, Framing, Shared};
+use super::{Framing, Shared};
+use crate::locking::{lock, wait};
 use crate::mux::codec::MuxDecoder;
 use crate::ttrpc::codec::{Decoded, FrameDecoder, FrameHeader, TYPE_REQUEST, TYPE_RESPONSE};
 use crate::ttrpc::{Code, Response, Status};
@@ -348,7 +349,7 @@ impl Shared {
                 return None;
             }
             t.waiting += 1;
-            t = self.turn_cv.wait(t).unwrap_or_else(|e| e.into_inner());
+            t = wait(&self.turn_cv, t);
             t.waiting -= 1;
         }
         t.taken = true;

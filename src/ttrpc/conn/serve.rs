@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::read::Work;
 use super::Shared;
+use crate::pb::wire::{Reader, Tag, WireError, WireType};
 use crate::ttrpc::server::{Handler, Method, RequestContext};
 use crate::ttrpc::{Code, KeyValue, Status};
 
@@ -24,33 +25,30 @@ pub(super) struct Envelope {
 }
 
 impl Envelope {
-    /// Decodes a `ttrpc.Request` field by field as the generated code does
-    /// (and as strictly as [`crate::pb::decode`]), except that the payload
-    /// is not copied out of the frame.
-    pub(super) fn decode(data: Vec<u8>) -> protobuf::Result<Envelope> {
+    const SERVICE: Tag = Tag::new(1, WireType::Len);
+    const METHOD: Tag = Tag::new(2, WireType::Len);
+    const PAYLOAD: Tag = Tag::new(3, WireType::Len);
+    const TIMEOUT_NANO: Tag = Tag::new(4, WireType::Varint);
+    const METADATA: Tag = Tag::new(5, WireType::Len);
+
+    /// Decodes a `ttrpc.Request` as strictly as Go's decoder (a group must
+    /// end with its own end tag), except that the payload is not copied out
+    /// of the frame. Unknown fields, and known ones with another wire type,
+    /// are skipped; of a repeated scalar field the last one counts.
+    pub(super) fn decode(data: Vec<u8>) -> Result<Envelope, WireError> {
         let (mut service, mut method) = (String::new(), String::new());
         let (mut timeout_nano, mut metadata) = (0i64, Vec::new());
         let mut payload = 0..0;
-        {
-            let mut is = protobuf::CodedInputStream::from_bytes(&data);
-            let outer = is.push_limit(data.len() as u64)?;
-            let mut unknown = protobuf::UnknownFields::new();
-            while let Some(tag) = is.read_raw_tag_or_eof()? {
-                match tag {
-                    10 => service = is.read_string()?,
-                    18 => method = is.read_string()?,
-                    26 => {
-                        let len = is.read_raw_varint32()?;
-                        let start = is.pos() as usize;
-                        is.skip_raw_bytes(len)?;
-                        payload = start..start + len as usize;
-                    }
-                    32 => timeout_nano = is.read_int64()?,
-                    42 => metadata.push(is.read_message::<KeyValue>()?),
-                    tag => protobuf::rt::read_unknown_or_skip_group(tag, &mut is, &mut unknown)?,
-                }
+        let mut r = Reader::new(&data);
+        while let Some(tag) = r.read_tag()? {
+            match tag {
+                Self::SERVICE => r.read_str(tag)?.clone_into(&mut service),
+                Self::METHOD => r.read_str(tag)?.clone_into(&mut method),
+                Self::PAYLOAD => payload = r.read_len_range(tag)?,
+                Self::TIMEOUT_NANO => timeout_nano = r.read_varint(tag)? as i64,
+                Self::METADATA => metadata.push(key_value(r.read_len(tag)?)?),
+                _ => r.skip(tag)?,
             }
-            is.pop_limit(outer);
         }
         Ok(Envelope {
             service,
@@ -61,6 +59,22 @@ impl Envelope {
             metadata,
         })
     }
+}
+
+/// Decodes a `ttrpc.KeyValue` (metadata entry): two strings.
+fn key_value(bytes: &[u8]) -> Result<KeyValue, WireError> {
+    const KEY: Tag = Tag::new(1, WireType::Len);
+    const VALUE: Tag = Tag::new(2, WireType::Len);
+    let mut kv = KeyValue::new();
+    let mut r = Reader::new(bytes);
+    while let Some(tag) = r.read_tag()? {
+        match tag {
+            KEY => r.read_str(tag)?.clone_into(&mut kv.key),
+            VALUE => r.read_str(tag)?.clone_into(&mut kv.value),
+            _ => r.skip(tag)?,
+        }
+    }
+    Ok(kv)
 }
 
 impl Shared {
@@ -186,6 +200,7 @@ mod tests {
     use protobuf::Message;
 
     use super::*;
+    use crate::pb::wire::WireErrorKind;
     use crate::ttrpc::Request;
 
     fn request(payload: &[u8]) -> Request {
@@ -201,6 +216,9 @@ mod tests {
         r
     }
 
+    /// Our envelope decoder and the generated `Request` agree on `bytes`,
+    /// except where the protobuf crate is laxer than Go's decoder: it takes
+    /// a group closed by another field's end tag, which we refuse as Go does.
     fn same(bytes: &[u8]) {
         let theirs = crate::pb::decode::<Request>(bytes);
         let ours = Envelope::decode(bytes.to_vec());
@@ -210,9 +228,15 @@ mod tests {
                 assert_eq!(t.method, o.method);
                 assert_eq!(t.payload, &o.data[o.payload.clone()]);
                 assert_eq!(t.timeout_nano, o.timeout_nano);
-                assert_eq!(t.metadata, o.metadata);
+                let pairs = |m: &[KeyValue]| {
+                    m.iter()
+                        .map(|kv| (kv.key.clone(), kv.value.clone()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(pairs(&t.metadata), pairs(&o.metadata));
             }
             (Err(_), Err(_)) => {}
+            (Ok(_), Err(e)) if matches!(e.kind, WireErrorKind::GroupMismatch { .. }) => {}
             (t, o) => panic!(
                 "{bytes:?}: protobuf {} but the envelope decoder {}",
                 if t.is_ok() { "accepts" } else { "refuses" },
@@ -242,5 +266,18 @@ mod tests {
         }
         // A payload length past the end of the frame.
         same(&[0x1a, 0x10, 1, 2]);
+        // Metadata with an unknown field, and one that is not UTF-8.
+        same(&[0x2a, 0x06, 0x0a, 0x01, b'k', 0x18, 0x01, 0x12, 0x00][..7]);
+        same(&[0x2a, 0x05, 0x0a, 0x01, b'k', 0x18, 0x01]);
+        same(&[0x2a, 0x03, 0x0a, 0x01, 0xff]);
+    }
+
+    #[test]
+    fn a_group_must_be_closed_by_its_own_end_tag() {
+        // Field 11 opened, field 12 closed: Go refuses it, so do we.
+        let e = Envelope::decode(vec![0x5b, 0x64]).err().unwrap();
+        assert_eq!(e.kind, WireErrorKind::GroupMismatch { end: 12, open: 11 });
+        let ok = Envelope::decode(vec![0x5b, 0x60, 0x01, 0x5c, 0x12, 0x01, b'M']).unwrap();
+        assert_eq!(ok.method, "M");
     }
 }

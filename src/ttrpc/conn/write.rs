@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use protobuf::Message;
 
-use super::{lock, Framing, Shared};
+use super::{Framing, Shared};
+use crate::locking::lock;
 use crate::mux::codec::{push_header, GO_READ_BUFFER, MUX_HEADER_LEN};
+use crate::pb::wire::{Tag, VarintBytes, WireType, MAX_VARINT_LEN};
 use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, MAX_MESSAGE_LEN, TYPE_RESPONSE};
 use crate::ttrpc::{Code, Response, Status};
 use crate::{Error, Result};
@@ -151,29 +153,27 @@ impl Shared {
 
 /// The bytes of a successful `ttrpc.Response` before its payload: field 1,
 /// an empty (OK) `Status`, then field 2's tag and length unless the payload
-/// is empty (proto3 leaves an empty `bytes` field out). The payload follows;
-/// 13 bytes hold the longest length varint.
+/// is empty (proto3 leaves an empty `bytes` field out). The payload follows.
 #[derive(Default)]
 struct OkHead {
-    buf: [u8; 13],
+    buf: [u8; 3 + MAX_VARINT_LEN],
 }
 
 impl OkHead {
+    const STATUS: Tag = Tag::new(1, WireType::Len);
+    const PAYLOAD: Tag = Tag::new(2, WireType::Len);
+
     fn encode(&mut self, payload_len: usize) -> &[u8] {
-        self.buf[..2].copy_from_slice(&[0x0a, 0x00]);
+        self.buf[0] = Self::STATUS.key() as u8;
+        self.buf[1] = 0;
         if payload_len == 0 {
             return &self.buf[..2];
         }
-        self.buf[2] = 0x12;
-        let mut n = 3;
-        let mut v = payload_len as u64;
-        while v >= 0x80 {
-            self.buf[n] = (v as u8) | 0x80;
-            v >>= 7;
-            n += 1;
-        }
-        self.buf[n] = v as u8;
-        &self.buf[..n + 1]
+        self.buf[2] = Self::PAYLOAD.key() as u8;
+        let len = VarintBytes::new(payload_len as u64);
+        let end = 3 + len.as_slice().len();
+        self.buf[3..end].copy_from_slice(len.as_slice());
+        &self.buf[..end]
     }
 }
 

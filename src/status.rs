@@ -1,4 +1,6 @@
-//! gRPC status codes and the `Status` carried in ttrpc responses.
+//! gRPC status codes and the `Status` carried in ttrpc responses, public as
+//! [`crate::ttrpc::Code`] and [`crate::ttrpc::Status`]; beneath the error
+//! type, which carries a code.
 
 use std::fmt;
 
@@ -110,12 +112,3 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
-
-impl From<crate::Error> for Status {
-    fn from(e: crate::Error) -> Self {
-        match e {
-            crate::Error::Status { code, message, .. } => Status { code, message },
-            other => Status::new(other.code(), other.to_string()),
-        }
-    }
-}

@@ -1,10 +1,19 @@
-//! Strict protobuf decoding.
+//! Protobuf on the wire: the crate's one hand-written layer under the
+//! generated messages.
 //!
-//! The protobuf crate's `parse_from_bytes` sets no outer limit, so a nested
-//! message or map entry at the very end of the buffer may declare a length
-//! past the end and still decode (it stops at the end of the input). Go's
-//! decoder refuses such input. [`decode`] bounds the top-level message by
-//! the buffer, so every nested length must fit inside its parent, as in Go.
+//! - [`decode`]: strict decoding of a whole generated message. The protobuf
+//!   crate's `parse_from_bytes` sets no outer limit, so a nested message or
+//!   map entry at the very end of the buffer may declare a length past the
+//!   end and still decode (it stops at the end of the input). Go's decoder
+//!   refuses such input; [`decode`] bounds the top-level message by the
+//!   buffer, so every nested length must fit inside its parent, as in Go.
+//! - [`wire`]: varints, tags, length-delimited fields and skipping, for the
+//!   few places that frame or scan protobuf bytes themselves instead of
+//!   going through a generated message (a reply framed around its payload,
+//!   a request envelope whose payload stays in its frame, a Synchronize
+//!   request scanned without decoding its items).
+
+pub(crate) mod wire;
 
 use protobuf::{CodedInputStream, Message};
 
@@ -20,8 +29,10 @@ pub(crate) fn decode<M: Message>(bytes: &[u8]) -> protobuf::Result<M> {
 
 #[cfg(test)]
 mod tests {
+    use protobuf::Message;
+
     use super::*;
-    use crate::api::{Container, SynchronizeRequest};
+    use crate::proto::nri::{Container, SynchronizeRequest};
 
     #[test]
     fn a_nested_length_past_the_end_is_refused() {
