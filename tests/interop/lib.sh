@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # variables set here are read by the scripts that source it
 # Shared by run.sh and run-runtime.sh (sourced, not run): the NRI versions
 # of the matrix, how each one's Go programs are built, the Go toolchain
 # check, and the counting of scenario runs.
@@ -92,7 +93,8 @@ rust_example() {
 # Counting. run_counted adds a runner's final "N passed, M failed[, K
 # skipped]" line to the current group's counts (run_pass, run_fail,
 # run_skip) and to the totals; a runner that prints no such line counts as
-# one failure, and a non-zero exit status fails the whole run.
+# one failure, and a non-zero exit status fails the whole run (`status`,
+# the exit status of the sourcing script).
 status=0
 total_pass=0
 total_fail=0
