@@ -43,7 +43,7 @@ pub enum Error {
 
     /// A peer declared a multiplexer frame larger than the limit.
     #[error(
-        "multiplexer frame of {len} bytes on connection {conn_id} exceeds the {limit}-byte limit"
+        "multiplexer frame of {len} bytes on logical connection {conn_id} exceeds the {limit}-byte limit"
     )]
     MuxFrameTooLarge {
         /// Logical connection id of the frame.
@@ -119,7 +119,7 @@ pub enum Error {
     },
 
     /// An event name that is not part of the NRI vocabulary.
-    #[error("unknown event {0:?} (known: runpodsandbox, stoppodsandbox, removepodsandbox, createcontainer, postcreatecontainer, startcontainer, poststartcontainer, updatecontainer, postupdatecontainer, stopcontainer, removecontainer, all, pod, podsandbox, container)")]
+    #[error("unknown event {0:?} (known, in any case: {known})", known = crate::event_table::KnownEventNames)]
     UnknownEvent(String),
 
     /// An invalid configuration value or option.

@@ -72,11 +72,13 @@ mod proto {
 pub mod api;
 mod error;
 mod event_mask;
+mod event_table;
 mod locking;
 pub mod logging;
 pub mod mux;
 mod pb;
 pub mod runtime;
+mod socket;
 mod status;
 pub mod stub;
 pub mod ttrpc;

@@ -1,7 +1,7 @@
 //! Multiplexed ttrpc (`Framing::Mux`) on the wire.
 //!
 //! Two of our Connections over one socket pair in NRI's shape (the plugin
-//! serves connection 1 and calls on connection 2, the runtime the reverse),
+//! serves logical connection 1 and calls on 2, the runtime the reverse),
 //! and one Connection driven by hand with raw bytes: reassembly of messages
 //! split across frames, frames for connections nobody opened, trunk close,
 //! and the shape of every frame we write (the Go reader's limits:
@@ -68,9 +68,9 @@ fn blocking_services(gate: Gate, entered: crossbeam_channel::Sender<()>) -> Arc<
 }
 
 struct Pair {
-    /// The plugin side: serves connection 1, calls on connection 2.
+    /// The plugin side: serves logical connection 1, calls on 2.
     plugin: Connection,
-    /// The runtime side: serves connection 2, calls on connection 1.
+    /// The runtime side: serves logical connection 2, calls on 1.
     runtime: Connection,
     plugin_closed: CloseProbe,
     runtime_closed: CloseProbe,
@@ -485,7 +485,7 @@ fn one_message_split_across_many_odd_sized_frames_is_answered() {
 #[test]
 fn frames_for_unopened_connection_ids_are_dropped_and_the_trunk_keeps_working() {
     let (conn, mut peer, probe) = serving_with_peer(Framing::Mux, opts("unopened"));
-    // Complete, valid requests on connection ids nobody opened.
+    // Complete, valid requests on logical connection ids nobody opened.
     peer.send_bytes(&mux_frame(7, &request_frame(1, "Echo", b"on 7")));
     peer.send_bytes(&mux_frame(0, &request_frame(1, "Echo", b"on 0")));
     // A request on conn 1, its frames interleaved with junk for 7 and 0 and

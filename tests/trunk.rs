@@ -52,7 +52,7 @@ fn both_logical_connections_carry_interleaved_traffic_both_ways() {
                 let msg = vec![(i % 251) as u8 ^ id as u8; 1 + (i * 97) % 9000];
                 wa.write_all(&msg).unwrap();
                 let back = read_exactly(&mut wa, msg.len());
-                assert_eq!(back, msg, "echo on connection {id}, message {i}");
+                assert_eq!(back, msg, "echo on logical connection {id}, message {i}");
             }
         }));
         threads.push(std::thread::spawn(move || {

@@ -118,11 +118,7 @@ impl ContainerAdjustment {
     /// assert_eq!((adjust.env[0].key.as_str(), adjust.env[0].value.as_str()), ("LOG_LEVEL", "debug"));
     /// ```
     pub fn add_env(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.env.push(KeyValue {
-            key: key.into(),
-            value: value.into(),
-            ..Default::default()
-        });
+        self.env.push(KeyValue::pair(key, value));
         self
     }
 
@@ -135,10 +131,7 @@ impl ContainerAdjustment {
     /// assert_eq!(adjust.env[0].key, "-LOG_LEVEL");
     /// ```
     pub fn remove_env(&mut self, key: &str) -> &mut Self {
-        self.env.push(KeyValue {
-            key: mark_for_removal(key),
-            ..Default::default()
-        });
+        self.env.push(KeyValue::pair(mark_for_removal(key), ""));
         self
     }
 
@@ -294,60 +287,76 @@ impl ContainerAdjustment {
 super::resources::linux_resource_setters!(ContainerAdjustment, "ContainerAdjustment::new()");
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::api::{is_marked_for_removal, Hook};
     use protobuf::Message;
 
+    /// Calls every Linux resource setter that [`ContainerAdjustment`] and
+    /// [`ContainerUpdate`](crate::api::ContainerUpdate) share, with the
+    /// values 1 to 14; evaluates to the target for further chaining.
+    macro_rules! set_every_linux_resource {
+        ($target:expr) => {
+            $target
+                .set_linux_memory_limit(1)
+                .set_linux_memory_reservation(2)
+                .set_linux_memory_swap(3)
+                .set_linux_memory_kernel(4)
+                .set_linux_memory_kernel_tcp(5)
+                .set_linux_memory_swappiness(6)
+                .set_linux_memory_disable_oom_killer()
+                .set_linux_memory_use_hierarchy()
+                .set_linux_cpu_shares(7)
+                .set_linux_cpu_quota(8)
+                .set_linux_cpu_period(9)
+                .set_linux_cpu_realtime_runtime(10)
+                .set_linux_cpu_realtime_period(11)
+                .set_linux_cpuset_cpus("0-1")
+                .set_linux_cpuset_mems("0")
+                .set_linux_pid_limits(12)
+                .add_linux_hugepage_limit("2MB", 13)
+                .set_linux_blockio_class("io")
+                .set_linux_rdt_class("rdt")
+                .add_linux_unified("memory.max", "14")
+        };
+    }
+    pub(in crate::api) use set_every_linux_resource;
+
     #[test]
     fn setters_chain_and_create_nested_messages() {
         let mut adjust = ContainerAdjustment::new();
-        adjust
-            .set_linux_memory_limit(1)
-            .set_linux_memory_reservation(2)
-            .set_linux_memory_swap(3)
-            .set_linux_memory_kernel(4)
-            .set_linux_memory_kernel_tcp(5)
-            .set_linux_memory_swappiness(6)
-            .set_linux_memory_disable_oom_killer()
-            .set_linux_memory_use_hierarchy()
-            .set_linux_cpu_shares(7)
-            .set_linux_cpu_quota(8)
-            .set_linux_cpu_period(9)
-            .set_linux_cpu_realtime_runtime(10)
-            .set_linux_cpu_realtime_period(11)
-            .set_linux_cpuset_cpus("0-1")
-            .set_linux_cpuset_mems("0")
-            .set_linux_pid_limits(12)
-            .add_linux_hugepage_limit("2MB", 13)
-            .set_linux_blockio_class("io")
-            .set_linux_rdt_class("rdt")
-            .add_linux_unified("memory.max", "14")
+        set_every_linux_resource!(adjust)
             .set_linux_cgroups_path("/cg")
             .set_linux_oom_score_adj(Some(15));
 
         let linux = &adjust.linux;
-        let mem = &linux.resources.memory;
-        assert_eq!(mem.limit.value(), Some(1));
-        assert_eq!(mem.reservation.value(), Some(2));
-        assert_eq!(mem.swap.value(), Some(3));
-        assert_eq!(mem.kernel.value(), Some(4));
-        assert_eq!(mem.kernel_tcp.value(), Some(5));
-        assert_eq!(mem.swappiness.value(), Some(6));
-        assert_eq!(mem.disable_oom_killer.value(), Some(true));
-        assert_eq!(mem.use_hierarchy.value(), Some(true));
-        let cpu = &linux.resources.cpu;
-        assert_eq!(cpu.shares.value(), Some(7));
-        assert_eq!(cpu.quota.value(), Some(8));
-        assert_eq!(cpu.period.value(), Some(9));
-        assert_eq!(cpu.realtime_runtime.value(), Some(10));
-        assert_eq!(cpu.realtime_period.value(), Some(11));
+        let res = &linux.resources;
+        let (mem, cpu) = (&res.memory, &res.cpu);
+        let signed = [
+            mem.limit.value(),
+            mem.reservation.value(),
+            mem.swap.value(),
+            mem.kernel.value(),
+            mem.kernel_tcp.value(),
+            cpu.quota.value(),
+            cpu.realtime_runtime.value(),
+        ];
+        assert_eq!(signed, [1, 2, 3, 4, 5, 8, 10].map(Some));
+        let unsigned = [
+            mem.swappiness.value(),
+            cpu.shares.value(),
+            cpu.period.value(),
+            cpu.realtime_period.value(),
+        ];
+        assert_eq!(unsigned, [6, 7, 9, 11].map(Some));
+        let flags = [mem.disable_oom_killer.value(), mem.use_hierarchy.value()];
+        assert_eq!(flags, [Some(true); 2]);
         assert_eq!((cpu.cpus.as_str(), cpu.mems.as_str()), ("0-1", "0"));
-        assert_eq!(linux.resources.pids.limit, 12);
-        assert_eq!(linux.resources.hugepage_limits[0].limit, 13);
-        assert_eq!(linux.resources.blockio_class.value().as_deref(), Some("io"));
-        assert_eq!(linux.resources.rdt_class.value().as_deref(), Some("rdt"));
-        assert_eq!(linux.resources.unified["memory.max"], "14");
+        assert_eq!(res.pids.limit, 12);
+        assert_eq!(res.hugepage_limits[0].limit, 13);
+        assert_eq!(res.blockio_class.value().as_deref(), Some("io"));
+        assert_eq!(res.rdt_class.value().as_deref(), Some("rdt"));
+        assert_eq!(res.unified["memory.max"], "14");
         assert_eq!(linux.cgroups_path, "/cg");
         assert_eq!(linux.oom_score_adj.value(), Some(15));
     }
@@ -399,14 +408,14 @@ mod tests {
             poststop: vec![hook("s1")],
             ..Default::default()
         });
-        adjust.add_hooks(Hooks {
-            prestart: vec![hook("p2")],
-            create_runtime: vec![hook("r")],
-            create_container: vec![hook("c")],
-            start_container: vec![hook("st")],
-            poststart: vec![hook("ps")],
-            ..Default::default()
-        });
+        adjust.add_hooks(
+            Hooks::new()
+                .with_prestart(hook("p2"))
+                .with_create_runtime(hook("r"))
+                .with_create_container(hook("c"))
+                .with_start_container(hook("st"))
+                .with_poststart(hook("ps")),
+        );
         let hooks = &adjust.hooks;
         let paths: Vec<&str> = hooks.prestart.iter().map(|h| h.path.as_str()).collect();
         assert_eq!(paths, ["p1", "p2"]);

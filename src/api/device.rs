@@ -190,13 +190,7 @@ mod tests {
 
     #[test]
     fn devices_are_equivalent_by_major_and_minor_only() {
-        let a = LinuxDevice {
-            path: "/dev/a".into(),
-            type_: "c".into(),
-            major: 10,
-            minor: 200,
-            ..Default::default()
-        };
+        let a = LinuxDevice::char_device("/dev/a", 10, 200);
         let mut b = a.clone();
         b.path = "/dev/b".into();
         assert!(a.equivalent(&b));

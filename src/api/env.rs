@@ -96,12 +96,12 @@ pub fn from_env_strings<S: AsRef<str>>(entries: &[S]) -> Vec<KeyValue> {
 mod tests {
     use super::*;
 
+    /// The pair as a literal message, to compare the constructors with.
     fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            ..Default::default()
-        }
+        let mut kv = KeyValue::new();
+        kv.key = key.to_string();
+        kv.value = value.to_string();
+        kv
     }
 
     #[test]

@@ -62,47 +62,61 @@ impl Hook {
     }
 }
 
-impl Hooks {
-    /// These hooks with `hook` appended to the `prestart` hooks.
-    pub fn with_prestart(mut self, hook: Hook) -> Hooks {
-        self.prestart.push(hook);
-        self
-    }
+/// The `with_*` builders of [`Hooks`], one per hook list.
+macro_rules! hook_list_builders {
+    ($($(#[$attr:meta])* $name:ident => $list:ident,)*) => {
+        impl Hooks {
+            $(
+                #[doc = concat!("These hooks with `hook` appended to the `", stringify!($list), "` hooks.")]
+                $(#[$attr])*
+                pub fn $name(mut self, hook: Hook) -> Hooks {
+                    self.$list.push(hook);
+                    self
+                }
+            )*
+        }
+    };
+}
 
-    /// These hooks with `hook` appended to the `create_runtime` hooks.
-    pub fn with_create_runtime(mut self, hook: Hook) -> Hooks {
-        self.create_runtime.push(hook);
-        self
-    }
-
-    /// These hooks with `hook` appended to the `create_container` hooks.
-    pub fn with_create_container(mut self, hook: Hook) -> Hooks {
-        self.create_container.push(hook);
-        self
-    }
-
-    /// These hooks with `hook` appended to the `start_container` hooks.
-    pub fn with_start_container(mut self, hook: Hook) -> Hooks {
-        self.start_container.push(hook);
-        self
-    }
-
-    /// These hooks with `hook` appended to the `poststart` hooks.
+hook_list_builders! {
+    with_prestart => prestart,
+    with_create_runtime => create_runtime,
+    with_create_container => create_container,
+    with_start_container => start_container,
     ///
     /// ```
     /// use nri::api::{Hook, Hooks};
     /// let hooks = Hooks::new().with_poststart(Hook::command("/bin/true", ["true"]));
     /// assert_eq!(hooks.poststart.len(), 1);
     /// ```
-    pub fn with_poststart(mut self, hook: Hook) -> Hooks {
-        self.poststart.push(hook);
-        self
+    with_poststart => poststart,
+    with_poststop => poststop,
+}
+
+impl Hooks {
+    /// The hook lists in lifecycle order: prestart, create_runtime,
+    /// create_container, start_container, poststart, poststop.
+    fn lists(&self) -> [&Vec<Hook>; 6] {
+        [
+            &self.prestart,
+            &self.create_runtime,
+            &self.create_container,
+            &self.start_container,
+            &self.poststart,
+            &self.poststop,
+        ]
     }
 
-    /// These hooks with `hook` appended to the `poststop` hooks.
-    pub fn with_poststop(mut self, hook: Hook) -> Hooks {
-        self.poststop.push(hook);
-        self
+    /// [`Hooks::lists`], mutable.
+    fn lists_mut(&mut self) -> [&mut Vec<Hook>; 6] {
+        [
+            &mut self.prestart,
+            &mut self.create_runtime,
+            &mut self.create_container,
+            &mut self.start_container,
+            &mut self.poststart,
+            &mut self.poststop,
+        ]
     }
 
     /// Appends every hook list of `other` to the same list of `self`, and
@@ -117,12 +131,9 @@ impl Hooks {
     /// assert_eq!(hooks.poststop[0].path, "/bin/c");
     /// ```
     pub fn append(&mut self, mut other: Hooks) -> &mut Self {
-        self.prestart.append(&mut other.prestart);
-        self.create_runtime.append(&mut other.create_runtime);
-        self.create_container.append(&mut other.create_container);
-        self.start_container.append(&mut other.start_container);
-        self.poststart.append(&mut other.poststart);
-        self.poststop.append(&mut other.poststop);
+        for (mine, theirs) in self.lists_mut().into_iter().zip(other.lists_mut()) {
+            mine.append(theirs);
+        }
         self
     }
 
@@ -135,12 +146,7 @@ impl Hooks {
     /// assert!(!hooks.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.prestart.is_empty()
-            && self.create_runtime.is_empty()
-            && self.create_container.is_empty()
-            && self.start_container.is_empty()
-            && self.poststart.is_empty()
-            && self.poststop.is_empty()
+        self.lists().iter().all(|list| list.is_empty())
     }
 
     /// `Some(self)` when any hook is set, `None` when none is (upstream's
@@ -192,20 +198,16 @@ mod tests {
             .with_start_container(hook("4"))
             .with_poststart(hook("5"))
             .with_poststop(hook("6"));
-        let firsts: Vec<&str> = [
-            &every.prestart,
-            &every.create_runtime,
-            &every.create_container,
-            &every.start_container,
-            &every.poststart,
-            &every.poststop,
-        ]
-        .iter()
-        .map(|list| {
-            assert_eq!(list.len(), 1);
-            list[0].path.as_str()
-        })
-        .collect();
+        let firsts: Vec<&str> = every
+            .lists()
+            .iter()
+            .map(|list| {
+                assert_eq!(list.len(), 1);
+                list[0].path.as_str()
+            })
+            .collect();
+        assert_eq!(every.prestart[0].path, "1");
+        assert_eq!(every.poststop[0].path, "6");
         assert_eq!(firsts, ["1", "2", "3", "4", "5", "6"]);
     }
 
@@ -216,38 +218,21 @@ mod tests {
         }
     }
 
+    /// Hooks with one hook named `path` in every list.
+    fn in_every_list(path: &str) -> Hooks {
+        let mut hooks = Hooks::new();
+        for list in hooks.lists_mut() {
+            list.push(hook(path));
+        }
+        hooks
+    }
+
     #[test]
     fn append_keeps_order_for_every_hook_kind() {
-        let one = Hooks {
-            prestart: vec![hook("1")],
-            create_runtime: vec![hook("1")],
-            create_container: vec![hook("1")],
-            start_container: vec![hook("1")],
-            poststart: vec![hook("1")],
-            poststop: vec![hook("1")],
-            ..Default::default()
-        };
-        let mut two = one.clone();
-        for list in [
-            &mut two.prestart,
-            &mut two.create_runtime,
-            &mut two.create_container,
-            &mut two.start_container,
-            &mut two.poststart,
-            &mut two.poststop,
-        ] {
-            list[0].path = "2".to_string();
-        }
-        let mut hooks = one;
-        hooks.append(two);
-        for list in [
-            &hooks.prestart,
-            &hooks.create_runtime,
-            &hooks.create_container,
-            &hooks.start_container,
-            &hooks.poststart,
-            &hooks.poststop,
-        ] {
+        let mut hooks = in_every_list("1");
+        hooks.append(in_every_list("2"));
+        assert_eq!(hooks.poststop.len(), 2);
+        for list in hooks.lists() {
             let paths: Vec<&str> = list.iter().map(|h| h.path.as_str()).collect();
             assert_eq!(paths, ["1", "2"]);
         }

@@ -96,57 +96,19 @@ super::resources::linux_resource_setters!(ContainerUpdate, "ContainerUpdate::for
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::OptionalExt;
+    use crate::api::adjustment::tests::set_every_linux_resource;
+    use crate::api::{ContainerAdjustment, OptionalExt};
     use protobuf::Message;
 
     #[test]
-    fn setters_chain_and_create_nested_messages() {
+    fn setters_chain_and_set_what_the_adjustment_setters_set() {
         let mut update = ContainerUpdate::for_container("ctr");
-        update
-            .set_linux_memory_limit(1)
-            .set_linux_memory_reservation(2)
-            .set_linux_memory_swap(3)
-            .set_linux_memory_kernel(4)
-            .set_linux_memory_kernel_tcp(5)
-            .set_linux_memory_swappiness(6)
-            .set_linux_memory_disable_oom_killer()
-            .set_linux_memory_use_hierarchy()
-            .set_linux_cpu_shares(7)
-            .set_linux_cpu_quota(8)
-            .set_linux_cpu_period(9)
-            .set_linux_cpu_realtime_runtime(10)
-            .set_linux_cpu_realtime_period(11)
-            .set_linux_cpuset_cpus("0-1")
-            .set_linux_cpuset_mems("0")
-            .set_linux_pid_limits(12)
-            .add_linux_hugepage_limit("2MB", 13)
-            .set_linux_blockio_class("io")
-            .set_linux_rdt_class("rdt")
-            .add_linux_unified("memory.max", "14")
-            .set_ignore_failure();
-
-        let res = &update.linux.resources;
-        let mem = &res.memory;
-        assert_eq!(mem.limit.value(), Some(1));
-        assert_eq!(mem.reservation.value(), Some(2));
-        assert_eq!(mem.swap.value(), Some(3));
-        assert_eq!(mem.kernel.value(), Some(4));
-        assert_eq!(mem.kernel_tcp.value(), Some(5));
-        assert_eq!(mem.swappiness.value(), Some(6));
-        assert_eq!(mem.disable_oom_killer.value(), Some(true));
-        assert_eq!(mem.use_hierarchy.value(), Some(true));
-        let cpu = &res.cpu;
-        assert_eq!(cpu.shares.value(), Some(7));
-        assert_eq!(cpu.quota.value(), Some(8));
-        assert_eq!(cpu.period.value(), Some(9));
-        assert_eq!(cpu.realtime_runtime.value(), Some(10));
-        assert_eq!(cpu.realtime_period.value(), Some(11));
-        assert_eq!((cpu.cpus.as_str(), cpu.mems.as_str()), ("0-1", "0"));
-        assert_eq!(res.pids.limit, 12);
-        assert_eq!(res.hugepage_limits[0].limit, 13);
-        assert_eq!(res.blockio_class.value().as_deref(), Some("io"));
-        assert_eq!(res.rdt_class.value().as_deref(), Some("rdt"));
-        assert_eq!(res.unified["memory.max"], "14");
+        set_every_linux_resource!(update).set_ignore_failure();
+        let mut adjust = ContainerAdjustment::new();
+        set_every_linux_resource!(adjust);
+        // The adjustment's test checks each value.
+        assert_eq!(update.linux.resources, adjust.linux.resources);
+        assert_eq!(update.linux.resources.pids.limit, 12);
         assert!(update.ignore_failure);
         assert_eq!(update.container_id, "ctr");
     }

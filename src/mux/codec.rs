@@ -136,19 +136,43 @@ pub(crate) fn push_header(out: &mut Vec<u8>, conn_id: u32, len: usize) {
 /// message is at most 4096 bytes, else its first 4096 bytes then the rest.
 /// No frame ever holds bytes of two messages, and no frame is empty.
 pub fn encode_message(out: &mut Vec<u8>, conn_id: u32, message: &[u8]) -> Result<()> {
-    if message.len() > MAX_FRAME_LEN as usize {
+    encode_message_parts(out, conn_id, &[message])
+}
+
+/// Like [`encode_message`], for a message given as consecutive parts (for
+/// example its header, an envelope head and a payload), which are copied
+/// into the frames without being joined first.
+pub(crate) fn encode_message_parts(out: &mut Vec<u8>, conn_id: u32, parts: &[&[u8]]) -> Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total > MAX_FRAME_LEN as usize {
         return Err(Error::MessageTooLarge {
-            len: message.len() as u64,
+            len: total as u64,
             limit: MAX_FRAME_LEN as u64,
         });
     }
-    out.reserve(message.len() + 2 * MUX_HEADER_LEN);
-    if message.len() <= GO_READ_BUFFER {
-        encode_frame(out, conn_id, message);
-    } else {
-        let (first, rest) = message.split_at(GO_READ_BUFFER);
-        encode_frame(out, conn_id, first);
-        encode_frame(out, conn_id, rest);
+    if total == 0 {
+        return Ok(());
+    }
+    out.reserve(total + 2 * MUX_HEADER_LEN);
+    // The frame boundary falls `first` bytes into the message.
+    let first = total.min(GO_READ_BUFFER);
+    push_header(out, conn_id, first);
+    let mut left = first;
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        if left == 0 {
+            push_header(out, conn_id, total - first);
+            left = usize::MAX;
+        }
+        if part.len() <= left {
+            out.extend_from_slice(part);
+            left -= part.len();
+        } else {
+            let (a, b) = part.split_at(left);
+            out.extend_from_slice(a);
+            push_header(out, conn_id, total - first);
+            out.extend_from_slice(b);
+            left = usize::MAX;
+        }
     }
     Ok(())
 }
@@ -185,6 +209,30 @@ mod tests {
             encode_message(&mut out, 2, &vec![1; len]).unwrap();
             assert_eq!(frames(&out), vec![(2, 4096), (2, len - 4096)], "len {len}");
         }
+    }
+
+    #[test]
+    fn parts_are_framed_as_the_joined_message() {
+        let message: Vec<u8> = (0..9000u32).map(|i| i as u8).collect();
+        for total in [1usize, 10, 4095, 4096, 4097, 5000, 9000] {
+            let m = &message[..total];
+            let mut joined = Vec::new();
+            encode_message(&mut joined, 3, m).unwrap();
+            // Every way to cut the message into three parts (some empty).
+            for a in [0, 1, 9, 10, total / 2, 4095, 4096, total] {
+                for b in [a, a + 1, 4096, 4097, total] {
+                    if a > total || b > total || b < a {
+                        continue;
+                    }
+                    let mut parts = Vec::new();
+                    encode_message_parts(&mut parts, 3, &[&m[..a], &m[a..b], &m[b..]]).unwrap();
+                    assert_eq!(parts, joined, "total {total}, cuts {a} {b}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        assert!(encode_message_parts(&mut out, 1, &[&[], &[]]).is_ok());
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! NRI's connection multiplexer: several logical byte streams over one
 //! socket (the "trunk").
 //!
-//! Connection 1 carries the plugin service (the plugin is the ttrpc server),
-//! connection 2 the runtime service (the plugin is the client). This module
+//! Logical connection 1 carries the plugin service (the plugin is the ttrpc
+//! server), logical connection 2 the runtime service (the plugin is the
+//! client). This module
 //! owns the trunk framing ([`codec`]) and [`Trunk`], which exposes logical
 //! connections as byte streams ([`LogicalConn`]: `Read + Write`). NRI's own
 //! traffic goes through [`crate::ttrpc::Connection`] instead, which reads

@@ -35,12 +35,13 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::codec::{encode_message, MuxDecoder, MAX_FRAME_LEN};
 use crate::locking::lock;
+use crate::socket::SocketClones;
 use crate::{Error, Result};
 
 /// Unread pieces a logical connection may hold before the trunk closes.
 pub const MAX_QUEUED_PIECES: usize = 256;
 
-struct Shared {
+struct TrunkState {
     writer: Mutex<UnixStream>,
     control: UnixStream,
     conns: Mutex<HashMap<u32, Sender<Vec<u8>>>>,
@@ -48,7 +49,7 @@ struct Shared {
     reason: Mutex<Option<String>>,
 }
 
-impl Shared {
+impl TrunkState {
     fn close(&self, reason: String) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -63,7 +64,7 @@ impl Shared {
 
 /// One socket carrying several logical connections.
 pub struct Trunk {
-    shared: Arc<Shared>,
+    shared: Arc<TrunkState>,
     reader: Option<thread::JoinHandle<()>>,
 }
 
@@ -78,13 +79,8 @@ impl std::fmt::Debug for Trunk {
 impl Trunk {
     /// Starts the reader thread for `stream`.
     pub fn new(stream: UnixStream) -> Result<Trunk> {
-        let read = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the trunk socket", e))?;
-        let control = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the trunk socket", e))?;
-        let shared = Arc::new(Shared {
+        let SocketClones { read, control } = SocketClones::of(&stream, "trunk")?;
+        let shared = Arc::new(TrunkState {
             writer: Mutex::new(stream),
             control,
             conns: Mutex::new(HashMap::new()),
@@ -157,7 +153,7 @@ impl Drop for Trunk {
     }
 }
 
-fn reader_main(shared: Arc<Shared>, mut stream: UnixStream) {
+fn reader_main(shared: Arc<TrunkState>, mut stream: UnixStream) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut dec = MuxDecoder::new();
     loop {
@@ -201,7 +197,7 @@ fn reader_main(shared: Arc<Shared>, mut stream: UnixStream) {
 /// One logical connection of a [`Trunk`]: a byte stream.
 pub struct LogicalConn {
     id: u32,
-    shared: Arc<Shared>,
+    shared: Arc<TrunkState>,
     rx: Receiver<Vec<u8>>,
     piece: Vec<u8>,
     pos: usize,

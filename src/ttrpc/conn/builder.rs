@@ -10,8 +10,10 @@ use std::thread;
 use super::guard;
 use super::read::{worker_main, ReadSide, Turn};
 use super::write::Writer;
-use super::{Connection, ConnectionOptions, Framing, OnClose, Owner, Shared};
+use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
 use crate::locking::lock;
+use crate::socket::SocketClones;
+use crate::ttrpc::session::{Inbound, Outbound};
 use crate::ttrpc::Services;
 use crate::{Error, Result};
 
@@ -20,7 +22,7 @@ pub struct ConnectionBuilder {
     stream: UnixStream,
     framing: Framing,
     options: ConnectionOptions,
-    services: Vec<(u32, Arc<Services>)>,
+    services: HashMap<u32, Arc<Services>>,
     open: Vec<u32>,
     on_close: Option<OnClose>,
     on_closing: Option<OnClose>,
@@ -33,7 +35,7 @@ impl ConnectionBuilder {
             stream,
             framing,
             options: ConnectionOptions::default(),
-            services: Vec::new(),
+            services: HashMap::new(),
             open: Vec::new(),
             on_close: None,
             on_closing: None,
@@ -49,8 +51,8 @@ impl ConnectionBuilder {
     /// Serves `services` on logical connection `conn_id` (ignored with
     /// [`Framing::Raw`], where the one stream is served).
     pub fn serve(mut self, conn_id: u32, services: Arc<Services>) -> Self {
-        let id = self.chan_id(conn_id);
-        self.services.push((id, services));
+        let id = self.framing.conn_id(conn_id);
+        self.services.insert(id, services);
         self.open.push(id);
         self
     }
@@ -58,7 +60,7 @@ impl ConnectionBuilder {
     /// Opens logical connection `conn_id` for calls made with
     /// [`Connection::client`].
     pub fn open(mut self, conn_id: u32) -> Self {
-        let id = self.chan_id(conn_id);
+        let id = self.framing.conn_id(conn_id);
         self.open.push(id);
         self
     }
@@ -76,13 +78,6 @@ impl ConnectionBuilder {
     pub fn on_close(mut self, f: impl FnOnce(&str) + Send + 'static) -> Self {
         self.on_close = Some(Box::new(f));
         self
-    }
-
-    fn chan_id(&self, conn_id: u32) -> u32 {
-        match self.framing {
-            Framing::Raw => 0,
-            Framing::Mux => conn_id,
-        }
     }
 
     /// Starts the workers and returns the running connection.
@@ -103,26 +98,24 @@ impl ConnectionBuilder {
         }
         open.sort_unstable();
         open.dedup();
-        let read_stream = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the connection socket for reading", e))?;
-        let ctl_stream = stream
-            .try_clone()
-            .map_err(|e| Error::io("cannot clone the connection socket", e))?;
-        let read = ReadSide::new(read_stream, options.read_buffer, &open);
-        let shared = Arc::new(Shared {
+        let clones = SocketClones::of(&stream, "connection")?;
+        let read = ReadSide::new(
+            clones.read,
+            options.read_buffer,
+            Inbound::new(framing, &open),
+        );
+        let shared = Arc::new(ConnectionState {
             framing,
             options: options.clone(),
-            services: services.into_iter().collect(),
+            services,
             open,
             read: Mutex::new(read),
             turn: Mutex::new(Turn::default()),
             turn_cv: Condvar::new(),
             spares: Mutex::new(Vec::new()),
-            writer: Mutex::new(Writer::new(stream)),
-            control: ctl_stream,
+            writer: Mutex::new(Writer::new(stream, Outbound::new(framing))),
+            control: clones.control,
             pending: Mutex::new(HashMap::new()),
-            next_stream: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             alive: AtomicUsize::new(options.workers),

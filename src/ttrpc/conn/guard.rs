@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::Shared;
+use super::ConnectionState;
 use crate::locking::lock;
 use crate::ttrpc::Status;
 use crate::{Error, Result};
@@ -48,7 +48,7 @@ impl Default for DeadlineGuard {
 
 pub(super) struct GuardEntry {
     at: Instant,
-    chan: u32,
+    conn_id: u32,
     stream_id: u32,
     /// The method's full name, for the log.
     what: Arc<str>,
@@ -77,7 +77,7 @@ pub(super) enum GuardMsg {
     Stop,
 }
 
-fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
+fn guard_main(shared: Weak<ConnectionState>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
     let mut heap: BinaryHeap<GuardEntry> = BinaryHeap::new();
     loop {
         let msg = match heap.peek() {
@@ -116,13 +116,13 @@ fn guard_main(shared: Weak<Shared>, rx: Receiver<GuardMsg>, guard: DeadlineGuard
                 GuardReply::Empty => Ok(Vec::new()),
                 GuardReply::Error(st) => Err(st.clone()),
             };
-            let _ = shared.write_response(e.chan, e.stream_id, result);
+            let _ = shared.write_response(e.conn_id, e.stream_id, result);
         }
     }
 }
 
 /// Starts the guard thread of a connection.
-pub(super) fn start(shared: &Arc<Shared>, guard: DeadlineGuard) -> Result<()> {
+pub(super) fn start(shared: &Arc<ConnectionState>, guard: DeadlineGuard) -> Result<()> {
     let (tx, rx) = crossbeam_channel::unbounded();
     *lock(&shared.guard) = Some(tx);
     let weak = Arc::downgrade(shared);
@@ -134,13 +134,13 @@ pub(super) fn start(shared: &Arc<Shared>, guard: DeadlineGuard) -> Result<()> {
     Ok(())
 }
 
-impl Shared {
+impl ConnectionState {
     /// Has the guard watch a request that came with a timeout; returns the
     /// flag that whoever replies first (the handler or the guard) sets.
     /// `None` without a timeout or without a guard.
     pub(super) fn watch_deadline(
         &self,
-        chan: u32,
+        conn_id: u32,
         stream_id: u32,
         received: Instant,
         timeout: Option<Duration>,
@@ -158,7 +158,7 @@ impl Shared {
                     .min(t / 4);
                 let _ = tx.send(GuardMsg::Watch(GuardEntry {
                     at: received + t - margin,
-                    chan,
+                    conn_id,
                     stream_id,
                     what: what.clone(),
                     replied: flag.clone(),

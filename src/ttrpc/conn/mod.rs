@@ -27,13 +27,16 @@
 //!
 //! # Where things are
 //!
-//! This file holds the framing and the options, the [`Connection`] handle,
-//! the state its threads share and the closing path. The rest, one part
-//! each: `builder` (setting up and starting a connection), `client` (calls
-//! and waiting for their replies), `read` (the turn to read, decoding what
-//! arrived and the worker loop), `serve` (the request envelope and running a
-//! handler for it), `write` (framing and writing messages) and `guard` (the
-//! deadline guard).
+//! The protocol itself (what a frame means, stream ids, envelopes, framing
+//! for Go readers) is the session layer's (`ttrpc/session/`); this
+//! directory moves bytes, waits and runs handlers. This file holds the
+//! options, the [`Connection`] handle, the state its threads share
+//! (`ConnectionState`) and the closing path. The rest, one part each:
+//! `builder` (setting up and starting a connection), `client` (calls and
+//! waiting for their replies), `read` (the turn to read, feeding the
+//! session what arrived and the worker loop), `serve` (running the handler
+//! a request names), `write` (writing framed messages under one lock) and
+//! `guard` (the deadline guard).
 
 mod builder;
 mod client;
@@ -54,6 +57,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::server::Services;
+use super::session::Framing;
 use super::Response;
 use crate::locking::{lock, wait, wait_timeout};
 use crate::{Error, Result};
@@ -65,15 +69,6 @@ pub use guard::{DeadlineGuard, GuardReply};
 use guard::GuardMsg;
 use read::{ReadSide, Turn};
 use write::Writer;
-
-/// How ttrpc frames travel on the socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// Plain ttrpc: the socket is one logical connection (id 0).
-    Raw,
-    /// NRI's multiplexer: logical connections with ids from 1.
-    Mux,
-}
 
 /// Callback run once when a connection has closed, with the reason.
 pub type OnClose = Box<dyn FnOnce(&str) + Send>;
@@ -109,7 +104,7 @@ impl Default for ConnectionOptions {
 /// Closes the connection when the last user handle ([`Connection`] or
 /// [`Client`]) is dropped; the worker threads hold only the shared state,
 /// so they never keep a forgotten connection open.
-struct Owner(Arc<Shared>);
+struct Owner(Arc<ConnectionState>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
@@ -123,7 +118,7 @@ impl Drop for Owner {
 /// connection closes (without waiting for its threads).
 #[derive(Clone)]
 pub struct Connection {
-    shared: Arc<Shared>,
+    shared: Arc<ConnectionState>,
     owner: Arc<Owner>,
 }
 
@@ -141,16 +136,13 @@ impl Connection {
     /// A client making calls on logical connection `conn_id` (ignored with
     /// [`Framing::Raw`]). The id must have been opened or served.
     pub fn client(&self, conn_id: u32) -> Result<Client> {
-        let chan = match self.shared.framing {
-            Framing::Raw => 0,
-            Framing::Mux => conn_id,
-        };
-        if !self.shared.open.contains(&chan) {
+        let id = self.shared.framing.conn_id(conn_id);
+        if !self.shared.open.contains(&id) {
             return Err(Error::Config(format!(
                 "logical connection {conn_id} was not opened on this connection"
             )));
         }
-        Ok(Client::new(self.shared.clone(), self.owner.clone(), chan))
+        Ok(Client::new(self.shared.clone(), self.owner.clone(), id))
     }
 
     /// Closes the connection (idempotent). Does not wait; see [`Connection::wait`].
@@ -218,8 +210,8 @@ impl Connection {
 }
 
 /// The key of a waiting caller: logical connection and stream id.
-fn key(chan: u32, stream: u32) -> u64 {
-    ((chan as u64) << 32) | stream as u64
+fn key(conn_id: u32, stream_id: u32) -> u64 {
+    (u64::from(conn_id) << 32) | u64::from(stream_id)
 }
 
 type PendingSlot = Sender<Result<Response>>;
@@ -227,7 +219,7 @@ type PendingSlot = Sender<Result<Response>>;
 /// The state one connection's threads and handles share. Its methods live
 /// with the part they serve: closing here, reading in `read`, writing in
 /// `write`, calling in `client`, serving in `serve`, the guard in `guard`.
-struct Shared {
+struct ConnectionState {
     framing: Framing,
     options: ConnectionOptions,
     services: HashMap<u32, Arc<Services>>,
@@ -245,7 +237,6 @@ struct Shared {
     writer: Mutex<Writer>,
     control: UnixStream,
     pending: Mutex<HashMap<u64, PendingSlot>>,
-    next_stream: Mutex<HashMap<u32, u32>>,
     closed: AtomicBool,
     reason: Mutex<Option<String>>,
     alive: AtomicUsize,
@@ -257,7 +248,7 @@ struct Shared {
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
-impl Shared {
+impl ConnectionState {
     fn reason_string(&self) -> String {
         lock(&self.reason)
             .clone()

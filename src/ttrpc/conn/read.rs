@@ -1,26 +1,25 @@
 //! The read side: the turn to read that worker threads take one at a time,
-//! reading the socket, splitting it into logical connections and frames,
-//! handing responses to their callers and queueing requests, and the worker
-//! loop that reads until it has a request and then serves it.
+//! reading the socket and acting on what the session layer makes of the
+//! bytes (handing replies to their callers, queueing requests and
+//! refusals), and the worker loop that reads until it has a request and
+//! then serves it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::serve::Envelope;
-use super::{Framing, Shared};
+use super::ConnectionState;
 use crate::locking::{lock, wait};
-use crate::mux::codec::MuxDecoder;
-use crate::ttrpc::codec::{Decoded, FrameDecoder, FrameHeader, TYPE_REQUEST, TYPE_RESPONSE};
-use crate::ttrpc::{Code, Response, Status};
+use crate::status::{Code, Status};
+use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
 
 /// The turn to read, held: given back when dropped, also if the holder
 /// panics.
-pub(super) struct TurnHeld<'a>(&'a Shared);
+pub(super) struct TurnHeld<'a>(&'a ConnectionState);
 
 impl Drop for TurnHeld<'_> {
     fn drop(&mut self) {
@@ -43,20 +42,15 @@ pub(super) struct Turn {
     waiting: usize,
 }
 
-struct Channel {
-    decoder: FrameDecoder,
-    last_request_id: u32,
-}
-
 pub(super) enum Work {
     Request {
-        chan: u32,
+        conn_id: u32,
         stream_id: u32,
-        req: Envelope,
+        envelope: Envelope,
         received: Instant,
     },
-    Reject {
-        chan: u32,
+    Refuse {
+        conn_id: u32,
         stream_id: u32,
         status: Status,
     },
@@ -65,32 +59,18 @@ pub(super) enum Work {
 pub(super) struct ReadSide {
     stream: UnixStream,
     buf: Vec<u8>,
-    mux: MuxDecoder,
-    channels: HashMap<u32, Channel>,
+    inbound: Inbound,
     queue: VecDeque<Work>,
 }
 
 impl ReadSide {
-    /// A read side for `stream` with a read buffer of `read_buffer` bytes and
-    /// a frame decoder for each logical connection in `open`.
-    pub(super) fn new(stream: UnixStream, read_buffer: usize, open: &[u32]) -> Self {
-        let channels = open
-            .iter()
-            .map(|&id| {
-                (
-                    id,
-                    Channel {
-                        decoder: FrameDecoder::new(),
-                        last_request_id: 0,
-                    },
-                )
-            })
-            .collect();
+    /// A read side for `stream` with a read buffer of `read_buffer` bytes,
+    /// receiving what `inbound` decodes.
+    pub(super) fn new(stream: UnixStream, read_buffer: usize, inbound: Inbound) -> Self {
         ReadSide {
             stream,
             buf: vec![0; read_buffer],
-            mux: MuxDecoder::new(),
-            channels,
+            inbound,
             queue: VecDeque::new(),
         }
     }
@@ -101,12 +81,16 @@ impl ReadSide {
     }
 
     /// Reads once from the socket and decodes everything that arrived.
-    fn fill(&mut self, shared: &Shared) -> Result<()> {
+    fn fill(&mut self, shared: &ConnectionState) -> Result<()> {
         self.fill_within(shared, None)
     }
 
     /// Like `fill`, but gives up after `wait` without data (`Ok` then).
-    pub(super) fn fill_within(&mut self, shared: &Shared, wait: Option<Duration>) -> Result<()> {
+    pub(super) fn fill_within(
+        &mut self,
+        shared: &ConnectionState,
+        wait: Option<Duration>,
+    ) -> Result<()> {
         if wait.is_some() {
             let _ = self.stream.set_read_timeout(wait);
         }
@@ -117,7 +101,7 @@ impl ReadSide {
         res
     }
 
-    fn fill_once(&mut self, shared: &Shared, timed: bool) -> Result<()> {
+    fn fill_once(&mut self, shared: &ConnectionState, timed: bool) -> Result<()> {
         let n = loop {
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
@@ -141,185 +125,67 @@ impl ReadSide {
         };
         let ReadSide {
             buf,
-            mux,
-            channels,
+            inbound,
             queue,
             ..
         } = self;
-        let mut input = &buf[..n];
-        match shared.framing {
-            Framing::Raw => {
-                if let Some(ch) = channels.get_mut(&0) {
-                    ch.feed(0, input, queue, shared)?;
+        let mut feed = inbound.feed(&buf[..n]);
+        while let Some(incoming) = feed.next(|| lock(&shared.spares).pop())? {
+            match incoming {
+                Incoming::Request {
+                    conn_id,
+                    stream_id,
+                    envelope,
+                } => enqueue(
+                    queue,
+                    shared,
+                    Work::Request {
+                        conn_id,
+                        stream_id,
+                        envelope,
+                        received: Instant::now(),
+                    },
+                )?,
+                Incoming::Refuse {
+                    conn_id,
+                    stream_id,
+                    status,
+                } => enqueue(
+                    queue,
+                    shared,
+                    Work::Refuse {
+                        conn_id,
+                        stream_id,
+                        status,
+                    },
+                )?,
+                Incoming::Reply {
+                    conn_id,
+                    stream_id,
+                    reply,
+                } => shared.deliver(conn_id, stream_id, reply),
+                Incoming::Ignored(why @ Ignored::Unopened { .. }) => {
+                    log::debug!("{}: {why}", shared.options.name)
                 }
-            }
-            Framing::Mux => {
-                while let Some((id, piece)) = mux.decode(&mut input)? {
-                    match channels.get_mut(&id) {
-                        Some(ch) => ch.feed(id, piece, queue, shared)?,
-                        None => log::debug!(
-                            "{}: dropping {} bytes for unopened logical connection {id}",
-                            shared.options.name,
-                            piece.len()
-                        ),
-                    }
-                }
+                Incoming::Ignored(why) => log::warn!("{}: {why}", shared.options.name),
             }
         }
         Ok(())
     }
 }
 
-impl Channel {
-    fn feed(
-        &mut self,
-        chan: u32,
-        mut input: &[u8],
-        queue: &mut VecDeque<Work>,
-        shared: &Shared,
-    ) -> Result<()> {
-        while let Some(d) = {
-            // Only when a frame may start here: not once more per read.
-            if !input.is_empty() && self.decoder.at_boundary() && !self.decoder.has_spare() {
-                if let Some(b) = lock(&shared.spares).pop() {
-                    self.decoder.recycle(b);
-                }
-            }
-            self.decoder.decode(&mut input)
-        } {
-            match d {
-                Decoded::Frame { header, data } => self.frame(chan, header, data, queue, shared)?,
-                Decoded::Oversized { header, limit } => {
-                    let msg = format!(
-                        "message of {} bytes on stream {} exceeds the {limit}-byte limit",
-                        header.length, header.stream_id
-                    );
-                    match header.message_type {
-                        TYPE_REQUEST => {
-                            self.note_request_id(header.stream_id);
-                            enqueue(
-                                queue,
-                                shared,
-                                Work::Reject {
-                                    chan,
-                                    stream_id: header.stream_id,
-                                    status: Status::new(Code::ResourceExhausted, msg),
-                                },
-                            )?
-                        }
-                        TYPE_RESPONSE => shared.deliver(
-                            chan,
-                            header.stream_id,
-                            Err(Error::MessageTooLarge {
-                                len: header.length as u64,
-                                limit: limit as u64,
-                            }),
-                        ),
-                        t => {
-                            log::warn!("{}: dropped {msg} (message type {t})", shared.options.name)
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn note_request_id(&mut self, id: u32) {
-        if id % 2 == 1 && id > self.last_request_id {
-            self.last_request_id = id;
-        }
-    }
-
-    fn frame(
-        &mut self,
-        chan: u32,
-        header: FrameHeader,
-        data: Vec<u8>,
-        queue: &mut VecDeque<Work>,
-        shared: &Shared,
-    ) -> Result<()> {
-        let id = header.stream_id;
-        match header.message_type {
-            TYPE_REQUEST => {
-                let work = if id % 2 == 0 {
-                    Work::Reject {
-                        chan,
-                        stream_id: id,
-                        status: Status::new(
-                            Code::InvalidArgument,
-                            format!("stream id {id} is even; client stream ids must be odd"),
-                        ),
-                    }
-                } else if id <= self.last_request_id {
-                    Work::Reject {
-                        chan,
-                        stream_id: id,
-                        status: Status::new(
-                            Code::InvalidArgument,
-                            format!(
-                                "stream id {id} is not above the last one ({}); stream ids must increase",
-                                self.last_request_id
-                            ),
-                        ),
-                    }
-                } else {
-                    self.last_request_id = id;
-                    match Envelope::decode(data) {
-                        Ok(req) => Work::Request {
-                            chan,
-                            stream_id: id,
-                            req,
-                            received: Instant::now(),
-                        },
-                        Err(e) => Work::Reject {
-                            chan,
-                            stream_id: id,
-                            status: Status::new(
-                                Code::InvalidArgument,
-                                format!("cannot decode ttrpc request envelope: {e}"),
-                            ),
-                        },
-                    }
-                };
-                enqueue(queue, shared, work)
-            }
-            TYPE_RESPONSE => {
-                let resp = crate::pb::decode::<Response>(&data).map_err(|e| Error::Protobuf {
-                    what: "decoding",
-                    message: "ttrpc.Response",
-                    source: e,
-                });
-                self.decoder.recycle(data);
-                shared.deliver(chan, id, resp);
-                Ok(())
-            }
-            t => {
-                log::warn!(
-                    "{}: ignoring ttrpc frame of unsupported message type {t} on stream {id} ({} bytes)",
-                    shared.options.name,
-                    data.len()
-                );
-                Ok(())
-            }
-        }
-    }
-}
-
-fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()> {
+fn enqueue(queue: &mut VecDeque<Work>, shared: &ConnectionState, work: Work) -> Result<()> {
     if queue.len() < shared.options.max_queued_requests {
         queue.push_back(work);
         return Ok(());
     }
     // Over the bound: refuse right here, without growing the queue.
-    let (chan, stream_id) = match &work {
-        Work::Request {
-            chan, stream_id, ..
-        }
-        | Work::Reject {
-            chan, stream_id, ..
-        } => (*chan, *stream_id),
-    };
+    let (Work::Request {
+        conn_id, stream_id, ..
+    }
+    | Work::Refuse {
+        conn_id, stream_id, ..
+    }) = work;
     let status = Status::new(
         Code::ResourceExhausted,
         format!(
@@ -327,10 +193,10 @@ fn enqueue(queue: &mut VecDeque<Work>, shared: &Shared, work: Work) -> Result<()
             shared.options.max_queued_requests
         ),
     );
-    shared.write_response(chan, stream_id, Err(status))
+    shared.write_response(conn_id, stream_id, Err(status))
 }
 
-impl Shared {
+impl ConnectionState {
     /// Keeps a used request buffer for a later frame (a few small ones only).
     pub(super) fn recycle(&self, buf: Vec<u8>) {
         if buf.capacity() <= MAX_SPARE_BUFFER {
@@ -378,7 +244,7 @@ impl Shared {
     }
 }
 
-struct ExitGuard(Arc<Shared>);
+struct ExitGuard(Arc<ConnectionState>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
@@ -386,7 +252,7 @@ impl Drop for ExitGuard {
     }
 }
 
-pub(super) fn worker_main(shared: Arc<Shared>) {
+pub(super) fn worker_main(shared: Arc<ConnectionState>) {
     let _exit = ExitGuard(shared.clone());
     loop {
         let Some(turn) = shared.take_turn() else {

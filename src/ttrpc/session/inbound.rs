@@ -1,0 +1,572 @@
+//! What the peer sends: bytes in, one [`Incoming`] per complete frame out.
+//!
+//! [`Inbound`] holds the receiving state of a socket: the trunk decoder
+//! (with [`Framing::Mux`]) and, for each logical connection opened, a
+//! frame decoder and the check of request stream ids. [`Inbound::feed`]
+//! takes the bytes one read delivered and [`Feed::next`] hands out what
+//! they complete, one at a time, without allocating anything but the
+//! frames' own data (and that from a recycled buffer when one is offered).
+//! [`InboundConn::classify`] is the one place that decides what a decoded
+//! frame means.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::envelope::Envelope;
+use super::stream_ids::RequestIds;
+use super::Framing;
+use crate::mux::codec::MuxDecoder;
+use crate::proto::ttrpc::Response;
+use crate::status::{Code, Status};
+use crate::ttrpc::codec::{Decoded, FrameDecoder, FrameHeader, TYPE_REQUEST, TYPE_RESPONSE};
+use crate::{Error, Result};
+
+/// What one received frame means.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A request to serve.
+    Request {
+        /// Logical connection it came on.
+        conn_id: u32,
+        /// Its stream id (the reply goes there).
+        stream_id: u32,
+        /// The decoded envelope, payload still in the frame.
+        envelope: Envelope,
+    },
+    /// A request to answer with `status` without serving it.
+    Refuse {
+        /// Logical connection it came on.
+        conn_id: u32,
+        /// Its stream id.
+        stream_id: u32,
+        /// The status to answer with.
+        status: Status,
+    },
+    /// The reply to a call this side made.
+    Reply {
+        /// Logical connection it came on.
+        conn_id: u32,
+        /// The stream id of the call.
+        stream_id: u32,
+        /// The decoded response, or why it could not be had.
+        reply: Result<Response>,
+    },
+    /// Bytes dropped; the reason is for the log.
+    Ignored(Ignored),
+}
+
+/// Received bytes that carry nothing to act on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ignored {
+    /// Trunk payload for a logical connection that was not opened (the Go
+    /// multiplexer drops such bytes too).
+    Unopened {
+        /// The logical connection named.
+        conn_id: u32,
+        /// Bytes dropped.
+        len: usize,
+    },
+    /// A frame of a message type this side does not handle (streaming
+    /// data, or a type from a later protocol version).
+    UnsupportedType {
+        /// Logical connection it came on.
+        conn_id: u32,
+        /// Its header.
+        header: FrameHeader,
+    },
+    /// An oversized frame of a message type this side does not handle.
+    Oversized {
+        /// Logical connection it came on.
+        conn_id: u32,
+        /// Its header.
+        header: FrameHeader,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ignored::Unopened { conn_id, len } => write!(
+                f,
+                "dropping {len} bytes for unopened logical connection {conn_id}"
+            ),
+            Ignored::UnsupportedType { conn_id, header } => write!(
+                f,
+                "ignoring ttrpc frame of unsupported message type {} on stream {} of logical connection {conn_id} ({} bytes)",
+                header.message_type, header.stream_id, header.length
+            ),
+            Ignored::Oversized {
+                conn_id,
+                header,
+                limit,
+            } => write!(
+                f,
+                "dropped message of {} bytes on stream {} of logical connection {conn_id}, over the {limit}-byte limit (message type {})",
+                header.length, header.stream_id, header.message_type
+            ),
+        }
+    }
+}
+
+/// The receiving state of one logical connection.
+#[derive(Debug)]
+struct InboundConn {
+    decoder: FrameDecoder,
+    requests: RequestIds,
+}
+
+impl InboundConn {
+    /// What a decoded frame means: the message type, the request stream id
+    /// rules and oversized frames are decided here.
+    fn classify(&mut self, conn_id: u32, decoded: Decoded) -> Incoming {
+        match decoded {
+            Decoded::Frame { header, data } => {
+                let stream_id = header.stream_id;
+                match header.message_type {
+                    TYPE_REQUEST => match self.requests.accept(stream_id) {
+                        Err(status) => {
+                            self.decoder.recycle(data);
+                            Incoming::Refuse {
+                                conn_id,
+                                stream_id,
+                                status,
+                            }
+                        }
+                        Ok(()) => match Envelope::decode(data) {
+                            Ok(envelope) => Incoming::Request {
+                                conn_id,
+                                stream_id,
+                                envelope,
+                            },
+                            Err(e) => Incoming::Refuse {
+                                conn_id,
+                                stream_id,
+                                status: Status::new(
+                                    Code::InvalidArgument,
+                                    format!("cannot decode ttrpc request envelope: {e}"),
+                                ),
+                            },
+                        },
+                    },
+                    TYPE_RESPONSE => {
+                        let reply =
+                            crate::pb::decode::<Response>(&data).map_err(|e| Error::Protobuf {
+                                what: "decoding",
+                                message: "ttrpc.Response",
+                                source: e,
+                            });
+                        self.decoder.recycle(data);
+                        Incoming::Reply {
+                            conn_id,
+                            stream_id,
+                            reply,
+                        }
+                    }
+                    _ => {
+                        self.decoder.recycle(data);
+                        Incoming::Ignored(Ignored::UnsupportedType { conn_id, header })
+                    }
+                }
+            }
+            Decoded::Oversized { header, limit } => {
+                let stream_id = header.stream_id;
+                match header.message_type {
+                    TYPE_REQUEST => {
+                        self.requests.note(stream_id);
+                        Incoming::Refuse {
+                            conn_id,
+                            stream_id,
+                            status: Status::new(
+                                Code::ResourceExhausted,
+                                format!(
+                                    "message of {} bytes on stream {stream_id} exceeds the {limit}-byte limit",
+                                    header.length
+                                ),
+                            ),
+                        }
+                    }
+                    TYPE_RESPONSE => Incoming::Reply {
+                        conn_id,
+                        stream_id,
+                        reply: Err(Error::MessageTooLarge {
+                            len: u64::from(header.length),
+                            limit: limit as u64,
+                        }),
+                    },
+                    _ => Incoming::Ignored(Ignored::Oversized {
+                        conn_id,
+                        header,
+                        limit,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// The receiving half of a socket's protocol state.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    framing: Framing,
+    trunk: MuxDecoder,
+    conns: HashMap<u32, InboundConn>,
+}
+
+impl Inbound {
+    /// The receiving state of a socket framed as `framing`, with the
+    /// logical connections `open` (ids as [`Framing::conn_id`] gives them).
+    pub(crate) fn new(framing: Framing, open: &[u32]) -> Inbound {
+        let conns = open
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    InboundConn {
+                        decoder: FrameDecoder::new(),
+                        requests: RequestIds::default(),
+                    },
+                )
+            })
+            .collect();
+        Inbound {
+            framing,
+            trunk: MuxDecoder::new(),
+            conns,
+        }
+    }
+
+    /// Starts on the bytes of one read; [`Feed::next`] yields what they
+    /// complete.
+    pub(crate) fn feed<'s, 'a>(&'s mut self, bytes: &'a [u8]) -> Feed<'s, 'a> {
+        Feed {
+            inbound: self,
+            input: bytes,
+            conn_id: 0,
+            piece: &[],
+        }
+    }
+}
+
+/// The bytes of one read, being decoded.
+pub(crate) struct Feed<'s, 'a> {
+    inbound: &'s mut Inbound,
+    /// Bytes not yet split by logical connection.
+    input: &'a [u8],
+    /// Bytes of logical connection `conn_id` not yet decoded.
+    conn_id: u32,
+    piece: &'a [u8],
+}
+
+impl Feed<'_, '_> {
+    /// The next complete frame's meaning, or `None` once every byte is
+    /// used. `spare` is asked for a used buffer when a frame may start, for
+    /// the frame decoder to reuse. An error (a trunk frame over its limit)
+    /// is fatal: the socket's bytes can no longer be trusted.
+    pub(crate) fn next(
+        &mut self,
+        mut spare: impl FnMut() -> Option<Vec<u8>>,
+    ) -> Result<Option<Incoming>> {
+        loop {
+            if !self.piece.is_empty() {
+                let conn_id = self.conn_id;
+                let Some(conn) = self.inbound.conns.get_mut(&conn_id) else {
+                    let len = self.piece.len();
+                    self.piece = &[];
+                    return Ok(Some(Incoming::Ignored(Ignored::Unopened { conn_id, len })));
+                };
+                // Only where a frame may start, and not once more per read.
+                if conn.decoder.at_boundary() && !conn.decoder.has_spare() {
+                    if let Some(b) = spare() {
+                        conn.decoder.recycle(b);
+                    }
+                }
+                if let Some(decoded) = conn.decoder.decode(&mut self.piece) {
+                    return Ok(Some(conn.classify(conn_id, decoded)));
+                }
+                continue;
+            }
+            match self.inbound.framing {
+                Framing::Raw => {
+                    if self.input.is_empty() {
+                        return Ok(None);
+                    }
+                    self.conn_id = 0;
+                    self.piece = std::mem::take(&mut self.input);
+                }
+                Framing::Mux => match self.inbound.trunk.decode(&mut self.input)? {
+                    Some((conn_id, piece)) => {
+                        self.conn_id = conn_id;
+                        self.piece = piece;
+                    }
+                    None => return Ok(None),
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protobuf::Message;
+
+    use super::*;
+    use crate::mux::codec::{encode_frame as trunk_frame, MAX_FRAME_LEN};
+    use crate::proto::ttrpc::Request;
+    use crate::ttrpc::codec::{encode_frame, MAX_MESSAGE_LEN, TYPE_DATA};
+
+    fn request(method: &str, payload: &[u8]) -> Vec<u8> {
+        Request {
+            service: "svc".into(),
+            method: method.into(),
+            payload: payload.to_vec(),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap()
+    }
+
+    fn frame(stream_id: u32, message_type: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_frame(&mut v, stream_id, message_type, 0, data).unwrap();
+        v
+    }
+
+    fn on_trunk(conn_id: u32, message: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        trunk_frame(&mut v, conn_id, message);
+        v
+    }
+
+    /// Everything `chunks` decode to, fed one chunk per read.
+    fn decode_all(inbound: &mut Inbound, chunks: &[&[u8]]) -> Vec<Incoming> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut feed = inbound.feed(chunk);
+            while let Some(i) = feed.next(|| None).unwrap() {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// The short forms of everything `wire` decodes to in one read.
+    fn briefs(inbound: &mut Inbound, wire: &[u8]) -> Vec<String> {
+        decode_all(inbound, &[wire]).iter().map(brief).collect()
+    }
+
+    /// A short form of an incoming message, for comparing.
+    fn brief(i: &Incoming) -> String {
+        match i {
+            Incoming::Request {
+                conn_id,
+                stream_id,
+                envelope,
+            } => format!(
+                "request {conn_id}/{stream_id} {} {:?}",
+                envelope.method,
+                &envelope.data[envelope.payload.clone()]
+            ),
+            Incoming::Refuse {
+                conn_id,
+                stream_id,
+                status,
+            } => format!("refuse {conn_id}/{stream_id} {:?}", status.code),
+            Incoming::Reply {
+                conn_id,
+                stream_id,
+                reply,
+            } => format!(
+                "reply {conn_id}/{stream_id} {}",
+                match reply {
+                    Ok(r) => format!("{:?}", r.payload),
+                    Err(e) => e.to_string(),
+                }
+            ),
+            Incoming::Ignored(i) => format!("ignored {i}"),
+        }
+    }
+
+    #[test]
+    fn requests_and_replies_are_told_apart_on_a_plain_socket() {
+        let mut wire = frame(1, TYPE_REQUEST, &request("A", b"x"));
+        let reply = Response {
+            payload: b"ok".to_vec(),
+            ..Default::default()
+        };
+        wire.extend(frame(1, TYPE_RESPONSE, &reply.write_to_bytes().unwrap()));
+        wire.extend(frame(3, TYPE_DATA, b"stream"));
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        // One read, and one byte per read: the same result.
+        for chunks in [vec![&wire[..]], wire.chunks(1).collect()] {
+            let mut inbound_ = Inbound::new(Framing::Raw, &[0]);
+            let got: Vec<String> = decode_all(&mut inbound_, &chunks)
+                .iter()
+                .map(brief)
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    "request 0/1 A [120]",
+                    "reply 0/1 [111, 107]",
+                    "ignored ignoring ttrpc frame of unsupported message type 3 on stream 3 of logical connection 0 (6 bytes)"
+                ]
+            );
+        }
+        assert!(decode_all(&mut inbound, &[&[]]).is_empty());
+    }
+
+    #[test]
+    fn request_ids_must_be_odd_and_increase_per_logical_connection() {
+        let mut wire = Vec::new();
+        for (conn, id) in [(1, 3), (2, 1), (1, 3), (1, 2), (1, 1), (2, 5), (1, 5)] {
+            wire.extend(on_trunk(conn, &frame(id, TYPE_REQUEST, &request("M", b""))));
+        }
+        let mut inbound = Inbound::new(Framing::Mux, &[1, 2]);
+        let got = briefs(&mut inbound, &wire);
+        assert_eq!(
+            got,
+            [
+                "request 1/3 M []",
+                "request 2/1 M []",
+                "refuse 1/3 InvalidArgument",
+                "refuse 1/2 InvalidArgument",
+                "refuse 1/1 InvalidArgument",
+                "request 2/5 M []",
+                "request 1/5 M []",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_whose_envelope_does_not_decode_is_refused_and_its_id_used() {
+        let mut wire = frame(1, TYPE_REQUEST, &[0x0a, 0x05, b'a']);
+        wire.extend(frame(1, TYPE_REQUEST, &request("M", b"")));
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        let got = decode_all(&mut inbound, &[&wire]);
+        match &got[0] {
+            Incoming::Refuse { status, .. } => {
+                assert_eq!(status.code, Code::InvalidArgument);
+                assert!(
+                    status.message.contains(
+                        "cannot decode ttrpc request envelope: field 1 declares 5 bytes but only 1 remain"
+                    ),
+                    "{status}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(brief(&got[1]), "refuse 0/1 InvalidArgument");
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_failed_or_dropped_by_message_type() {
+        let big = vec![0u8; MAX_MESSAGE_LEN + 1];
+        let header = |id, ty| {
+            FrameHeader {
+                length: big.len() as u32,
+                stream_id: id,
+                message_type: ty,
+                flags: 0,
+            }
+            .to_bytes()
+        };
+        let mut wire = Vec::new();
+        for (id, ty) in [(5, TYPE_REQUEST), (7, TYPE_RESPONSE), (9, TYPE_DATA)] {
+            wire.extend_from_slice(&header(id, ty));
+            wire.extend_from_slice(&big);
+        }
+        // The oversized request's id counts as used.
+        wire.extend(frame(5, TYPE_REQUEST, &request("M", b"")));
+        wire.extend(frame(11, TYPE_REQUEST, &request("M", b"")));
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        let got = briefs(&mut inbound, &wire);
+        assert_eq!(
+            got,
+            [
+                "refuse 0/5 ResourceExhausted",
+                "reply 0/7 ttrpc message of 4194305 bytes exceeds the 4194304-byte limit",
+                "ignored dropped message of 4194305 bytes on stream 9 of logical connection 0, over the 4194304-byte limit (message type 3)",
+                "refuse 0/5 InvalidArgument",
+                "request 0/11 M []",
+            ]
+        );
+    }
+
+    #[test]
+    fn bytes_for_an_unopened_logical_connection_are_dropped() {
+        let mut wire = on_trunk(3, &frame(1, TYPE_REQUEST, &request("M", b"")));
+        wire.extend(on_trunk(1, &frame(1, TYPE_REQUEST, &request("N", b""))));
+        let mut inbound = Inbound::new(Framing::Mux, &[1]);
+        let got = decode_all(&mut inbound, &[&wire]);
+        assert!(matches!(
+            got[0],
+            Incoming::Ignored(Ignored::Unopened { conn_id: 3, .. })
+        ));
+        assert_eq!(brief(&got[1]), "request 1/1 N []");
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn a_trunk_frame_over_its_limit_is_fatal() {
+        let mut wire = 1u32.to_be_bytes().to_vec();
+        wire.extend_from_slice(&(MAX_FRAME_LEN + 1).to_be_bytes());
+        let mut inbound = Inbound::new(Framing::Mux, &[1]);
+        let mut feed = inbound.feed(&wire);
+        let err = feed.next(|| None).unwrap_err();
+        assert!(
+            matches!(err, Error::MuxFrameTooLarge { conn_id: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_message_split_across_trunk_frames_and_reads_is_reassembled() {
+        let payload = vec![0x42u8; 10_000];
+        let message = frame(1, TYPE_REQUEST, &request("Big", &payload));
+        let mut wire = Vec::new();
+        crate::mux::codec::encode_message(&mut wire, 2, &message).unwrap();
+        let mut inbound = Inbound::new(Framing::Mux, &[2]);
+        let got = decode_all(&mut inbound, &wire.chunks(777).collect::<Vec<_>>());
+        assert_eq!(got.len(), 1);
+        match &got[0] {
+            Incoming::Request { envelope, .. } => {
+                assert_eq!(&envelope.data[envelope.payload.clone()], &payload[..]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_spare_buffer_is_asked_for_only_where_a_frame_may_start() {
+        let mut wire = frame(1, TYPE_REQUEST, &request("A", &[1; 100]));
+        wire.extend(frame(3, TYPE_REQUEST, &request("B", &[2; 100])));
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        let mut asked = 0;
+        let mut pool = vec![Vec::with_capacity(4096), Vec::with_capacity(4096)];
+        let mut got = Vec::new();
+        // Split mid-frame: the second read starts inside the first frame.
+        for chunk in [&wire[..50], &wire[50..]] {
+            let mut feed = inbound.feed(chunk);
+            while let Some(i) = feed
+                .next(|| {
+                    asked += 1;
+                    pool.pop()
+                })
+                .unwrap()
+            {
+                got.push(i);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        // Once before each frame; not at the start of the second read.
+        assert_eq!(asked, 2);
+        for i in &got {
+            let Incoming::Request { envelope, .. } = i else {
+                panic!("{i:?}")
+            };
+            assert_eq!(envelope.data.capacity(), 4096, "the frame reused a spare");
+        }
+    }
+}

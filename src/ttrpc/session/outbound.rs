@@ -1,0 +1,195 @@
+//! What this side sends: the ids of its calls and the framing of every
+//! message.
+
+use std::collections::HashMap;
+
+use super::reply::Reply;
+use super::stream_ids::CallIds;
+use super::Framing;
+use crate::mux::codec::encode_message_parts;
+use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, TYPE_REQUEST, TYPE_RESPONSE};
+use crate::Result;
+
+/// The sending half of a socket's protocol state. The connection keeps it
+/// under the lock that writes, so that call ids are handed out in the
+/// order the requests reach the wire.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    framing: Framing,
+    /// The call ids of each logical connection that has made a call.
+    calls: HashMap<u32, CallIds>,
+}
+
+impl Outbound {
+    /// The sending state of a socket framed as `framing`.
+    pub(crate) fn new(framing: Framing) -> Outbound {
+        Outbound {
+            framing,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// The stream id of the next call on logical connection `conn_id`.
+    pub(crate) fn next_call_id(&mut self, conn_id: u32) -> Result<u32> {
+        self.calls.entry(conn_id).or_default().next(conn_id)
+    }
+
+    /// Appends `message` to `out` as it goes on the socket: a 10-byte
+    /// ttrpc header and the data, carried on a trunk in frames a Go reader
+    /// takes (see [`crate::mux`]). Fails with
+    /// [`crate::Error::MessageTooLarge`] over the message limit, writing
+    /// nothing.
+    pub(crate) fn frame(&self, out: &mut Vec<u8>, message: &Outgoing<'_>) -> Result<()> {
+        let Outgoing { head, body, .. } = *message;
+        let len = head.len() + body.len();
+        let header =
+            FrameHeader::for_len(message.stream_id, message.message_type, 0, len)?.to_bytes();
+        match self.framing {
+            Framing::Raw => {
+                out.reserve(HEADER_LEN + len);
+                out.extend_from_slice(&header);
+                out.extend_from_slice(head);
+                out.extend_from_slice(body);
+                Ok(())
+            }
+            Framing::Mux => encode_message_parts(out, message.conn_id, &[&header, head, body]),
+        }
+    }
+}
+
+/// One ttrpc message to send: where it goes, and its data as two parts
+/// (the bytes before a payload, and the payload), framed without being
+/// joined first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outgoing<'a> {
+    conn_id: u32,
+    stream_id: u32,
+    message_type: u8,
+    head: &'a [u8],
+    body: &'a [u8],
+}
+
+impl<'a> Outgoing<'a> {
+    /// A request (an encoded `ttrpc.Request`) on a new stream.
+    pub(crate) fn request(conn_id: u32, stream_id: u32, envelope: &'a [u8]) -> Self {
+        Outgoing {
+            conn_id,
+            stream_id,
+            message_type: TYPE_REQUEST,
+            head: &[],
+            body: envelope,
+        }
+    }
+
+    /// The reply on the stream of a request.
+    pub(crate) fn response(conn_id: u32, stream_id: u32, reply: &'a Reply<'_>) -> Self {
+        let (head, body) = reply.parts();
+        Outgoing {
+            conn_id,
+            stream_id,
+            message_type: TYPE_RESPONSE,
+            head,
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::codec::MuxDecoder;
+    use crate::ttrpc::codec::{Decoded, FrameDecoder, MAX_MESSAGE_LEN};
+    use crate::Error;
+
+    /// The trunk frames in `wire`: (logical connection, payload length).
+    fn trunk_frames(wire: &[u8]) -> Vec<(u32, usize)> {
+        let mut dec = MuxDecoder::new();
+        let mut input = wire;
+        let mut frames = Vec::new();
+        while let Some((id, piece)) = dec.decode(&mut input).unwrap() {
+            frames.push((id, piece.len()));
+        }
+        frames
+    }
+
+    #[test]
+    fn on_a_trunk_a_message_is_one_frame_up_to_4096_bytes_else_two() {
+        let out = Outbound::new(Framing::Mux);
+        for (len, want) in [
+            (0usize, vec![(2, 10)]),
+            (4086, vec![(2, 4096)]),
+            (4087, vec![(2, 4096), (2, 1)]),
+            (100_000, vec![(2, 4096), (2, 100_010 - 4096)]),
+        ] {
+            let body = vec![0x33u8; len];
+            let mut wire = Vec::new();
+            out.frame(&mut wire, &Outgoing::request(2, 7, &body))
+                .unwrap();
+            assert_eq!(trunk_frames(&wire), want, "len {len}");
+            assert_eq!(wire.len(), 10 + len + 8 * want.len());
+        }
+    }
+
+    #[test]
+    fn a_framed_message_decodes_to_its_parts() {
+        for framing in [Framing::Raw, Framing::Mux] {
+            let out = Outbound::new(framing);
+            let mut wire = Vec::new();
+            let body = vec![9u8; 5000];
+            let result = Ok(body.clone());
+            let reply = Reply::new(&result).unwrap();
+            out.frame(&mut wire, &Outgoing::response(1, 3, &reply))
+                .unwrap();
+            let head = reply.parts().0;
+            assert_eq!(head.len(), 5);
+            let ttrpc = match framing {
+                Framing::Raw => wire.clone(),
+                Framing::Mux => {
+                    let mut dec = MuxDecoder::new();
+                    let mut input = &wire[..];
+                    let mut joined = Vec::new();
+                    while let Some((id, piece)) = dec.decode(&mut input).unwrap() {
+                        assert_eq!(id, 1);
+                        joined.extend_from_slice(piece);
+                    }
+                    joined
+                }
+            };
+            let mut dec = FrameDecoder::new();
+            let mut input = &ttrpc[..];
+            match dec.decode(&mut input) {
+                Some(Decoded::Frame { header, data }) => {
+                    assert_eq!(header.stream_id, 3);
+                    assert_eq!(header.message_type, TYPE_RESPONSE);
+                    assert_eq!(&data[..5], head);
+                    assert_eq!(&data[5..], &body[..]);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(input.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_and_nothing_is_written() {
+        let out = Outbound::new(Framing::Mux);
+        let mut wire = Vec::new();
+        let body = vec![0u8; MAX_MESSAGE_LEN + 1];
+        let err = out
+            .frame(&mut wire, &Outgoing::request(1, 1, &body))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooLarge { len, .. } if len == MAX_MESSAGE_LEN as u64 + 1)
+        );
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn call_ids_are_counted_per_logical_connection() {
+        let mut out = Outbound::new(Framing::Mux);
+        assert_eq!(out.next_call_id(1).unwrap(), 1);
+        assert_eq!(out.next_call_id(1).unwrap(), 3);
+        assert_eq!(out.next_call_id(2).unwrap(), 1);
+        assert_eq!(out.next_call_id(1).unwrap(), 5);
+    }
+}
