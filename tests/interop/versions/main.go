@@ -23,7 +23,7 @@
 //
 // Exit status 1 when a release's inference differs from its go.mod, a
 // release's go.mod cannot be read or a runtime went unchecked; 2 on bad
-// usage or when the inference helper fails.
+// usage or when `interop-runtime -infer` fails.
 package main
 
 import (
