@@ -60,6 +60,8 @@ mod writable_cgroups;
 #[path = "../examples/differ/yamldiff.rs"]
 mod yamldiff;
 
+#[path = "example_ports/deploy_tests.rs"]
+mod deploy_tests;
 #[path = "example_ports/differ_tests.rs"]
 mod differ_tests;
 #[path = "example_ports/netns.rs"]
