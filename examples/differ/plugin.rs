@@ -38,7 +38,8 @@
 //!   warning; Go keeps them all);
 //! - an index that cannot be read as a number, a repeated index or one
 //!   outside 0-99 is refused at start (Go reads a bad one as 0, and breaks
-//!   its chain on a repeated one);
+//!   its chain on a repeated one); `-verbose-level` takes a decimal number
+//!   (Go's flag package also takes `0x`, `0o` and `0b` forms);
 //! - a map's changes come in key order (Go's order is random), and in
 //!   `-yaml` mode each line of the difference is a log line of its own;
 //! - like the Go differ (whose `Configure` does not match the stub's

@@ -18,8 +18,10 @@
 //! no addresses, `ips=[]` (Go prints a list of strings as `[a b]`).
 //!
 //! When the connection to the runtime is lost the plugin logs `Connection to
-//! the runtime lost, exiting...` and exits, as the Go plugin does; with
-//! `-reconnect` it stays up and reconnects instead, and logs that.
+//! the runtime lost, exiting...` and exits, as the Go plugin does, with the
+//! library's exit status (1 for an external plugin, 0 for one the runtime
+//! launched and let go, where Go always exits 1); with `-reconnect` it
+//! stays up and reconnects instead, and logs that.
 
 use std::sync::Arc;
 
