@@ -68,9 +68,10 @@ fn main() -> ExitCode {
     // One stub per index, each its own connection to the runtime.
     let mut stubs = Vec::new();
     for &idx in &indices {
-        let builder = cli
-            .stub_builder(chain.plugin(idx))
-            .plugin_index(format!("{idx:02}"));
+        let Some(plugin) = chain.plugin(idx) else {
+            continue;
+        };
+        let builder = cli.stub_builder(plugin).plugin_index(format!("{idx:02}"));
         match cli::build(builder) {
             Ok(stub) => stubs.push(stub),
             Err(code) => return code,

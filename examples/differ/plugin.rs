@@ -141,13 +141,14 @@ impl Chain {
         }))
     }
 
-    /// The plugin for index `idx` of the chain.
-    pub fn plugin(self: &Arc<Self>, idx: i32) -> Differ {
-        Differ {
+    /// The plugin for index `idx` of the chain; `None` if the chain has no
+    /// such index.
+    pub fn plugin(self: &Arc<Self>, idx: i32) -> Option<Differ> {
+        self.links.contains_key(&idx).then(|| Differ {
             chain: Arc::clone(self),
             idx,
             name: format!("[{idx:02}]"),
-        }
+        })
     }
 }
 
@@ -182,7 +183,7 @@ impl Differ {
     }
 
     fn link(&self) -> &Link {
-        // Every plugin is made by Chain::plugin for one of its indices.
+        // Chain::plugin makes a plugin only for an index of the chain.
         &self.chain.links[&self.idx]
     }
 
@@ -227,6 +228,7 @@ impl Differ {
     /// The value the index `prev` kept for the same event, pod and
     /// container, the oldest first.
     fn take_previous(&self, prev: i32, key: &(&'static str, String, String)) -> Option<Saved> {
+        // A link's previous index is one of the chain's.
         let link = &self.chain.links[&prev];
         let mut queue = link.queue.lock().unwrap_or_else(|e| e.into_inner());
         let at = queue.items.iter().position(|s| s.key == *key)?;

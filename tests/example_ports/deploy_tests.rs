@@ -39,18 +39,24 @@ fn plugin_container(text: &str) -> (Vec<String>, Vec<String>, Value) {
 fn network_device_injector_daemonset_runs_in_the_node_network_with_the_capabilities_it_needs() {
     let text = include_str!("../../examples/deploy/network-device-injector-daemonset.yaml");
     let (args, caps, spec) = plugin_container(text);
-    let cli = Cli::parse_from(args, &[]).expect("the plugin takes its args").unwrap();
+    let cli = Cli::parse_from(args, &[])
+        .expect("the plugin takes its args")
+        .unwrap();
     assert!(cli.reconnect && cli.idx.is_some());
     assert_eq!(caps, ["NET_ADMIN", "SYS_ADMIN"]);
     assert_eq!(spec.get("hostNetwork").and_then(Value::as_bool), Some(true));
-    assert!(text.contains("mountPath: /var/run/netns\n              mountPropagation: HostToContainer"));
+    assert!(
+        text.contains("mountPath: /var/run/netns\n              mountPropagation: HostToContainer")
+    );
 }
 
 #[test]
 fn writable_cgroups_daemonset_reads_the_node_mount_table_where_the_plugin_looks() {
     let text = include_str!("../../examples/deploy/writable-cgroups-daemonset.yaml");
     let (args, caps, _) = plugin_container(text);
-    let cli = Cli::parse_from(args, &[]).expect("the plugin takes its args").unwrap();
+    let cli = Cli::parse_from(args, &[])
+        .expect("the plugin takes its args")
+        .unwrap();
     assert!(cli.reconnect && cli.idx.is_some());
     assert!(caps.is_empty());
     assert_eq!(

@@ -192,9 +192,9 @@ fn differ_logs_what_the_plugins_between_its_indices_change() {
     let runtime = Runtime::new();
     let set = PluginSet::new(&runtime);
     let stubs = [
-        join(&runtime, &set, chain.plugin(0), "00"),
+        join(&runtime, &set, chain.plugin(0).unwrap(), "00"),
         join(&runtime, &set, Stamper, "50"),
-        join(&runtime, &set, chain.plugin(99), "99"),
+        join(&runtime, &set, chain.plugin(99).unwrap(), "99"),
     ];
     let pod = fixtures::pod("web").build();
     let ctr = fixtures::container(&pod, "nginx").build();
@@ -235,9 +235,9 @@ fn differ_verbose_levels_dump_and_yaml_compares_dumps() {
     let runtime = Runtime::new();
     let set = PluginSet::new(&runtime);
     let _stubs = [
-        join(&runtime, &set, chain.plugin(10), "10"),
+        join(&runtime, &set, chain.plugin(10).unwrap(), "10"),
         join(&runtime, &set, Stamper, "50"),
-        join(&runtime, &set, chain.plugin(90), "90"),
+        join(&runtime, &set, chain.plugin(90).unwrap(), "90"),
     ];
     let pod = fixtures::pod("web").build();
     let ctr = fixtures::container(&pod, "nginx").build();
@@ -269,9 +269,9 @@ fn differ_verbose_levels_dump_and_yaml_compares_dumps() {
     .unwrap();
     let set = PluginSet::new(&runtime);
     let _stubs = [
-        join(&runtime, &set, chain.plugin(10), "10"),
+        join(&runtime, &set, chain.plugin(10).unwrap(), "10"),
         join(&runtime, &set, Stamper, "50"),
-        join(&runtime, &set, chain.plugin(90), "90"),
+        join(&runtime, &set, chain.plugin(90).unwrap(), "90"),
     ];
     set.create_container(&pod, &ctr).unwrap();
     let got = lines.take();
@@ -318,10 +318,10 @@ fn differ_pairs_values_of_the_same_event_after_a_failed_one() {
     let runtime = Runtime::new();
     let set = PluginSet::new(&runtime);
     let _stubs = [
-        join(&runtime, &set, chain.plugin(0), "00"),
+        join(&runtime, &set, chain.plugin(0).unwrap(), "00"),
         join(&runtime, &set, Failer, "40"),
         join(&runtime, &set, Stamper, "50"),
-        join(&runtime, &set, chain.plugin(99), "99"),
+        join(&runtime, &set, chain.plugin(99).unwrap(), "99"),
     ];
     let failing = fixtures::pod("fail").build();
     assert!(set.run_pod_sandbox(&failing).is_err());
