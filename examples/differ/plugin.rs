@@ -42,9 +42,11 @@
 //!   (Go's flag package also takes `0x`, `0o` and `0b` forms);
 //! - a map's changes come in key order (Go's order is random), and in
 //!   `-yaml` mode each line of the difference is a log line of its own;
-//! - like the Go differ (whose `Configure` does not match the stub's
-//!   interface, so the stub never calls it), the configuration text the
-//!   runtime sends is not read.
+//! - the configuration text the runtime sends is read for the logging keys
+//!   every example here takes (`logFile`, `syslog`, `verbose`); the Go
+//!   differ's own keys (`indices`, `verboseLevel`, `yaml`) are not, as in
+//!   Go, whose `Configure` does not match the stub's interface and is never
+//!   called.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -343,6 +345,18 @@ impl Plugin for Differ {
             | Event::POST_UPDATE_CONTAINER
             | Event::STOP_CONTAINER
             | Event::REMOVE_CONTAINER
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        // The logging keys (logFile, syslog, verbose), as every example.
+        nri::logging::configure_from_text(config)?;
+        Ok(None)
     }
 
     fn synchronize(

@@ -36,6 +36,11 @@
 //! pod stops, each device is moved back to the host under its old name (kept
 //! in the device's alias), and left down.
 //!
+//! Like every example here (and unlike the Go plugin, which takes no
+//! configuration), it reads `logFile`, `syslog` and `verbose` (which also
+//! turns on the pod dumps) from the configuration text the runtime sends
+//! (see `nri::logging`).
+//!
 //! Deliberate differences from the Go plugin:
 //!
 //! - a device that cannot be moved into the pod (no such device on the host,
@@ -112,6 +117,22 @@ impl NetworkDeviceInjector {
 impl Plugin for NetworkDeviceInjector {
     fn events(&self) -> EventMask {
         Event::RUN_POD_SANDBOX | Event::STOP_POD_SANDBOX
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        // The logging keys (logFile, syslog, verbose), as every example;
+        // verbose also dumps pods.
+        let logging = nri::logging::configure_from_text(config)?;
+        if let Some(verbose) = logging.verbose {
+            self.verbose.store(verbose, Ordering::Relaxed);
+        }
+        Ok(None)
     }
 
     fn run_pod_sandbox(&self, _ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {

@@ -22,6 +22,11 @@
 //! library's exit status (1 for an external plugin, 0 for one the runtime
 //! launched and let go, where Go always exits 1); with `-reconnect` it
 //! stays up and reconnects instead, and logs that.
+//!
+//! Like every example here (and unlike the Go plugin, which takes no
+//! configuration), it reads `logFile`, `syslog` and `verbose` from the
+//! configuration text the runtime sends (see `nri::logging`): the only
+//! settings a plugin the runtime launches gets.
 
 use std::sync::Arc;
 
@@ -107,6 +112,18 @@ pub fn ended_line(verb: &str, pod: &PodSandbox) -> String {
 impl Plugin for NetworkLogger {
     fn events(&self) -> EventMask {
         Event::RUN_POD_SANDBOX | Event::STOP_POD_SANDBOX | Event::REMOVE_POD_SANDBOX
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        // The logging keys (logFile, syslog, verbose), as every example.
+        nri::logging::configure_from_text(config)?;
+        Ok(None)
     }
 
     fn synchronize(

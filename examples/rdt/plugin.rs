@@ -32,6 +32,11 @@
 //! later), and write them into the container's OCI spec
 //! (`linux.intelRdt`); older ones drop them. The node needs resctrl for the
 //! OCI runtime to apply them.
+//!
+//! Like every example here (and unlike the Go plugin, which takes no
+//! configuration), it reads `logFile`, `syslog` and `verbose` from the
+//! configuration text the runtime sends (see `nri::logging`): the only
+//! settings a plugin the runtime launches gets.
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};
@@ -47,6 +52,18 @@ pub struct Rdt;
 impl Plugin for Rdt {
     fn events(&self) -> EventMask {
         Event::CREATE_CONTAINER.into()
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        // The logging keys (logFile, syslog, verbose), as every example.
+        nri::logging::configure_from_text(config)?;
+        Ok(None)
     }
 
     fn create_container(

@@ -27,6 +27,11 @@
 //!
 //! The log lines are the Go plugin's messages followed by its fields the way
 //! logrus prints them.
+//!
+//! Like every example here (and unlike the Go plugin, which takes no
+//! configuration), it reads `logFile`, `syslog` and `verbose` from the
+//! configuration text the runtime sends (see `nri::logging`): the only
+//! settings a plugin the runtime launches gets.
 
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, Mount, PodSandbox,
@@ -130,6 +135,18 @@ impl WritableCgroups {
 impl Plugin for WritableCgroups {
     fn events(&self) -> EventMask {
         Event::CREATE_CONTAINER.into()
+    }
+
+    fn configure(
+        &self,
+        _ctx: &Context<'_>,
+        config: &str,
+        _runtime: &str,
+        _version: &str,
+    ) -> HandlerResult<Option<EventMask>> {
+        // The logging keys (logFile, syslog, verbose), as every example.
+        nri::logging::configure_from_text(config)?;
+        Ok(None)
     }
 
     fn create_container(

@@ -125,3 +125,60 @@ pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Every port reads the logging keys of its configuration text, and refuses
+/// a text that is not a YAML mapping with the reason.
+#[test]
+fn every_port_refuses_a_configuration_that_is_not_a_mapping() {
+    use super::differ::{Chain, Config};
+    let chain = Chain::new(&[0, 99], Config::default()).unwrap();
+    let plugins: Vec<(&str, Box<dyn Fn() -> Arc<dyn Plugin>>)> = vec![
+        (
+            "network-logger",
+            Box::new(|| Arc::new(NetworkLogger::new())),
+        ),
+        ("rdt", Box::new(|| Arc::new(super::rdt::Rdt))),
+        (
+            "writable-cgroups",
+            Box::new(|| Arc::new(super::writable_cgroups::WritableCgroups::new(true))),
+        ),
+        (
+            "network-device-injector",
+            Box::new(|| {
+                Arc::new(super::network_device_injector::NetworkDeviceInjector::new(
+                    false,
+                ))
+            }),
+        ),
+        (
+            "differ",
+            Box::new(move || Arc::new(chain.plugin(0).unwrap())),
+        ),
+    ];
+    for (name, make) in &plugins {
+        let runtime = Runtime::builder()
+            .plugin_config(*name, "- not\n- a mapping\n")
+            .build();
+        let (runtime_end, plugin_end) = UnixStream::pair().unwrap();
+        let stub = Stub::builder(make())
+            .plugin_name(*name)
+            .plugin_index("10")
+            .connection(plugin_end)
+            .build()
+            .unwrap();
+        let serving = stub.clone();
+        let thread = thread::spawn(move || serving.run());
+        let err = runtime.accept_stream(runtime_end).unwrap_err();
+        assert!(
+            err.to_string().contains("not a YAML mapping"),
+            "{name}: {err}"
+        );
+        stub.stop();
+        let _ = thread.join();
+        // A mapping is fine.
+        let runtime = Runtime::builder()
+            .plugin_config(*name, "verbose: false\n")
+            .build();
+        let _p = connect(&runtime, make(), name, "10");
+    }
+}
