@@ -126,13 +126,16 @@ pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// Makes a fresh plugin.
+type MakePlugin = Box<dyn Fn() -> Arc<dyn Plugin>>;
+
 /// Every port reads the logging keys of its configuration text, and refuses
 /// a text that is not a YAML mapping with the reason.
 #[test]
 fn every_port_refuses_a_configuration_that_is_not_a_mapping() {
     use super::differ::{Chain, Config};
     let chain = Chain::new(&[0, 99], Config::default()).unwrap();
-    let plugins: Vec<(&str, Box<dyn Fn() -> Arc<dyn Plugin>>)> = vec![
+    let plugins: Vec<(&str, MakePlugin)> = vec![
         (
             "network-logger",
             Box::new(|| Arc::new(NetworkLogger::new())),
