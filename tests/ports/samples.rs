@@ -159,8 +159,18 @@ fn netdevice(case: &Value) -> Outcome {
                 return Outcome::Same { error: false }
             }
             (Ok(Value::Seq(items)), Ok(devices)) => {
-                // Go's devices, defaulted as the Go plugin means to.
-                let want: Vec<Value> = items.iter().map(defaulted).collect();
+                // Go's devices as the Go plugin means its defaults: recorded
+                // by the oracle (net.ParseIP's To4 picks the prefix), or,
+                // where Go's map order makes several outcomes, derived here.
+                let want: Vec<Value> = match field(case, "text") {
+                    Some(Value::String(text)) if !text.is_empty() => {
+                        match nri::decode::from_json::<Value>(text.as_bytes()) {
+                            Ok(Value::Seq(intended)) => intended.iter().map(normalize).collect(),
+                            _ => items.iter().map(defaulted).collect(),
+                        }
+                    }
+                    _ => items.iter().map(defaulted).collect(),
+                };
                 let got: Vec<Value> = devices
                     .iter()
                     .map(|d| {

@@ -188,6 +188,25 @@ func netdeviceCase(r *rand.Rand) Case {
 	}
 	c := Case{Plugin: "network-device-injector", Target: "annotation", Annotations: ann}
 	record(&c, func() (interface{}, error) { return parseNetdevices(ann) })
+	if devices, err := parseNetdevices(ann); err == nil && c.Variants == nil {
+		// What the Go plugin means its defaults to be (they change copies):
+		// new_name from name, the prefix from the address's family.
+		for i := range devices {
+			d := &devices[i]
+			if d.NewName == "" {
+				d.NewName = d.Name
+			}
+			if d.Address != "" && d.Prefix == 0 {
+				if net.ParseIP(d.Address).To4() == nil {
+					d.Prefix = 128
+				} else {
+					d.Prefix = 32
+				}
+			}
+		}
+		text, _ := json.Marshal(devices)
+		c.Text = string(text)
+	}
 	return c
 }
 
