@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use nri::api::{
     ContainerAdjustment, Enum, LinuxNetDevice, LinuxScheduler, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, MpolFlag, MpolMode,
+    LinuxSchedulerPolicy, MpolFlag, MpolMode, NriVersion,
 };
 use serde::Deserialize;
 
@@ -34,6 +34,8 @@ pub const NO_HOST_IF: &str = "has no hostIf";
 pub const UNKNOWN_NAME: &str = "unknown name";
 /// The text a refusal of a sysctl without a name or value holds.
 pub const EMPTY_SYSCTL: &str = "empty sysctl";
+/// The text a refusal of a kind the runtime cannot apply holds.
+pub const NOT_APPLIED: &str = "cannot apply";
 
 /// An annotated network device: the host interface `hostIf` moves into the
 /// container's network namespace, renamed to `name` (kept when empty).
@@ -158,4 +160,43 @@ impl MemoryPolicy {
         adjust.set_linux_memory_policy(mode, self.nodes.clone(), &flags);
         Ok(())
     }
+}
+
+/// The first NRI release whose runtimes apply each kind: network devices
+/// and the scheduling policy from v0.11.0; sysctls from v0.12.0 (a v0.11
+/// runtime panics merging one: it writes to a map it never made); the
+/// memory policy from v0.12.0. Older runtimes read a reply without the
+/// fields they do not know, so they drop the adjustment.
+pub const SINCE: [(&str, (u64, u64, u64)); 4] = [
+    (NETWORK_DEVICES, (0, 11, 0)),
+    (SCHEDULING_POLICY, (0, 11, 0)),
+    (SYSCTL, (0, 12, 0)),
+    (MEMORY_POLICY, (0, 12, 0)),
+];
+
+/// An error naming the first kind `adjust` holds that a runtime of NRI
+/// version `runtime` cannot apply; `Ok` when the version is unknown.
+pub fn check_runtime(
+    adjust: &ContainerAdjustment,
+    runtime: Option<&NriVersion>,
+) -> Result<(), String> {
+    let Some(runtime) = runtime else {
+        return Ok(());
+    };
+    let linux = &adjust.linux;
+    let present = |kind: &str| match kind {
+        NETWORK_DEVICES => !linux.net_devices.is_empty(),
+        SCHEDULING_POLICY => linux.scheduler.is_some(),
+        SYSCTL => !linux.sysctl.is_empty(),
+        _ => linux.memory_policy.is_some(),
+    };
+    for (kind, (major, minor, patch)) in SINCE {
+        let since = NriVersion::release(major, minor, patch);
+        if present(kind) && *runtime < since {
+            return Err(format!(
+                "the runtime's NRI {runtime} {NOT_APPLIED} {kind} annotations (NRI {since} or newer does)"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -90,6 +90,13 @@
 //! - a sysctl with an empty name or an empty value (`~`, `""`), which Go
 //!   passes on and the OCI runtime fails to write when the container
 //!   starts;
+//! - a kind the runtime's NRI cannot apply, when the runtime's NRI version
+//!   is known (sent, or inferred from its name and version): network
+//!   devices and the scheduling policy before NRI v0.11.0, sysctls and the
+//!   memory policy before v0.12.0 (see `linux::SINCE`). Such a runtime
+//!   drops what it does not know, and one of NRI v0.11 (containerd 2.2.1
+//!   to 2.2.9) panics merging a sysctl adjustment; the Go plugin sends
+//!   them all the same;
 //! - the YAML corners `nri::decode` refuses where Go reads them (see its
 //!   documentation, "Differences from Go"): nesting deeper than 256 levels,
 //!   a tag holding `,`, `[` or `]`, a plain scalar with `:` right before a
@@ -100,7 +107,7 @@ use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,
     IOPrioClass, LinuxDevice, LinuxIOPriority, Mount, PodSandbox,
 };
-use nri::stub::{Context, HandlerResult, Plugin};
+use nri::stub::{Context, HandlerResult, NriVersionSource, Plugin};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -247,11 +254,19 @@ impl Plugin for DeviceInjector {
 
     fn create_container(
         &self,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
         pod: &PodSandbox,
         container: &Container,
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
         let adjust = adjustment_for(pod, container)?;
+        // A runtime that would drop a kind (or crash on it) is told instead.
+        let runtime = ctx.runtime();
+        let version = runtime.as_ref().and_then(|r| match r.nri_version_source {
+            NriVersionSource::Unknown => None,
+            _ => r.nri_version.as_ref(),
+        });
+        linux::check_runtime(&adjust, version)
+            .map_err(|e| format!("{}: {e}", container_name(pod, container)))?;
         Ok((adjust, Vec::new()))
     }
 }

@@ -247,3 +247,92 @@ fn device_injector_refuses_what_go_would_pass_on_wrongly_naming_key_and_rule() {
     }
     assert!(p.is_connected(), "refusals are not fatal to the plugin");
 }
+
+/// A runtime emulating `emulation`, named and versioned as `name` `version`.
+fn runtime_as(emulation: nri::runtime::Emulation, name: &str, version: &str) -> Runtime {
+    Runtime::builder()
+        .emulate(emulation)
+        .name(name)
+        .version(version)
+        .build()
+}
+
+#[test]
+fn device_injector_refuses_kinds_the_runtime_cannot_apply() {
+    use nri::runtime::Emulation;
+    let annotated = |kind: &str, value: &str| {
+        let pod = pod("pod-1", "p", &[(kind, value)]);
+        let ctr = container("ctr-0", &pod, "c0");
+        (pod, ctr)
+    };
+    let sysctl = annotated("sysctl.noderesource.dev/pod", "kernel.shmmni: 2048\n");
+    let mpol = annotated("memory-policy.noderesource.dev/pod", "mode: MPOL_LOCAL\n");
+    let netdev = annotated("network-devices.noderesource.dev/pod", "- hostIf: eth1\n");
+    let sched = annotated(
+        "scheduling-policy.noderesource.dev/pod",
+        "policy: SCHED_BATCH\n",
+    );
+
+    // containerd 2.2.9 embeds NRI v0.11.0 (inferred from its version): it
+    // would panic merging a sysctl and drop a memory policy.
+    let runtime = runtime_as(Emulation::V0_11_0, "containerd", "v2.2.9");
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    for (pod, ctr) in [&sysctl, &mpol] {
+        let message = status_message(p.create_container(pod, ctr).unwrap_err());
+        assert!(
+            message.contains("the runtime's NRI v0.11.0 cannot apply"),
+            "{message}"
+        );
+        assert!(message.contains("NRI v0.12.0 or newer"), "{message}");
+    }
+    let reply = p.create_container(&netdev.0, &netdev.1).unwrap();
+    assert_eq!(reply.adjust.linux.net_devices.len(), 1);
+    let reply = p.create_container(&sched.0, &sched.1).unwrap();
+    assert!(reply.adjust.linux.scheduler.is_some());
+    drop(p);
+
+    // containerd 2.2.0 embeds NRI v0.10.0: none of the four.
+    let runtime = runtime_as(Emulation::V0_10_0, "containerd", "v2.2.0");
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    for (pod, ctr) in [&sysctl, &mpol, &netdev, &sched] {
+        let message = status_message(p.create_container(pod, ctr).unwrap_err());
+        assert!(
+            message.contains("the runtime's NRI v0.10.0 cannot apply"),
+            "{message}"
+        );
+    }
+    drop(p);
+
+    // A runtime whose NRI version is unknown gets what it is asked for.
+    let runtime = runtime_as(Emulation::V0_11_0, "my-runtime", "1.0");
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    let reply = p.create_container(&sysctl.0, &sysctl.1).unwrap();
+    assert_eq!(reply.adjust.linux.sysctl["kernel.shmmni"], "2048");
+
+    // NRI v0.12 runtimes send their version: every kind applies.
+    let runtime = Runtime::new();
+    let p = connect(
+        &runtime,
+        device_injector::DeviceInjector,
+        "device-injector",
+        "10",
+    );
+    for (pod, ctr) in [&sysctl, &mpol, &netdev, &sched] {
+        p.create_container(pod, ctr).unwrap();
+    }
+}
