@@ -54,6 +54,8 @@ pub struct Journal {
     dropped: u64,
 }
 
+// Used through Template::with_journal (the demo and the tests).
+#[allow(dead_code)]
 impl Journal {
     /// An empty journal holding at most `max_bytes` bytes.
     pub fn new(max_bytes: usize) -> Journal {
@@ -123,6 +125,17 @@ impl Template {
         Self::default()
     }
 
+    fn saw(&self, what: String) {
+        log::info!("{what}");
+        if let Some(journal) = &self.journal {
+            journal.lock().unwrap_or_else(|e| e.into_inner()).push(what);
+        }
+    }
+}
+
+// For the demo and the tests.
+#[allow(dead_code)]
+impl Template {
     /// A plugin that also keeps the most recent events it sees, at most
     /// `max_bytes` bytes of them.
     pub fn with_journal(max_bytes: usize) -> Self {
@@ -132,17 +145,6 @@ impl Template {
         }
     }
 
-    fn saw(&self, what: String) {
-        log::info!("{what}");
-        if let Some(journal) = &self.journal {
-            journal.lock().unwrap_or_else(|e| e.into_inner()).push(what);
-        }
-    }
-}
-
-// Accessors for the demo and the tests.
-#[allow(dead_code)]
-impl Template {
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.config
