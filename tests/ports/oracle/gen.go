@@ -32,15 +32,15 @@ type gen struct {
 	r *rand.Rand
 	// wild documents use every odd form; the others mostly valid values,
 	// so that successes are compared too.
-	wild    bool
-	names   []string // valid values for string fields, when set
+	wild  bool
+	names []string // valid values for string fields, when set
 	// valid values of the items of 'G' fields (lists of names), then "|"
 	// and invalid ones, as names.
 	flagNames []string
-	anchors []string
-	maps    []string // anchors of mappings
-	n       int
-	fields  []field
+	anchors   []string
+	maps      []string // anchors of mappings
+	n         int
+	fields    []field
 }
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }

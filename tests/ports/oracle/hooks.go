@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"go.podman.io/common/pkg/hooks"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/common/pkg/hooks"
 )
 
 type HookEntry struct {
