@@ -45,6 +45,8 @@ mod ulimit_adjuster;
 mod cpu_rebalancer_tests;
 #[path = "examples/deploy_tests.rs"]
 mod deploy_tests;
+#[path = "examples/device_injector_linux_tests.rs"]
+mod device_injector_linux_tests;
 #[path = "examples/device_injector_tests.rs"]
 mod device_injector_tests;
 #[path = "examples/hook_injector_tests.rs"]

@@ -141,7 +141,7 @@ fn demo() -> DemoResult {
 
     // Plugins, in index order, the order the runtime calls them in. The
     // template plugin changes nothing; it records every event it sees.
-    let journal = Arc::new(template::Template::new());
+    let journal = Arc::new(template::Template::with_journal(256 << 10));
     let plugins = [
         connect(
             &runtime,

@@ -1,21 +1,30 @@
-//! The device injector: adds device nodes, CDI devices and mounts that a
-//! pod's annotations ask for to its containers, and sets their I/O priority.
-//! A port of containerd/nri's `plugins/device-injector`.
+//! The device injector: adds device nodes, CDI devices, mounts and network
+//! devices that a pod's annotations ask for to its containers, and sets
+//! their I/O priority, scheduling policy, sysctls and memory policy. A port
+//! of containerd/nri's `plugins/device-injector` (NRI v0.12).
 //!
 //! Annotation keys, most specific first (the first one present wins, each
-//! kind on its own):
+//! kind on its own), for each kind `K` of the table below:
+//! `K.noderesource.dev/container.<name>`, `K.nri.io/container.<name>`,
+//! `K.noderesource.dev/pod`, `K.nri.io/pod`, `K.noderesource.dev`,
+//! `K.nri.io`.
 //!
-//! | kind | keys |
-//! |---|---|
-//! | device nodes | `devices.noderesource.dev/container.<name>`, `devices.nri.io/container.<name>`, `devices.noderesource.dev/pod`, `devices.nri.io/pod`, `devices.noderesource.dev`, `devices.nri.io` |
-//! | CDI devices | the same with `cdi-devices.noderesource.dev` / `cdi-devices.nri.io` |
-//! | mounts | the same with `mounts.noderesource.dev` / `mounts.nri.io` |
-//! | I/O priority | the same with `io-priority.noderesource.dev` / `io-priority.nri.io` |
+//! | kind `K` | value | adjustment |
+//! |---|---|---|
+//! | `devices` | list of `path`, `type`, `major`, `minor`, `file_mode`, `uid`, `gid` | device nodes |
+//! | `cdi-devices` | list of CDI device names | CDI devices |
+//! | `mounts` | list of `source`, `destination`, `type`, `options` | mounts |
+//! | `io-priority` | `class`, `priority` | I/O priority |
+//! | `network-devices` | list of `hostIf`, `name` | host network interfaces moved into the container |
+//! | `scheduling-policy` | `policy`, `nice`, `priority`, `flags`, `runtime`, `deadline`, `period` | scheduling policy (`sched_setattr`) |
+//! | `sysctl` | mapping of sysctl name to value | namespaced sysctls |
+//! | `memory-policy` | `mode`, `nodes`, `flags` | memory policy (`set_mempolicy`) |
 //!
 //! Values are YAML, read as the Go plugin reads them (`sigs.k8s.io/yaml`:
 //! field names in any case, YAML 1.1 numbers such as `0666`, a later
-//! duplicate key winning; see `nri::decode`), and looked up as the Go plugin
-//! looks them up (`nri::api::annotations::lookup`):
+//! duplicate key winning, a number read into a string field as its text;
+//! see `nri::decode`), and looked up as the Go plugin looks them up
+//! (`nri::api::annotations::lookup`):
 //!
 //! ```yaml
 //! devices.noderesource.dev/container.c0: |
@@ -34,11 +43,36 @@
 //! io-priority.noderesource.dev/container.c3: |
 //!   class: IOPRIO_CLASS_RT     # or _NONE, _BE, _IDLE
 //!   priority: 4
+//! network-devices.noderesource.dev/container.c4: |
+//!   - hostIf: ens2.100         # the interface on the host
+//!     name: netdev0            # its name in the container (optional)
+//! scheduling-policy.noderesource.dev/container.c5: |
+//!   policy: SCHED_FIFO         # SCHED_OTHER, _RR, _BATCH, _ISO, _IDLE, _DEADLINE
+//!   priority: 10
+//!   flags: [SCHED_FLAG_RESET_ON_FORK]
+//! sysctl.noderesource.dev/container.c6: |
+//!   net.ipv4.ip_unprivileged_port_start: 80
+//!   kernel.shmmni: "8192"
+//! memory-policy.noderesource.dev/container.c7: |
+//!   mode: MPOL_INTERLEAVE      # MPOL_DEFAULT, _PREFERRED, _BIND, _LOCAL...
+//!   nodes: "0-1"
+//!   flags: [MPOL_F_STATIC_NODES]
 //! ```
 //!
 //! A malformed annotation fails the container's creation with an error that
 //! names the key, so the mistake shows in the pod's events. An unknown I/O
-//! priority class is logged and ignored, as in Go.
+//! priority class is logged and ignored, as in Go. An empty annotation
+//! value of a list or mapping kind (and of `scheduling-policy` and
+//! `memory-policy`) injects nothing; an empty `io-priority` value counts,
+//! as in Go. An empty scheduling policy is `SCHED_NONE` (which runtimes
+//! leave unapplied), an empty memory policy mode `MPOL_DEFAULT`; of two
+//! network devices of the same `hostIf`, the later wins.
+//!
+//! The keys and value shapes of the four kinds of NRI v0.10-v0.12
+//! (`network-devices`, `scheduling-policy`, `sysctl`, `memory-policy`)
+//! follow upstream's documentation of the sample and the NRI API's names;
+//! `tests/ports` checks this port against that logic written with the Go
+//! libraries (`sigs.k8s.io/yaml` and Go's NRI API).
 //!
 //! Deliberate differences from the Go plugin, each an error instead of what
 //! Go does:
@@ -47,6 +81,22 @@
 //!   which the OCI runtime resolves to the container's root directory);
 //! - a mount without a `destination` (Go injects it, and the runtime mounts
 //!   it over the container's root directory);
+//! - a network device without a `hostIf` (Go asks the runtime to move the
+//!   host interface of the empty name, which fails the container later);
+//! - an unknown scheduling policy or flag, memory policy mode or flag name
+//!   (Go's NRI API turns an unknown name into the enum's zero value: a
+//!   different flag, `SCHED_FLAG_RESET_ON_FORK` or `MPOL_F_STATIC_NODES`,
+//!   no policy at all, or `MPOL_DEFAULT`);
+//! - a sysctl with an empty name or an empty value (`~`, `""`), which Go
+//!   passes on and the OCI runtime fails to write when the container
+//!   starts;
+//! - a kind the runtime's NRI cannot apply, when the runtime's NRI version
+//!   is known (sent, or inferred from its name and version): network
+//!   devices and the scheduling policy before NRI v0.11.0, sysctls and the
+//!   memory policy before v0.12.0 (see `linux::SINCE`). Such a runtime
+//!   drops what it does not know, and one of NRI v0.11 (containerd 2.2.1
+//!   to 2.2.9) panics merging a sysctl adjustment; the Go plugin sends
+//!   them all the same;
 //! - the YAML corners `nri::decode` refuses where Go reads them (see its
 //!   documentation, "Differences from Go"): nesting deeper than 256 levels,
 //!   a tag holding `,`, `[` or `]`, a plain scalar with `:` right before a
@@ -57,9 +107,14 @@ use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,
     IOPrioClass, LinuxDevice, LinuxIOPriority, Mount, PodSandbox,
 };
-use nri::stub::{Context, HandlerResult, Plugin};
+use nri::stub::{Context, HandlerResult, NriVersionSource, Plugin};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+#[path = "linux.rs"]
+pub mod linux;
+
+use linux::{MemoryPolicy, NetDevice, SchedulingPolicy, Sysctls};
 
 /// The annotation kind of device nodes (`devices.noderesource.dev`,
 /// `devices.nri.io`).
@@ -199,11 +254,19 @@ impl Plugin for DeviceInjector {
 
     fn create_container(
         &self,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
         pod: &PodSandbox,
         container: &Container,
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
         let adjust = adjustment_for(pod, container)?;
+        // A runtime that would drop a kind (or crash on it) is told instead.
+        let runtime = ctx.runtime();
+        let version = runtime.as_ref().and_then(|r| match r.nri_version_source {
+            NriVersionSource::Unknown => None,
+            _ => r.nri_version.as_ref(),
+        });
+        linux::check_runtime(&adjust, version)
+            .map_err(|e| format!("{}: {e}", container_name(pod, container)))?;
         Ok((adjust, Vec::new()))
     }
 }
@@ -238,6 +301,51 @@ pub fn adjustment_for(
             log::info!("{name}: setting I/O priority {priority:?}");
             adjust.linux.mut_or_insert_default().io_priority = Some(priority).into();
         }
+    }
+    if let Some((key, devices)) =
+        decode::<Vec<NetDevice>>(pod, linux::NETWORK_DEVICES, ctr, true, "network device")?
+    {
+        linux::add_net_devices(&mut adjust, &devices)
+            .map_err(|e| format!("invalid network device annotation {key}: {e}"))?;
+        for d in &devices {
+            log::info!(
+                "{name}: injecting network device {:?} as {:?}",
+                d.host_if,
+                d.name
+            );
+        }
+    }
+    if let Some((key, policy)) = decode::<SchedulingPolicy>(
+        pod,
+        linux::SCHEDULING_POLICY,
+        ctr,
+        true,
+        "scheduling policy",
+    )? {
+        let scheduler = policy
+            .to_nri()
+            .map_err(|e| format!("invalid scheduling policy annotation {key}: {e}"))?;
+        log::info!("{name}: setting scheduling policy {:?}", policy.policy);
+        adjust.set_linux_scheduler(scheduler);
+    }
+    if let Some((key, sysctls)) = decode::<Sysctls>(pod, linux::SYSCTL, ctr, true, "sysctl")? {
+        linux::set_sysctls(&mut adjust, &sysctls)
+            .map_err(|e| format!("invalid sysctl annotation {key}: {e}"))?;
+        for (sysctl, value) in &sysctls {
+            log::info!("{name}: setting sysctl {sysctl}={value:?}");
+        }
+    }
+    if let Some((key, policy)) =
+        decode::<MemoryPolicy>(pod, linux::MEMORY_POLICY, ctr, true, "memory policy")?
+    {
+        policy
+            .apply(&mut adjust)
+            .map_err(|e| format!("invalid memory policy annotation {key}: {e}"))?;
+        log::info!(
+            "{name}: setting memory policy {:?} {:?}",
+            policy.mode,
+            policy.nodes
+        );
     }
     Ok(adjust)
 }

@@ -1,6 +1,7 @@
-//! OCI hook files as `github.com/containers/common/pkg/hooks` v0.56.0 reads
-//! and matches them (the library the Go hook-injector uses; Podman and
-//! CRI-O read the same files).
+//! OCI hook files as `go.podman.io/common/pkg/hooks` v0.66.1 reads and
+//! matches them (the library upstream's Go hook-injector uses, formerly
+//! `github.com/containers/common/pkg/hooks`; Podman and CRI-O read the same
+//! files).
 //!
 //! - Discovery: each directory's entries ending in `.json`, in name order; a
 //!   file of the same name in a later directory replaces an earlier one, but
@@ -21,6 +22,12 @@
 //!   `hasBindMounts`, each `annotations` pattern pair, then `commands`
 //!   against the first argument (an error if there is none), which decide
 //!   alone once reached.
+//! - Stages: a hook's stages in the order its file lists them; a `prestart`
+//!   hook is injected at `createRuntime` (the OCI runtime-spec deprecates
+//!   `prestart`, and runs `createRuntime` hooks at the same point), in the
+//!   order of the matching files, among that stage's other hooks
+//!   (`containers/common` v0.56.0, which the v0.9 sample used, kept them at
+//!   `prestart`).
 //!
 //! One difference from the library: a hook file that is not a regular file
 //! once links are followed (a FIFO, a device) is an error instead of being
@@ -307,7 +314,7 @@ pub struct Manager {
 /// A hook injected at a stage, with the file it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Injected<'a> {
-    /// The stage.
+    /// The OCI stage it is injected at (see [`oci_stage`]).
     pub stage: &'a str,
     /// The hook file's name.
     pub file: &'a [u8],
@@ -377,7 +384,7 @@ impl Manager {
             if matched {
                 for stage in file.stages.iter().flatten() {
                     injected.push(Injected {
-                        stage,
+                        stage: oci_stage(stage),
                         file: name,
                         hook: &file.hook,
                     });
@@ -385,6 +392,15 @@ impl Manager {
             }
         }
         Ok(injected)
+    }
+}
+
+/// The OCI stage a hook file's stage injects at: `prestart` hooks go to
+/// `createRuntime`.
+pub fn oci_stage(stage: &str) -> &str {
+    match stage {
+        "prestart" => "createRuntime",
+        other => other,
     }
 }
 

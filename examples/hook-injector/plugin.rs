@@ -1,9 +1,9 @@
 //! The hook injector: adds OCI hooks to containers, from the hook files that
 //! Podman and CRI-O use (`*.json` in `/usr/share/containers/oci/hooks.d`,
 //! then `/etc/containers/oci/hooks.d`, where a file of the same name
-//! overrides). A port of containerd/nri's `plugins/hook-injector`, with the
-//! rules of the library it uses, `containers/common/pkg/hooks` v0.56.0
-//! (see `ocihooks.rs`).
+//! overrides). A port of containerd/nri's `plugins/hook-injector` (NRI
+//! v0.12), with the rules of the library it uses,
+//! `go.podman.io/common/pkg/hooks` v0.66.1 (see `ocihooks.rs`).
 //!
 //! A hook file (schema version 1.0.0; the older 0.1.0 format is read too):
 //!
@@ -24,8 +24,10 @@
 //! and the pod's annotations (the pod's win). All given conditions must
 //! hold, and once `commands` is reached it alone decides. Stages:
 //! `prestart`, `createRuntime`, `createContainer`, `startContainer`,
-//! `poststart`, `poststop`. Hooks are injected in the order of their
-//! lower-cased file names.
+//! `poststart`, `poststop`; a `prestart` hook is injected as a
+//! `createRuntime` hook, which the OCI runtime runs at the same point (the
+//! runtime-spec deprecates `prestart`). Hooks are injected in the order of
+//! their lower-cased file names.
 //!
 //! As in Go, the plugin does not start when a hook directory holds a file
 //! that fails to load, unless the directory's first failure is a missing

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Differential check of the ported example plugins (device-injector,
-# ulimit-adjuster, hook-injector; network-device-injector, rdt,
-# writable-cgroups, network-logger and differ: tests/ports/samples.rs)
-# against the Go libraries the Go plugins use, and of nri::decode against
+# Differential check of the ported example plugins (device-injector, its
+# NRI v0.10-v0.12 kinds included, ulimit-adjuster, hook-injector;
+# network-device-injector, rdt, writable-cgroups, network-logger and differ:
+# tests/ports/samples.rs) against the Go libraries the Go plugins use
+# (sigs.k8s.io/yaml, Go's NRI API, go.podman.io/common/pkg/hooks,
+# moby/sys/mountinfo, r3labs/diff), and of nri::decode against
 # sigs.k8s.io/yaml: the Go oracle in
 # tests/ports/oracle generates inputs and records the Go outcome, then the
 # `ports` test runs the same inputs through the Rust examples and the
@@ -12,8 +14,9 @@
 #   tests/ports/run.sh [--seed N] [--cases N] [--record]
 #
 # --cases is per plugin (hook-injector gets a quarter of it, each case with
-# several containers), and the number of random decode cases (the written-out
-# decode edge cases come on top). --record rewrites tests/ports/corpus.jsonl,
+# several containers; the device injector's NRI v0.10-v0.12 kinds get as many
+# again), and the number of random decode cases (the written-out device
+# injector and decode edge cases come on top). --record rewrites tests/ports/corpus.jsonl,
 # the small recorded set that a plain `cargo test` checks without Go
 # (recorded with --seed 1 --cases 100).
 set -euo pipefail
