@@ -224,6 +224,7 @@ pub(crate) fn start(
 
     let (index, base) = lock(&shared.identity).clone();
     let name = format!("{index}-{base}");
+    conn.set_peer(format!("plugin {name:?}"));
     let profile = rt.nri.profile();
     let config = config.unwrap_or_else(|| rt.config_for(&index, &base));
     let req = ConfigureRequest {
@@ -380,6 +381,7 @@ fn wait_registration(
             Err(Error::DeadlineExceeded {
                 service: RUNTIME_SERVICE.to_string(),
                 method: "RegisterPlugin".to_string(),
+                peer: String::new(),
                 timeout,
             })
         }

@@ -208,11 +208,18 @@ impl PluginHandle {
             return Err(Error::DeadlineExceeded {
                 service: PLUGIN_SERVICE.to_string(),
                 method: method.to_string(),
+                peer: format!("plugin {:?}", self.name),
                 timeout: self.request_timeout,
             });
         }
-        self.client
-            .call_raw(PLUGIN_SERVICE, method, payload, Some(left), Vec::new())
+        self.client.call_raw_until(
+            PLUGIN_SERVICE,
+            method,
+            payload,
+            deadline,
+            self.request_timeout,
+            Vec::new(),
+        )
     }
 
     /// Applies the failure rules to an outcome: fatal failures drop the

@@ -59,6 +59,7 @@ pub(crate) fn synchronize(
             return Err(Error::DeadlineExceeded {
                 service: PLUGIN_SERVICE.to_string(),
                 method: METHOD.to_string(),
+                peer: format!("plugin {plugin:?}"),
                 timeout,
             });
         }
@@ -95,7 +96,8 @@ pub(crate) fn synchronize(
             more,
             payload_len,
         )?;
-        let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
+        let reply =
+            client.call_raw_until(PLUGIN_SERVICE, METHOD, payload, deadline, timeout, Vec::new())?;
         let reply = decode::<SynchronizeResponse>(&reply)?;
         chunks += 1;
         if !more {
