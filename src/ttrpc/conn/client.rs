@@ -81,7 +81,13 @@ impl Client {
         timeout: Duration,
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
-        self.call_within(service, method, payload, Some((deadline, timeout)), metadata)
+        self.call_within(
+            service,
+            method,
+            payload,
+            Some((deadline, timeout)),
+            metadata,
+        )
     }
 
     fn call_within(
@@ -209,7 +215,11 @@ impl ConnectionState {
     /// this very call from a handler), the caller reads the socket itself
     /// for a while, delivering whatever arrives; requests it reads stay
     /// queued for the workers.
-    fn await_reply(&self, rx: &Receiver<Delivered>, deadline: Option<Instant>) -> Option<Delivered> {
+    fn await_reply(
+        &self,
+        rx: &Receiver<Delivered>,
+        deadline: Option<Instant>,
+    ) -> Option<Delivered> {
         const SLICE: Duration = Duration::from_millis(10);
         loop {
             match rx.try_recv() {

@@ -372,9 +372,7 @@ mod tests {
         let late = d
             .watch(1, 1, now, Duration::from_millis(400), &what)
             .unwrap();
-        let later = d
-            .watch(1, 3, now, Duration::from_secs(60), &what)
-            .unwrap();
+        let later = d.watch(1, 3, now, Duration::from_secs(60), &what).unwrap();
         let taken = Deadlines::take_due(&mut lock(&d.table), now + Duration::from_millis(300));
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].0, late);

@@ -117,7 +117,9 @@ impl ConnectionState {
             self.recycle(buf);
         }
         let replied = match watched.map(|due| self.settle_deadline(due)) {
-            None | Some(Settled::Handler) => self.write_response(conn_id, stream_id, result).is_ok(),
+            None | Some(Settled::Handler) => {
+                self.write_response(conn_id, stream_id, result).is_ok()
+            }
             Some(Settled::Guard(written)) => {
                 log::warn!(
                     "{}: {}/{} finished after its deadline guard had answered; its result is discarded",

@@ -194,9 +194,12 @@ impl ConnectionState {
 
     /// Writes a handler's result as a `ttrpc.Response` (see [`Reply`] for
     /// what is encoded, and when a reply too large to send becomes a
-    /// RESOURCE_EXHAUSTED status). The reply waits at most the write
-    /// timeout for the writer and gets as long again to be written; a peer
-    /// that does not take it by then is cut off.
+    /// RESOURCE_EXHAUSTED status). The reply waits at most twice the write
+    /// timeout for the writer (the write ahead of it is bounded by one, and
+    /// closes the connection when it runs out: so a peer that stopped
+    /// reading is named for that, not for a queue behind it), then gets the
+    /// write timeout to be written; a peer that does not take it by then is
+    /// cut off.
     pub(super) fn write_response(
         &self,
         conn_id: u32,
@@ -215,14 +218,15 @@ impl ConnectionState {
             );
         }
         let t = self.options.write_timeout;
-        let mut w = match self.writer.lock_until(Some(Instant::now() + t)) {
+        let mut w = match self.writer.lock_until(Some(Instant::now() + 2 * t)) {
             Ok(w) => w,
             Err(LockFailed::Closed) => return Err(Error::ConnectionClosed(self.reason_string())),
             Err(LockFailed::TimedOut) => {
                 let reason = format!(
-                    "{} stopped reading: a reply waited {t:?} for the writer, held by writes \
-                     the peer does not take",
-                    self.peer()
+                    "{} reads too slowly: a reply waited {:?} for the writer, held by writes \
+                     the peer takes too slowly",
+                    self.peer(),
+                    2 * t
                 );
                 self.close(reason.clone());
                 return Err(Error::ConnectionClosed(reason));
@@ -282,7 +286,10 @@ mod tests {
         let took = started.elapsed();
         assert!(matches!(r, Err(WriteFailure::NothingWritten)), "{r:?}");
         assert!(took >= Duration::from_millis(150), "{took:?}");
-        assert!(took < Duration::from_millis(150) + SLACK + Duration::from_secs(1), "{took:?}");
+        assert!(
+            took < Duration::from_millis(150) + SLACK + Duration::from_secs(1),
+            "{took:?}"
+        );
         // The shortened timeout is kept until a write needs a longer one.
         assert!(w.send_timeout < Duration::from_secs(2));
     }
