@@ -43,6 +43,24 @@ pub fn threads_named(prefix: &str) -> usize {
         .count()
 }
 
+/// How many times the thread named `name` was switched out (voluntary
+/// and involuntary context switches), if there is one: a sleeping thread
+/// that nobody wakes stays at its count.
+pub fn thread_switches(name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let task = tasks.filter_map(|t| t.ok()).find(|t| {
+        std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+    })?;
+    let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+    Some(
+        status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum(),
+    )
+}
+
 /// Waits up to `limit` for the threads named `prefix...` to number `n`;
 /// returns the last count.
 pub fn threads_settle(prefix: &str, n: usize, limit: Duration) -> usize {

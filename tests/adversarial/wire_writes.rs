@@ -267,6 +267,7 @@ fn update_containers_returns_within_its_timeout_while_the_runtime_does_not_read(
     // The runtime still does not read: the reply's write timeout (2 s)
     // cuts it off, and run() says why.
     let ended = run.join().expect("run");
+    println!("measured: run() ended with {ended:?}");
     match ended {
         Err(Error::ConnectionClosed(reason)) => assert!(
             reason

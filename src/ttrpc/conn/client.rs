@@ -309,9 +309,8 @@ impl ConnectionState {
                     self.reason_string(),
                 )));
             }
-            w.outbound.next_call_id(conn_id).map(|id| {
+            w.outbound.next_call_id(conn_id).inspect(|&id| {
                 pending.insert(key(conn_id, id), tx);
-                id
             })
         };
         let stream_id = match allocated {
@@ -359,4 +358,72 @@ enum SendFailed {
     Deadline,
     /// Anything else.
     Error(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+    use crate::ttrpc::codec::{encode_frame, FrameHeader, HEADER_LEN, TYPE_RESPONSE};
+    use crate::ttrpc::{ConnectionBuilder, Framing};
+
+    /// Reads one request on `peer` and answers it with an OK reply.
+    fn answer_one(peer: &mut UnixStream) -> u32 {
+        let mut head = [0u8; HEADER_LEN];
+        peer.read_exact(&mut head).unwrap();
+        let header = FrameHeader::parse(&head);
+        let mut data = vec![0u8; header.length as usize];
+        peer.read_exact(&mut data).unwrap();
+        let reply = Response::new().write_to_bytes().unwrap();
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, header.stream_id, TYPE_RESPONSE, 0, &reply).unwrap();
+        peer.write_all(&frame).unwrap();
+        header.stream_id
+    }
+
+    #[test]
+    fn a_call_after_the_last_stream_id_fails_and_closes_the_connection() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let conn = ConnectionBuilder::new(ours, Framing::Raw)
+            .open(0)
+            .start()
+            .unwrap();
+        conn.shared
+            .writer
+            .lock_until(None)
+            .unwrap()
+            .outbound
+            .start_calls_at(0, u32::MAX);
+        let client = conn.client(0).unwrap();
+        let answering = std::thread::spawn(move || (answer_one(&mut peer), peer));
+        let timeout = Some(Duration::from_secs(5));
+        client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap();
+        let (id, _peer) = answering.join().unwrap();
+        assert_eq!(id, u32::MAX, "the last id is used");
+        let err = client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        assert!(
+            conn.is_closed(),
+            "a connection that can make no more calls closes"
+        );
+        let reason = conn.close_reason().unwrap();
+        assert!(
+            reason.contains("logical connection 0 has used every odd stream id up to 4294967295"),
+            "{reason}"
+        );
+        // Later calls fail at once, saying why.
+        let err = client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ConnectionClosed(r) if r == &reason),
+            "{err:?}"
+        );
+    }
 }

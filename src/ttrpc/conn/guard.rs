@@ -94,6 +94,19 @@ enum Sleep {
     Until(Option<Instant>),
 }
 
+impl Sleep {
+    /// Whether an entry due `at` must wake the guard's thread: only when
+    /// it sleeps past `at` (an awake thread looks at the table before it
+    /// sleeps again).
+    fn woken_by(self, at: Instant) -> bool {
+        match self {
+            Sleep::Awake => false,
+            Sleep::Until(None) => true,
+            Sleep::Until(Some(until)) => at < until,
+        }
+    }
+}
+
 struct Table {
     /// The requests watched, by the time the guard answers.
     due: BTreeMap<Due, Arc<str>>,
@@ -164,11 +177,7 @@ impl Deadlines {
         };
         let mut t = lock(&self.table);
         t.due.insert(due, what.clone());
-        let wake = match t.sleep {
-            Sleep::Awake => false,
-            Sleep::Until(None) => true,
-            Sleep::Until(Some(until)) => at < until,
-        };
+        let wake = t.sleep.woken_by(at);
         drop(t);
         if wake {
             self.wake.notify_one();
@@ -350,18 +359,18 @@ mod tests {
 
     #[test]
     fn an_insertion_wakes_the_guard_only_when_earlier_than_its_wake_up() {
-        let d = deadlines();
-        let what: Arc<str> = "svc/M".into();
         let now = Instant::now();
-        let until = now + Duration::from_secs(10);
-        lock(&d.table).sleep = Sleep::Until(Some(until));
-        // Later than the guard's wake-up: no wake-up needed (the guard
-        // would find it when it wakes).
-        d.watch(1, 1, now, Duration::from_secs(20), &what).unwrap();
-        let due = d.watch(1, 3, now, Duration::from_secs(2), &what).unwrap();
-        assert!(due.at < until);
-        let t = lock(&d.table);
-        assert_eq!(t.due.len(), 2);
+        let soon = now + Duration::from_secs(1);
+        let later = now + Duration::from_secs(10);
+        // Asleep until `later`: an entry due sooner wakes it, one due
+        // later waits for that wake-up.
+        assert!(Sleep::Until(Some(later)).woken_by(soon));
+        assert!(!Sleep::Until(Some(soon)).woken_by(later));
+        assert!(!Sleep::Until(Some(soon)).woken_by(soon));
+        // Asleep with nothing to wait for: any entry wakes it.
+        assert!(Sleep::Until(None).woken_by(later));
+        // Awake: it will look at the table anyway.
+        assert!(!Sleep::Awake.woken_by(now));
     }
 
     #[test]
