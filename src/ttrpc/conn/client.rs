@@ -197,7 +197,8 @@ impl ConnectionState {
     /// counted in the pending-bytes budget until the caller is done with it
     /// (or, over the budget, an error in its place).
     pub(super) fn deliver(&self, conn_id: u32, stream_id: u32, resp: Result<Response>) {
-        match lock(&self.pending).remove(&key(conn_id, stream_id)) {
+        let slot = lock(&self.pending).remove(&key(conn_id, stream_id));
+        match slot {
             Some(tx) => {
                 let _ = tx.send(self.hold_reply(resp));
             }
