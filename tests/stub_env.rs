@@ -2,13 +2,13 @@
 //! tests change process-wide environment variables, so they live in their
 //! own test binary and run as one sequential test.
 
-#[path = "support/fake_runtime.rs"]
-mod fake_runtime;
+mod common;
 
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 
-use fake_runtime::{FakeRuntime, OnRegister, T};
+use common::fake_runtime::{FakeRuntime, OnRegister};
+use common::STEP as T;
 
 use nri::api::{Event, EventMask};
 use nri::stub::{Plugin, Stub};
@@ -225,7 +225,9 @@ fn external_plugin_reports_the_lost_connection() {
 fn wait_connected(stub: &Stub) -> bool {
     let until = std::time::Instant::now() + T;
     while std::time::Instant::now() < until {
-        if stub.is_connected() && !stub.subscribed_events().is_empty() {
+        // Ready: start() has returned (Configure answered and its reply
+        // written); a close before that is a failed start, not an end.
+        if stub.is_connected() && stub.stats().is_ready() {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
