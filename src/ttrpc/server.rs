@@ -205,6 +205,7 @@ pub struct RequestContext {
     pub(crate) received: Instant,
     pub(crate) timeout: Option<Duration>,
     pub(crate) metadata: Vec<KeyValue>,
+    pub(crate) guarded: bool,
     pub(crate) after_reply: RefCell<Vec<AfterReply>>,
 }
 
@@ -230,6 +231,7 @@ impl RequestContext {
             received: Instant::now(),
             timeout: None,
             metadata: Vec::new(),
+            guarded: false,
             after_reply: RefCell::new(Vec::new()),
         }
     }
@@ -271,6 +273,13 @@ impl RequestContext {
     pub fn time_left(&self) -> Option<Duration> {
         self.deadline()
             .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// True when the method is registered as guarded: a connection's
+    /// deadline guard, if it has one, may answer for this request (see
+    /// [`Services::set_guarded`]).
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
     }
 
     /// The request's metadata, in wire order.

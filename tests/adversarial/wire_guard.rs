@@ -12,7 +12,7 @@ use super::wire_support::*;
 use crate::common::{request_envelope, test_services, ttrpc_frame, SVC};
 use nri::api::{Event, EventMask};
 use nri::runtime::Runtime;
-use nri::stub::{Context, DeadlineGuard, HandlerResult, Plugin, Stub};
+use nri::stub::{Context, DeadlineGuard, HandlerResult, LifecycleRequest, Plugin, Stub};
 use nri::ttrpc::codec::TYPE_REQUEST;
 use nri::ttrpc::{Code, ConnectionOptions, Framing, GuardReply, Services};
 
@@ -139,6 +139,15 @@ fn a_late_configure_is_answered_by_its_handler_and_never_by_the_guard() {
     assert_eq!(
         stub.subscribed_events(),
         EventMask::from(Event::CREATE_CONTAINER)
+    );
+    let stats = stub.stats();
+    let configure = stats
+        .lifecycle(LifecycleRequest::Configure)
+        .expect("Configure is counted");
+    assert_eq!(configure.calls, 1);
+    assert_eq!(
+        configure.guard_answers, 0,
+        "not counted as answered by the guard"
     );
     stub.stop();
     assert!(handle.wait_closed(STEP));

@@ -73,6 +73,7 @@ impl ConnectionState {
             received,
             timeout,
             metadata: envelope.metadata,
+            guarded: *guarded,
             after_reply: Default::default(),
         };
         let (data, payload) = (envelope.data, envelope.payload);
