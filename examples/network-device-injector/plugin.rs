@@ -57,7 +57,9 @@
 //!   and fails to find the device);
 //! - `-verbose` logs the whole pod at RunPodSandbox and StopPodSandbox (the
 //!   Go plugin's dump prints only the word `pod`), and the debug line names
-//!   the pod (Go prints a function's address).
+//!   the pod (Go prints a function's address);
+//! - the YAML corners `nri::decode` refuses where Go reads them (see its
+//!   documentation, "Differences from Go").
 
 use std::net::IpAddr;
 use std::path::Path;
