@@ -53,6 +53,7 @@
 //!   flow indicator in a flow collection, huge alias expansions.
 
 use nri::api::annotations::{self, Annotation};
+use nri::api::dump;
 use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,
     IOPrioClass, LinuxDevice, LinuxIOPriority, Mount, PodSandbox,
@@ -203,7 +204,12 @@ impl Plugin for DeviceInjector {
         pod: &PodSandbox,
         container: &Container,
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+        // With -verbose, what the Go plugin dumps with its -verbose.
+        let name = container_name(pod, container);
+        dump::log(log::Level::Debug, "CreateContainer", "pod", pod);
+        dump::log(log::Level::Debug, "CreateContainer", "container", container);
         let adjust = adjustment_for(pod, container)?;
+        dump::log(log::Level::Debug, &name, "ContainerAdjustment", &adjust);
         Ok((adjust, Vec::new()))
     }
 }
