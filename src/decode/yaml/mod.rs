@@ -10,6 +10,7 @@
 //! scalars ([`resolve`]), and a later duplicate key replacing an earlier one.
 
 mod compose;
+mod guards;
 mod resolve;
 
 use std::rc::Rc;
