@@ -2,8 +2,8 @@
 //! for it: fields under their Go names (`pod_sandbox_id` is
 //! `PodSandboxId`), in declaration order; messages behind pointers (nil when
 //! unset); repeated fields as slices; maps with their keys. Built once per
-//! message through protobuf reflection, then diffed ([`super::godiff`]) and
-//! dumped ([`super::goyaml`]) without it.
+//! message through protobuf reflection, then diffed ([`super::godiff`])
+//! without it.
 
 use protobuf::reflect::{ReflectFieldRef, ReflectValueRef, RuntimeFieldType, RuntimeType};
 use protobuf::MessageDyn;

@@ -7,7 +7,6 @@
 
 mod godiff;
 mod gotree;
-mod goyaml;
 mod plugin;
 mod prototext;
 mod yamldiff;

@@ -19,8 +19,7 @@
 //! prints them. With `-yaml` the two YAML dumps are compared line by line
 //! instead (see `yamldiff.rs`). `-verbose-level` 1 dumps what the first
 //! index gets, 2 also the values before and after each change, 3 also the
-//! whole state at Synchronize; dumps are the Go differ's YAML (see
-//! `goyaml.rs`).
+//! whole state at Synchronize; dumps are the library's (`nri::api::dump`).
 //!
 //! Each index pairs what it gets with the value the index before it kept for
 //! the same event of the same pod and container.
@@ -42,6 +41,11 @@
 //!   (Go's flag package also takes `0x`, `0o` and `0b` forms);
 //! - a map's changes come in key order (Go's order is random), and in
 //!   `-yaml` mode each line of the difference is a log line of its own;
+//! - dumps are `nri::api::dump`'s compact YAML: the data Go's `yaml.Marshal`
+//!   shows, with fields in `.proto` order (Go sorts them) and enums by name
+//!   (Go writes their numbers); so are the two sides of a `-yaml`
+//!   difference (Go prints go-cmp's report of them, a format go-cmp keeps
+//!   deliberately unstable);
 //! - the configuration text the runtime sends is read for the logging keys
 //!   every example here takes (`logFile`, `syslog`, `verbose`); the Go
 //!   differ's own keys (`indices`, `verboseLevel`, `yaml`) are not, as in
@@ -52,12 +56,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use nri::api::{
-    Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, LinuxResources, PodSandbox,
+    Container, ContainerAdjustment, ContainerUpdate, Dump, Event, EventMask, LinuxResources,
+    PodSandbox,
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 
 use super::gotree::{self, Go, Struct};
-use super::{godiff, goyaml, yamldiff};
+use super::{godiff, yamldiff};
 
 /// Most bytes of values an index keeps for the next one.
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
@@ -102,9 +107,34 @@ struct Queue {
 struct Saved {
     /// The event, pod and container it is of.
     key: (&'static str, String, String),
-    pod: Option<Struct>,
-    container: Option<Struct>,
+    pod: Option<Kept>,
+    container: Option<Kept>,
     bytes: usize,
+}
+
+/// A pod or container as an index got it: what the diff compares, and its
+/// dump where the configuration prints dumps of earlier values.
+struct Kept {
+    tree: Struct,
+    dump: String,
+}
+
+impl Kept {
+    fn of<M: protobuf::MessageDyn + Dump>(message: &M, with_dump: bool) -> Kept {
+        Kept {
+            tree: gotree::of(message),
+            dump: if with_dump {
+                message.dump()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Bytes it holds.
+    fn bytes(&self) -> usize {
+        held_bytes(&self.tree) + self.dump.len()
+    }
 }
 
 impl Chain {
@@ -190,10 +220,10 @@ impl Differ {
     }
 
     /// The Go differ's `dump`: `[NN] PREFIX: TAG:` and the YAML, a line each.
-    fn dump(&self, prefix: &str, objects: &[(&str, String)]) {
+    fn dump(&self, prefix: &str, objects: &[(&str, &str)]) {
         for (tag, yaml) in objects {
             self.line(&format!("{} {prefix}: {tag}:", self.name));
-            for l in yaml.trim().lines() {
+            for l in yaml.trim_end().lines() {
                 self.line(&format!("{} {prefix}:    {l}", self.name));
             }
         }
@@ -202,10 +232,10 @@ impl Differ {
     fn save(
         &self,
         key: (&'static str, String, String),
-        pod: Option<Struct>,
-        container: Option<Struct>,
+        pod: Option<Kept>,
+        container: Option<Kept>,
     ) {
-        let bytes = pod.as_ref().map_or(0, held_bytes) + container.as_ref().map_or(0, held_bytes);
+        let bytes = pod.as_ref().map_or(0, Kept::bytes) + container.as_ref().map_or(0, Kept::bytes);
         let mut queue = self.link().queue.lock().unwrap_or_else(|e| e.into_inner());
         queue.items.push_back(Saved {
             key,
@@ -247,17 +277,24 @@ impl Differ {
             pod.id.clone(),
             container.map(|c| c.id.clone()).unwrap_or_default(),
         );
-        let pod = gotree::of(pod);
-        let container = container.map(|c| gotree::of(c));
         let Some(prev) = self.link().prev else {
             if config.verbose_level > 0 {
-                let mut objects = vec![("pod", goyaml::of_struct(&pod))];
-                if let Some(c) = &container {
-                    objects.push(("container", goyaml::of_struct(c)));
+                let pod_dump = pod.dump();
+                let container_dump = container.map(Dump::dump);
+                let mut objects = vec![("pod", pod_dump.as_str())];
+                if let Some(c) = &container_dump {
+                    objects.push(("container", c.as_str()));
                 }
                 self.dump(event, &objects);
             }
-            self.save(key, Some(pod), container);
+            // The next index dumps what this one got at level 2, and in
+            // -yaml mode.
+            let with_dump = config.verbose_level > 1 || config.yaml;
+            self.save(
+                key,
+                Some(Kept::of(pod, with_dump)),
+                container.map(|c| Kept::of(c, with_dump)),
+            );
             return;
         };
         let Some(initial) = self.take_previous(prev, &key) else {
@@ -267,6 +304,9 @@ impl Differ {
             );
             return;
         };
+        let with_dump = config.verbose_level > 1 || config.yaml;
+        let pod = Kept::of(pod, with_dump);
+        let container = container.map(|c| Kept::of(c, with_dump));
         if let Some(before) = &initial.pod {
             self.print_diff(event, "pod", before, &pod);
         }
@@ -278,11 +318,11 @@ impl Differ {
         }
     }
 
-    fn print_diff(&self, event: &str, obj: &str, before: &Struct, now: &Struct) {
+    fn print_diff(&self, event: &str, obj: &str, before: &Kept, now: &Kept) {
         let config = self.chain.config;
         let idx = self.idx;
         if config.yaml {
-            match yamldiff::diff(&goyaml::of_struct(before), &goyaml::of_struct(now)) {
+            match yamldiff::diff(&before.dump, &now.dump) {
                 None => self.line(&format!("[{idx}] {event}: {obj}: <no changes>")),
                 Some(text) => {
                     for l in text.lines() {
@@ -294,9 +334,9 @@ impl Differ {
         }
         if config.verbose_level > 1 {
             self.line(&format!("[{idx}] Original values for {obj}"));
-            self.dump(event, &[(obj, goyaml::of_struct(before))]);
+            self.dump(event, &[(obj, &before.dump)]);
         }
-        let changes = godiff::diff(before, now);
+        let changes = godiff::diff(&before.tree, &now.tree);
         if changes.is_empty() {
             self.line(&format!("[{idx}] {event}: {obj}: <no changes>"));
             return;
@@ -306,8 +346,21 @@ impl Differ {
         }
         if config.verbose_level > 1 {
             self.line(&format!("[{idx}] Values after changes for {obj}"));
-            self.dump(event, &[(obj, goyaml::of_struct(now))]);
+            self.dump(event, &[(obj, &now.dump)]);
         }
+    }
+}
+
+/// Appends a dump as an item of a YAML list.
+fn push_list_item(list: &mut String, dump: &str) {
+    let mut lines = dump.lines();
+    list.push_str("- ");
+    list.push_str(lines.next().unwrap_or("{}"));
+    list.push('\n');
+    for line in lines {
+        list.push_str("  ");
+        list.push_str(line);
+        list.push('\n');
     }
 }
 
@@ -365,20 +418,17 @@ impl Plugin for Differ {
         state: SyncState,
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         if self.chain.config.verbose_level > 2 {
-            let pods = state
-                .pods()
-                .map(|p| p.map(|p| gotree::of(&p)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let containers = state
-                .containers()
-                .map(|c| c.map(|c| gotree::of(&c)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut pods = String::new();
+            for pod in state.pods() {
+                push_list_item(&mut pods, &pod?.dump());
+            }
+            let mut containers = String::new();
+            for container in state.containers() {
+                push_list_item(&mut containers, &container?.dump());
+            }
             self.dump(
                 "Synchronize",
-                &[
-                    ("pods", goyaml::of_list(&pods)),
-                    ("containers", goyaml::of_list(&containers)),
-                ],
+                &[("pods", pods.as_str()), ("containers", containers.as_str())],
             );
         }
         Ok(Vec::new())

@@ -21,6 +21,6 @@ fn main() -> ExitCode {
         &[],
     );
     cli.init_logging("network-device-injector");
-    let plugin = plugin::NetworkDeviceInjector::new(cli.verbose);
+    let plugin = plugin::NetworkDeviceInjector;
     cli::serve(cli.stub_builder(plugin), &cli)
 }

@@ -41,6 +41,9 @@
 //! turns on the pod dumps) from the configuration text the runtime sends
 //! (see `nri::logging`).
 //!
+//! With `-verbose` it dumps the pod at RunPodSandbox and StopPodSandbox
+//! (`nri::api::dump`: `RunPodSandbox: pod:` and a line per field).
+//!
 //! Deliberate differences from the Go plugin:
 //!
 //! - a device that cannot be moved into the pod (no such device on the host,
@@ -63,10 +66,9 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use nri::api::annotations::{self, Scope};
-use nri::api::{Event, EventMask, LinuxNamespace, PodSandbox};
+use nri::api::{dump, Event, EventMask, LinuxNamespace, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};
 use serde::Deserialize;
 
@@ -94,27 +96,7 @@ pub struct NetDevice {
 
 /// The network device injector plugin.
 #[derive(Debug, Default)]
-pub struct NetworkDeviceInjector {
-    verbose: AtomicBool,
-}
-
-impl NetworkDeviceInjector {
-    /// The plugin; `verbose` logs whole pods (`-verbose`).
-    pub fn new(verbose: bool) -> Self {
-        NetworkDeviceInjector {
-            verbose: AtomicBool::new(verbose),
-        }
-    }
-
-    fn dump(&self, event: &str, pod: &PodSandbox) {
-        if self.verbose.load(Ordering::Relaxed) {
-            log::info!("{event}: pod:");
-            for line in protobuf::text_format::print_to_string_pretty(pod).lines() {
-                log::info!("{event}:    {line}");
-            }
-        }
-    }
-}
+pub struct NetworkDeviceInjector;
 
 impl Plugin for NetworkDeviceInjector {
     fn events(&self) -> EventMask {
@@ -128,12 +110,8 @@ impl Plugin for NetworkDeviceInjector {
         _runtime: &str,
         _version: &str,
     ) -> HandlerResult<Option<EventMask>> {
-        // The logging keys (logFile, syslog, verbose), as every example;
-        // verbose also dumps pods.
-        let logging = nri::logging::configure_from_text(config)?;
-        if let Some(verbose) = logging.verbose {
-            self.verbose.store(verbose, Ordering::Relaxed);
-        }
+        // The logging keys (logFile, syslog, verbose), as every example.
+        nri::logging::configure_from_text(config)?;
         Ok(None)
     }
 
@@ -143,7 +121,8 @@ impl Plugin for NetworkDeviceInjector {
             pod.name,
             pod.namespace
         );
-        self.dump("RunPodSandbox", pod);
+        // With -verbose, the pod, as the Go plugin means to dump it.
+        dump::log(log::Level::Debug, "RunPodSandbox", "pod", pod);
         let devices = parse_netdevices(pod)?;
         if devices.is_empty() {
             return Ok(());
@@ -168,7 +147,7 @@ impl Plugin for NetworkDeviceInjector {
             pod.name,
             pod.namespace
         );
-        self.dump("StopPodSandbox", pod);
+        dump::log(log::Level::Debug, "StopPodSandbox", "pod", pod);
         let devices = parse_netdevices(pod)?;
         if devices.is_empty() {
             return Ok(());

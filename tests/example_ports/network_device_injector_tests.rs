@@ -140,7 +140,7 @@ fn host_network_pods_and_bad_annotations_fail_the_pod_start() {
     let runtime = Runtime::new();
     let p = connect(
         &runtime,
-        NetworkDeviceInjector::new(false),
+        NetworkDeviceInjector,
         "network-device-injector",
         "10",
     );
@@ -195,7 +195,7 @@ fn devices_move_into_the_pod_and_back_through_the_runtime() {
         let runtime = Runtime::new();
         let p = connect(
             &runtime,
-            NetworkDeviceInjector::new(true),
+            NetworkDeviceInjector,
             "network-device-injector",
             "10",
         );
@@ -242,7 +242,7 @@ fn a_device_that_cannot_be_moved_fails_the_pod_and_undoes_the_others() {
         let runtime = Runtime::new();
         let p = connect(
             &runtime,
-            NetworkDeviceInjector::new(false),
+            NetworkDeviceInjector,
             "network-device-injector",
             "10",
         );

@@ -147,11 +147,7 @@ fn every_port_refuses_a_configuration_that_is_not_a_mapping() {
         ),
         (
             "network-device-injector",
-            Box::new(|| {
-                Arc::new(super::network_device_injector::NetworkDeviceInjector::new(
-                    false,
-                ))
-            }),
+            Box::new(|| Arc::new(super::network_device_injector::NetworkDeviceInjector)),
         ),
         (
             "differ",

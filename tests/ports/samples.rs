@@ -23,9 +23,6 @@ mod godiff;
 #[path = "../../examples/differ/gotree.rs"]
 mod gotree;
 #[allow(dead_code)]
-#[path = "../../examples/differ/goyaml.rs"]
-mod goyaml;
-#[allow(dead_code)]
 #[path = "../../examples/network-device-injector/hostdev.rs"]
 mod hostdev;
 #[allow(dead_code)]
