@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use super::guard;
-use super::read::{worker_main, ReadSide, Turn};
+use super::read::{worker_main, ReadSide, Turn, TurnSignals};
 use super::write::Writer;
 use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
 use crate::locking::lock;
@@ -111,7 +111,7 @@ impl ConnectionBuilder {
             open,
             read: Mutex::new(read),
             turn: Mutex::new(Turn::default()),
-            turn_cv: Condvar::new(),
+            turn_cv: TurnSignals::default(),
             spares: Mutex::new(Vec::new()),
             writer: Mutex::new(Writer::new(stream, Outbound::new(framing))),
             control: clones.control,
