@@ -14,6 +14,7 @@
 //!   calling side of one socket, plain or multiplexed: it moves bytes,
 //!   waits and runs handlers, and asks the session layer for every rule.
 
+mod budget;
 pub mod codec;
 mod conn;
 pub(crate) use server::encode_result;
@@ -22,6 +23,7 @@ mod session;
 
 pub use crate::proto::ttrpc::{KeyValue, Request, Response};
 pub use crate::status::{Code, Status};
+pub use budget::{decoded_size_bound, DEFAULT_MAX_DECODED_BYTES};
 pub use conn::{
     Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, GuardReply, OnClose,
 };
