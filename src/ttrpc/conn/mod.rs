@@ -84,6 +84,10 @@ pub struct ConnectionOptions {
     /// Requests read but not yet picked up by a worker; beyond this a request
     /// is refused at once with RESOURCE_EXHAUSTED.
     pub max_queued_requests: usize,
+    /// Memory the requests waiting for a worker may hold together (their
+    /// frames, names and metadata); beyond this a request is refused at
+    /// once with RESOURCE_EXHAUSTED (one request is always let in).
+    pub max_queued_bytes: usize,
     /// Size of the read buffer in bytes.
     pub read_buffer: usize,
     /// How long a handler may run while nobody reads the socket before an
@@ -103,6 +107,7 @@ impl Default for ConnectionOptions {
         ConnectionOptions {
             workers: 4,
             max_queued_requests: 64,
+            max_queued_bytes: 16 << 20,
             read_buffer: 64 * 1024,
             takeover_after: Duration::from_millis(1),
             deadline_guard: None,
