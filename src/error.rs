@@ -119,7 +119,7 @@ pub enum Error {
     },
 
     /// An event name that is not part of the NRI vocabulary.
-    #[error("unknown event {0:?} (known: runpodsandbox, stoppodsandbox, removepodsandbox, createcontainer, postcreatecontainer, startcontainer, poststartcontainer, updatecontainer, postupdatecontainer, stopcontainer, removecontainer, all, pod, podsandbox, container)")]
+    #[error("unknown event {0:?} (known, in any case: {known})", known = crate::event_table::KnownEventNames)]
     UnknownEvent(String),
 
     /// An invalid configuration value or option.

@@ -72,6 +72,7 @@ mod proto {
 pub mod api;
 mod error;
 mod event_mask;
+mod event_table;
 mod locking;
 pub mod logging;
 pub mod mux;

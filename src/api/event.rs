@@ -12,6 +12,9 @@
 //! `container` (every event whose name holds "container", validation
 //! included), as in NRI v0.12.5.
 //!
+//! Names, bits, groups, and which release first has each event all come from
+//! the event table (`src/event_table.rs`), expanded here into [`EVENTS`].
+//!
 //! This module also names the response types that upstream gives as type
 //! aliases of `Empty` (`StateChangeResponse`, `ShutdownRequest`,
 //! `ShutdownResponse`).
@@ -20,7 +23,9 @@ use std::fmt;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
 use std::str::FromStr;
 
+use super::releases::{self, Release};
 use super::{Empty, Event};
+use crate::event_table::EVENT_GROUPS;
 use crate::{Error, Result};
 
 /// Response to `StateChange`.
@@ -30,64 +35,126 @@ pub type ShutdownRequest = Empty;
 /// Response to `Shutdown`.
 pub type ShutdownResponse = Empty;
 
-/// Every real event with its display name and its lower-case config name,
-/// in wire order.
-const EVENTS: [(Event, &str, &str); 14] = [
-    (Event::RUN_POD_SANDBOX, "RunPodSandbox", "runpodsandbox"),
-    (Event::STOP_POD_SANDBOX, "StopPodSandbox", "stoppodsandbox"),
-    (
-        Event::REMOVE_POD_SANDBOX,
-        "RemovePodSandbox",
-        "removepodsandbox",
-    ),
-    (
-        Event::CREATE_CONTAINER,
-        "CreateContainer",
-        "createcontainer",
-    ),
-    (
-        Event::POST_CREATE_CONTAINER,
-        "PostCreateContainer",
-        "postcreatecontainer",
-    ),
-    (Event::START_CONTAINER, "StartContainer", "startcontainer"),
-    (
-        Event::POST_START_CONTAINER,
-        "PostStartContainer",
-        "poststartcontainer",
-    ),
-    (
-        Event::UPDATE_CONTAINER,
-        "UpdateContainer",
-        "updatecontainer",
-    ),
-    (
-        Event::POST_UPDATE_CONTAINER,
-        "PostUpdateContainer",
-        "postupdatecontainer",
-    ),
-    (Event::STOP_CONTAINER, "StopContainer", "stopcontainer"),
-    (
-        Event::REMOVE_CONTAINER,
-        "RemoveContainer",
-        "removecontainer",
-    ),
-    (
-        Event::UPDATE_POD_SANDBOX,
-        "UpdatePodSandbox",
-        "updatepodsandbox",
-    ),
-    (
-        Event::POST_UPDATE_POD_SANDBOX,
-        "PostUpdatePodSandbox",
-        "postupdatepodsandbox",
-    ),
-    (
-        Event::VALIDATE_CONTAINER_ADJUSTMENT,
-        "ValidateContainerAdjustment",
-        "validatecontaineradjustment",
-    ),
-];
+/// The shape of an event's handler (see `src/event_table.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    /// Pod in, nothing out.
+    PodNotification,
+    /// Pod, overhead and resources in, nothing out.
+    PodUpdate,
+    /// Pod and container in, nothing out.
+    ContainerNotification,
+    /// Pod and container in, adjustment and updates out.
+    Create,
+    /// Pod, container and resources in, updates out.
+    UpdateWithUpdates,
+    /// Pod and container in, updates out.
+    StopWithUpdates,
+    /// The validation request in, a verdict out.
+    Validation,
+}
+
+impl HandlerKind {
+    /// Whether the event is about a pod (else about a container).
+    pub(crate) const fn is_pod(self) -> bool {
+        matches!(self, HandlerKind::PodNotification | HandlerKind::PodUpdate)
+    }
+}
+
+/// One row of the event table, as values.
+#[derive(Debug)]
+pub(crate) struct EventFacts {
+    /// The event.
+    pub(crate) event: Event,
+    /// Its name as upstream prints it, which is also its RPC's name.
+    pub(crate) name: &'static str,
+    /// Its handler's shape.
+    pub(crate) kind: HandlerKind,
+    /// The first release with the event.
+    pub(crate) since: Release,
+    /// The first release whose runtime sends it through its own RPC.
+    pub(crate) rpc_since: Release,
+    /// Whether `StateChange` can carry it.
+    pub(crate) state_change: bool,
+}
+
+/// `yes` or `no` of the event table as a `bool`.
+macro_rules! yes {
+    (yes) => {
+        true
+    };
+    (no) => {
+        false
+    };
+}
+
+macro_rules! event_facts {
+    ($({
+        name: $name:ident, event: $event:ident, handler: $handler:ident, kind: $kind:ident,
+        rpc: $req:ident => $resp:ident, since: $since:expr, rpc_since: $rpc_since:expr,
+        state_change: $state_change:ident,
+    })*) => {
+        /// Every real event, in wire order (event `n` at index `n - 1`).
+        pub(crate) const EVENTS: &[EventFacts] = &[$(EventFacts {
+            event: Event::$event,
+            name: stringify!($name),
+            kind: HandlerKind::$kind,
+            since: $since,
+            rpc_since: $rpc_since,
+            state_change: yes!($state_change),
+        }),*];
+    };
+}
+
+crate::event_table::for_each_event!(event_facts);
+
+/// The first release whose runtime sends every event `StateChange` can
+/// carry through the event's own RPC: the latest `rpc_since` of those
+/// events.
+pub(crate) const NOTIFICATION_RPCS_SINCE: Release = {
+    let mut since = (0, 0, 0);
+    let mut i = 0;
+    while i < EVENTS.len() {
+        if EVENTS[i].state_change && !releases::reached(since, EVENTS[i].rpc_since) {
+            since = EVENTS[i].rpc_since;
+        }
+        i += 1;
+    }
+    since
+};
+
+/// The table's rows are in wire order, name releases of the release table,
+/// and fill the mask upstream calls `ValidEvents`.
+const _: () = {
+    let mut i = 0;
+    let mut bits = 0;
+    while i < EVENTS.len() {
+        let facts = &EVENTS[i];
+        assert!(
+            facts.event as usize == i + 1,
+            "event table rows out of wire order"
+        );
+        assert!(
+            releases::is_release(facts.since),
+            "an event's release is not in the table"
+        );
+        assert!(
+            releases::is_release(facts.rpc_since),
+            "an RPC's release is not in the table"
+        );
+        assert!(
+            releases::reached(facts.rpc_since, facts.since),
+            "an RPC before its event"
+        );
+        bits |= facts.event.mask().0;
+        i += 1;
+    }
+    assert!(bits == EventMask::ALL.0, "the event table misses an event");
+    assert!(
+        EVENTS.len() + 1 == Event::LAST as usize,
+        "the event table misses an event"
+    );
+};
 
 impl Event {
     /// The mask holding only this event's bit; empty for `UNKNOWN` and
@@ -117,12 +184,18 @@ impl Event {
     /// ```
     pub fn name(self) -> &'static str {
         match self {
-            Event::UNKNOWN => "Unknown",
             Event::LAST => "Last",
-            event => EVENTS
-                .iter()
-                .find(|(e, _, _)| *e == event)
-                .map_or("Unknown", |(_, name, _)| name),
+            event => event.facts().map_or("Unknown", |f| f.name),
+        }
+    }
+
+    /// The event's row of the event table; `None` for `UNKNOWN` and `LAST`.
+    pub(crate) const fn facts(self) -> Option<&'static EventFacts> {
+        let n = self as usize;
+        if n >= 1 && n <= EVENTS.len() {
+            Some(&EVENTS[n - 1])
+        } else {
+            None
         }
     }
 
@@ -134,7 +207,7 @@ impl Event {
     /// assert!(!Event::START_CONTAINER.is_pod_event());
     /// ```
     pub const fn is_pod_event(self) -> bool {
-        EventMask::POD_EVENTS.contains(self.mask()) && !self.mask().is_empty()
+        matches!(self.facts(), Some(f) if f.kind.is_pod())
     }
 
     /// Whether this is a container event.
@@ -145,7 +218,7 @@ impl Event {
     /// assert!(!Event::REMOVE_POD_SANDBOX.is_container_event());
     /// ```
     pub const fn is_container_event(self) -> bool {
-        EventMask::CONTAINER_EVENTS.contains(self.mask()) && !self.mask().is_empty()
+        matches!(self.facts(), Some(f) if !f.kind.is_pod())
     }
 }
 
@@ -200,7 +273,7 @@ impl EventMask {
     /// assert_eq!(EventMask::V0_9_EVENTS.bits(), 0x7ff);
     /// assert!(!EventMask::V0_9_EVENTS.is_set(Event::UPDATE_POD_SANDBOX));
     /// ```
-    pub const V0_9_EVENTS: EventMask = EventMask((1 << 11) - 1);
+    pub const V0_9_EVENTS: EventMask = EventMask::known_by((0, 9, 0));
 
     /// The pod sandbox events: run, update, post-update, stop and remove a
     /// pod sandbox (the text groups `pod` and `podsandbox`).
@@ -212,13 +285,7 @@ impl EventMask {
     /// assert_eq!(EventMask::POD_EVENTS, "pod".parse::<EventMask>()?);
     /// # Ok::<(), nri::Error>(())
     /// ```
-    pub const POD_EVENTS: EventMask = EventMask::from_events(&[
-        Event::RUN_POD_SANDBOX,
-        Event::UPDATE_POD_SANDBOX,
-        Event::POST_UPDATE_POD_SANDBOX,
-        Event::STOP_POD_SANDBOX,
-        Event::REMOVE_POD_SANDBOX,
-    ]);
+    pub const POD_EVENTS: EventMask = EventMask::about_pods(true);
 
     /// The nine container events, adjustment validation included (the
     /// text group `container`).
@@ -229,17 +296,34 @@ impl EventMask {
     /// assert!(EventMask::CONTAINER_EVENTS.is_set(Event::VALIDATE_CONTAINER_ADJUSTMENT));
     /// assert_eq!(EventMask::CONTAINER_EVENTS | EventMask::POD_EVENTS, EventMask::ALL);
     /// ```
-    pub const CONTAINER_EVENTS: EventMask = EventMask::from_events(&[
-        Event::CREATE_CONTAINER,
-        Event::POST_CREATE_CONTAINER,
-        Event::START_CONTAINER,
-        Event::POST_START_CONTAINER,
-        Event::UPDATE_CONTAINER,
-        Event::POST_UPDATE_CONTAINER,
-        Event::STOP_CONTAINER,
-        Event::REMOVE_CONTAINER,
-        Event::VALIDATE_CONTAINER_ADJUSTMENT,
-    ]);
+    pub const CONTAINER_EVENTS: EventMask = EventMask::about_pods(false);
+
+    /// The events a runtime of NRI release `release` knows, from the event
+    /// table.
+    pub(crate) const fn known_by(release: Release) -> EventMask {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < EVENTS.len() {
+            if releases::reached(release, EVENTS[i].since) {
+                bits |= EVENTS[i].event.mask().0;
+            }
+            i += 1;
+        }
+        EventMask(bits)
+    }
+
+    /// The events about pods (`true`) or about containers (`false`).
+    const fn about_pods(pods: bool) -> EventMask {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < EVENTS.len() {
+            if EVENTS[i].kind.is_pod() == pods {
+                bits |= EVENTS[i].event.mask().0;
+            }
+            i += 1;
+        }
+        EventMask(bits)
+    }
 
     /// The mask holding exactly the given events (`UNKNOWN` and `LAST` add
     /// nothing). Usable in `const` items.
@@ -367,7 +451,7 @@ impl EventMask {
     pub fn events(self) -> impl Iterator<Item = Event> {
         EVENTS
             .iter()
-            .map(|(event, _, _)| *event)
+            .map(|facts| facts.event)
             .filter(move |event| self.is_set(*event))
     }
 
@@ -398,24 +482,32 @@ impl EventMask {
     }
 }
 
-/// Text names that stand for several events.
-const GROUPS: [(&str, EventMask); 4] = [
-    ("all", EventMask::ALL),
-    ("pod", EventMask::POD_EVENTS),
-    ("podsandbox", EventMask::POD_EVENTS),
-    ("container", EventMask::CONTAINER_EVENTS),
-];
-
-/// The events a single text name stands for, ignoring ASCII case.
+/// The events a single text name stands for, ignoring ASCII case: an
+/// event's name, or a group name standing for every event whose name holds
+/// the group's word.
 fn lookup(name: &str) -> Option<EventMask> {
-    let events = EVENTS
+    if let Some(facts) = EVENTS.iter().find(|f| f.name.eq_ignore_ascii_case(name)) {
+        return Some(facts.event.mask());
+    }
+    let (_, word) = EVENT_GROUPS
         .iter()
-        .map(|(event, _, config_name)| (*config_name, event.mask()));
-    GROUPS
-        .into_iter()
-        .chain(events)
-        .find(|(known, _)| known.eq_ignore_ascii_case(name))
-        .map(|(_, mask)| mask)
+        .find(|(group, _)| group.eq_ignore_ascii_case(name))?;
+    Some(
+        EVENTS
+            .iter()
+            .filter(|f| contains_ignore_case(f.name, word))
+            .map(|f| f.event)
+            .collect(),
+    )
+}
+
+/// Whether `text` holds `word` (lower case), ignoring ASCII case.
+fn contains_ignore_case(text: &str, word: &str) -> bool {
+    word.is_empty()
+        || text
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 impl FromStr for EventMask {
@@ -466,11 +558,65 @@ impl FromIterator<Event> for EventMask {
     }
 }
 
+/// `Event::A | Event::B` is the mask of both.
+///
+/// ```
+/// use nri::api::{Event, EventMask};
+/// let mask: EventMask = Event::CREATE_CONTAINER | Event::STOP_CONTAINER;
+/// assert_eq!(mask.to_string(), "CreateContainer,StopContainer");
+/// ```
+impl BitOr for Event {
+    type Output = EventMask;
+
+    fn bitor(self, rhs: Event) -> EventMask {
+        self.mask() | rhs.mask()
+    }
+}
+
+/// `Event::A | mask` adds the event to the mask.
+///
+/// ```
+/// use nri::api::{Event, EventMask};
+/// let mask = Event::RUN_POD_SANDBOX | EventMask::CONTAINER_EVENTS;
+/// assert_eq!(mask, EventMask::ALL & !Event::UPDATE_POD_SANDBOX.mask()
+///     & !Event::POST_UPDATE_POD_SANDBOX.mask() & !Event::STOP_POD_SANDBOX.mask()
+///     & !Event::REMOVE_POD_SANDBOX.mask());
+/// ```
+impl BitOr<EventMask> for Event {
+    type Output = EventMask;
+
+    fn bitor(self, rhs: EventMask) -> EventMask {
+        self.mask() | rhs
+    }
+}
+
+/// `mask | Event::A` adds the event to the mask.
+///
+/// ```
+/// use nri::api::{Event, EventMask};
+/// let mask = EventMask::EMPTY | Event::START_CONTAINER;
+/// assert_eq!(mask, Event::START_CONTAINER.mask());
+/// ```
+impl BitOr<Event> for EventMask {
+    type Output = EventMask;
+
+    fn bitor(self, rhs: Event) -> EventMask {
+        self | rhs.mask()
+    }
+}
+
 impl BitOr for EventMask {
     type Output = EventMask;
 
     fn bitor(self, rhs: EventMask) -> EventMask {
         EventMask(self.0 | rhs.0)
+    }
+}
+
+/// `mask |= Event::A` adds the event to the mask.
+impl BitOrAssign<Event> for EventMask {
+    fn bitor_assign(&mut self, rhs: Event) {
+        self.0 |= rhs.mask().0;
     }
 }
 
@@ -510,7 +656,8 @@ mod tests {
 
     #[test]
     fn event_bits_follow_wire_numbering() {
-        for (event, _, _) in EVENTS {
+        for facts in EVENTS {
+            let event = facts.event;
             assert_eq!(event.mask().bits(), 1 << (event as i32 - 1));
         }
         assert_eq!(EventMask::ALL.bits(), (1 << 14) - 1);
@@ -559,7 +706,8 @@ mod tests {
     fn keywords_mean_what_they_mean_in_nri_v0_12_5() {
         // Upstream expands `pod` to every event whose name holds "pod", and
         // `container` to every event whose name holds "container".
-        for (event, _, config) in EVENTS {
+        for facts in EVENTS {
+            let (event, config) = (facts.event, facts.name.to_ascii_lowercase());
             let pod = EventMask::parse("pod").unwrap().is_set(event);
             let ctr = EventMask::parse("container").unwrap().is_set(event);
             assert_eq!(pod, config.contains("pod"), "{event}");
@@ -571,8 +719,10 @@ mod tests {
 
     #[test]
     fn parse_event_mask_knows_every_event_name() {
-        for (event, pretty, config) in EVENTS {
-            assert_eq!(EventMask::parse(config).unwrap(), event.mask());
+        for facts in EVENTS {
+            let (event, pretty) = (facts.event, facts.name);
+            let config = pretty.to_ascii_lowercase();
+            assert_eq!(EventMask::parse(&config).unwrap(), event.mask());
             assert_eq!(EventMask::parse(pretty).unwrap(), event.mask());
         }
     }
@@ -582,6 +732,58 @@ mod tests {
         let err = EventMask::parse("createcontainer, BogusEvent").unwrap_err();
         assert!(matches!(&err, Error::UnknownEvent(name) if name == "BogusEvent"));
         assert!(err.to_string().contains("\"BogusEvent\""), "{err}");
+    }
+
+    #[test]
+    fn the_unknown_event_error_lists_every_name_parse_accepts() {
+        let err = EventMask::parse("bogus").unwrap_err().to_string();
+        let known = err.split_once("(known, in any case: ").unwrap().1;
+        let names: Vec<&str> = known.trim_end_matches(')').split(", ").collect();
+        assert_eq!(names.len(), EVENTS.len() + EVENT_GROUPS.len(), "{err}");
+        for name in names {
+            assert!(EventMask::parse(name).is_ok(), "{name} in {err}");
+        }
+        for facts in EVENTS {
+            assert!(
+                err.contains(facts.name),
+                "{} missing from {err}",
+                facts.name
+            );
+        }
+    }
+
+    #[test]
+    fn events_and_masks_combine_with_bitor() {
+        let mask: EventMask = Event::CREATE_CONTAINER | Event::STOP_CONTAINER;
+        assert_eq!(
+            mask,
+            EventMask::from_events(&[Event::CREATE_CONTAINER, Event::STOP_CONTAINER])
+        );
+        assert_eq!(Event::UNKNOWN | Event::LAST, EventMask::EMPTY);
+        assert_eq!(
+            Event::RUN_POD_SANDBOX | EventMask::POD_EVENTS,
+            EventMask::POD_EVENTS
+        );
+        assert_eq!(
+            mask | Event::START_CONTAINER,
+            EventMask::from_events(&[
+                Event::CREATE_CONTAINER,
+                Event::START_CONTAINER,
+                Event::STOP_CONTAINER
+            ])
+        );
+    }
+
+    #[test]
+    fn each_release_knows_the_events_of_the_table() {
+        assert_eq!(EventMask::known_by((0, 2, 0)), EventMask::V0_9_EVENTS);
+        assert_eq!(EventMask::known_by((0, 10, 0)), EventMask::ALL);
+        assert_eq!(EventMask::known_by((0, 1, 0)), EventMask::EMPTY);
+        assert_eq!(
+            Event::STOP_POD_SANDBOX.facts().unwrap().name,
+            "StopPodSandbox"
+        );
+        assert!(Event::UNKNOWN.facts().is_none() && Event::LAST.facts().is_none());
     }
 
     #[test]
@@ -659,7 +861,8 @@ mod tests {
 
     #[test]
     fn event_groups_partition_all_events() {
-        for (event, _, _) in EVENTS {
+        for facts in EVENTS {
+            let event = facts.event;
             assert_ne!(event.is_pod_event(), event.is_container_event(), "{event}");
         }
         assert!(!Event::UNKNOWN.is_pod_event());

@@ -40,12 +40,14 @@ mod mount;
 mod namespace;
 mod optional;
 mod owners;
+pub(crate) mod releases;
 mod removal;
 mod resources;
 mod rlimit;
+pub(crate) mod rpc;
 mod update;
 mod validate;
-mod version;
+pub(crate) mod version;
 
 pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 
@@ -54,6 +56,9 @@ pub use consts::{
     PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,
 };
 pub use env::{from_env_strings, to_env_strings};
+#[cfg(test)]
+pub(crate) use event::EventFacts;
+pub(crate) use event::HandlerKind;
 pub use event::{EventMask, ShutdownRequest, ShutdownResponse, StateChangeResponse};
 pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
 pub use mount::SELINUX_RELABEL;

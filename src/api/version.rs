@@ -16,6 +16,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::event::NOTIFICATION_RPCS_SINCE;
+use super::releases::{reached, Release};
 use super::EventMask;
 use crate::{Error, Result};
 
@@ -51,13 +53,6 @@ pub struct NriVersion {
     patch: u64,
     pre: String,
 }
-
-/// The first version whose runtimes know UpdatePodSandbox,
-/// PostUpdatePodSandbox and ValidateContainerAdjustment.
-const FIRST_WITH_V0_10_EVENTS: (u64, u64, u64) = (0, 10, 0);
-
-/// The first version whose runtimes call the per-event RPCs.
-const FIRST_WITH_PER_EVENT_RPCS: (u64, u64, u64) = (0, 12, 0);
 
 impl NriVersion {
     /// The release `v{major}.{minor}.{patch}`, without pre-release.
@@ -206,13 +201,16 @@ impl NriVersion {
         &self.pre
     }
 
-    fn core(&self) -> (u64, u64, u64) {
+    /// The release number, without pre-release: a pre-release or
+    /// pseudo-version of v0.10.0 has what v0.10.0 has.
+    pub(crate) fn core(&self) -> Release {
         (self.major, self.minor, self.patch)
     }
 
-    /// The events a runtime embedding this NRI version can deliver:
-    /// [`EventMask::ALL`] from v0.10.0 on (pre-releases and pseudo-versions
-    /// of v0.10.0 included), [`EventMask::V0_9_EVENTS`] before.
+    /// The events a runtime embedding this NRI version can deliver, from
+    /// the event table: [`EventMask::ALL`] from v0.10.0 on (pre-releases
+    /// and pseudo-versions of v0.10.0 included), [`EventMask::V0_9_EVENTS`]
+    /// before.
     ///
     /// ```
     /// use nri::api::{EventMask, NriVersion};
@@ -221,17 +219,13 @@ impl NriVersion {
     /// # Ok::<(), nri::Error>(())
     /// ```
     pub fn events(&self) -> EventMask {
-        if self.core() >= FIRST_WITH_V0_10_EVENTS {
-            EventMask::ALL
-        } else {
-            EventMask::V0_9_EVENTS
-        }
+        EventMask::known_by(self.core())
     }
 
-    /// Whether a runtime of this version sends events through the per-event
-    /// RPCs (v0.12.0 on) rather than only through `StateChange`.
+    /// Whether a runtime of this version sends every notification through
+    /// its own RPC (v0.12.0 on) rather than through `StateChange`.
     pub fn has_per_event_rpcs(&self) -> bool {
-        self.core() >= FIRST_WITH_PER_EVENT_RPCS
+        reached(self.core(), NOTIFICATION_RPCS_SINCE)
     }
 
     /// The version without a `git describe` suffix (`-37-g41b9c58`), which
@@ -347,7 +341,7 @@ fn compare_pre_release(a: &str, b: &str) -> Ordering {
 
 /// containerd releases and the NRI version each embeds (from upstream
 /// `pkg/api/version.go`; containerd 2.3 and later send their NRI version).
-const CONTAINERD: &[(&str, &str)] = &[
+pub(crate) const CONTAINERD: &[(&str, &str)] = &[
     ("v1.7.0", "v0.3.0"),
     ("v1.7.7", "v0.4.0"),
     ("v1.7.14", "v0.6.0"),
@@ -360,7 +354,7 @@ const CONTAINERD: &[(&str, &str)] = &[
 
 /// CRI-O releases and the NRI version each embeds (from upstream
 /// `pkg/api/version.go`).
-const CRIO: &[(&str, &str)] = &[
+pub(crate) const CRIO: &[(&str, &str)] = &[
     ("v1.26.0", "v0.2.0"),
     ("v1.26.2", "v0.3.0"),
     ("v1.26.4", "v0.3.1-0.20230504231226-94185418e253"),

@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::PluginOutput;
+use super::host_state::PluginOutput;
 use crate::api::{PLUGIN_IDX_ENV_VAR, PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR};
 use crate::{Error, Result};
 

@@ -1,31 +1,40 @@
 //! Sending one request to one plugin and judging the outcome, as the
-//! emulated runtime does.
+//! emulated runtime does: [`Relay`], the sending half of a
+//! [`PluginHandle`](super::PluginHandle).
 //!
 //! - A request for an event the plugin did not subscribe to is not sent
 //!   ([`Sent::NotSubscribed`]).
 //! - At most one request is in flight per plugin; the request timeout
 //!   bounds each request (a `StateChange` fallback shares it).
-//! - Notifications travel as per-event RPCs from v0.12 on; a plugin that
-//!   answers UNIMPLEMENTED is switched to `StateChange` for the rest of its
-//!   connection (one extra round trip per connection), and a warning is
-//!   logged once per event. UpdatePodSandbox and ValidateContainerAdjustment
-//!   have no fallback.
+//! - Notifications travel as per-event RPCs from the release the event
+//!   table gives for them (v0.12); a plugin that answers UNIMPLEMENTED is
+//!   switched to `StateChange` for the rest of its connection (one extra
+//!   round trip per connection), and a warning is logged once per event.
+//!   The events `StateChange` cannot carry have no fallback.
 //! - A timeout, a closed connection or a protocol error is fatal: the plugin
 //!   is dropped, unless its failure policy keeps it connected and the
 //!   failure was a timeout. A status from the plugin only fails the
 //!   request. Whether a fatal failure fails the operation is for the caller
 //!   relaying to several plugins ([`PluginSet`](super::PluginSet)) to
-//!   decide, with [`PluginHandle::failure_policy`].
+//!   decide, with the plugin's failure policy.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use protobuf::{Message, MessageDyn};
+use protobuf::Message;
 
-use super::handle::PluginHandle;
-use super::lock;
-use crate::api::{Container, Empty, Event, PodSandbox, PLUGIN_SERVICE};
-use crate::ttrpc::Code;
+use crate::api::rpc::{self, Rpc};
+use crate::api::{
+    Container, Event, EventMask, FailurePolicy, HandlerKind, PodSandbox, PLUGIN_SERVICE,
+};
+use crate::ttrpc::{Client, Code, Connection};
 use crate::{Error, Result};
+
+use super::emulation::Emulation;
+use super::encoding::{decode, shape, EncodeRequest};
+use super::plugin_state::PluginState;
+use crate::locking::lock;
 
 /// What became of a request.
 #[derive(Debug)]
@@ -53,33 +62,30 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     )
 }
 
-/// True for the notifications that have a `StateChange` form: every event
-/// but CreateContainer, UpdateContainer, StopContainer, UpdatePodSandbox and
-/// ValidateContainerAdjustment.
-pub(crate) fn is_notification(event: Event) -> bool {
-    matches!(
-        event,
-        Event::RUN_POD_SANDBOX
-            | Event::POST_UPDATE_POD_SANDBOX
-            | Event::STOP_POD_SANDBOX
-            | Event::REMOVE_POD_SANDBOX
-            | Event::POST_CREATE_CONTAINER
-            | Event::START_CONTAINER
-            | Event::POST_START_CONTAINER
-            | Event::POST_UPDATE_CONTAINER
-            | Event::REMOVE_CONTAINER
-    )
+/// Whether `event` is a notification: a pod or a container in, nothing
+/// out.
+fn is_notification(event: Event) -> bool {
+    event.facts().is_some_and(|f| {
+        matches!(
+            f.kind,
+            HandlerKind::PodNotification | HandlerKind::ContainerNotification
+        )
+    })
 }
 
-/// Refuses events that are not notifications, and a container with a pod
-/// event or none with a container event.
+/// Refuses events that are not notifications (they have methods of their
+/// own), and a container event without a container.
 pub(crate) fn check_notification(event: Event, container: Option<&Container>) -> Result<()> {
     if !is_notification(event) {
+        let notifications: Vec<&str> = EventMask::ALL
+            .events()
+            .filter(|e| is_notification(*e))
+            .map(Event::name)
+            .collect();
         return Err(Error::Config(format!(
-            "{event} is not a notification event (those are RunPodSandbox, \
-             PostUpdatePodSandbox, StopPodSandbox, RemovePodSandbox, PostCreateContainer, \
-             StartContainer, PostStartContainer, PostUpdateContainer and RemoveContainer; \
-             the others have their own methods)"
+            "{event} is not a notification event (those are {}; the others have their own \
+             methods)",
+            notifications.join(", ")
         )));
     }
     if event.is_container_event() && container.is_none() {
@@ -90,27 +96,93 @@ pub(crate) fn check_notification(event: Event, container: Option<&Container>) ->
     Ok(())
 }
 
-impl PluginHandle {
-    /// Sends one request and judges the outcome. With `take_event_lock`
-    /// the call holds the runtime's event lock (when updates block during
-    /// events); callers relaying to several plugins hold it themselves.
-    pub(crate) fn relay<Req: EncodeRequest + ?Sized, Resp: Message>(
+/// How a [`Relay`] is made.
+pub(crate) struct RelaySetup {
+    pub(crate) state: Arc<PluginState>,
+    pub(crate) conn: Connection,
+    pub(crate) client: Client,
+    pub(crate) emulation: Emulation,
+    pub(crate) request_timeout: Duration,
+    pub(crate) name: String,
+    pub(crate) events: EventMask,
+    pub(crate) policy: FailurePolicy,
+}
+
+/// Sends requests to one plugin and judges their outcome.
+pub(crate) struct Relay {
+    pub(crate) state: Arc<PluginState>,
+    pub(crate) conn: Connection,
+    client: Client,
+    pub(crate) emulation: Emulation,
+    pub(crate) request_timeout: Duration,
+    /// `NN-name`.
+    pub(crate) name: String,
+    /// The events the plugin subscribed to.
+    pub(crate) events: EventMask,
+    /// The failure policy applied to the plugin.
+    pub(crate) policy: FailurePolicy,
+    /// At most one request in flight.
+    call_lock: Mutex<()>,
+    /// Set once the plugin answered UNIMPLEMENTED to a per-event RPC:
+    /// notifications then go as StateChange for the rest of the connection.
+    fallback: AtomicBool,
+    /// Events whose StateChange fallback was already warned about.
+    warned: Mutex<EventMask>,
+}
+
+impl Relay {
+    pub(crate) fn new(s: RelaySetup) -> Relay {
+        Relay {
+            state: s.state,
+            conn: s.conn,
+            client: s.client,
+            emulation: s.emulation,
+            request_timeout: s.request_timeout,
+            name: s.name,
+            events: s.events,
+            policy: s.policy,
+            call_lock: Mutex::new(()),
+            fallback: AtomicBool::new(false),
+            warned: Mutex::new(EventMask::EMPTY),
+        }
+    }
+
+    /// True when the plugin subscribed to `event`.
+    pub(crate) fn is_subscribed(&self, event: Event) -> bool {
+        self.events.is_set(event)
+    }
+
+    /// True once notifications go as StateChange for the rest of the
+    /// connection.
+    pub(crate) fn state_change_fallback(&self) -> bool {
+        self.fallback.load(Ordering::Acquire)
+    }
+
+    /// Sends `req` as method `rpc` and judges the outcome; for `event`, a
+    /// plugin not subscribed is skipped. With `take_event_lock` the call
+    /// holds the runtime's event lock (when updates block during events);
+    /// callers relaying to several plugins hold it themselves.
+    pub(crate) fn request<Req, Resp: Message>(
         &self,
+        rpc: Rpc<Req, Resp>,
         event: Option<Event>,
-        method: &'static str,
-        req: &Req,
+        req: &impl EncodeRequest<Req>,
         take_event_lock: bool,
     ) -> Result<Sent<Resp>> {
-        self.exchange(event, method, take_event_lock, |deadline| {
+        self.exchange(event, rpc.method, take_event_lock, |deadline| {
             req.encode()
-                .and_then(|payload| self.call(method, payload, deadline))
+                .and_then(|payload| self.call(rpc.method, payload, deadline))
                 .and_then(|out| decode::<Resp>(&out))
+                .map_err(|e| match event {
+                    Some(event) => no_fallback(e, &self.name, event),
+                    None => e,
+                })
         })
     }
 
     /// Sends a notification event the way the emulated version does: its
-    /// own RPC from v0.12 on (StateChange after the plugin answered
-    /// UNIMPLEMENTED once), StateChange before.
+    /// own RPC once the version has it (StateChange after the plugin
+    /// answered UNIMPLEMENTED once), StateChange before.
     pub(crate) fn notify(
         &self,
         event: Event,
@@ -139,7 +211,7 @@ impl PluginHandle {
             return Ok(Sent::NotSubscribed);
         }
         let _event = if take_event_lock {
-            self.shared.hub.event_guard()
+            self.state.hub.event_guard()
         } else {
             None
         };
@@ -156,42 +228,45 @@ impl PluginHandle {
         container: Option<&Container>,
         deadline: Instant,
     ) -> Result<()> {
-        let per_event = self.version.profile().per_event_rpcs;
-        if per_event && !self.state_change_fallback() {
-            // {pod = 1, container = 2}: the request of every per-event RPC.
+        let own_rpc = self.emulation.profile().sends_own_rpc(event);
+        let has_state_change = event.facts().is_some_and(|f| f.state_change);
+        if own_rpc && !(has_state_change && self.state_change_fallback()) {
             let req = match container.filter(|_| event.is_container_event()) {
-                Some(c) => Parts(&[Part::Message(1, pod), Part::Message(2, c)]).encode()?,
-                None => Parts(&[Part::Message(1, pod)]).encode()?,
+                Some(c) => shape::numbered::<(), 2>([pod, c]).encode()?,
+                None => shape::numbered::<(), 1>([pod]).encode()?,
             };
             match self.call(event.name(), req, deadline) {
                 Err(Error::Status {
                     code: Code::Unimplemented,
                     message,
                     ..
-                }) => {
+                }) if has_state_change => {
                     log::info!(
                         "plugin {} does not implement {event} ({message}): sending it and every \
                          later notification as StateChange on this connection",
                         self.name
                     );
-                    self.fallback
-                        .store(true, std::sync::atomic::Ordering::Release);
+                    self.fallback.store(true, Ordering::Release);
                 }
-                other => return other.and_then(|out| decode::<Empty>(&out)).map(|_| ()),
+                other => {
+                    return other
+                        .and_then(|out| decode_empty(&out))
+                        .map_err(|e| no_fallback(e, &self.name, event))
+                }
             }
+        } else if !has_state_change {
+            return Err(Error::State(format!(
+                "a runtime on NRI {} has no way to send {event}",
+                self.emulation
+            )));
         }
-        // StateChangeEvent{event = 1, pod = 2, container = 3}.
-        let (kind, pod) = (Part::Enum(1, event as i32), Part::Message(2, pod));
-        let req = match container {
-            Some(c) => Parts(&[kind, pod, Part::Message(3, c)]).encode()?,
-            None => Parts(&[kind, pod]).encode()?,
-        };
-        let out = self.call("StateChange", req, deadline)?;
-        decode::<Empty>(&out)?;
-        if per_event {
+        let req = shape::state_change(event, pod, container).encode()?;
+        let out = self.call(rpc::STATE_CHANGE.method, req, deadline)?;
+        decode_empty(&out)?;
+        if own_rpc {
             let mut warned = lock(&self.warned);
             if !warned.is_set(event) {
-                *warned |= event.mask();
+                *warned |= event;
                 log::warn!(
                     "plugin {} uses deprecated StateChange instead of a dedicated {event} RPC call",
                     self.name
@@ -203,16 +278,17 @@ impl PluginHandle {
 
     /// One call within `deadline`.
     fn call(&self, method: &str, payload: Vec<u8>, deadline: Instant) -> Result<Vec<u8>> {
+        let service = PLUGIN_SERVICE;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::DeadlineExceeded {
-                service: PLUGIN_SERVICE.to_string(),
+                service: service.to_string(),
                 method: method.to_string(),
                 timeout: self.request_timeout,
             });
         }
         self.client
-            .call_raw(PLUGIN_SERVICE, method, payload, Some(left), Vec::new())
+            .call_raw(service, method, payload, Some(left), Vec::new())
     }
 
     /// Applies the failure rules to an outcome: fatal failures drop the
@@ -248,8 +324,10 @@ impl PluginHandle {
         }
     }
 
+    /// Fails at once for a plugin that was dropped or whose connection
+    /// closed (dropping it then).
     pub(crate) fn ensure_alive(&self) -> Result<()> {
-        if let Some(reason) = lock(&self.shared.dropped).clone() {
+        if let Some(reason) = lock(&self.state.dropped).clone() {
             return Err(Error::ConnectionClosed(format!(
                 "plugin {} was dropped: {reason}",
                 self.name
@@ -269,158 +347,79 @@ impl PluginHandle {
         Ok(())
     }
 
+    /// Drops the plugin: its connection is closed, a launched one killed.
     pub(crate) fn drop_plugin(&self, reason: &str) {
-        self.shared.mark_dropped(reason);
+        self.state.mark_dropped(reason);
         self.conn.close();
-        self.shared.kill_child();
+        self.state.kill_child();
+    }
+
+    /// True while the connection is open and the plugin was not dropped.
+    pub(crate) fn is_connected(&self) -> bool {
+        !self.conn.is_closed() && lock(&self.state.dropped).is_none()
+    }
+
+    /// The error for a request to an event the plugin did not subscribe to.
+    pub(crate) fn not_subscribed(&self, event: Event) -> Error {
+        let unknown = if self.emulation.valid_events().is_set(event) {
+            String::new()
+        } else {
+            format!(
+                "; a runtime on NRI {} does not have this event",
+                self.emulation
+            )
+        };
+        Error::State(format!(
+            "plugin {} is not subscribed to {event} (it subscribed to {}), so the request was \
+             not sent{unknown}",
+            self.name,
+            if self.events.is_empty() {
+                "nothing".to_string()
+            } else {
+                self.events.to_string()
+            }
+        ))
+    }
+
+    /// The reply, or the error saying the request was not sent.
+    pub(crate) fn delivered<T>(&self, event: Event, sent: Sent<T>) -> Result<T> {
+        match sent {
+            Sent::Reply(r) => Ok(r),
+            Sent::NotSubscribed => Err(self.not_subscribed(event)),
+        }
     }
 }
 
-/// Decodes a reply strictly.
-pub(crate) fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
-    crate::pb::decode::<M>(bytes).map_err(|e| Error::Protobuf {
-        what: "decoding",
-        message: M::NAME,
-        source: e,
-    })
+/// Decodes the empty reply of a notification.
+fn decode_empty(bytes: &[u8]) -> Result<()> {
+    decode::<crate::api::Empty>(bytes).map(|_| ())
 }
 
-/// A request the runtime can send: any message, or [`Parts`] borrowed from
-/// the caller.
-pub(crate) trait EncodeRequest {
-    /// The encoded request.
-    fn encode(&self) -> Result<Vec<u8>>;
-}
-
-impl<M: Message> EncodeRequest for M {
-    fn encode(&self) -> Result<Vec<u8>> {
-        self.write_to_bytes().map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: M::NAME,
-            source: e,
-        })
-    }
-}
-
-/// One field of a request encoded from borrowed values.
-pub(crate) enum Part<'a> {
-    /// A message field: its number and value.
-    Message(u32, &'a dyn MessageDyn),
-    /// An enum field: its number and value (0, the default, is not written).
-    Enum(u32, i32),
-}
-
-/// A request message written field by field from borrowed values, so the
-/// runtime need not clone a pod and a container into a request just to
-/// encode it. Fields must be listed in field-number order.
-pub(crate) struct Parts<'a>(pub(crate) &'a [Part<'a>]);
-
-impl EncodeRequest for Parts<'_> {
-    fn encode(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut os = protobuf::CodedOutputStream::vec(&mut out);
-        let res = self.0.iter().try_for_each(|f| match f {
-            Part::Message(n, m) => os
-                .write_tag(*n, protobuf::rt::WireType::LengthDelimited)
-                .and_then(|()| os.write_message_no_tag_dyn(*m)),
-            Part::Enum(_, 0) => Ok(()),
-            Part::Enum(n, v) => os.write_enum(*n, *v),
-        });
-        res.and_then(|()| os.flush()).map_err(|e| Error::Protobuf {
-            what: "encoding",
-            message: "request fields",
-            source: e,
-        })?;
-        drop(os);
-        Ok(out)
+/// Adds the rule to an UNIMPLEMENTED answer for an event `StateChange`
+/// cannot carry.
+fn no_fallback(e: Error, plugin: &str, event: Event) -> Error {
+    match e {
+        Error::Status {
+            service,
+            method,
+            code: Code::Unimplemented,
+            message,
+        } if event.facts().is_some_and(|f| !f.state_change) => Error::Status {
+            service,
+            method,
+            code: Code::Unimplemented,
+            message: format!(
+                "plugin {plugin} subscribed to {event} but does not implement it ({message}); \
+                 {event} has no StateChange fallback"
+            ),
+        },
+        other => other,
     }
 }
 
 #[cfg(test)]
-mod encode_tests {
+mod tests {
     use super::*;
-
-    fn state_change_event(
-        event: Event,
-        pod: &PodSandbox,
-        container: Option<&Container>,
-    ) -> StateChangeEvent {
-        StateChangeEvent {
-            event: EnumOrUnknown::new(event),
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::from_option(container.cloned()),
-            ..Default::default()
-        }
-    }
-
-    use crate::api::{
-        CreateContainerRequest, LinuxResources, PostCreateContainerRequest, RunPodSandboxRequest,
-        StateChangeEvent, UpdateContainerRequest,
-    };
-    use protobuf::{EnumOrUnknown, MessageField};
-
-    fn sample() -> (PodSandbox, Container, LinuxResources) {
-        let mut pod = PodSandbox::new();
-        pod.id = "pod-1".into();
-        pod.labels.insert("app".into(), "web".into());
-        let mut ctr = Container::new();
-        ctr.id = "ctr-1".into();
-        ctr.env = vec!["A=1".into(), "B=2".into()];
-        let mut res = LinuxResources::new();
-        res.cpu.mut_or_insert_default().cpus = "0-3".into();
-        (pod, ctr, res)
-    }
-
-    #[test]
-    fn borrowed_parts_encode_exactly_like_the_request_messages() {
-        let (pod, ctr, res) = sample();
-        let owned = CreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(ctr.clone()),
-            ..Default::default()
-        };
-        let parts = Parts(&[Part::Message(1, &pod), Part::Message(2, &ctr)]);
-        assert_eq!(parts.encode().unwrap(), owned.encode().unwrap());
-        let owned = PostCreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(ctr.clone()),
-            ..Default::default()
-        };
-        assert_eq!(parts.encode().unwrap(), owned.encode().unwrap());
-        let owned = RunPodSandboxRequest {
-            pod: MessageField::some(pod.clone()),
-            ..Default::default()
-        };
-        assert_eq!(
-            Parts(&[Part::Message(1, &pod)]).encode().unwrap(),
-            owned.encode().unwrap()
-        );
-
-        let owned = UpdateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(ctr.clone()),
-            linux_resources: MessageField::some(res.clone()),
-            ..Default::default()
-        };
-        let parts = Parts(&[
-            Part::Message(1, &pod),
-            Part::Message(2, &ctr),
-            Part::Message(3, &res),
-        ]);
-        assert_eq!(parts.encode().unwrap(), owned.encode().unwrap());
-
-        for container in [None, Some(&ctr)] {
-            let owned = state_change_event(Event::START_CONTAINER, &pod, container);
-            let mut f = vec![
-                Part::Enum(1, Event::START_CONTAINER as i32),
-                Part::Message(2, &pod),
-            ];
-            if let Some(c) = container {
-                f.push(Part::Message(3, c));
-            }
-            assert_eq!(Parts(&f).encode().unwrap(), owned.encode().unwrap());
-        }
-    }
 
     #[test]
     fn only_events_with_a_state_change_form_are_notifications() {
@@ -432,11 +431,34 @@ mod encode_tests {
             Event::VALIDATE_CONTAINER_ADJUSTMENT,
             Event::UNKNOWN,
         ] {
-            assert!(check_notification(e, None).is_err(), "{e}");
+            let err = check_notification(e, None).unwrap_err().to_string();
+            assert!(err.contains("RunPodSandbox, StopPodSandbox"), "{err}");
         }
         assert!(check_notification(Event::POST_UPDATE_POD_SANDBOX, None).is_ok());
         let e = check_notification(Event::START_CONTAINER, None).unwrap_err();
         assert!(e.to_string().contains("needs a container"), "{e}");
         assert!(check_notification(Event::START_CONTAINER, Some(&Container::new())).is_ok());
+    }
+
+    #[test]
+    fn the_no_fallback_note_is_for_events_state_change_cannot_carry() {
+        let status = |method: &str| Error::Status {
+            service: "s".into(),
+            method: method.into(),
+            code: Code::Unimplemented,
+            message: "no".into(),
+        };
+        let e = no_fallback(
+            status("UpdatePodSandbox"),
+            "10-p",
+            Event::UPDATE_POD_SANDBOX,
+        );
+        assert!(
+            e.to_string()
+                .contains("UpdatePodSandbox has no StateChange fallback"),
+            "{e}"
+        );
+        let e = no_fallback(status("StartContainer"), "10-p", Event::START_CONTAINER);
+        assert!(!e.to_string().contains("fallback"), "{e}");
     }
 }

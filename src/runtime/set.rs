@@ -6,18 +6,19 @@ use std::sync::{Arc, Mutex};
 
 use protobuf::MessageField;
 
+use crate::api::rpc::{self, Rpc};
+use crate::api::*;
+use crate::{Error, Result};
+
+use super::emulation::Emulation;
+use super::encoding::shape;
 use super::handle::PluginHandle;
+use super::host::Runtime;
+use super::host_state::Hub;
 use super::merge::{pristine_container, Collector};
 use super::relay::{check_notification, is_fatal, Sent};
-use super::validate::validate;
-use super::version::Emulation;
-use super::{lock, Hub, Runtime};
-use crate::api::{
-    Container, CreateContainerRequest, CreateContainerResponse, Event, LinuxResources,
-    PluginInstance, PodSandbox, StopContainerResponse, UpdateContainerRequest,
-    UpdateContainerResponse, ValidateContainerAdjustmentRequest,
-};
-use crate::{Error, Result};
+use super::validators::validate;
+use crate::locking::lock;
 
 /// The plugins of one [`Runtime`], relayed to like the reference relays
 /// every pod and container event.
@@ -26,7 +27,8 @@ use crate::{Error, Result};
 /// runtime's event lock is held (see
 /// [`RuntimeBuilder::block_updates_during_events`](super::RuntimeBuilder::block_updates_during_events)).
 /// Plugins not subscribed to an event are skipped, and so is a plugin whose
-/// connection closed since the last event.
+/// connection closed since the last event (from v0.12.5; earlier versions
+/// relay to it all the same, as failing on a closed connection).
 ///
 /// - **Merging.** For CreateContainer, UpdateContainer and StopContainer the
 ///   replies are merged with the emulated version's rules: each plugin gets
@@ -50,8 +52,10 @@ use crate::{Error, Result};
 ///   failure (timeout, closed connection) drops the plugin (a plugin whose
 ///   failure policy sets `keep_connected` stays after a timeout); then the
 ///   operation proceeds without it, or, when its failure policy sets
-///   `fail_request` (v0.12.5), fails with [`Error::Handler`] naming the
-///   plugin and the event. Dropped plugins leave the set after each relay.
+///   `fail_request` (v0.12.4), fails with [`Error::Handler`] naming the
+///   plugin and the event. Dropped plugins leave the set after each relay;
+///   until then, before v0.12.5, a closed validator is still asked (and
+///   fails the creation once), as with the reference.
 ///
 /// ```no_run
 /// use std::os::unix::net::UnixStream;
@@ -88,8 +92,8 @@ impl PluginSet {
     /// An empty set for plugins accepted by `runtime`.
     pub fn new(runtime: &Runtime) -> PluginSet {
         PluginSet {
-            hub: runtime.inner.hub.clone(),
-            version: runtime.inner.nri,
+            hub: runtime.host.hub.clone(),
+            version: runtime.host.settings.emulation,
             plugins: Mutex::new(Vec::new()),
         }
     }
@@ -160,158 +164,6 @@ impl PluginSet {
             .cloned()
     }
 
-    /// Relays CreateContainer to every subscribed plugin, merges the
-    /// adjustments and updates, has validators check the result (v0.10+)
-    /// and returns it.
-    pub fn create_container(
-        &self,
-        pod: &PodSandbox,
-        container: &Container,
-    ) -> Result<CreateContainerResponse> {
-        let req = CreateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            ..Default::default()
-        };
-        let mut result = Collector::create(req, self.version.profile().merge);
-        let event = Event::CREATE_CONTAINER;
-        let _event = self.hub.event_guard();
-        let mut plugins = lock(&self.plugins);
-        let validators: Vec<Arc<PluginHandle>> = plugins
-            .iter()
-            .filter(|p| p.is_connected() && p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
-            .cloned()
-            .collect();
-        // As the reference: the container validators see is taken after the
-        // skeleton was filled in, before any plugin adjusted it.
-        let pristine = (!validators.is_empty())
-            .then(|| pristine_container(&result))
-            .flatten();
-        let mut took_part = Vec::new();
-        let relayed = relay_each(&plugins, event, |p| {
-            if pristine.is_some() {
-                took_part.push(PluginInstance {
-                    name: p.base_name().to_string(),
-                    index: p.index().to_string(),
-                    ..Default::default()
-                });
-            }
-            let req = result.create_request().ok_or_else(|| {
-                Error::State(
-                    "internal error: the CreateContainer collector holds no request".into(),
-                )
-            })?;
-            match p.relay::<_, CreateContainerResponse>(
-                Some(event),
-                "CreateContainer",
-                req,
-                false,
-            )? {
-                Sent::Reply(reply) => result.apply_create(&reply, p.name()),
-                Sent::NotSubscribed => Ok(()),
-            }
-        });
-        let outcome = relayed.and_then(|()| {
-            let Some(container) = pristine else {
-                return Ok(result.create_response());
-            };
-            let owners = result.owners();
-            let response = result.create_response();
-            // The merged reply travels inside the validation request and is
-            // taken back out of it afterwards, instead of being cloned.
-            let mut check = ValidateContainerAdjustmentRequest {
-                pod: MessageField::some(pod.clone()),
-                container: MessageField::some(container),
-                adjust: response.adjust,
-                update: response.update,
-                owners: MessageField::some(owners),
-                plugins: took_part,
-                ..Default::default()
-            };
-            let live: Vec<&PluginHandle> = validators
-                .iter()
-                .filter(|p| p.is_connected())
-                .map(|p| p.as_ref())
-                .collect();
-            validate(&live, &check)?;
-            Ok(CreateContainerResponse {
-                adjust: std::mem::take(&mut check.adjust),
-                update: std::mem::take(&mut check.update),
-                ..Default::default()
-            })
-        });
-        remove_closed(&mut plugins);
-        outcome
-    }
-
-    /// Relays UpdateContainer to every subscribed plugin and returns the
-    /// merged updates: those of other containers, then the merged update of
-    /// this container when a plugin changed it.
-    pub fn update_container(
-        &self,
-        pod: &PodSandbox,
-        container: &Container,
-        resources: &LinuxResources,
-    ) -> Result<UpdateContainerResponse> {
-        let req = UpdateContainerRequest {
-            pod: MessageField::some(pod.clone()),
-            container: MessageField::some(container.clone()),
-            linux_resources: MessageField::some(resources.clone()),
-            ..Default::default()
-        };
-        let mut result = Collector::update(req, self.version.profile().merge);
-        let event = Event::UPDATE_CONTAINER;
-        self.relay_all(event, |p| {
-            let req = result.update_request().ok_or_else(|| {
-                Error::State(
-                    "internal error: the UpdateContainer collector holds no request".into(),
-                )
-            })?;
-            match p.relay::<_, UpdateContainerResponse>(
-                Some(event),
-                "UpdateContainer",
-                req,
-                false,
-            )? {
-                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
-                Sent::NotSubscribed => Ok(()),
-            }
-        })?;
-        Ok(result.update_response())
-    }
-
-    /// Relays StopContainer to every subscribed plugin and returns the
-    /// merged updates of other containers.
-    pub fn stop_container(
-        &self,
-        pod: &PodSandbox,
-        container: &Container,
-    ) -> Result<StopContainerResponse> {
-        let mut result = Collector::stop(self.version.profile().merge);
-        self.relay_all(Event::STOP_CONTAINER, |p| {
-            match p.send_stop_container(pod, container, false)? {
-                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
-                Sent::NotSubscribed => Ok(()),
-            }
-        })?;
-        Ok(result.stop_response())
-    }
-
-    /// Relays UpdatePodSandbox (NRI v0.10+) to every subscribed plugin, in
-    /// index order. A subscribed plugin that answers UNIMPLEMENTED fails
-    /// the request: the event has no StateChange form.
-    pub fn update_pod_sandbox(
-        &self,
-        pod: &PodSandbox,
-        overhead: &LinuxResources,
-        resources: &LinuxResources,
-    ) -> Result<()> {
-        self.relay_all(Event::UPDATE_POD_SANDBOX, |p| {
-            p.send_update_pod_sandbox(pod, overhead, resources, false)
-                .map(|_| ())
-        })
-    }
-
     /// Relays a notification event (see [`PluginHandle::state_change`] for
     /// the events it covers and how each version sends them) to every
     /// subscribed plugin.
@@ -323,99 +175,249 @@ impl PluginSet {
     ) -> Result<()> {
         check_notification(event, container)?;
         self.relay_all(event, |p| {
-            p.notify(event, pod, container, false).map(|_| ())
+            p.relay.notify(event, pod, container, false).map(|_| ())
         })
     }
 
-    /// Relays RunPodSandbox.
-    pub fn run_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
-        self.state_change(Event::RUN_POD_SANDBOX, pod, None)
+    /// Relays CreateContainer, merges and validates (see the type's docs).
+    fn create(
+        &self,
+        method: Rpc<CreateContainerRequest, CreateContainerResponse>,
+        event: Event,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> Result<CreateContainerResponse> {
+        let mut result = Collector::create_for(pod, container, self.version.profile().merge);
+        let skips_closed = self.version.profile().skips_closed_plugins;
+        self.with_plugins(|plugins| {
+            // As the reference: a validator that closed is asked all the same
+            // (and fails the creation) until the version skips closed plugins.
+            let validators: Vec<Arc<PluginHandle>> = plugins
+                .iter()
+                .filter(|p| p.is_subscribed(Event::VALIDATE_CONTAINER_ADJUSTMENT))
+                .filter(|p| !skips_closed || p.is_connected())
+                .cloned()
+                .collect();
+            // As the reference: the container validators see is taken after the
+            // skeleton was filled in, before any plugin adjusted it.
+            let pristine = (!validators.is_empty())
+                .then(|| pristine_container(&result))
+                .flatten();
+            let mut took_part = Vec::new();
+            let relayed = self.relay_each(plugins, event, |p| {
+                if pristine.is_some() {
+                    took_part.push(PluginInstance {
+                        name: p.base_name().to_string(),
+                        index: p.index().to_string(),
+                        ..Default::default()
+                    });
+                }
+                let req = result.create_request().ok_or_else(|| {
+                    Error::State(
+                        "internal error: the CreateContainer collector holds no request".into(),
+                    )
+                })?;
+                match p.relay.request(method, Some(event), req, false)? {
+                    Sent::Reply(reply) => result.apply_create(&reply, p.name()),
+                    Sent::NotSubscribed => Ok(()),
+                }
+            });
+            relayed.and_then(|()| {
+                let Some(container) = pristine else {
+                    return Ok(result.create_response());
+                };
+                let owners = result.owners();
+                let response = result.create_response();
+                // The merged reply travels inside the validation request and is
+                // taken back out of it afterwards, instead of being cloned.
+                let mut check = ValidateContainerAdjustmentRequest {
+                    pod: MessageField::some(pod.clone()),
+                    container: MessageField::some(container),
+                    adjust: response.adjust,
+                    update: response.update,
+                    owners: MessageField::some(owners),
+                    plugins: took_part,
+                    ..Default::default()
+                };
+                let asked: Vec<&PluginHandle> = validators
+                    .iter()
+                    .filter(|p| !skips_closed || p.is_connected())
+                    .map(|p| p.as_ref())
+                    .collect();
+                validate(&asked, &check)?;
+                Ok(CreateContainerResponse {
+                    adjust: std::mem::take(&mut check.adjust),
+                    update: std::mem::take(&mut check.update),
+                    ..Default::default()
+                })
+            })
+        })
     }
 
-    /// Relays PostUpdatePodSandbox (NRI v0.10+).
-    pub fn post_update_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
-        self.state_change(Event::POST_UPDATE_POD_SANDBOX, pod, None)
+    /// Relays UpdateContainer and merges the updates: those of other
+    /// containers, then the merged update of this container when a plugin
+    /// changed it.
+    fn update(
+        &self,
+        method: Rpc<UpdateContainerRequest, UpdateContainerResponse>,
+        event: Event,
+        pod: &PodSandbox,
+        container: &Container,
+        resources: &LinuxResources,
+    ) -> Result<UpdateContainerResponse> {
+        let rules = self.version.profile().merge;
+        let mut result = Collector::update_for(pod, container, resources, rules);
+        self.relay_all(event, |p| {
+            let req = result.update_request().ok_or_else(|| {
+                Error::State(
+                    "internal error: the UpdateContainer collector holds no request".into(),
+                )
+            })?;
+            match p.relay.request(method, Some(event), req, false)? {
+                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
+                Sent::NotSubscribed => Ok(()),
+            }
+        })?;
+        Ok(result.update_response())
     }
 
-    /// Relays StopPodSandbox.
-    pub fn stop_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
-        self.state_change(Event::STOP_POD_SANDBOX, pod, None)
+    /// Relays StopContainer and merges the updates of other containers.
+    fn stop(
+        &self,
+        method: Rpc<StopContainerRequest, StopContainerResponse>,
+        event: Event,
+        pod: &PodSandbox,
+        container: &Container,
+    ) -> Result<StopContainerResponse> {
+        let mut result = Collector::stop(self.version.profile().merge);
+        let req = shape::numbered([pod, container]);
+        self.relay_all(event, |p| {
+            match p.relay.request(method, Some(event), &req, false)? {
+                Sent::Reply(reply) => result.apply_updates(&reply.update, p.name()),
+                Sent::NotSubscribed => Ok(()),
+            }
+        })?;
+        Ok(result.stop_response())
     }
 
-    /// Relays RemovePodSandbox.
-    pub fn remove_pod_sandbox(&self, pod: &PodSandbox) -> Result<()> {
-        self.state_change(Event::REMOVE_POD_SANDBOX, pod, None)
-    }
-
-    /// Relays PostCreateContainer.
-    pub fn post_create_container(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
-        self.state_change(Event::POST_CREATE_CONTAINER, pod, Some(container))
-    }
-
-    /// Relays StartContainer.
-    pub fn start_container(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
-        self.state_change(Event::START_CONTAINER, pod, Some(container))
-    }
-
-    /// Relays PostStartContainer.
-    pub fn post_start_container(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
-        self.state_change(Event::POST_START_CONTAINER, pod, Some(container))
-    }
-
-    /// Relays PostUpdateContainer.
-    pub fn post_update_container(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
-        self.state_change(Event::POST_UPDATE_CONTAINER, pod, Some(container))
-    }
-
-    /// Relays RemoveContainer.
-    pub fn remove_container(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
-        self.state_change(Event::REMOVE_CONTAINER, pod, Some(container))
-    }
-
-    /// Calls `f` on each connected plugin in order under the event lock,
-    /// then removes the plugins that were dropped.
+    /// Calls `f` on each plugin in order under the event lock, then removes
+    /// the plugins that were dropped.
     fn relay_all(&self, event: Event, f: impl FnMut(&PluginHandle) -> Result<()>) -> Result<()> {
+        self.with_plugins(|plugins| self.relay_each(plugins, event, f))
+    }
+
+    /// Runs `f` on the plugins under the event lock, then removes the
+    /// plugins that were dropped.
+    fn with_plugins<T>(&self, f: impl FnOnce(&[Arc<PluginHandle>]) -> Result<T>) -> Result<T> {
         let _event = self.hub.event_guard();
         let mut plugins = lock(&self.plugins);
-        let outcome = relay_each(&plugins, event, f);
+        let outcome = f(&plugins);
         remove_closed(&mut plugins);
         outcome
     }
+
+    /// Calls `f` on each plugin in order, passing over the closed ones when
+    /// the version skips them (else `f` finds them closed). A fatal failure
+    /// of a plugin (it did not answer: timeout, closed connection) fails
+    /// the relay when the plugin's failure policy asks so, and is otherwise
+    /// passed over; any other error stops the relay.
+    fn relay_each(
+        &self,
+        plugins: &[Arc<PluginHandle>],
+        event: Event,
+        mut f: impl FnMut(&PluginHandle) -> Result<()>,
+    ) -> Result<()> {
+        let skips_closed = self.version.profile().skips_closed_plugins;
+        for p in plugins {
+            if skips_closed && !p.is_connected() {
+                log::debug!("skipping closed plugin {} for {event}", p.name());
+                continue;
+            }
+            match f(p) {
+                Ok(()) => {}
+                Err(e) if is_fatal(&e) => {
+                    if p.failure_policy().fail_request {
+                        return Err(Error::Handler(format!(
+                            "plugin {} failed to handle {event} request: {e}",
+                            p.name()
+                        )));
+                    }
+                    log::warn!(
+                        "plugin {} failed to handle {event} request, proceeding without it: {e}",
+                        p.name()
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Calls `f` on each connected plugin in order. A fatal failure of a
-/// plugin (it did not answer: timeout, closed connection) fails the relay
-/// when the plugin's failure policy asks so, and is otherwise passed over;
-/// any other error stops the relay.
-fn relay_each(
-    plugins: &[Arc<PluginHandle>],
-    event: Event,
-    mut f: impl FnMut(&PluginHandle) -> Result<()>,
-) -> Result<()> {
-    for p in plugins {
-        if !p.is_connected() {
-            log::debug!("skipping closed plugin {} for {event}", p.name());
-            continue;
+/// One method of [`PluginSet`] for an event, by the event's kind.
+macro_rules! set_method {
+    (PodNotification $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " (see [`PluginSet::state_change`]).")]
+        pub fn $h(&self, pod: &PodSandbox) -> Result<()> {
+            self.state_change(Event::$event, pod, None)
         }
-        match f(p) {
-            Ok(()) => {}
-            Err(e) if is_fatal(&e) => {
-                if p.failure_policy().fail_request {
-                    return Err(Error::Handler(format!(
-                        "plugin {} failed to handle {event} request: {e}",
-                        p.name()
-                    )));
-                }
-                log::warn!(
-                    "plugin {} failed to handle {event} request, proceeding without it: {e}",
-                    p.name()
-                );
-            }
-            Err(e) => return Err(e),
+    };
+    (ContainerNotification $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " (see [`PluginSet::state_change`]).")]
+        pub fn $h(&self, pod: &PodSandbox, container: &Container) -> Result<()> {
+            self.state_change(Event::$event, pod, Some(container))
         }
-    }
-    Ok(())
+    };
+    (PodUpdate $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " to every subscribed plugin, in index \
+            order. A subscribed plugin that answers UNIMPLEMENTED fails the request: the event \
+            has no StateChange form.")]
+        pub fn $h(&self, pod: &PodSandbox, overhead: &LinuxResources, resources: &LinuxResources)
+            -> Result<()> {
+            let req = shape::numbered([pod, overhead, resources]);
+            self.relay_all(Event::$event, |p| {
+                p.relay.request(rpc::$event, Some(Event::$event), &req, false).map(|_| ())
+            })
+        }
+    };
+    (Create $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " to every subscribed plugin, merges the \
+            adjustments and updates, has validators check the result (v0.10+) and returns it.")]
+        pub fn $h(&self, pod: &PodSandbox, container: &Container) -> Result<$resp> {
+            self.create(rpc::$event, Event::$event, pod, container)
+        }
+    };
+    (UpdateWithUpdates $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " to every subscribed plugin and returns \
+            the merged updates: those of other containers, then the merged update of this \
+            container when a plugin changed it.")]
+        pub fn $h(&self, pod: &PodSandbox, container: &Container, resources: &LinuxResources)
+            -> Result<$resp> {
+            self.update(rpc::$event, Event::$event, pod, container, resources)
+        }
+    };
+    (StopWithUpdates $name:ident $event:ident $h:ident $req:ident $resp:ident) => {
+        #[doc = concat!("Relays ", stringify!($name), " to every subscribed plugin and returns \
+            the merged updates of other containers.")]
+        pub fn $h(&self, pod: &PodSandbox, container: &Container) -> Result<$resp> {
+            self.stop(rpc::$event, Event::$event, pod, container)
+        }
+    };
+    // Validators are asked by the creation, after merging.
+    (Validation $($rest:tt)*) => {};
 }
+
+macro_rules! set_methods {
+    ($({ name: $name:ident, event: $event:ident, handler: $handler:ident, kind: $kind:ident,
+         rpc: $req:ident => $resp:ident, $($rest:tt)* })*) => {
+        /// The event methods, one per event of the event table.
+        impl PluginSet {
+            $(set_method!($kind $name $event $handler $req $resp);)*
+        }
+    };
+}
+
+crate::event_table::for_each_event!(set_methods);
 
 fn remove_closed(plugins: &mut Vec<Arc<PluginHandle>>) {
     plugins.retain(|p| {

@@ -4,18 +4,21 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::plugin::Plugin;
 use crate::api::{self, EventMask, FailurePolicy};
 use crate::ttrpc::{ConnectionOptions, DeadlineGuard};
 use crate::{Error, Result};
 
-use super::connect::Dialer;
+use super::dial::{Connector, Dialer};
 use super::lifecycle::{Inner, OnCloseFn, Stub};
-use super::stats::{ConnectionState, Recorder};
+use super::negotiate::{Negotiated, Wants};
+use super::plugin::Plugin;
+use super::plugin_service;
+use super::registration::{ConfigureWait, Identity, Timeouts};
+use super::stats::{Recorder, StatusCell};
+use super::synchronize_state::ChunkCollector;
 
 /// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
 ///
@@ -48,8 +51,8 @@ pub struct StubBuilder {
     on_close: Option<OnCloseFn>,
     options: ConnectionOptions,
     allow_updates_in_handlers: bool,
-    timeouts: (Duration, Duration),
-    max_sync_bytes: usize,
+    timeouts: Timeouts,
+    max_synchronize_bytes: usize,
     required: EventMask,
     failure_policy: Option<FailurePolicy>,
     collect_stats: bool,
@@ -127,11 +130,11 @@ impl StubBuilder {
     }
 
     /// The failure policy sent to the runtime in the Configure reply (NRI
-    /// v0.12.5): whether a request fails, and whether the plugin stays
+    /// v0.12.4): whether a request fails, and whether the plugin stays
     /// connected, when the plugin times out or its connection fails. Unset
     /// by default, which means what older runtimes always do: drop the
     /// plugin and let the request proceed without it. Runtimes before
-    /// v0.12.5 ignore it.
+    /// v0.12.4 ignore it.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure_policy = Some(policy);
         self
@@ -210,14 +213,14 @@ impl StubBuilder {
     /// tells its own (default 5 s): how long [`Stub::start`] waits for the
     /// RegisterPlugin reply and Configure together.
     pub fn registration_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.0 = timeout;
+        self.timeouts.registration = timeout;
         self
     }
 
     /// Sets the request timeout used until Configure tells the runtime's
     /// (default 2 s); it bounds [`Stub::update_containers`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.1 = timeout;
+        self.timeouts.request = timeout;
         self
     }
 
@@ -233,7 +236,7 @@ impl StubBuilder {
     /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 100,000 typical
     /// containers). A larger state is refused with RESOURCE_EXHAUSTED.
     pub fn max_sync_state_bytes(mut self, bytes: usize) -> Self {
-        self.max_sync_bytes = bytes;
+        self.max_synchronize_bytes = bytes;
         self
     }
 
@@ -264,56 +267,45 @@ impl StubBuilder {
         let env_index = std::env::var(api::PLUGIN_IDX_ENV_VAR)
             .ok()
             .filter(|s| !s.is_empty());
-        let (name, index) = resolve_identity(
+        let identity = resolve_identity(
             self.name.or(env_name).or(self.default_name),
             self.index.or(env_index).or(self.default_index),
         )?;
         let mut options = self.options;
         options.workers = options.workers.max(2);
-        options.name = format!("nri-{index}-{name}");
+        options.name = format!("nri-{}", identity.full_name());
+        log::debug!("created plugin {} (handles {events})", identity.full_name());
+        let plugin = self.plugin;
         let inner = Inner {
-            plugin: self.plugin,
-            events,
-            name,
-            index,
-            socket_path: self.socket_path,
-            given: Mutex::new(self.connection),
-            dialer: self.dialer,
-            on_close: self.on_close,
-            options,
-            allow_updates_in_handlers: self.allow_updates_in_handlers,
+            identity,
+            wants: Wants {
+                handled: events,
+                required: self.required,
+                failure_policy: self.failure_policy,
+            },
+            negotiated: Negotiated::default(),
             timeouts: Mutex::new(self.timeouts),
-            start_lock: Mutex::new(()),
-            session: Mutex::new(None),
-            sync: Mutex::new(None),
-            max_sync_bytes: self.max_sync_bytes,
-            required: self.required,
-            failure_policy: self.failure_policy,
-            runtime: Mutex::new(None),
-            subscribed: Mutex::new(EventMask::EMPTY),
+            configure_wait: ConfigureWait::default(),
+            synchronize: ChunkCollector::new(self.max_synchronize_bytes),
             stats: Recorder::new(self.collect_stats),
-            state: Mutex::new((ConnectionState::Disconnected, None)),
-            configured: Mutex::new(None),
-            configure_failure: Mutex::new(None),
-            session_ids: AtomicU64::new(0),
-            stop_gen: AtomicU64::new(0),
-            env_fd_taken: AtomicBool::new(false),
-            stopping: Mutex::new(()),
-            stopping_cv: Condvar::new(),
+            status: StatusCell::new(),
+            connector: Connector::new(self.socket_path, self.connection, self.dialer),
+            connection: Default::default(),
+            stop: Default::default(),
+            services: Box::new(move |stub| plugin_service::services(&plugin, stub)),
+            options,
+            on_close: self.on_close,
+            allow_updates_in_handlers: self.allow_updates_in_handlers,
         };
-        log::debug!(
-            "created plugin {}-{} (handles {})",
-            inner.index,
-            inner.name,
-            inner.events
-        );
         Ok(Stub {
             inner: Arc::new(inner),
         })
     }
 }
 
-fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<(String, String)> {
+/// The plugin's identity from what was set (builder, else environment,
+/// else builder defaults), else from the executable's `NN-name`.
+fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<Identity> {
     let exe = std::env::args_os()
         .next()
         .map(PathBuf::from)
@@ -334,7 +326,7 @@ fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<(Stri
     };
     api::validate_plugin_index(&index)?;
     api::validate_plugin_name(&name)?;
-    Ok((name, index))
+    Ok(Identity { name, index })
 }
 
 impl Stub {
@@ -352,14 +344,14 @@ impl Stub {
             on_close: None,
             options: ConnectionOptions::default(),
             allow_updates_in_handlers: false,
-            max_sync_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
+            max_synchronize_bytes: DEFAULT_MAX_SYNC_STATE_BYTES,
             required: EventMask::EMPTY,
             failure_policy: None,
             collect_stats: true,
-            timeouts: (
-                api::DEFAULT_REGISTRATION_TIMEOUT,
-                api::DEFAULT_REQUEST_TIMEOUT,
-            ),
+            timeouts: Timeouts {
+                registration: api::DEFAULT_REGISTRATION_TIMEOUT,
+                request: api::DEFAULT_REQUEST_TIMEOUT,
+            },
         }
     }
 

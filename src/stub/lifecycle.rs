@@ -1,50 +1,34 @@
 //! The [`Stub`] and its connection lifecycle: start, run, wait, stop, and
 //! unsolicited updates.
+//!
+//! The stub's state is one named part per concern, each owned by the file
+//! of that concern ([`Inner`] lists them); this file owns the connection to
+//! the runtime and the stop signal. The plugin itself is not held here: the
+//! builder leaves a function that makes the plugin service's handlers
+//! ([`ServicesFn`]), so that this file and those handlers depend one way.
 
-use std::cell::Cell;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use super::plugin::Plugin;
-use super::sync::SyncState;
-use crate::api::{
-    self, ContainerUpdate, Empty, EventMask, FailurePolicy, RegisterPluginRequest,
-    UpdateContainersRequest, UpdateContainersResponse, RUNTIME_SERVICE,
-};
+use crate::api::{self, rpc, ContainerUpdate, EventMask, UpdateContainersRequest};
 use crate::locking::lock;
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
-use crate::ttrpc::{Client, Connection, ConnectionBuilder, ConnectionOptions, Framing};
+use crate::ttrpc::{Client, Connection, ConnectionBuilder, ConnectionOptions, Framing, Services};
 use crate::{Error, Result};
 
-use super::connect::Dialer;
-use super::negotiate::RuntimeInfo;
-use super::serve::configured;
-use super::stats::{ConnectionState, Recorder, Snapshot, Stats};
+use super::dial::Connector;
+use super::in_handler::{in_handler, HandlerScope};
+use super::negotiate::{Negotiated, RuntimeInfo, Wants};
+use super::registration::{self, ConfigureWait, Identity, Timeouts};
+use super::stats::{Recorder, Snapshot, Stats, StatusCell};
+use super::synchronize_state::ChunkCollector;
 
+/// Called when a connection ends.
 pub(super) type OnCloseFn = Arc<dyn Fn() + Send + Sync>;
 
-thread_local! {
-    pub(super) static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(super) struct HandlerScope(bool);
-
-impl HandlerScope {
-    pub(super) fn enter() -> Self {
-        HandlerScope(IN_HANDLER.with(|f| f.replace(true)))
-    }
-}
-
-impl Drop for HandlerScope {
-    fn drop(&mut self) {
-        IN_HANDLER.with(|f| f.set(self.0));
-    }
-}
+/// Makes the handlers of the plugin service for one connection.
+pub(super) type ServicesFn = dyn Fn(&Weak<Inner>) -> Services + Send + Sync;
 
 /// A plugin's connection to the runtime: the counterpart of Go's `stub.Stub`.
 ///
@@ -60,49 +44,117 @@ impl std::fmt::Debug for Stub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stub")
             .field("name", &self.name())
-            .field("events", &self.inner.events)
+            .field("events", &self.inner.wants.handled)
             .field("connected", &self.is_connected())
             .finish()
     }
 }
 
-pub(super) struct Session {
-    pub(super) id: u64,
-    pub(super) conn: Connection,
-    pub(super) client: Client,
-    pub(super) stopped: Arc<AtomicBool>,
+/// Everything a stub holds, one part per concern.
+pub(super) struct Inner {
+    /// Who the plugin is (registration).
+    pub(super) identity: Identity,
+    /// What the plugin asks of Configure (negotiation).
+    pub(super) wants: Wants,
+    /// What Configure settled (negotiation).
+    pub(super) negotiated: Negotiated,
+    /// The timeouts in force (registration).
+    pub(super) timeouts: Mutex<Timeouts>,
+    /// `start()` waiting for Configure (registration).
+    pub(super) configure_wait: ConfigureWait,
+    /// The chunks of a Synchronize in progress.
+    pub(super) synchronize: ChunkCollector,
+    /// Request counters and latencies (statistics).
+    pub(super) stats: Recorder,
+    /// The connection's state, for statistics.
+    pub(super) status: StatusCell,
+    /// Where connections come from.
+    pub(super) connector: Connector,
+    /// The current connection.
+    pub(super) connection: ConnectionSlot,
+    /// Stop requests, for `run()` and the supervisor.
+    pub(super) stop: StopSignal,
+    /// The plugin service's handlers, made for each connection.
+    pub(super) services: Box<ServicesFn>,
+    /// Options of every connection.
+    pub(super) options: ConnectionOptions,
+    /// Runs when a connection ends.
+    pub(super) on_close: Option<OnCloseFn>,
+    /// Whether `update_containers` may run inside a handler.
+    pub(super) allow_updates_in_handlers: bool,
+}
+
+/// The stub's connection to the runtime while it lasts.
+pub(super) struct RuntimeConnection {
+    /// Tells this connection from the next one.
+    id: u64,
+    conn: Connection,
+    client: Client,
+    /// Set when the stub closed it on purpose (stop, failed start).
+    stopped: Arc<AtomicBool>,
+    /// The runtime launched the plugin and passed this connection.
     pub(super) launched: bool,
 }
 
-pub(super) struct Inner {
-    pub(super) plugin: Arc<dyn Plugin>,
-    pub(super) events: EventMask,
-    pub(super) name: String,
-    pub(super) index: String,
-    pub(super) socket_path: PathBuf,
-    pub(super) given: Mutex<Option<UnixStream>>,
-    pub(super) dialer: Option<Dialer>,
-    pub(super) on_close: Option<OnCloseFn>,
-    pub(super) options: ConnectionOptions,
-    pub(super) allow_updates_in_handlers: bool,
-    pub(super) timeouts: Mutex<(Duration, Duration)>,
-    pub(super) start_lock: Mutex<()>,
-    pub(super) session: Mutex<Option<Session>>,
-    pub(super) sync: Mutex<Option<SyncState>>,
-    pub(super) max_sync_bytes: usize,
-    pub(super) required: EventMask,
-    pub(super) failure_policy: Option<FailurePolicy>,
-    pub(super) runtime: Mutex<Option<Arc<RuntimeInfo>>>,
-    pub(super) subscribed: Mutex<EventMask>,
-    pub(super) stats: Recorder,
-    pub(super) state: Mutex<(ConnectionState, Option<SystemTime>)>,
-    pub(super) configured: Mutex<Option<Sender<Result<()>>>>,
-    pub(super) configure_failure: Mutex<Option<Error>>,
-    pub(super) session_ids: AtomicU64,
-    pub(super) stop_gen: AtomicU64,
-    pub(super) env_fd_taken: AtomicBool,
-    pub(super) stopping: Mutex<()>,
-    pub(super) stopping_cv: Condvar,
+/// The current [`RuntimeConnection`], if any.
+#[derive(Default)]
+pub(super) struct ConnectionSlot {
+    current: Mutex<Option<RuntimeConnection>>,
+    /// Serializes `start()` calls.
+    starting: Mutex<()>,
+    /// The last connection's id.
+    last_id: AtomicU64,
+}
+
+impl ConnectionSlot {
+    fn current(&self) -> MutexGuard<'_, Option<RuntimeConnection>> {
+        lock(&self.current)
+    }
+
+    /// The open connection and its stop flag, if any.
+    fn conn(&self) -> Option<(Connection, Arc<AtomicBool>)> {
+        self.current()
+            .as_ref()
+            .map(|c| (c.conn.clone(), c.stopped.clone()))
+    }
+
+    /// Whether the current connection was passed by the runtime.
+    pub(super) fn launched(&self) -> bool {
+        self.current().as_ref().is_some_and(|c| c.launched)
+    }
+}
+
+/// Counts stop requests and wakes whoever sleeps until the next one.
+#[derive(Default)]
+pub(super) struct StopSignal {
+    generation: AtomicU64,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl StopSignal {
+    /// The number of stop requests so far.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn request(&self) {
+        // Under the lock, so a sleeping supervisor cannot miss the wake-up.
+        let _g = lock(&self.lock);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.wake.notify_all();
+    }
+
+    /// Sleeps until `until`, or until a stop request after `generation`.
+    /// True when stopped.
+    pub(super) fn sleep_until(&self, until: Instant, generation: u64) -> bool {
+        let left = until.saturating_duration_since(Instant::now());
+        let guard = lock(&self.lock);
+        let _ = self
+            .wake
+            .wait_timeout_while(guard, left, |_| self.generation() == generation);
+        self.generation() != generation
+    }
 }
 
 /// How a finished connection ended.
@@ -114,32 +166,32 @@ pub(super) enum Ended {
 impl Stub {
     /// The full plugin name, `NN-name`.
     pub fn name(&self) -> String {
-        format!("{}-{}", self.inner.index, self.inner.name)
+        self.inner.identity.full_name()
     }
 
     /// The plugin name without its index.
     pub fn plugin_name(&self) -> &str {
-        &self.inner.name
+        &self.inner.identity.name
     }
 
     /// The two-digit plugin index.
     pub fn plugin_index(&self) -> &str {
-        &self.inner.index
+        &self.inner.identity.index
     }
 
-    /// The events the plugin handles (from [`Plugin::events`]).
+    /// The events the plugin handles (from [`Plugin::events`](super::Plugin::events)).
     pub fn events(&self) -> EventMask {
-        self.inner.events
+        self.inner.wants.handled
     }
 
     /// The registration timeout: 5 s until Configure tells the runtime's.
     pub fn registration_timeout(&self) -> Duration {
-        lock(&self.inner.timeouts).0
+        lock(&self.inner.timeouts).registration
     }
 
     /// The request timeout: 2 s until Configure tells the runtime's.
     pub fn request_timeout(&self) -> Duration {
-        lock(&self.inner.timeouts).1
+        lock(&self.inner.timeouts).request
     }
 
     /// What the stub knows of the runtime it is connected to (name,
@@ -147,7 +199,7 @@ impl Stub {
     /// the last Configure; `None` before the first Configure of a
     /// connection.
     pub fn runtime(&self) -> Option<Arc<RuntimeInfo>> {
-        lock(&self.inner.runtime).clone()
+        self.inner.negotiated.runtime()
     }
 
     /// The runtime's NRI version as Go's `RuntimeNRIVersion` gives it: sent
@@ -168,13 +220,13 @@ impl Stub {
     /// what it handles (or what Configure narrowed it to), less what the
     /// runtime cannot deliver. Empty before Configure.
     pub fn subscribed_events(&self) -> EventMask {
-        *lock(&self.inner.subscribed)
+        self.inner.negotiated.subscribed()
     }
 
     /// The events the plugin cannot run without (see
     /// [`crate::stub::StubBuilder::require_events`]).
     pub fn required_events(&self) -> EventMask {
-        self.inner.required
+        self.inner.wants.required
     }
 
     /// A snapshot of what the plugin has done: requests served per kind
@@ -184,12 +236,10 @@ impl Stub {
     /// a metrics file or a readiness probe ([`Stats::to_prometheus`],
     /// [`Stats::is_ready`]).
     pub fn stats(&self) -> Stats {
-        let (state, registered_since) = *lock(&self.inner.state);
         Snapshot {
             recorder: &self.inner.stats,
             plugin: self.name(),
-            state,
-            registered_since,
+            status: self.inner.status.get(),
             runtime: self.runtime(),
             subscribed: self.subscribed_events(),
         }
@@ -198,9 +248,11 @@ impl Stub {
 
     /// True while connected to a runtime.
     pub fn is_connected(&self) -> bool {
-        lock(&self.inner.session)
+        self.inner
+            .connection
+            .current()
             .as_ref()
-            .is_some_and(|s| !s.conn.is_closed())
+            .is_some_and(|c| !c.conn.is_closed())
     }
 
     /// Connects, registers and waits until the runtime has configured the
@@ -208,31 +260,26 @@ impl Stub {
     /// then closes the connection itself), or if Configure does not arrive
     /// within the registration timeout.
     pub fn start(&self) -> Result<()> {
-        let _g = lock(&self.inner.start_lock);
-        if lock(&self.inner.session)
-            .as_ref()
-            .is_some_and(|s| !s.conn.is_closed())
-        {
+        let inner = &self.inner;
+        let _g = lock(&inner.connection.starting);
+        if self.is_connected() {
             return Err(Error::State(format!(
                 "plugin {} is already started",
                 self.name()
             )));
         }
-        let stop_gen = self.inner.stop_gen.load(Ordering::Acquire);
-        let (stream, launched) = self.connect()?;
-        let id = self.inner.session_ids.fetch_add(1, Ordering::Relaxed) + 1;
-        let (cfg_tx, cfg_rx) = crossbeam_channel::bounded(2);
-        *lock(&self.inner.configured) = Some(cfg_tx);
-        lock(&self.inner.configure_failure).take();
-        *lock(&self.inner.sync) = None;
-        *lock(&self.inner.runtime) = None;
-        *lock(&self.inner.subscribed) = EventMask::EMPTY;
-        *lock(&self.inner.state) = (ConnectionState::Registering, None);
+        let stop_gen = inner.stop.generation();
+        let dialed = inner.connector.dial(&self.name())?;
+        let id = inner.connection.last_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let configured = inner.configure_wait.arm();
+        inner.synchronize.reset();
+        inner.negotiated.reset();
+        inner.status.registering();
         let stopped = Arc::new(AtomicBool::new(false));
-        let services = Arc::new(self.services());
-        let weak = Arc::downgrade(&self.inner);
-        let conn = ConnectionBuilder::new(stream, Framing::Mux)
-            .options(self.inner.options.clone())
+        let weak = Arc::downgrade(inner);
+        let services = Arc::new((inner.services)(&weak));
+        let conn = ConnectionBuilder::new(dialed.stream, Framing::Mux)
+            .options(inner.options.clone())
             .serve(PLUGIN_SERVICE_CONN, services)
             .open(RUNTIME_SERVICE_CONN)
             .on_closing({
@@ -241,89 +288,52 @@ impl Stub {
                     // start() may be waiting for Configure: tell it now,
                     // not once every handler has returned.
                     if let Some(inner) = weak.upgrade() {
-                        configured(&inner, Some(reason));
+                        inner.configure_wait.finish(Some(reason));
                     }
                 }
             })
             .on_close(move |reason| connection_closed(&weak, id, reason))
             .start()?;
         let client = conn.client(RUNTIME_SERVICE_CONN)?;
-        *lock(&self.inner.session) = Some(Session {
+        *inner.connection.current() = Some(RuntimeConnection {
             id,
             conn: conn.clone(),
             client: client.clone(),
             stopped: stopped.clone(),
-            launched,
+            launched: dialed.launched,
         });
-        let outcome = self.register_and_wait(&client, cfg_rx).and_then(|()| {
-            // A stop() that raced this start (a signal during registration)
-            // wins: do not leave a running plugin behind it.
-            if self.inner.stop_gen.load(Ordering::Acquire) != stop_gen {
-                Err(Error::State(format!(
-                    "plugin {} was stopped while starting",
-                    self.name()
-                )))
-            } else {
-                Ok(())
-            }
-        });
+        let timeout = self.registration_timeout();
+        let outcome =
+            registration::register_and_wait(&client, &inner.identity, timeout, configured)
+                .and_then(|()| {
+                    // A stop() that raced this start (a signal during
+                    // registration) wins: do not leave a running plugin behind it.
+                    if inner.stop.generation() != stop_gen {
+                        Err(Error::State(format!(
+                            "plugin {} was stopped while starting",
+                            self.name()
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                });
         match outcome {
             Ok(()) => {
                 log::debug!("plugin {} started", self.name());
-                self.inner
-                    .stats
-                    .registrations
-                    .fetch_add(1, Ordering::Relaxed);
-                let mut state = lock(&self.inner.state);
-                if state.0 == ConnectionState::Registering {
-                    *state = (ConnectionState::Registered, Some(SystemTime::now()));
-                }
+                inner.stats.registrations.fetch_add(1, Ordering::Relaxed);
+                inner.status.registered();
                 Ok(())
             }
             Err(e) => {
                 log::error!("plugin {} failed to start: {e}", self.name());
-                *lock(&self.inner.state) = (ConnectionState::Disconnected, None);
+                inner.status.disconnected();
                 stopped.store(true, Ordering::Release);
-                lock(&self.inner.session).take();
+                inner.connection.current().take();
                 conn.close();
                 // Short: a handler stuck in Configure must not hold up the error.
                 conn.wait_timeout(Duration::from_millis(200));
                 Err(e)
             }
-        }
-    }
-
-    fn register_and_wait(&self, client: &Client, cfg_rx: Receiver<Result<()>>) -> Result<()> {
-        let timeout = self.registration_timeout();
-        let started = Instant::now();
-        log::debug!(
-            "plugin {}: registering (NRI {})",
-            self.name(),
-            api::NRI_VERSION
-        );
-        let req = RegisterPluginRequest {
-            plugin_name: self.inner.name.clone(),
-            plugin_idx: self.inner.index.clone(),
-            NRI_version: api::NRI_VERSION.to_string(),
-            ..Default::default()
-        };
-        match client.call::<_, Empty>(RUNTIME_SERVICE, "RegisterPlugin", &req, Some(timeout)) {
-            Ok(_) => {}
-            Err(Error::Status { message, .. }) => {
-                return Err(Error::RegistrationRefused {
-                    plugin: self.name(),
-                    message,
-                })
-            }
-            Err(e) => return Err(e),
-        }
-        let left = timeout.saturating_sub(started.elapsed());
-        match cfg_rx.recv_timeout(left) {
-            Ok(r) => r,
-            Err(_) => Err(Error::ConfigureTimeout {
-                plugin: self.name(),
-                timeout,
-            }),
         }
     }
 
@@ -343,20 +353,18 @@ impl Stub {
     ///
     /// The stub can be started again afterwards.
     pub fn run(&self) -> Result<()> {
-        let gen = self.inner.stop_gen.load(Ordering::Acquire);
+        let gen = self.inner.stop.generation();
         if let Err(e) = self.start() {
             // A stop() that came while starting (from a signal handler, or
             // from the on-close callback when the runtime hung up right
             // after Configure) is a requested stop, not a failure.
-            if self.inner.stop_gen.load(Ordering::Acquire) != gen {
+            if self.inner.stop.generation() != gen {
                 log::debug!("plugin {} stopped while starting: {e}", self.name());
                 return Ok(());
             }
             return Err(e);
         }
-        let launched = lock(&self.inner.session)
-            .as_ref()
-            .is_some_and(|s| s.launched);
+        let launched = self.inner.connection.launched();
         match self.wait_ended() {
             Ended::Stopped => Ok(()),
             Ended::Lost(_) if launched => Ok(()),
@@ -365,10 +373,7 @@ impl Stub {
     }
 
     pub(super) fn wait_ended(&self) -> Ended {
-        let s = lock(&self.inner.session)
-            .as_ref()
-            .map(|s| (s.conn.clone(), s.stopped.clone()));
-        match s {
+        match self.inner.connection.conn() {
             None => Ended::Stopped,
             Some((conn, stopped)) => {
                 // Bounded: a handler that never returns must not keep run()
@@ -393,20 +398,12 @@ impl Stub {
     /// handler) for the stub's threads. Also ends [`Stub::run_supervised`].
     /// Idempotent; the stub can be started again.
     pub fn stop(&self) {
-        {
-            // Under the lock, so a sleeping supervisor cannot miss the wake-up.
-            let _g = lock(&self.inner.stopping);
-            self.inner.stop_gen.fetch_add(1, Ordering::AcqRel);
-            self.inner.stopping_cv.notify_all();
-        }
-        let s = lock(&self.inner.session)
-            .as_ref()
-            .map(|s| (s.conn.clone(), s.stopped.clone()));
-        if let Some((conn, stopped)) = s {
+        self.inner.stop.request();
+        if let Some((conn, stopped)) = self.inner.connection.conn() {
             log::debug!("stopping plugin {}", self.name());
             stopped.store(true, Ordering::Release);
             conn.close();
-            if !IN_HANDLER.with(|f| f.get()) {
+            if !in_handler() {
                 conn.wait_timeout(Duration::from_secs(5));
             }
         }
@@ -431,56 +428,52 @@ impl Stub {
         updates: Vec<ContainerUpdate>,
         timeout: Duration,
     ) -> Result<Vec<ContainerUpdate>> {
-        if IN_HANDLER.with(|f| f.get()) && !self.inner.allow_updates_in_handlers {
+        if in_handler() && !self.inner.allow_updates_in_handlers {
             return Err(Error::State(
                 "update_containers called from inside a handler would deadlock a v0.9.0 runtime; \
                  use Context::update_containers_after_reply (or allow_updates_in_handlers for newer runtimes)"
                     .into(),
             ));
         }
-        let client = lock(&self.inner.session)
+        let client = self
+            .inner
+            .connection
+            .current()
             .as_ref()
-            .map(|s| s.client.clone())
+            .map(|c| c.client.clone())
             .ok_or(Error::NotConnected)?;
         let req = UpdateContainersRequest {
             update: updates,
             ..Default::default()
         };
-        self.inner
-            .stats
-            .updates_sent
-            .fetch_add(1, Ordering::Relaxed);
-        let resp: Result<UpdateContainersResponse> = client
-            .call(RUNTIME_SERVICE, "UpdateContainers", &req, Some(timeout))
+        let stats = &self.inner.stats;
+        stats.updates_sent.fetch_add(1, Ordering::Relaxed);
+        let resp = registration::call(&client, rpc::UPDATE_CONTAINERS, &req, Some(timeout))
             .map_err(|e| match e {
                 Error::ConnectionClosed(_) => Error::NotConnected,
                 e => e,
             });
         if resp.as_ref().map_or(true, |r| !r.failed.is_empty()) {
-            self.inner
-                .stats
-                .updates_failed
-                .fetch_add(1, Ordering::Relaxed);
+            stats.updates_failed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(resp?.failed)
     }
 }
 
-pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
+/// Records the end of connection `id`, tells a waiting `start()` and runs
+/// the on-close callback.
+fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
     let Some(inner) = weak.upgrade() else { return };
-    let name = format!("{}-{}", inner.index, inner.name);
+    let name = inner.identity.full_name();
     inner.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-    *lock(&inner.state) = (ConnectionState::Disconnected, None);
+    inner.status.disconnected();
     {
-        let mut s = lock(&inner.session);
-        if s.as_ref().is_some_and(|s| s.id == id) {
-            let stopped = s
-                .as_ref()
-                .is_some_and(|s| s.stopped.load(Ordering::Acquire));
-            let launched = s.as_ref().is_some_and(|s| s.launched);
+        let mut current = inner.connection.current();
+        if let Some(c) = current.as_ref().filter(|c| c.id == id) {
+            let stopped = c.stopped.load(Ordering::Acquire);
             if stopped {
                 log::info!("plugin {name}: disconnected from the runtime (stopped)");
-            } else if launched {
+            } else if c.launched {
                 log::info!(
                     "plugin {name}: the runtime closed the connection ({reason}); \
                      a plugin the runtime launched ends with it"
@@ -488,14 +481,14 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
             } else {
                 log::warn!("plugin {name}: lost the connection to the runtime ({reason})");
             }
-            // Keep the session until run()/wait() have seen it end; a new
-            // start() replaces it.
+            // Keep the connection until run()/wait() have seen it end; a
+            // new start() replaces it.
             if stopped {
-                s.take();
+                current.take();
             }
         }
     }
-    configured(&inner, Some(reason));
+    inner.configure_wait.finish(Some(reason));
     if let Some(cb) = &inner.on_close {
         // It runs on one of the connection's own threads: a stop() called
         // from it must not wait for that thread.
@@ -505,7 +498,7 @@ pub(super) fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
 }
 
 /// Why a connection closed.
-pub(super) fn close_reason(conn: &Connection) -> String {
+fn close_reason(conn: &Connection) -> String {
     conn.close_reason()
         .unwrap_or_else(|| "the connection closed".into())
 }

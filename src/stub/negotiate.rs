@@ -10,9 +10,56 @@
 //! required.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
-use crate::api::{ConfigureRequest, EventMask, NriVersion, DEVEL_VERSION, UNKNOWN_VERSION};
+use crate::api::{
+    ConfigureRequest, EventMask, FailurePolicy, NriVersion, DEVEL_VERSION, UNKNOWN_VERSION,
+};
+use crate::locking::lock;
 use crate::Error;
+
+/// What the plugin brings to the negotiation, fixed when the stub is built.
+pub(super) struct Wants {
+    /// The events the plugin handles ([`Plugin::events`](super::Plugin::events)).
+    pub(super) handled: EventMask,
+    /// The handled events it cannot run without.
+    pub(super) required: EventMask,
+    /// The failure policy sent in the Configure reply.
+    pub(super) failure_policy: Option<FailurePolicy>,
+}
+
+/// What Configure settled for the current connection.
+#[derive(Default)]
+pub(super) struct Negotiated {
+    runtime: Mutex<Option<Arc<RuntimeInfo>>>,
+    subscribed: Mutex<EventMask>,
+}
+
+impl Negotiated {
+    /// Forgets a previous connection's outcome.
+    pub(super) fn reset(&self) {
+        *lock(&self.runtime) = None;
+        *lock(&self.subscribed) = EventMask::EMPTY;
+    }
+
+    /// The runtime, once Configure told it.
+    pub(super) fn runtime(&self) -> Option<Arc<RuntimeInfo>> {
+        lock(&self.runtime).clone()
+    }
+
+    pub(super) fn set_runtime(&self, runtime: Arc<RuntimeInfo>) {
+        *lock(&self.runtime) = Some(runtime);
+    }
+
+    /// The events subscribed to; empty before Configure.
+    pub(super) fn subscribed(&self) -> EventMask {
+        *lock(&self.subscribed)
+    }
+
+    pub(super) fn set_subscribed(&self, mask: EventMask) {
+        *lock(&self.subscribed) = mask;
+    }
+}
 
 /// What the stub knows of the runtime it is connected to, from Configure.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::api::{
 };
 
 use super::context::Context;
-use super::sync::SyncState;
+use super::synchronize_state::SyncState;
 
 /// The error type handlers return: any error converts with `?`.
 ///
@@ -218,120 +218,102 @@ pub trait Plugin: Send + Sync + 'static {
     }
 }
 
-impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
-    fn events(&self) -> EventMask {
-        (**self).events()
-    }
-    fn configure(
-        &self,
-        ctx: &Context<'_>,
-        config: &str,
-        runtime: &str,
-        version: &str,
-    ) -> HandlerResult<Option<EventMask>> {
-        (**self).configure(ctx, config, runtime, version)
-    }
-    fn synchronize(
-        &self,
-        ctx: &Context<'_>,
-        state: SyncState,
-    ) -> HandlerResult<Vec<ContainerUpdate>> {
-        (**self).synchronize(ctx, state)
-    }
-    fn shutdown(&self, ctx: &Context<'_>) {
-        (**self).shutdown(ctx)
-    }
-    fn run_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
-        (**self).run_pod_sandbox(ctx, pod)
-    }
-    fn stop_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
-        (**self).stop_pod_sandbox(ctx, pod)
-    }
-    fn remove_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
-        (**self).remove_pod_sandbox(ctx, pod)
-    }
-    fn update_pod_sandbox(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        overhead: &LinuxResources,
-        resources: &LinuxResources,
-    ) -> HandlerResult<()> {
-        (**self).update_pod_sandbox(ctx, pod, overhead, resources)
-    }
-    fn post_update_pod_sandbox(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
-        (**self).post_update_pod_sandbox(ctx, pod)
-    }
-    fn create_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        container: &Container,
-    ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
-        (**self).create_container(ctx, pod, container)
-    }
-    fn post_create_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<()> {
-        (**self).post_create_container(ctx, pod, c)
-    }
-    fn start_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<()> {
-        (**self).start_container(ctx, pod, c)
-    }
-    fn post_start_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<()> {
-        (**self).post_start_container(ctx, pod, c)
-    }
-    fn update_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-        resources: &LinuxResources,
-    ) -> HandlerResult<Vec<ContainerUpdate>> {
-        (**self).update_container(ctx, pod, c, resources)
-    }
-    fn post_update_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<()> {
-        (**self).post_update_container(ctx, pod, c)
-    }
-    fn stop_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<Vec<ContainerUpdate>> {
-        (**self).stop_container(ctx, pod, c)
-    }
-    fn remove_container(
-        &self,
-        ctx: &Context<'_>,
-        pod: &PodSandbox,
-        c: &Container,
-    ) -> HandlerResult<()> {
-        (**self).remove_container(ctx, pod, c)
-    }
-    fn validate_container_adjustment(
-        &self,
-        ctx: &Context<'_>,
-        request: &ValidateContainerAdjustmentRequest,
-    ) -> HandlerResult<()> {
-        (**self).validate_container_adjustment(ctx, request)
-    }
+/// One forwarding method of the `Arc` impl below, by handler kind.
+macro_rules! forward {
+    (PodNotification $h:ident $req:ident) => {
+        fn $h(&self, ctx: &Context<'_>, pod: &PodSandbox) -> HandlerResult<()> {
+            (**self).$h(ctx, pod)
+        }
+    };
+    (PodUpdate $h:ident $req:ident) => {
+        fn $h(
+            &self,
+            ctx: &Context<'_>,
+            pod: &PodSandbox,
+            overhead: &LinuxResources,
+            resources: &LinuxResources,
+        ) -> HandlerResult<()> {
+            (**self).$h(ctx, pod, overhead, resources)
+        }
+    };
+    (ContainerNotification $h:ident $req:ident) => {
+        fn $h(&self, ctx: &Context<'_>, pod: &PodSandbox, c: &Container) -> HandlerResult<()> {
+            (**self).$h(ctx, pod, c)
+        }
+    };
+    (Create $h:ident $req:ident) => {
+        fn $h(
+            &self,
+            ctx: &Context<'_>,
+            pod: &PodSandbox,
+            c: &Container,
+        ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+            (**self).$h(ctx, pod, c)
+        }
+    };
+    (UpdateWithUpdates $h:ident $req:ident) => {
+        fn $h(
+            &self,
+            ctx: &Context<'_>,
+            pod: &PodSandbox,
+            c: &Container,
+            resources: &LinuxResources,
+        ) -> HandlerResult<Vec<ContainerUpdate>> {
+            (**self).$h(ctx, pod, c, resources)
+        }
+    };
+    (StopWithUpdates $h:ident $req:ident) => {
+        fn $h(
+            &self,
+            ctx: &Context<'_>,
+            pod: &PodSandbox,
+            c: &Container,
+        ) -> HandlerResult<Vec<ContainerUpdate>> {
+            (**self).$h(ctx, pod, c)
+        }
+    };
+    (Validation $h:ident $req:ident) => {
+        fn $h(&self, ctx: &Context<'_>, request: &$req) -> HandlerResult<()> {
+            (**self).$h(ctx, request)
+        }
+    };
 }
+
+/// A shared plugin is a plugin: every handler forwards, the event handlers
+/// from the event table by their kind.
+macro_rules! forward_to_shared {
+    ($({ name: $name:ident, event: $event:ident, handler: $handler:ident, kind: $kind:ident,
+         rpc: $req:ident => $resp:ident, $($rest:tt)* })*) => {
+        impl<P: Plugin + ?Sized> Plugin for std::sync::Arc<P> {
+            fn events(&self) -> EventMask {
+                (**self).events()
+            }
+
+            fn configure(
+                &self,
+                ctx: &Context<'_>,
+                config: &str,
+                runtime: &str,
+                version: &str,
+            ) -> HandlerResult<Option<EventMask>> {
+                (**self).configure(ctx, config, runtime, version)
+            }
+
+            fn synchronize(
+                &self,
+                ctx: &Context<'_>,
+                state: SyncState,
+            ) -> HandlerResult<Vec<ContainerUpdate>> {
+                (**self).synchronize(ctx, state)
+            }
+
+            fn shutdown(&self, ctx: &Context<'_>) {
+                (**self).shutdown(ctx)
+            }
+
+            $(forward!($kind $handler $req);)*
+        }
+    };
+}
+
+crate::event_table::for_each_event!(forward_to_shared);

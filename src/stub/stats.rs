@@ -13,44 +13,74 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::{Event, EventMask};
+use crate::api::{rpc, Event, EventMask};
+use crate::locking::lock;
 
 use super::negotiate::RuntimeInfo;
 
-/// The requests that are not events, counted apart in the first slots;
-/// every event follows in wire order.
-const NOT_EVENTS: [&str; 3] = ["Configure", "Synchronize", "Shutdown"];
-/// Slots: the requests that are not events, then the real events
-/// (`Event::UNKNOWN` and the `Event::LAST` sentinel have none).
-const SLOTS: usize = NOT_EVENTS.len() + Event::LAST as usize - 1;
+/// A request of the plugin service that is not an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LifecycleRequest {
+    /// Configure.
+    Configure,
+    /// Synchronize (counted once per state, however many chunks).
+    Synchronize,
+    /// Shutdown.
+    Shutdown,
+}
+
+impl LifecycleRequest {
+    /// Every lifecycle request, in the order [`Stats::requests`] lists them.
+    pub const ALL: [LifecycleRequest; 3] = [
+        LifecycleRequest::Configure,
+        LifecycleRequest::Synchronize,
+        LifecycleRequest::Shutdown,
+    ];
+
+    /// The request's NRI name (`"Configure"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            LifecycleRequest::Configure => rpc::CONFIGURE.method,
+            LifecycleRequest::Synchronize => rpc::SYNCHRONIZE.method,
+            LifecycleRequest::Shutdown => rpc::SHUTDOWN.method,
+        }
+    }
+}
+
+/// Slots: the lifecycle requests, then every event of the event table in
+/// wire order (`Event::UNKNOWN` and the `Event::LAST` sentinel have none).
+const SLOTS: usize = LifecycleRequest::ALL.len() + Event::LAST as usize - 1;
 
 /// The slot of a request: an index below [`SLOTS`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot(usize);
 
 impl Slot {
-    pub(crate) const CONFIGURE: Slot = Slot(0);
-    pub(crate) const SYNCHRONIZE: Slot = Slot(1);
-    pub(crate) const SHUTDOWN: Slot = Slot(2);
+    /// The slot of a lifecycle request.
+    pub(crate) const fn lifecycle(request: LifecycleRequest) -> Slot {
+        Slot(request as usize)
+    }
 
-    /// The slot of an event (events 1 to 14 follow the three requests).
-    pub(crate) fn event(event: Event) -> Slot {
-        if event.mask().is_empty() {
-            Slot::SHUTDOWN
-        } else {
-            Slot(NOT_EVENTS.len() - 1 + event as usize)
-        }
+    /// The slot of an event of the event table (events 1 to 14 follow the
+    /// lifecycle requests). Meant for constants: `UNKNOWN` and `LAST` have
+    /// no slot, and evaluating this for them fails the build.
+    pub(crate) const fn event(event: Event) -> Slot {
+        assert!(
+            event.facts().is_some(),
+            "only the events of the table have a slot"
+        );
+        Slot(LifecycleRequest::ALL.len() - 1 + event as usize)
     }
 
     /// The request's NRI name.
     fn name(self) -> &'static str {
-        match NOT_EVENTS.get(self.0) {
-            Some(name) => name,
+        match LifecycleRequest::ALL.get(self.0) {
+            Some(request) => request.name(),
             None => {
-                let n = (self.0 + 1 - NOT_EVENTS.len()) as i32;
+                let n = (self.0 + 1 - LifecycleRequest::ALL.len()) as i32;
                 <Event as protobuf::Enum>::from_i32(n).map_or("Unknown", Event::name)
             }
         }
@@ -239,6 +269,53 @@ pub enum ConnectionState {
     Registered,
 }
 
+/// The connection's state, and since when it is registered.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ConnectionStatus {
+    pub(super) state: ConnectionState,
+    pub(super) registered_since: Option<SystemTime>,
+}
+
+/// The current [`ConnectionStatus`], moved on as the connection goes.
+pub(super) struct StatusCell(Mutex<ConnectionStatus>);
+
+impl StatusCell {
+    pub(super) fn new() -> StatusCell {
+        StatusCell(Mutex::new(ConnectionStatus {
+            state: ConnectionState::Disconnected,
+            registered_since: None,
+        }))
+    }
+
+    pub(super) fn get(&self) -> ConnectionStatus {
+        *lock(&self.0)
+    }
+
+    fn set(&self, state: ConnectionState, registered_since: Option<SystemTime>) {
+        *lock(&self.0) = ConnectionStatus {
+            state,
+            registered_since,
+        };
+    }
+
+    pub(super) fn registering(&self) {
+        self.set(ConnectionState::Registering, None);
+    }
+
+    /// Registered now, unless the connection ended meanwhile.
+    pub(super) fn registered(&self) {
+        let mut status = lock(&self.0);
+        if status.state == ConnectionState::Registering {
+            status.state = ConnectionState::Registered;
+            status.registered_since = Some(SystemTime::now());
+        }
+    }
+
+    pub(super) fn disconnected(&self) {
+        self.set(ConnectionState::Disconnected, None);
+    }
+}
+
 /// A snapshot of a plugin's statistics; see [`Stub::stats`](super::Stub::stats).
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -316,9 +393,9 @@ impl Latency {
 }
 
 impl RequestStats {
-    /// The stats of one event, by kind.
+    /// Whether these are the stats of `event`.
     pub fn is_event(&self, event: Event) -> bool {
-        self.name == event.name()
+        event.facts().is_some() && self.name == event.name()
     }
 }
 
@@ -326,8 +403,7 @@ impl RequestStats {
 pub(crate) struct Snapshot<'a> {
     pub recorder: &'a Recorder,
     pub plugin: String,
-    pub state: ConnectionState,
-    pub registered_since: Option<SystemTime>,
+    pub status: ConnectionStatus,
     pub runtime: Option<Arc<RuntimeInfo>>,
     pub subscribed: EventMask,
 }
@@ -339,8 +415,8 @@ impl Snapshot<'_> {
         Stats {
             plugin: self.plugin,
             plugin_nri_version: crate::api::NRI_VERSION,
-            state: self.state,
-            registered_since: self.registered_since,
+            state: self.status.state,
+            registered_since: self.status.registered_since,
             registrations,
             reconnects: registrations.saturating_sub(1),
             disconnects: r.disconnects.load(Ordering::Relaxed),
@@ -356,9 +432,43 @@ impl Snapshot<'_> {
 
 impl Stats {
     /// The counters of one kind of request by its NRI name
-    /// (`"CreateContainer"`, `"Configure"`).
+    /// (`"CreateContainer"`, `"Configure"`); [`Stats::event`] and
+    /// [`Stats::lifecycle`] are the typed forms, which a typo cannot miss.
     pub fn request(&self, name: &str) -> Option<&RequestStats> {
         self.requests.iter().find(|r| r.name == name)
+    }
+
+    /// The counters of one event; `None` only for `Event::UNKNOWN` and
+    /// `Event::LAST`, which are not events.
+    ///
+    /// ```
+    /// # use nri::api::{Event, EventMask};
+    /// # struct P;
+    /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
+    /// let stub = nri::stub::Stub::builder(P).plugin_name("demo").plugin_index("10").build()?;
+    /// let stats = stub.stats();
+    /// assert_eq!(stats.event(Event::START_CONTAINER).map(|r| r.calls), Some(0));
+    /// assert!(stats.event(Event::UNKNOWN).is_none());
+    /// # Ok::<(), nri::Error>(())
+    /// ```
+    pub fn event(&self, event: Event) -> Option<&RequestStats> {
+        self.requests.iter().find(|r| r.is_event(event))
+    }
+
+    /// The counters of Configure, Synchronize or Shutdown.
+    ///
+    /// ```
+    /// # use nri::api::{Event, EventMask};
+    /// # use nri::stub::LifecycleRequest;
+    /// # struct P;
+    /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
+    /// let stub = nri::stub::Stub::builder(P).plugin_name("demo").plugin_index("10").build()?;
+    /// let configure = stub.stats().lifecycle(LifecycleRequest::Configure).map(|r| r.calls);
+    /// assert_eq!(configure, Some(0));
+    /// # Ok::<(), nri::Error>(())
+    /// ```
+    pub fn lifecycle(&self, request: LifecycleRequest) -> Option<&RequestStats> {
+        self.requests.iter().find(|r| r.name == request.name())
     }
 
     /// Whether the plugin is registered with a runtime and serving it: what
@@ -384,47 +494,23 @@ impl Stats {
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         let p = escape(&self.plugin);
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        let ready = u8::from(self.is_ready()).to_string();
+        let uptime = self.uptime.as_secs_f64().to_string();
+        // (name, help, kind, value) of the plugin's own metrics.
+        #[rustfmt::skip]
+        let metrics: [(&str, &str, &str, String); 6] = [
+            ("nri_plugin_registered", "Whether the plugin is registered with the runtime (1) or not (0).", "gauge", ready),
+            ("nri_plugin_registrations_total", "Successful registrations with a runtime.", "counter", self.registrations.to_string()),
+            ("nri_plugin_disconnects_total", "Connections to the runtime that ended.", "counter", self.disconnects.to_string()),
+            ("nri_plugin_updates_sent_total", "Unsolicited container update calls.", "counter", self.updates_sent.to_string()),
+            ("nri_plugin_updates_failed_total", "Unsolicited container update calls that failed.", "counter", self.updates_failed.to_string()),
+            ("nri_plugin_uptime_seconds", "Seconds since the plugin started.", "gauge", uptime),
+        ];
+        for (name, help, kind, value) in metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
             let _ = writeln!(out, "{name}{{plugin=\"{p}\"}} {value}");
-        };
-        gauge(
-            "nri_plugin_registered",
-            "Whether the plugin is registered with the runtime (1) or not (0).",
-            "gauge",
-            u8::from(self.is_ready()).to_string(),
-        );
-        gauge(
-            "nri_plugin_registrations_total",
-            "Successful registrations with a runtime.",
-            "counter",
-            self.registrations.to_string(),
-        );
-        gauge(
-            "nri_plugin_disconnects_total",
-            "Connections to the runtime that ended.",
-            "counter",
-            self.disconnects.to_string(),
-        );
-        gauge(
-            "nri_plugin_updates_sent_total",
-            "Unsolicited container update calls.",
-            "counter",
-            self.updates_sent.to_string(),
-        );
-        gauge(
-            "nri_plugin_updates_failed_total",
-            "Unsolicited container update calls that failed.",
-            "counter",
-            self.updates_failed.to_string(),
-        );
-        gauge(
-            "nri_plugin_uptime_seconds",
-            "Seconds since the plugin started.",
-            "gauge",
-            self.uptime.as_secs_f64().to_string(),
-        );
+        }
         if let Some(rt) = &self.runtime {
             let _ = writeln!(
                 out,
@@ -550,25 +636,34 @@ mod tests {
         }
     }
 
+    /// A request that took `took`, under `timeout`, without the guard.
+    fn outcome(failed: bool, took: Duration, timeout: Option<Duration>) -> Outcome {
+        Outcome {
+            failed,
+            took,
+            timeout,
+            guard_margin: None,
+        }
+    }
+
+    /// The counters of `event` in a snapshot of `r`.
+    fn stats_of(r: &Recorder, event: Event) -> RequestStats {
+        let requests = r.request_stats();
+        requests.into_iter().find(|s| s.is_event(event)).unwrap()
+    }
+
     #[test]
     fn quantiles_are_within_a_bucket_and_never_above_the_max() {
         let r = Recorder::new(true);
+        let slot = Slot::event(Event::CREATE_CONTAINER);
         for us in 1..=1000u64 {
+            let took = Duration::from_micros(us);
             r.record(
-                Slot::event(Event::CREATE_CONTAINER),
-                Outcome {
-                    failed: us % 100 == 0,
-                    took: Duration::from_micros(us),
-                    timeout: Some(Duration::from_millis(1)),
-                    guard_margin: None,
-                },
+                slot,
+                outcome(us % 100 == 0, took, Some(Duration::from_millis(1))),
             );
         }
-        let stats = r.request_stats();
-        let create = stats
-            .iter()
-            .find(|s| s.is_event(Event::CREATE_CONTAINER))
-            .unwrap();
+        let create = stats_of(&r, Event::CREATE_CONTAINER);
         assert_eq!(create.calls, 1000);
         assert_eq!(create.errors, 10);
         assert_eq!(create.slow, 500);
@@ -584,21 +679,13 @@ mod tests {
     fn sub_microsecond_handlers_add_up_in_the_sum_and_the_max() {
         let r = Recorder::new(true);
         for _ in 0..1000 {
+            let took = Duration::from_nanos(250);
             r.record(
                 Slot::event(Event::START_CONTAINER),
-                Outcome {
-                    failed: false,
-                    took: Duration::from_nanos(250),
-                    timeout: None,
-                    guard_margin: None,
-                },
+                outcome(false, took, None),
             );
         }
-        let stats = r.request_stats();
-        let start = stats
-            .iter()
-            .find(|s| s.is_event(Event::START_CONTAINER))
-            .unwrap();
+        let start = stats_of(&r, Event::START_CONTAINER);
         assert_eq!(start.latency.sum, Duration::from_micros(250));
         assert_eq!(start.latency.max, Duration::from_nanos(250));
         assert_eq!(start.latency.p50, Duration::ZERO);
@@ -614,8 +701,8 @@ mod tests {
             timeout: Some(Duration::from_secs(2)),
             guard_margin: Some(Duration::from_millis(250)),
         };
-        r.record(Slot::CONFIGURE, o(100));
-        r.record(Slot::CONFIGURE, o(1800));
+        r.record(Slot::lifecycle(LifecycleRequest::Configure), o(100));
+        r.record(Slot::lifecycle(LifecycleRequest::Configure), o(1800));
         let stats = r.request_stats();
         assert_eq!(stats[0].guard_answers, 1);
         assert_eq!(stats[0].slow, 1);
@@ -626,15 +713,8 @@ mod tests {
         let r = Recorder::new(false);
         assert!(r.clock().is_none());
         assert!(Recorder::new(true).clock().is_some());
-        r.record(
-            Slot::CONFIGURE,
-            Outcome {
-                failed: true,
-                took: Duration::from_millis(1),
-                timeout: None,
-                guard_margin: None,
-            },
-        );
+        let failed = outcome(true, Duration::from_millis(1), None);
+        r.record(Slot::lifecycle(LifecycleRequest::Configure), failed);
         assert!(r
             .request_stats()
             .iter()
@@ -643,7 +723,7 @@ mod tests {
 
     #[test]
     fn slots_follow_event_numbers() {
-        for i in NOT_EVENTS.len()..SLOTS {
+        for i in LifecycleRequest::ALL.len()..SLOTS {
             let name = Slot(i).name();
             let event = Event::from_i32_or_unknown(i as i32 - 2);
             assert_eq!(event.name(), name);

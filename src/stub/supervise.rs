@@ -1,10 +1,8 @@
 //! Supervised mode: reconnecting to a restarted runtime with backoff.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::api;
-use crate::locking::lock;
 use crate::{Error, Result};
 
 use super::lifecycle::{Ended, Stub};
@@ -19,8 +17,8 @@ impl Stub {
     /// A plugin launched by the runtime (`NRI_PLUGIN_SOCKET`) cannot
     /// reconnect: when its connection ends, this returns `Ok(())`.
     pub fn run_supervised(&self, backoff: Backoff) -> Result<()> {
-        let gen = self.inner.stop_gen.load(Ordering::Acquire);
-        let stopped = || self.inner.stop_gen.load(Ordering::Acquire) != gen;
+        let gen = self.inner.stop.generation();
+        let stopped = || self.inner.stop.generation() != gen;
         let mut delay = backoff.initial;
         let mut attempt: u64 = 0;
         loop {
@@ -32,9 +30,7 @@ impl Stub {
                 Ok(()) => {
                     delay = backoff.initial;
                     attempt = 0;
-                    let launched = lock(&self.inner.session)
-                        .as_ref()
-                        .is_some_and(|s| s.launched);
+                    let launched = self.inner.connection.launched();
                     match self.wait_ended() {
                         Ended::Stopped => return Ok(()),
                         // Already logged when the connection closed.
@@ -66,22 +62,7 @@ impl Stub {
                 }
             }
             // Sleep, but wake at once on stop().
-            let mut guard = lock(&self.inner.stopping);
-            let until = Instant::now() + delay;
-            while !stopped() {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                guard = self
-                    .inner
-                    .stopping_cv
-                    .wait_timeout(guard, left)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-            }
-            drop(guard);
-            if stopped() {
+            if self.inner.stop.sleep_until(Instant::now() + delay, gen) {
                 return Ok(());
             }
             delay = (delay * 2).min(backoff.max);

@@ -1,6 +1,7 @@
-//! Failure policies (NRI v0.12.5): for a plugin that times out or loses its
+//! Failure policies (NRI v0.12.4): for a plugin that times out or loses its
 //! connection, whether the request fails and whether the plugin stays, one
-//! test per combination, each with a second plugin after it.
+//! test per combination, each with a second plugin after it; and what
+//! happens to a plugin that closed before its turn (skipped from v0.12.5).
 
 use super::*;
 
@@ -175,7 +176,100 @@ fn a_status_from_the_plugin_fails_the_request_whatever_the_policy() {
 }
 
 #[test]
-fn runtimes_before_v0_12_5_ignore_the_policy() {
+fn v0_12_4_honours_the_policy() {
+    let rt = test_runtime()
+        .emulate(Emulation::V0_12_4)
+        .request_timeout(TIMEOUT)
+        .build();
+    let set = PluginSet::new(&rt);
+    let x = Spec::new("x", "00", EventMask::ALL)
+        .policy(true, false)
+        .before(|_, call| {
+            if call == "RunPodSandbox" {
+                thread::sleep(TIMEOUT * 2);
+            }
+            Ok(())
+        });
+    let (hx, _px) = accept_pair(&rt, x);
+    let hx = hx.unwrap();
+    assert!(hx.failure_policy().fail_request);
+    set.add(hx).unwrap();
+    match set.run_pod_sandbox(&pod("p")) {
+        Err(Error::Handler(m)) => {
+            assert!(
+                m.contains("plugin 00-x failed to handle RunPodSandbox"),
+                "{m}"
+            )
+        }
+        other => panic!("expected the policy to fail the request, got {other:?}"),
+    }
+}
+
+#[test]
+fn before_v0_12_5_a_plugin_that_disconnected_while_idle_is_still_relayed_to() {
+    // v0.12.4: relayed to, it fails on the closed connection, and
+    // fail_request fails the request; the plugin is removed after it.
+    let rt = test_runtime().emulate(Emulation::V0_12_4).build();
+    let set = PluginSet::new(&rt);
+    let (hx, px) = accept_pair(
+        &rt,
+        Spec::new("gone", "00", EventMask::ALL).policy(true, false),
+    );
+    let (hn, pn) = accept_pair(&rt, Spec::new("next", "10", EventMask::ALL));
+    set.add(hx.unwrap()).unwrap();
+    set.add(hn.unwrap()).unwrap();
+    px.conn.close();
+    assert!(set.get("00-gone").unwrap().wait_closed(STEP));
+    match set.run_pod_sandbox(&pod("p")) {
+        Err(Error::Handler(m)) => {
+            assert!(
+                m.contains("plugin 00-gone failed to handle RunPodSandbox"),
+                "{m}"
+            )
+        }
+        other => panic!("expected the closed plugin to fail the request, got {other:?}"),
+    }
+    assert!(!pn.rec.calls().contains(&"RunPodSandbox".to_string()));
+    assert_eq!(
+        set.names(),
+        ["10-next"],
+        "removed at the end of the request"
+    );
+    set.run_pod_sandbox(&pod("p"))
+        .expect("the next request succeeds");
+}
+
+#[test]
+fn before_v0_12_5_a_closed_validator_fails_the_next_creation_once() {
+    for (v, fails) in [
+        (Emulation::V0_10_0, true),
+        (Emulation::V0_12_3, true),
+        (Emulation::V0_12_4, true),
+        (Emulation::V0_12_5, false),
+    ] {
+        let rt = test_runtime().emulate(v).build();
+        let set = PluginSet::new(&rt);
+        let mask = Event::VALIDATE_CONTAINER_ADJUSTMENT.mask();
+        let (hv, pv) = accept_pair(&rt, Spec::new("val", "30", mask));
+        set.add(hv.unwrap()).unwrap();
+        pv.conn.close();
+        assert!(set.get("30-val").unwrap().wait_closed(STEP), "{v}");
+        let created = set.create_container(&pod("p"), &ctr("c", "p"));
+        match (created, fails) {
+            (Err(Error::Handler(m)), true) => {
+                assert!(m.contains("validator plugin 30-val failed"), "{v}: {m}")
+            }
+            (Ok(_), false) => {}
+            (other, _) => panic!("{v}: unexpected {other:?}"),
+        }
+        assert!(set.is_empty(), "{v}: the closed validator is removed");
+        set.create_container(&pod("p"), &ctr("c2", "p"))
+            .unwrap_or_else(|e| panic!("{v}: the next creation succeeds: {e}"));
+    }
+}
+
+#[test]
+fn runtimes_before_v0_12_4_ignore_the_policy() {
     let rt = test_runtime()
         .emulate(Emulation::V0_12_3)
         .request_timeout(TIMEOUT)

@@ -113,6 +113,34 @@ fn update_containers_inside_a_handler_deadlocks_until_timeout_like_v0_9_0() {
 }
 
 #[test]
+fn updates_wait_for_events_up_to_v0_12_0_and_not_from_v0_12_1() {
+    for (v, blocks) in [
+        (Emulation::V0_9_0, true),
+        (Emulation::V0_10_0, true),
+        (Emulation::V0_11_0, true),
+        (Emulation::V0_12_0, true),
+        (Emulation::V0_12_1, false),
+        (Emulation::V0_12_3, false),
+        (Emulation::V0_12_4, false),
+        (Emulation::V0_12_5, false),
+    ] {
+        let rt = test_runtime().emulate(v).build();
+        assert_eq!(rt.blocks_updates_during_events(), blocks, "{v}");
+    }
+    // And v0.12.0 deadlocks a plugin updating from inside its handler.
+    let rt = test_runtime()
+        .emulate(Emulation::V0_12_0)
+        .request_timeout(Duration::from_millis(300))
+        .build();
+    let (handle, _plugin) = accept_pair(&rt, updating_in_handler("deadlock"));
+    let handle = handle.expect("plugin accepted");
+    match handle.create_container(&pod("p"), &ctr("c", "p")) {
+        Err(Error::DeadlineExceeded { .. }) => {}
+        other => panic!("expected the v0.12.0 deadlock to end in a timeout, got {other:?}"),
+    }
+}
+
+#[test]
 fn update_containers_inside_a_handler_works_from_v0_12_and_when_updates_do_not_block() {
     let v0_12 = test_runtime().request_timeout(Duration::from_millis(1000));
     let unblocked = test_runtime()

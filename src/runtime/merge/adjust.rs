@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use protobuf::MessageField;
 
-use super::owners::Owners;
-use super::update::merge_resources;
+use super::claims::Claims;
+use super::fold_resources::merge_resources;
 use crate::api::{
     clear_removal_marker, is_marked_for_removal, mark_for_removal, CDIDevice, Container,
     ContainerAdjustment, Field, Hooks, KeyValue, LinuxContainerAdjustment, LinuxDevice,
     LinuxNamespace, LinuxPids, LinuxRdt, LinuxResources, Mount, POSIXRlimit,
 };
-use crate::runtime::version::{MergeRules, SysctlRule};
+use crate::runtime::emulation::{MergeRules, SysctlRule};
 use crate::{Error, Result};
 
 /// What one adjustment is folded into.
@@ -24,7 +24,7 @@ pub(super) struct Target<'a> {
     pub(super) ctr: &'a mut Container,
     /// The collected adjustment.
     pub(super) reply: &'a mut ContainerAdjustment,
-    pub(super) owners: &'a mut Owners,
+    pub(super) claims: &'a mut Claims,
     pub(super) rules: MergeRules,
 }
 
@@ -71,6 +71,8 @@ impl Target<'_> {
                 self.reply_linux().seccomp_policy = MessageField::some(seccomp.clone());
             }
             self.namespaces(&linux.namespaces, plugin)?;
+        }
+        if self.rules.v0_11_adjustments {
             self.sysctl(&linux.sysctl, plugin)?;
             self.net_devices(&linux.net_devices, plugin)?;
             if let Some(sched) = linux.scheduler.as_ref() {
@@ -91,11 +93,11 @@ impl Target<'_> {
     }
 
     fn claim(&mut self, field: Field, key: Option<&str>, plugin: &str) -> Result<()> {
-        self.owners.claim(&self.id, field, key, plugin)
+        self.claims.claim(&self.id, field, key, plugin)
     }
 
     fn clear(&mut self, field: Field, key: Option<&str>, plugin: &str) {
-        self.owners.clear(&self.id, field, key, plugin);
+        self.claims.clear(&self.id, field, key, plugin);
     }
 
     fn ctr_linux(&mut self) -> &mut crate::api::LinuxContainer {
@@ -107,25 +109,15 @@ impl Target<'_> {
     }
 
     fn annotations(&mut self, annotations: &HashMap<String, String>, plugin: &str) -> Result<()> {
-        let (mut del, add) = split_keyed(annotations);
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::Annotations, Some(&k), plugin);
-                self.ctr.annotations.remove(&k);
-                self.reply
-                    .annotations
-                    .insert(mark_for_removal(&k), String::new());
-            }
-            self.claim(Field::Annotations, Some(&k), plugin)?;
-            self.ctr.annotations.insert(k.clone(), v.clone());
-            self.reply.annotations.insert(k, v);
-        }
+        let (ctr, reply) = (&mut self.ctr.annotations, &mut self.reply.annotations);
+        let removed = Keyed::new(Field::Annotations, ctr, reply).merge(
+            self.claims,
+            &self.id,
+            annotations,
+            plugin,
+        )?;
         // As the reference: a plain removal only reaches the reply.
-        for k in del {
-            self.reply
-                .annotations
-                .insert(mark_for_removal(&k), String::new());
-        }
+        mark_removed(&mut self.reply.annotations, removed);
         Ok(())
     }
 
@@ -147,26 +139,13 @@ impl Target<'_> {
                 }
             }
         }
-        let removed: Vec<String> = self
-            .reply
-            .mounts
-            .iter()
-            .filter(|m| del.contains_key(&m.destination))
-            .map(|m| m.destination.clone())
-            .collect();
-        for d in &removed {
-            self.clear(Field::Mounts, Some(d), plugin);
-        }
-        self.reply
-            .mounts
-            .retain(|m| !del.contains_key(&m.destination));
+        let list = Listed::new(Field::Mounts, &mut self.reply.mounts, |m: &Mount| {
+            m.destination.as_str()
+        });
+        list.replace(self.claims, &self.id, plugin, |k| del.contains_key(k), &add)?;
         self.ctr
             .mounts
             .retain(|m| !del.contains_key(&m.destination) && !modified.contains(&m.destination));
-        for m in &add {
-            self.claim(Field::Mounts, Some(&m.destination), plugin)?;
-            self.reply.mounts.push(m.clone());
-        }
         for m in del.values() {
             if !modified.contains(clear_removal_marker(&m.destination)) {
                 self.reply.mounts.push(m.clone());
@@ -180,30 +159,19 @@ impl Target<'_> {
         if devices.is_empty() {
             return Ok(());
         }
-        let (add, del, modified) =
-            split_removals(devices, |d| d.is_marked_for_removal(), |d| d.path.as_str());
-        let removed: Vec<String> = self
-            .reply_linux()
-            .devices
-            .iter()
-            .filter(|d| del.contains(&d.path))
-            .map(|d| d.path.clone())
-            .collect();
-        for p in &removed {
-            self.clear(Field::Devices, Some(p), plugin);
-        }
-        self.reply_linux()
-            .devices
-            .retain(|d| !del.contains(&d.path));
-        self.ctr_linux()
-            .devices
-            .retain(|d| !del.contains(&d.path) && !modified.contains(&d.path));
-        for d in &add {
-            self.claim(Field::Devices, Some(&d.path), plugin)?;
-            self.reply_linux().devices.push(d.clone());
-        }
+        let reply = &mut self.reply.linux.mut_or_insert_default().devices;
+        let list = Listed::new(Field::Devices, reply, |d: &LinuxDevice| d.path.as_str());
+        let change = list.fold(
+            self.claims,
+            &self.id,
+            plugin,
+            devices,
+            LinuxDevice::is_marked_for_removal,
+        )?;
         // As the reference: device removals do not reach the reply.
-        self.ctr_linux().devices.extend(add);
+        let ctr = &mut self.ctr.linux.mut_or_insert_default().devices;
+        ctr.retain(|d| !change.removed.contains(&d.path) && !change.set.contains(&d.path));
+        ctr.extend(change.add);
         Ok(())
     }
 
@@ -211,29 +179,24 @@ impl Target<'_> {
         if env.is_empty() {
             return Ok(());
         }
-        let (add, del, modified) =
-            split_removals(env, |e| e.is_marked_for_removal(), |e| e.key.as_str());
-        let removed: Vec<String> = self
-            .reply
-            .env
-            .iter()
-            .filter(|e| del.contains(&e.key))
-            .map(|e| e.key.clone())
-            .collect();
-        for k in &removed {
-            self.clear(Field::Env, Some(k), plugin);
-        }
-        self.reply.env.retain(|e| !del.contains(&e.key));
+        let list = Listed::new(Field::Env, &mut self.reply.env, |e: &KeyValue| {
+            e.key.as_str()
+        });
+        let change = list.fold(
+            self.claims,
+            &self.id,
+            plugin,
+            env,
+            KeyValue::is_marked_for_removal,
+        )?;
+        // As the reference: environment removals do not reach the reply.
         self.ctr.env.retain(|entry| {
             let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-            !del.contains(key) && !modified.contains(key)
+            !change.removed.contains(key) && !change.set.contains(key)
         });
-        for e in &add {
-            self.claim(Field::Env, Some(&e.key), plugin)?;
-            self.reply.env.push(e.clone());
-        }
-        // As the reference: environment removals do not reach the reply.
-        self.ctr.env.extend(add.iter().map(KeyValue::to_env_string));
+        self.ctr
+            .env
+            .extend(change.add.iter().map(KeyValue::to_env_string));
         Ok(())
     }
 
@@ -264,7 +227,7 @@ impl Target<'_> {
         append_hooks(self.reply.hooks.mut_or_insert_default(), hooks);
         append_hooks(self.ctr.hooks.mut_or_insert_default(), hooks);
         if any {
-            self.owners.claim_hooks(&self.id, plugin);
+            self.claims.claim_hooks(&self.id, plugin);
         }
     }
 
@@ -283,7 +246,7 @@ impl Target<'_> {
             .resources
             .mut_or_insert_default();
         let mut targets = [ctr, reply];
-        merge_resources(self.owners, &self.id, plugin, res, &mut targets)?;
+        merge_resources(self.claims, &self.id, plugin, res, &mut targets)?;
         if keep_rules {
             // Device cgroup rules are appended, never claimed.
             for t in targets.iter_mut() {
@@ -291,7 +254,7 @@ impl Target<'_> {
             }
         }
         if let Some(pids) = res.pids.as_ref() {
-            self.owners
+            self.claims
                 .claim(&self.id, Field::PidsLimit, None, plugin)?;
             for t in targets.iter_mut() {
                 t.pids = MessageField::some(LinuxPids {
@@ -340,44 +303,31 @@ impl Target<'_> {
         if sysctl.is_empty() {
             return Ok(());
         }
-        let (mut del, add) = split_keyed(sysctl);
-        match self.rules.sysctl {
-            SysctlRule::Ignored => return Ok(()),
-            SysctlRule::Broken => {
-                if let Some(k) = add.keys().next() {
-                    return Err(Error::Handler(format!(
-                        "plugin {plugin:?} adjusted sysctl {k:?} of container {:?}: a runtime on \
-                         NRI v0.11 crashes on a sysctl adjustment (it writes to a map it never \
-                         created), so the container cannot be created",
-                        self.id
-                    )));
-                }
-                // As the reference: removals land among the annotations.
-                for k in del {
-                    self.reply
-                        .annotations
-                        .insert(mark_for_removal(&k), String::new());
-                }
-                return Ok(());
+        if self.rules.sysctl == SysctlRule::Broken {
+            let (removed, set) = split_keyed(sysctl);
+            if let Some(k) = set.keys().next() {
+                return Err(Error::Handler(format!(
+                    "plugin {plugin:?} adjusted sysctl {k:?} of container {:?}: a runtime on \
+                     NRI v0.11 crashes on a sysctl adjustment (it writes to a map it never \
+                     created), so the container cannot be created",
+                    self.id
+                )));
             }
-            SysctlRule::Merged => {}
+            // As the reference: removals land among the annotations.
+            mark_removed(&mut self.reply.annotations, removed);
+            return Ok(());
         }
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::Sysctl, Some(&k), plugin);
-                self.ctr_linux().sysctl.remove(&k);
-                self.reply_linux()
-                    .sysctl
-                    .insert(mark_for_removal(&k), String::new());
-            }
-            self.claim(Field::Sysctl, Some(&k), plugin)?;
-            self.ctr_linux().sysctl.insert(k.clone(), v.clone());
-            self.reply_linux().sysctl.insert(k, v);
-        }
-        for k in del {
-            self.reply_linux()
-                .sysctl
-                .insert(mark_for_removal(&k), String::new());
+        let (ctr, reply) = (
+            &mut self.ctr.linux.mut_or_insert_default().sysctl,
+            &mut self.reply.linux.mut_or_insert_default().sysctl,
+        );
+        let removed =
+            Keyed::new(Field::Sysctl, ctr, reply).merge(self.claims, &self.id, sysctl, plugin)?;
+        if self.rules.sysctl == SysctlRule::MergedRemovalsAsAnnotations {
+            // As the reference before v0.12.3.
+            mark_removed(&mut self.reply.annotations, removed);
+        } else {
+            mark_removed(&mut self.reply_linux().sysctl, removed);
         }
         Ok(())
     }
@@ -390,24 +340,17 @@ impl Target<'_> {
         if devices.is_empty() {
             return Ok(());
         }
-        let (mut del, add) = split_keyed(devices);
-        for (k, v) in add {
-            if del.remove(&k) {
-                self.clear(Field::LinuxNetDevices, Some(&k), plugin);
-                self.ctr_linux().net_devices.remove(&k);
-                self.reply_linux()
-                    .net_devices
-                    .insert(mark_for_removal(&k), Default::default());
-            }
-            self.claim(Field::LinuxNetDevices, Some(&k), plugin)?;
-            self.ctr_linux().net_devices.insert(k.clone(), v.clone());
-            self.reply_linux().net_devices.insert(k, v);
-        }
-        for k in del {
-            self.reply_linux()
-                .net_devices
-                .insert(mark_for_removal(&k), Default::default());
-        }
+        let (ctr, reply) = (
+            &mut self.ctr.linux.mut_or_insert_default().net_devices,
+            &mut self.reply.linux.mut_or_insert_default().net_devices,
+        );
+        let removed = Keyed::new(Field::LinuxNetDevices, ctr, reply).merge(
+            self.claims,
+            &self.id,
+            devices,
+            plugin,
+        )?;
+        mark_removed(&mut self.reply_linux().net_devices, removed);
         Ok(())
     }
 
@@ -485,6 +428,133 @@ fn append_hooks(to: &mut Hooks, from: &Hooks) {
         .extend(from.start_container.iter().cloned());
 }
 
+/// A map of the container and the same map of the collected reply, with
+/// the field that claims their keys.
+struct Keyed<'a, V> {
+    field: Field,
+    ctr: &'a mut HashMap<String, V>,
+    reply: &'a mut HashMap<String, V>,
+}
+
+impl<'a, V: Clone + Default> Keyed<'a, V> {
+    fn new(
+        field: Field,
+        ctr: &'a mut HashMap<String, V>,
+        reply: &'a mut HashMap<String, V>,
+    ) -> Self {
+        Keyed { field, ctr, reply }
+    }
+
+    /// Folds in a map adjustment: a key removed and set again is cleared
+    /// first (the reply keeps its removal mark), every key set is claimed.
+    /// Returns the keys only removed, for the caller to mark in the reply
+    /// as the version does.
+    fn merge(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        adjust: &HashMap<String, V>,
+        plugin: &str,
+    ) -> Result<BTreeSet<String>> {
+        let (mut removed, set) = split_keyed(adjust);
+        for (k, v) in set {
+            if removed.remove(&k) {
+                claims.clear(id, self.field, Some(&k), plugin);
+                self.ctr.remove(&k);
+                self.reply.insert(mark_for_removal(&k), V::default());
+            }
+            claims.claim(id, self.field, Some(&k), plugin)?;
+            self.ctr.insert(k.clone(), v.clone());
+            self.reply.insert(k, v);
+        }
+        Ok(removed)
+    }
+}
+
+/// A list of the collected reply whose items have a key, with the field
+/// that claims them.
+struct Listed<'a, T> {
+    field: Field,
+    items: &'a mut Vec<T>,
+    key: fn(&T) -> &str,
+}
+
+/// What a list adjustment asks for.
+struct ListChange<T> {
+    /// The items it adds.
+    add: Vec<T>,
+    /// The keys it removes (items marked with `-`).
+    removed: BTreeSet<String>,
+    /// The keys it adds.
+    set: BTreeSet<String>,
+}
+
+impl<'a, T: Clone> Listed<'a, T> {
+    fn new(field: Field, items: &'a mut Vec<T>, key: fn(&T) -> &str) -> Self {
+        Listed { field, items, key }
+    }
+
+    /// Folds in a list adjustment: drops the items it removes, releasing
+    /// their claims, then claims and appends the items it adds. Returns
+    /// what it asked, for the container.
+    fn fold(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        plugin: &str,
+        adjust: &[T],
+        marked: fn(&T) -> Option<&str>,
+    ) -> Result<ListChange<T>> {
+        let mut change = ListChange {
+            add: Vec::new(),
+            removed: BTreeSet::new(),
+            set: BTreeSet::new(),
+        };
+        for item in adjust {
+            match marked(item) {
+                Some(k) => {
+                    change.removed.insert(k.to_string());
+                }
+                None => {
+                    change.set.insert((self.key)(item).to_string());
+                    change.add.push(item.clone());
+                }
+            }
+        }
+        let removed = |k: &str| change.removed.contains(k);
+        self.replace(claims, id, plugin, removed, &change.add)?;
+        Ok(change)
+    }
+
+    /// Drops the items whose key is `removed`, releasing their claims,
+    /// then claims each of `added` and appends it.
+    fn replace(
+        self,
+        claims: &mut Claims,
+        id: &str,
+        plugin: &str,
+        removed: impl Fn(&str) -> bool,
+        added: &[T],
+    ) -> Result<()> {
+        for item in self.items.iter().filter(|item| removed((self.key)(item))) {
+            claims.clear(id, self.field, Some((self.key)(item)), plugin);
+        }
+        self.items.retain(|item| !removed((self.key)(item)));
+        for item in added {
+            claims.claim(id, self.field, Some((self.key)(item)), plugin)?;
+            self.items.push(item.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Marks `keys` as removed in `map`.
+fn mark_removed<V: Default>(map: &mut HashMap<String, V>, keys: BTreeSet<String>) {
+    for k in keys {
+        map.insert(mark_for_removal(&k), V::default());
+    }
+}
+
 /// Splits a map adjustment into the keys it removes (marked with `-`) and
 /// the entries it sets, both in key order.
 fn split_keyed<V: Clone>(items: &HashMap<String, V>) -> (BTreeSet<String>, BTreeMap<String, V>) {
@@ -501,26 +571,4 @@ fn split_keyed<V: Clone>(items: &HashMap<String, V>) -> (BTreeSet<String>, BTree
         }
     }
     (del, add)
-}
-
-/// Splits a plugin's items into the ones it adds (and the keys they set)
-/// and the keys it asks to remove (those marked with `-`).
-fn split_removals<T: Clone>(
-    items: &[T],
-    marked: impl Fn(&T) -> Option<&str>,
-    key: impl Fn(&T) -> &str,
-) -> (Vec<T>, BTreeSet<String>, BTreeSet<String>) {
-    let (mut add, mut del, mut set) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
-    for item in items {
-        match marked(item) {
-            Some(k) => {
-                del.insert(k.to_string());
-            }
-            None => {
-                set.insert(key(item).to_string());
-                add.push(item.clone());
-            }
-        }
-    }
-    (add, del, set)
 }

@@ -2,11 +2,14 @@
 
 use super::*;
 use crate::api::{
-    Field, IOPrioClass, KeyValue, LinuxIOPriority, LinuxMemoryPolicy, LinuxNamespace,
-    LinuxNetDevice, LinuxRdt, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp, MpolMode,
-    OptionalBool, OptionalString,
+    Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
+    CreateContainerResponse, Field, IOPrioClass, KeyValue, LinuxIOPriority, LinuxMemoryPolicy,
+    LinuxNamespace, LinuxNetDevice, LinuxRdt, LinuxScheduler, LinuxSchedulerPolicy, LinuxSeccomp,
+    MpolMode, OptionalBool, OptionalString, UpdateContainerRequest,
 };
+use crate::runtime::emulation::MergeRules;
 use crate::runtime::Emulation;
+use protobuf::MessageField;
 
 fn rules(v: Emulation) -> MergeRules {
     v.profile().merge
@@ -267,11 +270,83 @@ fn v0_9_drops_the_newer_adjustments_and_v0_11_the_memory_policy() {
 }
 
 #[test]
+fn v0_10_merges_its_own_adjustments_and_drops_those_of_v0_11() {
+    // A v0.10 runtime reads a reply without the fields it does not know:
+    // sysctls, net devices, scheduler and RDT are dropped (no panic, no
+    // error), the adjustments of v0.10 are merged.
+    let mut c = Collector::create(create_req("c"), rules(Emulation::V0_10_0));
+    c.apply_create(&reply(v012_adjustment("a")), "10-a")
+        .unwrap();
+    let cl = c.create_request().unwrap().container.linux.get_or_default();
+    assert!(cl.sysctl.is_empty() && cl.net_devices.is_empty());
+    let resp = c.create_response();
+    let a = resp.adjust.get_or_default();
+    assert_eq!(a.args, ["/bin/a", "--x"]);
+    let l = a.linux.get_or_default();
+    assert_eq!(l.io_priority.priority, 4);
+    assert_eq!(l.namespaces.len(), 1);
+    assert!(l.sysctl.is_empty() && l.net_devices.is_empty());
+    assert!(l.scheduler.is_none() && l.memory_policy.is_none());
+    assert!(
+        l.rdt.is_none(),
+        "no RDT step, so no RDT skeleton, before v0.11"
+    );
+}
+
+#[test]
+fn a_sysctl_removal_lands_among_the_annotations_before_v0_12_3() {
+    let removal = || {
+        let mut a = ContainerAdjustment::new();
+        let l = a.linux.mut_or_insert_default();
+        l.sysctl.insert("-net.a".into(), String::new());
+        l.sysctl.insert("-net.b".into(), String::new());
+        l.sysctl.insert("net.b".into(), "1".into());
+        reply(a)
+    };
+    for (v, in_sysctl) in [
+        (Emulation::V0_11_0, false),
+        (Emulation::V0_12_0, false),
+        (Emulation::V0_12_1, false),
+        (Emulation::V0_12_3, true),
+        (Emulation::V0_12_5, true),
+    ] {
+        let mut c = Collector::create(create_req("c"), rules(v));
+        let mut r = removal();
+        if v == Emulation::V0_11_0 {
+            // v0.11 crashes on the setting: only the removal is tried.
+            r.adjust
+                .mut_or_insert_default()
+                .linux
+                .mut_or_insert_default()
+                .sysctl
+                .remove("net.b");
+            r.adjust
+                .mut_or_insert_default()
+                .linux
+                .mut_or_insert_default()
+                .sysctl
+                .remove("-net.b");
+        }
+        c.apply_create(&r, "10-a").unwrap();
+        let a = c.create_response().adjust.unwrap();
+        let sysctl = &a.linux.sysctl;
+        assert_eq!(sysctl.contains_key("-net.a"), in_sysctl, "{v}");
+        assert_eq!(a.annotations.contains_key("-net.a"), !in_sysctl, "{v}");
+        if v != Emulation::V0_11_0 {
+            // Removed and set again: the mark stays with the sysctls.
+            assert_eq!(sysctl["net.b"], "1", "{v}");
+            assert!(sysctl.contains_key("-net.b"), "{v}");
+        }
+    }
+}
+
+#[test]
 fn any_linux_part_leaves_an_empty_rdt_in_the_merged_adjustment_from_v0_11() {
     let mut a = ContainerAdjustment::new();
     a.linux.mut_or_insert_default().cgroups_path = "/x".into();
     for (v, rdt) in [
         (Emulation::V0_9_0, false),
+        (Emulation::V0_10_0, false),
         (Emulation::V0_11_0, true),
         (Emulation::V0_12_5, true),
     ] {

@@ -1,7 +1,8 @@
-//! The runtime's locks: the event lock, granted in arrival order, and a
-//! mutex helper that survives a panicking holder.
+//! The runtime's event lock, granted in arrival order.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
+
+use crate::locking::{lock, wait};
 
 /// A lock granted in arrival order.
 ///
@@ -13,18 +14,26 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 /// the event in flight only.
 #[derive(Default)]
 pub(crate) struct FairLock {
-    /// (next ticket to hand out, ticket being served)
-    tickets: Mutex<(u64, u64)>,
+    tickets: Mutex<Tickets>,
     turn: Condvar,
+}
+
+/// The queue of a [`FairLock`].
+#[derive(Default)]
+struct Tickets {
+    /// The next ticket to hand out.
+    next: u64,
+    /// The ticket that holds the lock.
+    serving: u64,
 }
 
 impl FairLock {
     pub(crate) fn lock(&self) -> FairGuard<'_> {
         let mut t = lock(&self.tickets);
-        let mine = t.0;
-        t.0 += 1;
-        while t.1 != mine {
-            t = self.turn.wait(t).unwrap_or_else(|e| e.into_inner());
+        let mine = t.next;
+        t.next += 1;
+        while t.serving != mine {
+            t = wait(&self.turn, t);
         }
         FairGuard(self)
     }
@@ -36,17 +45,13 @@ pub(crate) struct FairGuard<'a>(&'a FairLock);
 impl Drop for FairGuard<'_> {
     fn drop(&mut self) {
         let mut t = lock(&self.0.tickets);
-        t.1 += 1;
-        let waiting = t.0 != t.1;
+        t.serving += 1;
+        let waiting = t.next != t.serving;
         drop(t);
         if waiting {
             self.0.turn.notify_all();
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -58,7 +63,7 @@ mod tests {
 
     fn waiting(l: &FairLock) -> u64 {
         let t = lock(&l.tickets);
-        t.0 - t.1
+        t.next - t.serving
     }
 
     #[test]

@@ -4,28 +4,64 @@
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::api;
 use crate::locking::lock;
 use crate::{Error, Result};
 
-use super::lifecycle::Stub;
-
 /// Opens a connection to the runtime's socket.
 pub type Dialer = Arc<dyn Fn(&Path) -> io::Result<UnixStream> + Send + Sync>;
 
-impl Stub {
-    pub(super) fn connect(&self) -> Result<(UnixStream, bool)> {
-        if let Some(s) = lock(&self.inner.given).take() {
-            log::debug!("plugin {} using the given connection", self.name());
-            return Ok((s, false));
+/// Where the stub's connections to the runtime come from.
+pub(super) struct Connector {
+    /// The NRI socket path dialed when nothing else applies.
+    pub(super) socket_path: PathBuf,
+    /// A connection given to the builder, used by the first start.
+    pub(super) given: Mutex<Option<UnixStream>>,
+    /// Replaces how the socket path is dialed.
+    pub(super) dialer: Option<Dialer>,
+    /// The descriptor in `NRI_PLUGIN_SOCKET` was taken (it can be only once).
+    pub(super) env_fd_taken: AtomicBool,
+}
+
+/// A connection to the runtime, and how it came.
+pub(super) struct Dialed {
+    pub(super) stream: UnixStream,
+    /// The runtime launched the plugin and passed the connection
+    /// (`NRI_PLUGIN_SOCKET`): it cannot be dialed again.
+    pub(super) launched: bool,
+}
+
+impl Connector {
+    pub(super) fn new(
+        socket_path: PathBuf,
+        given: Option<UnixStream>,
+        dialer: Option<Dialer>,
+    ) -> Connector {
+        Connector {
+            socket_path,
+            given: Mutex::new(given),
+            dialer,
+            env_fd_taken: AtomicBool::new(false),
+        }
+    }
+
+    /// A new connection to the runtime for plugin `plugin` (for messages):
+    /// the given one, else the inherited one, else one dialed.
+    pub(super) fn dial(&self, plugin: &str) -> Result<Dialed> {
+        if let Some(stream) = lock(&self.given).take() {
+            log::debug!("plugin {plugin} using the given connection");
+            return Ok(Dialed {
+                stream,
+                launched: false,
+            });
         }
         if let Ok(value) = std::env::var(api::PLUGIN_SOCKET_ENV_VAR) {
             if !value.is_empty() {
-                if self.inner.env_fd_taken.load(Ordering::Acquire) {
+                if self.env_fd_taken.load(Ordering::Acquire) {
                     return Err(Error::Config(format!(
                         "{}={value:?}: the connection inherited from the runtime was already used and \
                          closed; a launched plugin cannot reconnect",
@@ -33,16 +69,23 @@ impl Stub {
                     )));
                 }
                 let stream = socket_from_env(&value)?;
-                self.inner.env_fd_taken.store(true, Ordering::Release);
-                return Ok((stream, true));
+                self.env_fd_taken.store(true, Ordering::Release);
+                return Ok(Dialed {
+                    stream,
+                    launched: true,
+                });
             }
         }
-        let path = &self.inner.socket_path;
-        let res = match &self.inner.dialer {
+        let path = &self.socket_path;
+        let res = match &self.dialer {
             Some(d) => d(path),
             None => UnixStream::connect(path),
         };
-        res.map(|s| (s, false)).map_err(|e| {
+        res.map(|stream| Dialed {
+            stream,
+            launched: false,
+        })
+        .map_err(|e| {
             Error::io(
                 format!("cannot connect to the NRI socket {}", path.display()),
                 e,

@@ -9,10 +9,11 @@
 //! namespaces, sysctls and others, and require given plugins to take part)
 //! is not emulated: only plugins validate here.
 
+use crate::api::{rpc, Event, ValidateContainerAdjustmentRequest};
+use crate::{Error, Result};
+
 use super::handle::PluginHandle;
 use super::relay::Sent;
-use crate::api::ValidateContainerAdjustmentRequest;
-use crate::{Error, Result};
 
 /// Sends `req` to every validator concurrently and waits for all of them.
 /// The first failure in validator order fails the creation (upstream
@@ -46,7 +47,11 @@ pub(crate) fn validate(
 }
 
 fn validate_one(p: &PluginHandle, req: &ValidateContainerAdjustmentRequest) -> Result<()> {
-    match p.send_validation(req, false) {
+    let (rpc, event) = (
+        rpc::VALIDATE_CONTAINER_ADJUSTMENT,
+        Event::VALIDATE_CONTAINER_ADJUSTMENT,
+    );
+    match p.relay.request(rpc, Some(event), req, false) {
         Ok(Sent::Reply(verdict)) => verdict.validation_result(p.name()),
         Ok(Sent::NotSubscribed) => Ok(()),
         Err(e) => Err(Error::Handler(format!(

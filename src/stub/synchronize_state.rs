@@ -11,11 +11,14 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 use protobuf::Message;
 
 use crate::api::{Container, PodSandbox};
 use crate::error::{Error, Result};
+use crate::locking::lock;
+use crate::pb::wire::{self, Reader, WireError, WireType};
 
 /// Field numbers of `SynchronizeRequest`.
 const FIELD_PODS: u32 = 1;
@@ -72,9 +75,7 @@ impl SyncState {
             (FIELD_CONTAINERS, encode_all(containers)?),
         ] {
             for item in items {
-                put_varint(&mut buf, u64::from(field << 3 | 2));
-                put_varint(&mut buf, item.len() as u64);
-                buf.extend_from_slice(&item);
+                wire::put_len_field(&mut buf, field, &item);
             }
         }
         let scan = scan_chunk(&buf)?;
@@ -198,6 +199,61 @@ impl fmt::Debug for SyncState {
     }
 }
 
+/// The chunks of a Synchronize received so far on the current connection,
+/// within a bound on their bytes.
+pub(super) struct ChunkCollector {
+    held: Mutex<Option<SyncState>>,
+    max_bytes: usize,
+}
+
+/// A chunk that would take the collected state over its bound.
+#[derive(Debug)]
+pub(super) struct OverBound {
+    /// Bytes held before the chunk (now dropped).
+    pub(super) held: usize,
+    /// The chunk's bytes.
+    pub(super) chunk: usize,
+    /// The bound.
+    pub(super) max: usize,
+}
+
+impl ChunkCollector {
+    pub(super) fn new(max_bytes: usize) -> ChunkCollector {
+        ChunkCollector {
+            held: Mutex::new(None),
+            max_bytes,
+        }
+    }
+
+    /// Forgets what a previous connection sent.
+    pub(super) fn reset(&self) {
+        lock(&self.held).take();
+    }
+
+    /// Adds one chunk; gives the whole state once the chunk is the last
+    /// (`scan.more` unset). A chunk over the bound drops everything.
+    pub(super) fn push(
+        &self,
+        chunk: Vec<u8>,
+        scan: Scan,
+    ) -> std::result::Result<Option<SyncState>, OverBound> {
+        let mut held = lock(&self.held);
+        let bytes = held.as_ref().map_or(0, SyncState::encoded_len);
+        if bytes.saturating_add(chunk.len()) > self.max_bytes {
+            held.take();
+            return Err(OverBound {
+                held: bytes,
+                chunk: chunk.len(),
+                max: self.max_bytes,
+            });
+        }
+        let more = scan.more;
+        held.get_or_insert_with(SyncState::default)
+            .push_chunk(chunk, scan);
+        Ok(if more { None } else { held.take() })
+    }
+}
+
 /// Iterator over the pods or containers of a [`SyncState`], decoding each
 /// item as it is reached.
 pub struct Items<'a, M> {
@@ -249,11 +305,12 @@ pub(crate) struct Scan {
 
 /// Finds the pods, containers and `more` flag of an encoded
 /// `SynchronizeRequest` without decoding the items. Checks the framing of
-/// every top-level field (tags, wire types, lengths within the buffer).
-/// Unknown fields, and known ones with an unexpected wire type, are skipped,
-/// as the protobuf decoders (Go's and Rust's) do.
+/// every top-level field (tags, wire types, lengths within the buffer,
+/// groups closed by their own end tag). Unknown fields, and known ones with
+/// an unexpected wire type, are skipped, as the protobuf decoders (Go's and
+/// Rust's) do.
 pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
-    let bad = |at: usize, what: String| {
+    let bad = |at: usize, what: &dyn std::fmt::Display| {
         Error::Protocol(format!(
             "malformed SynchronizeRequest at byte {at} of {}: {what}",
             buf.len()
@@ -262,154 +319,31 @@ pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
     if buf.len() > u32::MAX as usize {
         return Err(bad(
             0,
-            format!("{} bytes is over the 4 GiB limit", buf.len()),
+            &format!("{} bytes is over the 4 GiB limit", buf.len()),
         ));
     }
+    let wire_error = |e: WireError| bad(e.at, &e.kind);
     let mut scan = Scan::default();
-    let mut pos = 0usize;
-    while pos < buf.len() {
-        let at = pos;
-        let tag = read_varint32(buf, &mut pos)
-            .ok_or_else(|| bad(at, "truncated or invalid tag".into()))?;
-        let field = tag >> 3;
-        let wire = (tag & 7) as u8;
-        if field == 0 || field > u64::from(u32::MAX >> 3) {
-            return Err(bad(at, format!("invalid field number {field}")));
-        }
-        let field = field as u32;
-        match wire {
-            0 => {
-                let v = read_varint(buf, &mut pos)
-                    .ok_or_else(|| bad(at, format!("truncated varint in field {field}")))?;
-                if field == FIELD_MORE {
-                    scan.more = v != 0;
+    let mut r = Reader::new(buf);
+    while let Some(tag) = r.read_tag().map_err(wire_error)? {
+        match (tag.field, tag.wire) {
+            (FIELD_MORE, WireType::Varint) => {
+                scan.more = r.read_varint(tag).map_err(wire_error)? != 0;
+            }
+            (FIELD_PODS | FIELD_CONTAINERS, WireType::Len) => {
+                let range = r.read_len_range(tag).map_err(wire_error)?;
+                // Within the 4 GiB checked above.
+                let span = (range.start as u32, range.end as u32);
+                if tag.field == FIELD_PODS {
+                    scan.pods.push(span);
+                } else {
+                    scan.containers.push(span);
                 }
             }
-            1 | 5 => {
-                let n = if wire == 1 { 8 } else { 4 };
-                if buf.len() - pos < n {
-                    return Err(bad(at, format!("truncated fixed field {field}")));
-                }
-                pos += n;
-            }
-            2 => {
-                let len = read_varint32(buf, &mut pos).ok_or_else(|| {
-                    bad(at, format!("truncated or invalid length of field {field}"))
-                })?;
-                if len > (buf.len() - pos) as u64 {
-                    return Err(bad(
-                        at,
-                        format!(
-                            "field {field} declares {len} bytes but only {} remain",
-                            buf.len() - pos
-                        ),
-                    ));
-                }
-                let (start, end) = (pos as u32, (pos + len as usize) as u32);
-                match field {
-                    FIELD_PODS => scan.pods.push((start, end)),
-                    FIELD_CONTAINERS => scan.containers.push((start, end)),
-                    _ => {}
-                }
-                pos = end as usize;
-            }
-            3 => skip_group(buf, &mut pos, field).map_err(|what| bad(at, what))?,
-            w => {
-                return Err(bad(
-                    at,
-                    format!("unsupported wire type {w} in field {field}"),
-                ))
-            }
+            _ => r.skip(tag).map_err(wire_error)?,
         }
     }
     Ok(scan)
-}
-
-/// Nesting bound for groups, the protobuf decoders' recursion limit.
-const MAX_GROUP_DEPTH: usize = 100;
-
-/// Skips a (deprecated) group started by `field`, nested groups included,
-/// up to and including its end tag, which must carry the same field number
-/// (as Go's decoder requires).
-fn skip_group(buf: &[u8], pos: &mut usize, field: u32) -> std::result::Result<(), String> {
-    let mut open = vec![field];
-    while let Some(&inner) = open.last() {
-        let tag = read_varint32(buf, pos).ok_or_else(|| format!("group {inner} is not closed"))?;
-        let (f, wire) = (tag >> 3, tag & 7);
-        if f == 0 || f > u64::from(u32::MAX >> 3) {
-            return Err(format!("invalid field number {f} in group {inner}"));
-        }
-        match wire {
-            0 => {
-                read_varint(buf, pos)
-                    .ok_or_else(|| format!("truncated varint in group {inner}"))?;
-            }
-            1 | 5 => {
-                let n = if wire == 1 { 8 } else { 4 };
-                if buf.len() - *pos < n {
-                    return Err(format!("truncated fixed field in group {inner}"));
-                }
-                *pos += n;
-            }
-            2 => {
-                let len = read_varint32(buf, pos)
-                    .ok_or_else(|| format!("truncated length in group {inner}"))?;
-                if len > (buf.len() - *pos) as u64 {
-                    return Err(format!("field {f} in group {inner} overruns the buffer"));
-                }
-                *pos += len as usize;
-            }
-            3 => {
-                if open.len() >= MAX_GROUP_DEPTH {
-                    return Err(format!("groups nested deeper than {MAX_GROUP_DEPTH}"));
-                }
-                open.push(f as u32);
-            }
-            4 if f as u32 == inner => {
-                open.pop();
-            }
-            4 => return Err(format!("end of group {f} inside group {inner}")),
-            w => return Err(format!("unsupported wire type {w} in group {inner}")),
-        }
-    }
-    Ok(())
-}
-
-/// A varint of at most 10 bytes that fits 64 bits (scalar values).
-fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    read_varint_within(buf, pos, 10, 0x01)
-}
-
-/// A varint that must fit 32 bits: at most 5 bytes, the fifth at most
-/// 0x0f (tags and lengths, read the way the protobuf decoder reads them).
-fn read_varint32(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    read_varint_within(buf, pos, 5, 0x0f)
-}
-
-/// A varint of at most `max_len` bytes whose last possible byte is at most
-/// `last_max`; `None` when truncated or out of range.
-fn read_varint_within(buf: &[u8], pos: &mut usize, max_len: usize, last_max: u8) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..max_len {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if i == max_len - 1 {
-            return (b <= last_max).then_some(v | u64::from(b) << (7 * i));
-        }
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 fn encode_all<M: Message>(items: &[M]) -> Result<Vec<Vec<u8>>> {
@@ -429,6 +363,7 @@ fn encode_all<M: Message>(items: &[M]) -> Result<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
     use crate::api::SynchronizeRequest;
+    use crate::pb::wire::{put_varint, MAX_GROUP_DEPTH};
 
     fn sample(n: usize) -> (Vec<PodSandbox>, Vec<Container>) {
         let pods = (0..n)

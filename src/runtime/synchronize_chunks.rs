@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use protobuf::Message;
 
-use super::relay::decode;
-use crate::api::{
-    Container, ContainerUpdate, PodSandbox, SynchronizeRequest, SynchronizeResponse, PLUGIN_SERVICE,
-};
+use crate::api::{rpc, Container, ContainerUpdate, PodSandbox, SynchronizeRequest};
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
 use crate::ttrpc::{Client, Request};
 use crate::{Error, Result};
+
+use super::encoding::decode_reply;
+use crate::pb::wire::{self, Tag, WireType};
 
 /// Fewest objects (pods plus containers) per chunk, as in the reference.
 const MIN_OBJECTS_PER_CHUNK: usize = 8;
@@ -27,7 +27,8 @@ const MIN_OBJECTS_PER_CHUNK: usize = 8;
 /// Largest share of the refused size the next chunk is sized for.
 const MAX_SHRINK_FACTOR: f64 = 0.9;
 
-const METHOD: &str = "Synchronize";
+const SERVICE: &str = rpc::SYNCHRONIZE.service;
+const METHOD: &str = rpc::SYNCHRONIZE.method;
 
 /// Sends the state to the plugin, in chunks if needed, and returns the
 /// plugin's updates from the last reply.
@@ -43,10 +44,10 @@ pub(crate) fn synchronize(
     containers: &[Container],
 ) -> Result<Vec<ContainerUpdate>> {
     let deadline = Instant::now() + timeout;
-    let pod_len: Vec<usize> = pods.iter().map(|p| field_len(p.compute_size())).collect();
+    let pod_len: Vec<usize> = pods.iter().map(|p| field_len(FIELD_PODS, p)).collect();
     let ctr_len: Vec<usize> = containers
         .iter()
-        .map(|c| field_len(c.compute_size()))
+        .map(|c| field_len(FIELD_CONTAINERS, c))
         .collect();
     let (mut p0, mut c0) = (0usize, 0usize);
     let (mut pods_per_chunk, mut ctrs_per_chunk) = (pods.len(), containers.len());
@@ -57,7 +58,7 @@ pub(crate) fn synchronize(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::DeadlineExceeded {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 timeout,
             });
@@ -65,7 +66,7 @@ pub(crate) fn synchronize(
         let (pods_chunk, ctrs_chunk) = (p0..p0 + pods_per_chunk, c0..c0 + ctrs_per_chunk);
         let payload_len = pod_len[pods_chunk.clone()].iter().sum::<usize>()
             + ctr_len[ctrs_chunk.clone()].iter().sum::<usize>()
-            + if more { 2 } else { 0 };
+            + more_len(more);
         let envelope_len = envelope_len(payload_len, left);
         if envelope_len > MAX_MESSAGE_LEN {
             // What the reference's client refuses to send: shrink and retry.
@@ -95,8 +96,8 @@ pub(crate) fn synchronize(
             more,
             payload_len,
         )?;
-        let reply = client.call_raw(PLUGIN_SERVICE, METHOD, payload, Some(left), Vec::new())?;
-        let reply = decode::<SynchronizeResponse>(&reply)?;
+        let reply = client.call_raw(SERVICE, METHOD, payload, Some(left), Vec::new())?;
+        let reply = decode_reply(rpc::SYNCHRONIZE, &reply)?;
         chunks += 1;
         if !more {
             if chunks > 1 {
@@ -120,12 +121,27 @@ pub(crate) fn synchronize(
     }
 }
 
-/// Bytes one object takes as a length-delimited field: tag, length, message.
-fn field_len(size: u64) -> usize {
-    (1 + protobuf::rt::compute_raw_varint64_size(size) + size) as usize
+/// Field numbers of `SynchronizeRequest`.
+const FIELD_PODS: u32 = 1;
+const FIELD_CONTAINERS: u32 = 2;
+const FIELD_MORE: u32 = 3;
+
+/// Bytes one object takes as field `field`: tag, length, message.
+fn field_len(field: u32, m: &impl Message) -> usize {
+    wire::len_field_size(field, m.compute_size() as usize)
 }
 
-/// Encodes `SynchronizeRequest{pods = 1, containers = 2, more = 3}` from
+/// Bytes the `more` flag takes: nothing unless set.
+fn more_len(more: bool) -> usize {
+    let tag = Tag::new(FIELD_MORE, WireType::Varint);
+    if more {
+        wire::varint_len(u64::from(tag.key())) + 1
+    } else {
+        0
+    }
+}
+
+/// Encodes `SynchronizeRequest{pods, containers, more}` from
 /// borrowed slices; `len` is its precomputed length.
 fn encode_chunk(
     pods: &[PodSandbox],
@@ -137,15 +153,15 @@ fn encode_chunk(
     let mut os = protobuf::CodedOutputStream::vec(&mut out);
     let res = (|| {
         for p in pods {
-            os.write_tag(1, protobuf::rt::WireType::LengthDelimited)?;
+            os.write_tag(FIELD_PODS, protobuf::rt::WireType::LengthDelimited)?;
             os.write_message_no_tag(p)?;
         }
         for c in ctrs {
-            os.write_tag(2, protobuf::rt::WireType::LengthDelimited)?;
+            os.write_tag(FIELD_CONTAINERS, protobuf::rt::WireType::LengthDelimited)?;
             os.write_message_no_tag(c)?;
         }
         if more {
-            os.write_bool(3, true)?;
+            os.write_bool(FIELD_MORE, true)?;
         }
         os.flush()
     })();
@@ -162,15 +178,16 @@ fn encode_chunk(
 /// payload of `payload_len` bytes: what the 4 MiB limit applies to.
 fn envelope_len(payload_len: usize, timeout: Duration) -> usize {
     let req = Request {
-        service: PLUGIN_SERVICE.to_string(),
+        service: SERVICE.to_string(),
         method: METHOD.to_string(),
         timeout_nano: timeout.as_nanos().min(i64::MAX as u128) as i64,
         ..Default::default()
     };
+    // Request.payload = 3, left out when empty.
     let payload_field = if payload_len == 0 {
         0
     } else {
-        field_len(payload_len as u64)
+        wire::len_field_size(3, payload_len)
     };
     req.compute_size() as usize + payload_field
 }
@@ -231,20 +248,17 @@ mod tests {
             }
             .write_to_bytes()
             .unwrap();
-            let len = pods
-                .iter()
-                .map(|p| field_len(p.compute_size()))
-                .sum::<usize>()
+            let len = pods.iter().map(|p| field_len(FIELD_PODS, p)).sum::<usize>()
                 + ctrs
                     .iter()
-                    .map(|c| field_len(c.compute_size()))
+                    .map(|c| field_len(FIELD_CONTAINERS, c))
                     .sum::<usize>()
-                + if more { 2 } else { 0 };
+                + more_len(more);
             assert_eq!(len, want.len());
             assert_eq!(encode_chunk(&pods, &ctrs, more, len).unwrap(), want);
             let t = Duration::from_millis(1500);
             let envelope = Request {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 payload: want.clone(),
                 timeout_nano: t.as_nanos() as i64,
@@ -255,7 +269,7 @@ mod tests {
         assert_eq!(
             envelope_len(0, Duration::ZERO),
             Request {
-                service: PLUGIN_SERVICE.to_string(),
+                service: SERVICE.to_string(),
                 method: METHOD.to_string(),
                 ..Default::default()
             }

@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 
 use crate::api::{Field, OwningPlugins};
-use crate::runtime::version::{HooksOwner, OwnerStyle};
+use crate::runtime::emulation::{HooksOwner, OwnerStyle};
 use crate::{Error, Result};
 
 /// The claims of one merge.
-pub(crate) struct Owners {
+pub(crate) struct Claims {
     style: OwnerStyle,
     hooks: HooksOwner,
     /// v0.9 record: container id → subject → plugin.
@@ -26,9 +26,9 @@ pub(crate) struct Owners {
     fields: OwningPlugins,
 }
 
-impl Owners {
-    pub(crate) fn new(style: OwnerStyle, hooks: HooksOwner) -> Owners {
-        Owners {
+impl Claims {
+    pub(crate) fn new(style: OwnerStyle, hooks: HooksOwner) -> Claims {
+        Claims {
             style,
             hooks,
             subjects: HashMap::new(),
@@ -158,8 +158,8 @@ fn subject(field: Field, key: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn fields() -> Owners {
-        Owners::new(OwnerStyle::Fields, HooksOwner::Accumulated)
+    fn fields() -> Claims {
+        Claims::new(OwnerStyle::Fields, HooksOwner::Accumulated)
     }
 
     #[test]
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn v0_9_subjects_forget_a_removed_item() {
-        let mut o = Owners::new(OwnerStyle::Subjects, HooksOwner::None);
+        let mut o = Claims::new(OwnerStyle::Subjects, HooksOwner::None);
         o.claim("c", Field::Annotations, Some("k"), "10-a").unwrap();
         o.clear("c", Field::Annotations, Some("k"), "20-b");
         o.claim("c", Field::Annotations, Some("k"), "30-c").unwrap();
@@ -219,7 +219,7 @@ mod tests {
             o.owning_plugins().owners["c"].simple[&key],
             "10-a,20-b,30-c"
         );
-        let mut o = Owners::new(OwnerStyle::Fields, HooksOwner::LatestAsRemover);
+        let mut o = Claims::new(OwnerStyle::Fields, HooksOwner::LatestAsRemover);
         o.claim_hooks("c", "10-a");
         assert_eq!(o.owning_plugins().owners["c"].simple[&key], "10-a");
         o.claim_hooks("c", "20-b");

@@ -1,0 +1,63 @@
+//! Serving Synchronize: chunks are collected still encoded (see
+//! [`SyncState`](super::SyncState)), and the plugin's handler runs once, on the last chunk.
+
+use crate::api::{rpc, SynchronizeResponse};
+use crate::ttrpc::{encode_result, Code, Status};
+
+use super::handling::Call;
+use super::stats::{LifecycleRequest, Slot};
+use super::synchronize_state::scan_chunk;
+
+const SYNCHRONIZE: LifecycleRequest = LifecycleRequest::Synchronize;
+
+/// Serves one chunk of Synchronize, taken encoded and by value.
+pub(super) fn synchronize(call: &Call<'_>, chunk: Vec<u8>) -> Result<Vec<u8>, Status> {
+    let method = rpc::SYNCHRONIZE.method;
+    let scan = scan_chunk(&chunk).map_err(|e| Status::new(Code::Internal, e.to_string()))?;
+    let collected = call
+        .stub
+        .inner
+        .synchronize
+        .push(chunk, scan)
+        .map_err(|over| {
+            Status::new(
+                Code::ResourceExhausted,
+                format!(
+                "plugin {}: the Synchronize state exceeds {} bytes ({} held, a chunk of {} more)",
+                call.stub.name(),
+                over.max,
+                over.held,
+                over.chunk
+            ),
+            )
+        })?;
+    let Some(state) = collected else {
+        let more = SynchronizeResponse {
+            more: true,
+            ..Default::default()
+        };
+        return encode_result(method, &more);
+    };
+    let update = call
+        .run(
+            SYNCHRONIZE.name(),
+            Slot::lifecycle(SYNCHRONIZE),
+            |ctx, p| p.synchronize(ctx, state),
+        )
+        .map_err(|e| call.failed(method, &WholeState, e))?;
+    let reply = SynchronizeResponse {
+        update,
+        more: false,
+        ..Default::default()
+    };
+    encode_result(method, &reply)
+}
+
+/// The subject of Synchronize in log lines.
+struct WholeState;
+
+impl std::fmt::Display for WholeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the runtime's state")
+    }
+}
