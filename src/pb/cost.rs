@@ -22,9 +22,13 @@
 //! new one), and unknown fields kept in a per-message map. The bound covers
 //! the peak while decoding, not only what the decoded message keeps.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use protobuf::reflect::{MessageDescriptor, RuntimeFieldType, RuntimeType};
+use protobuf::MessageFull;
+
+use crate::locking::lock;
 
 use super::wire::{Reader, Tag, WireError, WireErrorKind, WireType};
 
@@ -46,6 +50,16 @@ const VEC: usize = std::mem::size_of::<Vec<u8>>();
 /// unknown-field map (twice the slot, for growth), and its share of the map
 /// and of that `Vec`'s first allocation.
 const UNKNOWN: u64 = 2 * VEC as u64 + 512;
+
+/// The cost model of `M`, built once per process.
+pub(crate) fn model_of<M: MessageFull>() -> Arc<CostModel> {
+    static MODELS: OnceLock<Mutex<HashMap<&'static str, Arc<CostModel>>>> = OnceLock::new();
+    let mut models = lock(MODELS.get_or_init(Default::default));
+    models
+        .entry(M::NAME)
+        .or_insert_with(|| CostModel::new(&M::descriptor()))
+        .clone()
+}
 
 /// How many levels of nested messages the decoder accepts (the protobuf
 /// crate's recursion limit); deeper input fails to decode.

@@ -2,26 +2,14 @@
 //! the memory its decoded form can hold fits in what the requests being
 //! served leave of the budget.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use protobuf::MessageFull;
 
-use crate::locking::lock;
-use crate::pb::cost::CostModel;
+use crate::pb::cost::{model_of, CostModel};
 use crate::status::{Code, Status};
 use crate::{Error, Result};
-
-/// The cost model of `M`, built once per process.
-pub(crate) fn model_of<M: MessageFull>() -> Arc<CostModel> {
-    static MODELS: OnceLock<Mutex<HashMap<&'static str, Arc<CostModel>>>> = OnceLock::new();
-    let mut models = lock(MODELS.get_or_init(Default::default));
-    models
-        .entry(M::NAME)
-        .or_insert_with(|| CostModel::new(&M::descriptor()))
-        .clone()
-}
 
 /// An upper bound of the heap memory, in bytes, that `bytes` hold once
 /// decoded as an `M` (the `M` struct itself, the boxes, strings, vectors

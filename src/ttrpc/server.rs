@@ -141,7 +141,7 @@ impl Services {
             service,
             method,
             Box::new(move |ctx, payload| {
-                let model = model.get_or_init(super::budget::model_of::<Req>);
+                let model = model.get_or_init(crate::pb::cost::model_of::<Req>);
                 let what = || format!("{full} argument {}", Req::NAME);
                 let _held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
                 let req = crate::pb::decode::<Req>(payload).map_err(|e| {
