@@ -34,6 +34,11 @@ pub(super) fn synchronize(call: &Call<'_>, chunk: Vec<u8>) -> Result<Vec<u8>, St
             ),
         })?;
     let Some(state) = collected else {
+        // Charge the decoded forms of this chunk's items once the reply is
+        // out, while the runtime prepares the next chunk.
+        let inner = call.stub.inner.clone();
+        call.rc
+            .after_reply(move || inner.synchronize.charge_decoded());
         let more = SynchronizeResponse {
             more: true,
             ..Default::default()

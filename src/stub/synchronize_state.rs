@@ -204,6 +204,15 @@ impl fmt::Debug for SyncState {
 /// the decoded form of every item (bounded from its bytes, see
 /// [`crate::ttrpc::decoded_size_bound`]), since the plugin may decode all
 /// of it while it still holds the chunks ([`SyncState::decode`]).
+///
+/// A chunk's bytes and index are charged as it arrives, item by item, so a
+/// chunk that takes the state over is refused before the rest of it is
+/// looked at. The decoded forms exist only once the handler runs, so their
+/// walk can wait: [`ChunkCollector::charge_decoded`] walks the chunks taken
+/// so far, run after the reply to an intermediate chunk (while the runtime
+/// prepares the next one), and the last chunk walks whatever is left before
+/// the handler is called. A state found over the bound then is dropped, and
+/// the next chunk (or the last one) refused.
 pub(super) struct ChunkCollector {
     held: Mutex<Collected>,
     max_bytes: usize,
@@ -214,6 +223,10 @@ struct Collected {
     state: Option<SyncState>,
     /// What the state can hold in memory, as charged so far.
     bytes: u64,
+    /// Chunks whose items' decoded forms are charged.
+    walked: usize,
+    /// The state went over the bound when its decoded forms were charged.
+    over: Option<OverBound>,
 }
 
 /// A chunk that would take the collected state over its bound.
@@ -236,18 +249,21 @@ pub(super) enum Refused {
     Over(OverBound),
 }
 
-/// What one item can cost in memory besides its encoded bytes: its place
-/// in the index (a span in a vector that doubles: three times, counting
-/// both blocks while it grows) and its decoded form (a slot in a vector of
-/// decoded items, three times likewise, and what its fields hold).
-fn item_cost<M: protobuf::MessageFull>(bytes: &[u8]) -> u64 {
+/// What an item's place in the index can cost: its span in the state and
+/// its position while the chunk is scanned, each in a vector that doubles
+/// (three times, counting both blocks while it grows).
+const INDEX_COST: u64 = 3 * (std::mem::size_of::<Span>() + 2 * std::mem::size_of::<u32>()) as u64;
+
+/// What one item's decoded form can cost: a slot in a vector of decoded
+/// items (three times, likewise) and what its fields hold.
+fn decoded_cost<M: protobuf::MessageFull>(bytes: &[u8]) -> u64 {
     let model = crate::pb::cost::model_of::<M>();
     let heap = model
         .cost(bytes)
         // Bytes that do not decode fail when decoded; until then the
         // decoder holds at most the bound per wire byte.
         .unwrap_or_else(|_| (bytes.len() as u64).saturating_mul(model.max_per_wire_byte()));
-    3 * (std::mem::size_of::<Span>() + std::mem::size_of::<M>()) as u64 + heap
+    3 * std::mem::size_of::<M>() as u64 + heap
 }
 
 impl ChunkCollector {
@@ -264,48 +280,101 @@ impl ChunkCollector {
     }
 
     /// Adds one chunk; gives the whole state once the chunk is the last
-    /// (its `more` unset). A chunk that would take the state over the bound
-    /// drops everything; it is refused as soon as the items seen so far
-    /// reach the bound, before the rest of it is looked at.
+    /// (its `more` unset), with every item charged. A chunk that would take
+    /// the state over the bound drops everything.
     pub(super) fn push(&self, chunk: Vec<u8>) -> std::result::Result<Option<SyncState>, Refused> {
         let mut held = lock(&self.held);
         let max = self.max_bytes as u64;
-        let over = |held: &mut Collected| {
-            let before = held.bytes;
+        let over = |held: &mut Collected, before: u64, chunk: usize| {
             *held = Collected::default();
             Refused::Over(OverBound {
                 held: before,
-                chunk: chunk.len(),
+                chunk,
                 max: self.max_bytes,
             })
         };
-        let mut charged = held.bytes.saturating_add(chunk.capacity() as u64);
-        if charged > max {
-            return Err(over(&mut held));
+        if let Some(o) = held.over.take() {
+            *held = Collected::default();
+            return Err(Refused::Over(o));
         }
-        let scan = scan_chunk_with(&chunk, |field, item| {
-            charged = charged.saturating_add(match field {
-                FIELD_PODS => item_cost::<PodSandbox>(item),
-                _ => item_cost::<Container>(item),
-            });
+        let before = held.bytes;
+        let mut charged = before.saturating_add(chunk.capacity() as u64);
+        if charged > max {
+            return Err(over(&mut held, before, chunk.len()));
+        }
+        let scan = scan_chunk_with(&chunk, |_, _| {
+            charged = charged.saturating_add(INDEX_COST);
             charged <= max
         });
         let scan = match scan {
             Ok(Some(scan)) => scan,
-            Ok(None) => return Err(over(&mut held)),
+            Ok(None) => return Err(over(&mut held, before, chunk.len())),
             Err(e) => return Err(Refused::Malformed(e)),
         };
         held.bytes = charged;
         let more = scan.more;
+        let len = chunk.len();
         held.state
             .get_or_insert_with(SyncState::default)
             .push_chunk(chunk, scan);
-        Ok(if more {
-            None
+        if more {
+            return Ok(None);
+        }
+        self.walk(&mut held, len);
+        if let Some(o) = held.over.take() {
+            *held = Collected::default();
+            return Err(Refused::Over(o));
+        }
+        let state = held.state.take();
+        *held = Collected::default();
+        Ok(state)
+    }
+
+    /// Charges the decoded forms of the items of the chunks taken so far
+    /// (see the type's docs).
+    pub(super) fn charge_decoded(&self) {
+        let mut held = lock(&self.held);
+        self.walk(&mut held, 0);
+    }
+
+    fn walk(&self, held: &mut Collected, chunk_len: usize) {
+        let max = self.max_bytes as u64;
+        let Some(state) = &held.state else { return };
+        let from = held.walked as u32;
+        let mut charged = held.bytes;
+        let mut within = true;
+        for (spans, pods) in [(&state.pods, true), (&state.containers, false)] {
+            let first = spans.partition_point(|s| s.chunk < from);
+            for s in &spans[first..] {
+                let item = &state.chunks[s.chunk as usize][s.start as usize..s.end as usize];
+                charged = charged.saturating_add(if pods {
+                    decoded_cost::<PodSandbox>(item)
+                } else {
+                    decoded_cost::<Container>(item)
+                });
+                if charged > max {
+                    within = false;
+                    break;
+                }
+            }
+            if !within {
+                break;
+            }
+        }
+        if within {
+            held.walked = state.chunks.len();
+            held.bytes = charged;
         } else {
-            held.bytes = 0;
-            held.state.take()
-        })
+            let before = held.bytes;
+            *held = Collected {
+                over: Some(OverBound {
+                    held: before,
+                    chunk: chunk_len,
+                    max: self.max_bytes,
+                }),
+                ..Default::default()
+            };
+        }
     }
 }
 
@@ -626,11 +695,11 @@ mod tests {
         let encoded = (a.capacity() + b.capacity()) as u64;
         let decoded: u64 = pods
             .iter()
-            .map(|p| item_cost::<PodSandbox>(&p.write_to_bytes().unwrap()))
+            .map(|p| INDEX_COST + decoded_cost::<PodSandbox>(&p.write_to_bytes().unwrap()))
             .chain(
                 containers
                     .iter()
-                    .map(|c| item_cost::<Container>(&c.write_to_bytes().unwrap())),
+                    .map(|c| INDEX_COST + decoded_cost::<Container>(&c.write_to_bytes().unwrap())),
             )
             .sum();
         let needed = (encoded + decoded) as usize;
@@ -665,11 +734,28 @@ mod tests {
         let per_item = std::mem::size_of::<Container>() as u64;
         let c = ChunkCollector::new(8 << 20);
         match c.push(buf.clone()) {
-            Err(Refused::Over(o)) => assert_eq!(o.held, 0, "{o:?}"),
+            Err(Refused::Over(o)) => assert!(o.held < 8 << 20, "{o:?}"),
             other => panic!("200 kB of empty containers must be refused: {other:?}"),
         }
         let c = ChunkCollector::new((100_000 * 4 * per_item) as usize);
-        let state = c.push(buf).unwrap().expect("one chunk");
+        let state = c.push(buf.clone()).unwrap().expect("one chunk");
         assert_eq!(state.container_count(), 100_000);
+        // As an intermediate chunk, its bytes and index fit; the walk after
+        // the reply finds its decoded forms over, and the next chunk is
+        // refused.
+        let mut first = buf;
+        first.extend_from_slice(&[0x18, 0x01]); // more
+        let c = ChunkCollector::new(8 << 20);
+        assert!(c.push(first).unwrap().is_none());
+        c.charge_decoded();
+        match c.push(vec![0x12, 0x00]) {
+            Err(Refused::Over(o)) => assert_eq!(o.max, 8 << 20),
+            other => panic!("the state went over: {other:?}"),
+        }
+        // And the collector starts afresh after that.
+        assert_eq!(
+            c.push(vec![0x12, 0x00]).unwrap().unwrap().container_count(),
+            1
+        );
     }
 }

@@ -58,6 +58,8 @@ fn child_plugin() {
         .build()
         .expect("stub");
     let _ = stub.run();
+    // Stay until the test has read the peak RSS and kills us (bounded).
+    std::thread::sleep(Duration::from_secs(60));
 }
 
 fn status_kb(pid: u32, field: &str) -> u64 {

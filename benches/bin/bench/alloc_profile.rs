@@ -96,6 +96,33 @@ pub fn alloc_profile(args: &Args) {
     let t = Instant::now();
     drop(decoded);
     result("sync_drop_ms", t.elapsed().as_secs_f64() * 1e3);
+    // What the stub charges against max_sync_state_bytes beyond the bytes
+    // it received: the bound of every item's decoded form, computed from
+    // its bytes (the walk the stub makes as each chunk arrives).
+    let (pods, ctrs) = common::state(n);
+    let items: Vec<Vec<u8>> = ctrs
+        .iter()
+        .map(|c| c.write_to_bytes().unwrap_or_else(|e| fail(e)))
+        .collect();
+    let pod_items: Vec<Vec<u8>> = pods
+        .iter()
+        .map(|p| p.write_to_bytes().unwrap_or_else(|e| fail(e)))
+        .collect();
+    let t = Instant::now();
+    let mut bound = 0u64;
+    for b in &items {
+        bound +=
+            nri::ttrpc::decoded_size_bound::<nri::api::Container>(b).unwrap_or_else(|e| fail(e));
+    }
+    for b in &pod_items {
+        bound +=
+            nri::ttrpc::decoded_size_bound::<nri::api::PodSandbox>(b).unwrap_or_else(|e| fail(e));
+    }
+    result("sync_bound_walk_ms", t.elapsed().as_secs_f64() * 1e3);
+    result(
+        "sync_decoded_bound_bytes_per_container",
+        bound as f64 / n as f64,
+    );
 
     let pod = common::pod(1);
     let ctr = common::container(1, &pod);
