@@ -355,12 +355,18 @@ fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
         b.max_sync_state_bytes(bound)
     });
     // The first chunk fits; the second takes the state over the bound.
+    // Its bytes fit, and it is answered; its items' decoded forms are
+    // charged after that reply, so the chunk after it is refused.
     let resp = rt
         .synchronize(vec![pod("p")], big[..200].to_vec(), true)
         .unwrap();
     assert!(resp.more);
-    let err = rt
+    let resp = rt
         .synchronize(Vec::new(), big[200..].to_vec(), true)
+        .unwrap();
+    assert!(resp.more);
+    let err = rt
+        .synchronize(Vec::new(), vec![ctr("last")], false)
         .unwrap_err();
     let (code, message) = status_of(&err);
     assert_eq!(code, Code::ResourceExhausted, "{err}");
