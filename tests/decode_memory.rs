@@ -278,3 +278,149 @@ fn four_mib_of_empty_mounts_is_bounded_at_hundreds_of_megabytes() {
         "bound {bound} below {mounts} mounts of {per_mount} bytes"
     );
 }
+
+/// Splits encoded message bytes by top-level field number, in order of
+/// first appearance: the bytes of each field's occurrences (tag included),
+/// which decode on their own as a message holding only that field.
+fn by_field(mut bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        for i in 0.. {
+            let x = b[0];
+            *b = &b[1..];
+            v |= u64::from(x & 0x7f) << (7 * i);
+            if x < 0x80 {
+                break;
+            }
+        }
+        v
+    }
+    let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
+    while !bytes.is_empty() {
+        let start = bytes;
+        let tag = varint(&mut bytes);
+        match tag & 7 {
+            0 => {
+                varint(&mut bytes);
+            }
+            2 => {
+                let n = varint(&mut bytes) as usize;
+                bytes = &bytes[n..];
+            }
+            1 => bytes = &bytes[8..],
+            5 => bytes = &bytes[4..],
+            w => panic!("wire type {w} in the benchmark request"),
+        }
+        let used = &start[..start.len() - bytes.len()];
+        let field = (tag >> 3) as u32;
+        match out.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, b)) => b.extend_from_slice(used),
+            None => out.push((field, used.to_vec())),
+        }
+    }
+    out
+}
+
+/// Allocations of decoding each top-level field of `M` alone, with the
+/// field's name.
+fn allocs_per_field<M: protobuf::MessageFull>(bytes: &[u8]) -> Vec<(String, u64)> {
+    let d = M::descriptor();
+    by_field(bytes)
+        .into_iter()
+        .map(|(n, b)| {
+            let name = d
+                .field_by_number(n)
+                .map(|f| f.name().to_string())
+                .unwrap_or_else(|| format!("#{n}"));
+            let m = measure(|| M::parse_from_bytes(&b).expect("one field decodes"));
+            drop(m.value);
+            (name, m.allocs)
+        })
+        .collect()
+}
+
+/// The allocations one CreateContainerRequest decode takes, field by
+/// field (run with `--nocapture` to see the table). Every non-empty
+/// string, every nested message (a `MessageField` box, the optional
+/// scalars included) and every vector and map takes at least one
+/// allocation with the generated types, and vectors and maps filled one
+/// element at a time grow a few times; the table shows where the count
+/// comes from, and the test checks that the fields add up to the whole.
+#[test]
+fn allocations_per_create_container_decode_by_field() {
+    let req = create_request();
+    let bytes = req.write_to_bytes().expect("encodes");
+    let whole = measure(|| CreateContainerRequest::parse_from_bytes(&bytes).expect("decodes"));
+    drop(whole.value);
+    let pod = req.pod.write_to_bytes().expect("encodes");
+    let ctr = req.container.write_to_bytes().expect("encodes");
+    let pod_fields = allocs_per_field::<PodSandbox>(&pod);
+    let ctr_fields = allocs_per_field::<Container>(&ctr);
+    let mut lines = vec!["field | allocations".to_string()];
+    for (what, fields) in [("pod", &pod_fields), ("container", &ctr_fields)] {
+        lines.push(format!("{what} (its box) | 1"));
+        for (name, n) in fields {
+            lines.push(format!("{what}.{name} | {n}"));
+        }
+    }
+    let sum: u64 = 2 + pod_fields
+        .iter()
+        .chain(&ctr_fields)
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    lines.push(format!("total | {} (sum of the rows {sum})", whole.allocs));
+    eprintln!("{}", lines.join("\n"));
+    assert_eq!(whole.allocs, sum, "the fields add up to the whole decode");
+    // Strings alone: each non-empty one is its own allocation.
+    let strings = count_strings(&req);
+    assert!(
+        whole.allocs >= strings,
+        "{} allocations for {strings} strings",
+        whole.allocs
+    );
+    assert!(whole.allocs <= 160, "{} allocations", whole.allocs);
+}
+
+/// Non-empty strings in the benchmark request (map keys and values,
+/// repeated strings and singular strings, nested ones included).
+fn count_strings(req: &CreateContainerRequest) -> u64 {
+    let p = &req.pod;
+    let c = &req.container;
+    let nonempty = |s: &str| u64::from(!s.is_empty());
+    let linux_p = p.linux.as_ref().map_or(0, |l| {
+        nonempty(&l.cgroup_parent) + nonempty(&l.cgroups_path)
+    });
+    let pod = [&p.id, &p.name, &p.uid, &p.namespace, &p.runtime_handler]
+        .iter()
+        .map(|s| nonempty(s))
+        .sum::<u64>()
+        + 2 * (p.labels.len() + p.annotations.len()) as u64
+        + linux_p;
+    let mounts: u64 = c
+        .mounts
+        .iter()
+        .map(|m| {
+            nonempty(&m.destination)
+                + nonempty(&m.type_)
+                + nonempty(&m.source)
+                + m.options.len() as u64
+        })
+        .sum();
+    let linux_c = c.linux.as_ref().map_or(0, |l| {
+        nonempty(&l.cgroups_path)
+            + l.resources.as_ref().map_or(0, |r| {
+                r.cpu
+                    .as_ref()
+                    .map_or(0, |cpu| nonempty(&cpu.cpus) + nonempty(&cpu.mems))
+            })
+    });
+    let ctr = [&c.id, &c.pod_sandbox_id, &c.name]
+        .iter()
+        .map(|s| nonempty(s))
+        .sum::<u64>()
+        + 2 * (c.labels.len() + c.annotations.len()) as u64
+        + (c.args.len() + c.env.len()) as u64
+        + mounts
+        + linux_c;
+    pod + ctr
+}
