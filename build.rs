@@ -19,6 +19,9 @@
 #[path = "build/proto_reader.rs"]
 mod proto_reader;
 
+#[path = "build/cost_table.rs"]
+mod cost_table;
+
 use std::path::Path;
 
 use proto_reader::{Kind, ProtoFile};
@@ -41,6 +44,20 @@ fn main() {
         if let Err(e) = document(Path::new(proto), &out.join(generated)) {
             panic!("documenting {generated} from {proto}: {e}");
         }
+    }
+    // How the NRI messages are stored once decoded, for the memory bounds
+    // of decoded requests (src/pb/cost.rs).
+    let table = std::fs::read_to_string("proto/nri.proto")
+        .map_err(|e| format!("cannot read: {e}"))
+        .and_then(|text| proto_reader::parse(&text))
+        .and_then(|file| cost_table::table(&file, "crate::proto::nri"));
+    match table {
+        Ok(t) => {
+            if let Err(e) = std::fs::write(out.join("cost_table.rs"), t) {
+                panic!("writing cost_table.rs: {e}");
+            }
+        }
+        Err(e) => panic!("the cost table of proto/nri.proto: {e}"),
     }
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=build");

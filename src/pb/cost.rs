@@ -5,10 +5,13 @@
 //! element of a repeated message field takes two bytes on the wire and a
 //! whole element struct (plus the spare capacity of its `Vec`) once
 //! decoded, so 4 MiB of empty mounts decode to hundreds of megabytes. A
-//! [`CostModel`] knows, for one message type and every type it holds, how
-//! the generated Rust types lay each field out (inline, in a `Box`, in a
-//! `Vec` or a `HashMap`, with heap bytes for strings), taking the sizes of
-//! the structs from the generated types themselves. [`CostModel::cost`]
+//! [`CostModel`] knows, for one message type of the NRI API and every type
+//! it holds, how the generated Rust types lay each field out (inline, in a
+//! `Box`, in a `Vec` or a `HashMap`, with heap bytes for strings): from a
+//! table `build.rs` derives from `proto/nri.proto`, with the sizes of the
+//! structs taken from the generated types themselves (no protobuf
+//! reflection at run time, which would add its descriptor code to every
+//! plugin binary). [`CostModel::cost`]
 //! walks the wire bytes once, without allocating, and returns an upper
 //! bound of the heap bytes the decoded message holds, allocator overhead
 //! included. [`CostModel::max_per_wire_byte`] bounds the same for any
@@ -22,15 +25,17 @@
 //! new one), and unknown fields kept in a per-message map. The bound covers
 //! the peak while decoding, not only what the decoded message keeps.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use protobuf::reflect::{MessageDescriptor, RuntimeFieldType, RuntimeType};
-use protobuf::MessageFull;
-
-use crate::locking::lock;
+use std::any::TypeId;
+use std::sync::OnceLock;
 
 use super::wire::{Reader, Tag, WireError, WireErrorKind, WireType};
+
+/// The table `build.rs` writes from `proto/nri.proto`: for every message,
+/// how each field is stored once decoded.
+mod table {
+    use super::{Elem, Field, MessageTable};
+    include!(concat!(env!("OUT_DIR"), "/cost_table.rs"));
+}
 
 /// Heap bytes one allocation of `n` bytes takes, allocator overhead
 /// included (glibc: 8 bytes of header, 16-byte steps, 32 bytes at least).
@@ -51,156 +56,79 @@ const VEC: usize = std::mem::size_of::<Vec<u8>>();
 /// and of that `Vec`'s first allocation.
 const UNKNOWN: u64 = 2 * VEC as u64 + 512;
 
-/// The cost model of `M`, built once per process.
-pub(crate) fn model_of<M: MessageFull>() -> Arc<CostModel> {
-    static MODELS: OnceLock<Mutex<HashMap<&'static str, Arc<CostModel>>>> = OnceLock::new();
-    let mut models = lock(MODELS.get_or_init(Default::default));
-    models
-        .entry(M::NAME)
-        .or_insert_with(|| CostModel::new(&M::descriptor()))
-        .clone()
-}
-
 /// How many levels of nested messages the decoder accepts (the protobuf
 /// crate's recursion limit); deeper input fails to decode.
 const MAX_DEPTH: u32 = 100;
 
 /// One value as a decoded field holds it.
 #[derive(Clone, Copy, Debug)]
-enum Elem {
+pub(crate) enum Elem {
     /// A scalar or enum of this many bytes, stored inline.
     Scalar(usize),
     /// A `String` or `Vec<u8>`: the value's bytes on the heap.
     Bytes,
-    /// A message (index in the model): its struct, and what it holds.
+    /// A message (index in the table): its struct, and what it holds.
     Message(usize),
 }
 
 /// How a field is stored.
 #[derive(Clone, Copy, Debug)]
-enum Field {
+pub(crate) enum Field {
     /// One value, inline (a message: boxed in a `MessageField`).
     Singular(Elem),
-    /// A `Vec` of values with slots of `slot` bytes.
-    Repeated { elem: Elem, slot: usize },
-    /// A `HashMap` with entries of `entry` bytes; `key` and `value` are
-    /// the fields 1 and 2 of each entry on the wire.
-    Map {
-        key: Elem,
-        value: Elem,
-        entry: usize,
-    },
+    /// A `Vec` of values.
+    Repeated(Elem),
+    /// A `HashMap`; `key` and `value` are the fields 1 and 2 of each entry
+    /// on the wire.
+    Map { key: Elem, value: Elem },
 }
 
-#[derive(Debug)]
-struct MessageCost {
+/// One message of the table.
+pub(crate) struct MessageTable {
+    /// The generated type's id.
+    pub(crate) type_id: fn() -> TypeId,
     /// `size_of` the generated struct.
-    size: usize,
+    pub(crate) size: usize,
     /// Fields by number, sorted.
-    fields: Vec<(u32, Field)>,
+    pub(crate) fields: &'static [(u32, Field)],
 }
 
-/// The memory cost model of one message type and every type it holds.
-#[derive(Debug)]
+/// Bytes one value of `e` takes in place (a vector slot, a map entry).
+fn size_of(e: Elem) -> usize {
+    match e {
+        Elem::Scalar(n) => n,
+        Elem::Bytes => VEC,
+        Elem::Message(m) => table::MESSAGES[m].size,
+    }
+}
+
+/// The memory cost model of one message type of the NRI API.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct CostModel {
-    messages: Vec<MessageCost>,
+    root: usize,
     /// An upper bound of heap bytes per wire byte, for any input.
     per_wire_byte: u64,
 }
 
-impl CostModel {
-    /// The model of `descriptor` (and every message type it holds).
-    pub(crate) fn new(descriptor: &MessageDescriptor) -> Arc<CostModel> {
-        let mut names: Vec<String> = Vec::new();
-        let mut messages: Vec<MessageCost> = Vec::new();
-        let mut todo = vec![descriptor.clone()];
-        names.push(descriptor.full_name().to_string());
-        messages.push(MessageCost {
-            size: 0,
-            fields: Vec::new(),
-        });
-        let mut i = 0;
-        while i < todo.len() {
-            let d = todo[i].clone();
-            let mut elem = |t: &RuntimeType| -> Elem {
-                match t {
-                    RuntimeType::I32 | RuntimeType::U32 | RuntimeType::F32 => Elem::Scalar(4),
-                    RuntimeType::I64 | RuntimeType::U64 | RuntimeType::F64 => Elem::Scalar(8),
-                    RuntimeType::Bool => Elem::Scalar(1),
-                    RuntimeType::Enum(_) => Elem::Scalar(4),
-                    RuntimeType::String | RuntimeType::VecU8 => Elem::Bytes,
-                    RuntimeType::Message(m) => {
-                        let idx = match names.iter().position(|n| n == m.full_name()) {
-                            Some(idx) => idx,
-                            None => {
-                                names.push(m.full_name().to_string());
-                                messages.push(MessageCost {
-                                    size: 0,
-                                    fields: Vec::new(),
-                                });
-                                todo.push(m.clone());
-                                names.len() - 1
-                            }
-                        };
-                        Elem::Message(idx)
-                    }
-                }
-            };
-            let mut fields: Vec<(u32, Field)> = d
-                .fields()
-                .map(|f| {
-                    let field = match f.runtime_field_type() {
-                        RuntimeFieldType::Singular(t) => Field::Singular(elem(&t)),
-                        RuntimeFieldType::Repeated(t) => Field::Repeated {
-                            elem: elem(&t),
-                            slot: 0,
-                        },
-                        RuntimeFieldType::Map(k, v) => Field::Map {
-                            key: elem(&k),
-                            value: elem(&v),
-                            entry: 0,
-                        },
-                    };
-                    (f.number() as u32, field)
-                })
-                .collect();
-            fields.sort_by_key(|(n, _)| *n);
-            messages[i] = MessageCost {
-                size: std::mem::size_of_val(&*d.new_instance()),
-                fields,
-            };
-            i += 1;
-        }
-        // Slot sizes need every struct's size.
-        let size_of = |e: Elem, messages: &[MessageCost]| match e {
-            Elem::Scalar(n) => n,
-            Elem::Bytes => VEC,
-            Elem::Message(m) => messages[m].size,
-        };
-        for m in 0..messages.len() {
-            for f in 0..messages[m].fields.len() {
-                let field = match messages[m].fields[f].1 {
-                    Field::Repeated { elem, .. } => Field::Repeated {
-                        elem,
-                        slot: size_of(elem, &messages),
-                    },
-                    Field::Map { key, value, .. } => Field::Map {
-                        key,
-                        value,
-                        entry: size_of(key, &messages) + size_of(value, &messages),
-                    },
-                    other => other,
-                };
-                messages[m].fields[f].1 = field;
-            }
-        }
-        let per_wire_byte = max_per_wire_byte(&messages);
-        Arc::new(CostModel {
-            messages,
-            per_wire_byte,
-        })
-    }
+/// The cost model of `M`, or `None` for a message type outside the NRI
+/// API (which the table does not know).
+pub(crate) fn model_of<M: 'static>() -> Option<CostModel> {
+    let id = TypeId::of::<M>();
+    let root = table::MESSAGES.iter().position(|m| (m.type_id)() == id)?;
+    Some(CostModel {
+        root,
+        per_wire_byte: max_per_wire_byte(),
+    })
+}
 
+/// An upper bound of heap bytes per wire byte for any message of the NRI
+/// API (see [`CostModel::max_per_wire_byte`]).
+pub(crate) fn max_per_wire_byte() -> u64 {
+    static PER_WIRE_BYTE: OnceLock<u64> = OnceLock::new();
+    *PER_WIRE_BYTE.get_or_init(worst_per_wire_byte)
+}
+
+impl CostModel {
     /// An upper bound of the heap bytes any message of this type holds per
     /// byte of its encoding: `len * max_per_wire_byte()` bounds
     /// [`CostModel::cost`] for every input of `len` bytes.
@@ -213,7 +141,7 @@ impl CostModel {
     /// input the decoder refuses as well (broken framing, nesting deeper
     /// than the decoder accepts).
     pub(crate) fn cost(&self, bytes: &[u8]) -> Result<u64, WireError> {
-        self.message(0, bytes, 0)
+        self.message(self.root, bytes, 0)
     }
 
     fn message(&self, m: usize, bytes: &[u8], depth: u32) -> Result<u64, WireError> {
@@ -223,7 +151,7 @@ impl CostModel {
                 kind: WireErrorKind::GroupTooDeep,
             });
         }
-        let msg = &self.messages[m];
+        let msg = &table::MESSAGES[m];
         let mut total = 0u64;
         // Repeated fields and maps already given their first allocation.
         let mut started: u64 = 0;
@@ -237,14 +165,13 @@ impl CostModel {
             total += match field {
                 Some((_, Field::Singular(e))) if fits(e, tag) => {
                     let boxed = match e {
-                        Elem::Message(m) => alloc(self.messages[m].size),
+                        Elem::Message(m) => alloc(table::MESSAGES[m].size),
                         _ => 0,
                     };
                     boxed + self.inline(e, tag, &mut r, depth)?
                 }
-                Some((i, Field::Repeated { elem, slot }))
-                    if fits(elem, tag) || packed(elem, tag) =>
-                {
+                Some((i, Field::Repeated(elem))) if fits(elem, tag) || packed(elem, tag) => {
+                    let slot = size_of(elem);
                     let (values, heap) = if packed(elem, tag) {
                         // At most one value per byte.
                         (r.read_len(tag)?.len() as u64, 0)
@@ -257,7 +184,8 @@ impl CostModel {
                     // the new block exist together: three times.
                     heap + values * 3 * slot as u64 + if first { alloc(4 * slot) } else { 0 }
                 }
-                Some((i, Field::Map { key, value, entry })) if tag.wire == WireType::Len => {
+                Some((i, Field::Map { key, value })) if tag.wire == WireType::Len => {
+                    let entry = size_of(key) + size_of(value);
                     let mut er = Reader::new(r.read_len(tag)?);
                     let mut heap = 0;
                     while let Some(t) = er.read_tag()? {
@@ -342,19 +270,22 @@ fn packed(e: Elem, tag: Tag) -> bool {
 /// message type of a model: the most one occurrence of a field can cost
 /// over the fewest bytes it can take on the wire bounds the cost of every
 /// byte, since the bytes nested in a message pay for their own fields.
-fn max_per_wire_byte(messages: &[MessageCost]) -> u64 {
+fn worst_per_wire_byte() -> u64 {
     // An unknown field takes 2 bytes at least; a string's bytes cost an
     // allocation of 32 for one byte, tag and length included (3 bytes).
     let mut worst = UNKNOWN.div_ceil(2).max(alloc(1).div_ceil(3));
-    for m in messages {
-        for &(_, f) in &m.fields {
+    for m in table::MESSAGES {
+        for &(_, f) in m.fields {
             // The shortest occurrence of a field takes 2 bytes: its tag and
             // a one-byte value or length.
             let occurrence = match f {
-                Field::Singular(Elem::Message(n)) => alloc(messages[n].size),
+                Field::Singular(Elem::Message(n)) => alloc(table::MESSAGES[n].size),
                 Field::Singular(_) => 0,
-                Field::Repeated { slot, .. } => alloc(4 * slot) + 3 * slot as u64,
-                Field::Map { entry, .. } => map_first(entry) + map_entry(entry),
+                Field::Repeated(e) => alloc(4 * size_of(e)) + 3 * size_of(e) as u64,
+                Field::Map { key, value } => {
+                    let entry = size_of(key) + size_of(value);
+                    map_first(entry) + map_entry(entry)
+                }
             };
             worst = worst.max(occurrence.div_ceil(2));
         }

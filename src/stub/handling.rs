@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use protobuf::{Message, MessageFull};
+use protobuf::Message;
 
 use crate::api::rpc::Rpc;
 use crate::api::{Container, PodSandbox};
@@ -56,7 +56,7 @@ impl Served {
     }
 
     /// Registers `f` as the handler of `rpc`.
-    pub(super) fn add<Req: MessageFull, Resp: Message>(
+    pub(super) fn add<Req: Message, Resp: Message>(
         &self,
         services: &mut Services,
         rpc: Rpc<Req, Resp>,

@@ -18,6 +18,7 @@ use protobuf::Message;
 use crate::api::{Container, PodSandbox};
 use crate::error::{Error, Result};
 use crate::locking::lock;
+use crate::pb::cost::{max_per_wire_byte, model_of, CostModel};
 use crate::pb::wire::{self, Reader, WireError, WireType};
 
 /// Field numbers of `SynchronizeRequest`.
@@ -255,14 +256,14 @@ pub(super) enum Refused {
 const INDEX_COST: u64 = 3 * (std::mem::size_of::<Span>() + 2 * std::mem::size_of::<u32>()) as u64;
 
 /// What one item's decoded form can cost: a slot in a vector of decoded
-/// items (three times, likewise) and what its fields hold.
-fn decoded_cost<M: protobuf::MessageFull>(bytes: &[u8]) -> u64 {
-    let model = crate::pb::cost::model_of::<M>();
+/// items (three times, counting both blocks while it grows) and what its
+/// fields hold, by `model` (the item type's cost model).
+fn decoded_cost<M: Message>(model: Option<&CostModel>, bytes: &[u8]) -> u64 {
     let heap = model
-        .cost(bytes)
+        .and_then(|m| m.cost(bytes).ok())
         // Bytes that do not decode fail when decoded; until then the
         // decoder holds at most the bound per wire byte.
-        .unwrap_or_else(|_| (bytes.len() as u64).saturating_mul(model.max_per_wire_byte()));
+        .unwrap_or_else(|| (bytes.len() as u64).saturating_mul(max_per_wire_byte()));
     3 * std::mem::size_of::<M>() as u64 + heap
 }
 
@@ -343,14 +344,15 @@ impl ChunkCollector {
         let from = held.walked as u32;
         let mut charged = held.bytes;
         let mut within = true;
+        let (pod_model, ctr_model) = (model_of::<PodSandbox>(), model_of::<Container>());
         for (spans, pods) in [(&state.pods, true), (&state.containers, false)] {
             let first = spans.partition_point(|s| s.chunk < from);
             for s in &spans[first..] {
                 let item = &state.chunks[s.chunk as usize][s.start as usize..s.end as usize];
                 charged = charged.saturating_add(if pods {
-                    decoded_cost::<PodSandbox>(item)
+                    decoded_cost::<PodSandbox>(pod_model.as_ref(), item)
                 } else {
-                    decoded_cost::<Container>(item)
+                    decoded_cost::<Container>(ctr_model.as_ref(), item)
                 });
                 if charged > max {
                     within = false;
@@ -693,14 +695,15 @@ mod tests {
             chunk(&pods[25..], &containers[50..], false),
         );
         let encoded = (a.capacity() + b.capacity()) as u64;
+        let (pm, cm) = (model_of::<PodSandbox>(), model_of::<Container>());
         let decoded: u64 = pods
             .iter()
-            .map(|p| INDEX_COST + decoded_cost::<PodSandbox>(&p.write_to_bytes().unwrap()))
-            .chain(
-                containers
-                    .iter()
-                    .map(|c| INDEX_COST + decoded_cost::<Container>(&c.write_to_bytes().unwrap())),
-            )
+            .map(|p| {
+                INDEX_COST + decoded_cost::<PodSandbox>(pm.as_ref(), &p.write_to_bytes().unwrap())
+            })
+            .chain(containers.iter().map(|c| {
+                INDEX_COST + decoded_cost::<Container>(cm.as_ref(), &c.write_to_bytes().unwrap())
+            }))
             .sum();
         let needed = (encoded + decoded) as usize;
         // Just enough: both chunks are taken and the state comes out whole.

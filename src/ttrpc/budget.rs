@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use protobuf::MessageFull;
+use protobuf::Message;
 
 use crate::pb::cost::{model_of, CostModel};
 use crate::status::{Code, Status};
@@ -17,7 +17,8 @@ use crate::{Error, Result};
 /// bytes without decoding them. It is what the budget of decoded requests
 /// ([`Services::set_max_decoded_bytes`](super::Services::set_max_decoded_bytes))
 /// charges a request. Fails when the bytes cannot decode as a protobuf
-/// message.
+/// message, and for message types outside the NRI API (`nri::api`), whose
+/// layout the crate does not know.
 ///
 /// ```
 /// use nri::api::Container;
@@ -27,8 +28,14 @@ use crate::{Error, Result};
 /// let bound = nri::ttrpc::decoded_size_bound::<Container>(&c.write_to_bytes().unwrap()).unwrap();
 /// assert!(bound >= std::mem::size_of::<Container>() as u64);
 /// ```
-pub fn decoded_size_bound<M: MessageFull>(bytes: &[u8]) -> Result<u64> {
+pub fn decoded_size_bound<M: Message>(bytes: &[u8]) -> Result<u64> {
     let heap = model_of::<M>()
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{} is not a message of the NRI API: no memory bound is known for it",
+                M::NAME
+            ))
+        })?
         .cost(bytes)
         .map_err(|e| Error::Protocol(format!("cannot decode {}: {e}", M::NAME)))?;
     Ok(heap.saturating_add(std::mem::size_of::<M>() as u64))
@@ -80,17 +87,27 @@ impl DecodeBudget {
     /// message of `model` (`size` bytes of struct, `what` its name for
     /// errors). Small payloads are charged their bound per wire byte
     /// without a look at their bytes; larger ones are walked for a tighter
-    /// bound. Refused with RESOURCE_EXHAUSTED naming the budget, or with
-    /// INTERNAL when the bytes cannot decode anyway.
+    /// bound. A message type outside the NRI API (no model) is charged its
+    /// encoded size. Refused with RESOURCE_EXHAUSTED naming the budget, or
+    /// with INTERNAL when the bytes cannot decode anyway.
     pub(crate) fn take(
         self: &Arc<Self>,
-        model: &CostModel,
+        model: Option<&CostModel>,
         size: usize,
         payload: &[u8],
         what: &dyn Fn() -> String,
     ) -> Result<Held, Status> {
         let limit = self.limit();
         let held = self.held.load(Ordering::Acquire);
+        let Some(model) = model else {
+            return self.charge(
+                payload.len().saturating_add(size),
+                limit,
+                held,
+                payload,
+                what,
+            );
+        };
         let quick = (payload.len() as u64)
             .saturating_mul(model.max_per_wire_byte())
             .saturating_add(size as u64);
@@ -103,6 +120,18 @@ impl DecodeBudget {
                 .saturating_add(size as u64)
         };
         let cost = usize::try_from(cost).unwrap_or(usize::MAX);
+        self.charge(cost, limit, held, payload, what)
+    }
+
+    /// Takes `cost` bytes, or refuses (see [`DecodeBudget::take`]).
+    fn charge(
+        self: &Arc<Self>,
+        cost: usize,
+        limit: usize,
+        held: usize,
+        payload: &[u8],
+        what: &dyn Fn() -> String,
+    ) -> Result<Held, Status> {
         let mut now = held;
         loop {
             if cost > limit.saturating_sub(now) {

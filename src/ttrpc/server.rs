@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use protobuf::{Message, MessageFull};
+use protobuf::Message;
 
 use super::budget::DecodeBudget;
 use super::{Code, KeyValue, Status};
@@ -126,10 +126,12 @@ impl Services {
     /// Registers a typed unary handler. A payload that does not decode as
     /// `Req` is answered with INTERNAL, as Go's ttrpc does; one whose
     /// decoded form would not fit in the budget of decoded requests (see
-    /// [`Services::set_max_decoded_bytes`]) with RESOURCE_EXHAUSTED.
+    /// [`Services::set_max_decoded_bytes`]) with RESOURCE_EXHAUSTED. The
+    /// decoded form of a message of the NRI API is bounded from its bytes;
+    /// other message types are charged their encoded size.
     pub fn add_unary<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
     where
-        Req: MessageFull,
+        Req: Message,
         Resp: Message,
         F: Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static,
     {
@@ -141,7 +143,7 @@ impl Services {
             service,
             method,
             Box::new(move |ctx, payload| {
-                let model = model.get_or_init(crate::pb::cost::model_of::<Req>);
+                let model = model.get_or_init(crate::pb::cost::model_of::<Req>).as_ref();
                 let what = || format!("{full} argument {}", Req::NAME);
                 let _held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
                 let req = crate::pb::decode::<Req>(payload).map_err(|e| {

@@ -444,6 +444,14 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             "Synchronize: walk bounding the decoded forms of the whole state (ms)",
             "work.sync_bound_walk_ms",
         ),
+        (
+            "Synchronize, runtime side: size once and encode the chunks with the cached sizes (ms)",
+            "work.sync_runtime_size_encode_ms",
+        ),
+        (
+            "Synchronize: the state's bytes through a Unix socket, copied out by the reader (ms)",
+            "work.sync_socket_transfer_ms",
+        ),
     ] {
         let _ = writeln!(w, "| {name} | {} |", fmt_num(m(key)));
     }
