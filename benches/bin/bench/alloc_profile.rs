@@ -143,6 +143,31 @@ pub fn alloc_profile(args: &Args) {
         "sync_runtime_size_encode_ms",
         t.elapsed().as_secs_f64() * 1e3,
     );
+    // The same with each object's size computed again as it is written
+    // (what nri::runtime did before it reused the sizes it cut chunks by).
+    let t = Instant::now();
+    let _sizes: Vec<u32> = ctrs.iter().map(|c| c.compute_size() as u32).collect();
+    let mut again: Vec<Vec<u8>> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(4 << 20);
+    for c in ctrs.iter() {
+        if out.len() + c.cached_size() as usize + 8 > (4 << 20) - 100 {
+            again.push(std::mem::replace(&mut out, Vec::with_capacity(4 << 20)));
+        }
+        let mut os = protobuf::CodedOutputStream::vec(&mut out);
+        os.write_tag(2, protobuf::rt::WireType::LengthDelimited)
+            .and_then(|()| os.write_message_no_tag(c))
+            .and_then(|()| os.flush())
+            .unwrap_or_else(|e| fail(e));
+    }
+    again.push(out);
+    result(
+        "sync_runtime_size_twice_encode_ms",
+        t.elapsed().as_secs_f64() * 1e3,
+    );
+    if again != chunks {
+        fail("the two encodings differ");
+    }
+    drop(again);
     let total: usize = chunks.iter().map(Vec::len).sum();
     let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap_or_else(|e| fail(e));
     let t = Instant::now();

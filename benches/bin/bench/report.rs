@@ -449,6 +449,10 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             "work.sync_runtime_size_encode_ms",
         ),
         (
+            "… the same, computing each size again as it is written (ms)",
+            "work.sync_runtime_size_twice_encode_ms",
+        ),
+        (
             "Synchronize: the state's bytes through a Unix socket, copied out by the reader (ms)",
             "work.sync_socket_transfer_ms",
         ),
