@@ -185,3 +185,81 @@ fn concurrent_fast_callers_are_all_answered() {
         h.join().expect("caller");
     }
 }
+
+/// A caller on our side that reads the socket for its own reply while a
+/// worker serves a request (taking over that worker's parked read side),
+/// and the worker finishing meanwhile: afterwards the peer's requests are
+/// still read and served.
+#[test]
+fn requests_are_served_after_a_caller_read_during_a_handler() {
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    // Ours: serves Quick (20 ms) on 1, calls the peer on 2.
+    let mut ours = Services::new();
+    ours.add_method(
+        SVC,
+        "Quick",
+        Box::new(|_ctx, payload| {
+            thread::sleep(Duration::from_millis(20));
+            Ok(payload.to_vec())
+        }),
+    );
+    // No takeover by an idle worker within the test: only our caller
+    // reads while our worker serves Quick.
+    let ours = ConnectionBuilder::new(a, Framing::Mux)
+        .options(ConnectionOptions {
+            name: "turn-ours".into(),
+            workers: 2,
+            takeover_after: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .serve(1, Arc::new(ours))
+        .open(2)
+        .start()
+        .expect("ours");
+    // The peer: serves Slow (60 ms) on 2, calls us on 1.
+    let mut theirs = Services::new();
+    theirs.add_method(
+        SVC,
+        "Slow",
+        Box::new(|_ctx, payload| {
+            thread::sleep(Duration::from_millis(60));
+            Ok(payload.to_vec())
+        }),
+    );
+    let theirs = ConnectionBuilder::new(b, Framing::Mux)
+        .options(ConnectionOptions {
+            name: "turn-theirs".into(),
+            workers: 2,
+            ..Default::default()
+        })
+        .serve(2, Arc::new(theirs))
+        .open(1)
+        .start()
+        .expect("theirs");
+    let to_theirs = ours.client(2).expect("client");
+    let to_ours = theirs.client(1).expect("client");
+    for _ in 0..10 {
+        let c = to_ours.clone();
+        let peer = thread::spawn(move || call(&c, "Quick", b"q"));
+        // Our call starts while our worker serves Quick.
+        thread::sleep(Duration::from_millis(5));
+        call(&to_theirs, "Slow", b"s").expect("our call");
+        peer.join().expect("peer").expect("their call");
+        // Nothing is in flight now; their next request must be read.
+        let t = Instant::now();
+        to_ours
+            .call_raw(
+                SVC,
+                "Quick",
+                b"again".to_vec(),
+                Some(Duration::from_secs(2)),
+                Vec::new(),
+            )
+            .expect("a request after our call is served");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            t.elapsed()
+        );
+    }
+}

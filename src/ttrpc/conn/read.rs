@@ -118,6 +118,10 @@ pub(super) struct Turn {
     /// Workers sleeping on `followers`, not counting the watcher.
     followers: usize,
     watcher: Watcher,
+    /// The park whose thread came back from its handler while a caller
+    /// had taken the read side over from that park: the caller must not put
+    /// the park back then, since nobody would come back to it.
+    returned: Option<u64>,
 }
 
 impl Default for Turn {
@@ -127,6 +131,7 @@ impl Default for Turn {
             parks: 0,
             followers: 0,
             watcher: Watcher::None,
+            returned: None,
         }
     }
 }
@@ -400,6 +405,11 @@ impl ConnectionState {
                     resume: None,
                 });
             }
+            if let Some(mine) = ticket {
+                // Our park was taken over (by a caller reading for its
+                // reply): tell it not to put the park back.
+                t.returned = Some(mine);
+            }
             if !watching && t.watcher == Watcher::None {
                 watching = true;
                 t.watcher = Watcher::Ticking;
@@ -454,9 +464,20 @@ impl ConnectionState {
     fn release_turn(&self, resume: Option<(Instant, u64)>) {
         let queued = lock(&self.read).has_queued();
         let mut t = lock(&self.turn);
-        if let (Some((since, ticket)), false) = (resume, queued) {
-            t.holder = Holder::Parked { since, ticket };
-            return;
+        match resume {
+            // The park's thread is still in its handler: put the park back,
+            // and have the watcher time it (it may have gone idle while the
+            // caller was reading).
+            Some((since, ticket)) if !queued && t.returned != Some(ticket) => {
+                t.holder = Holder::Parked { since, ticket };
+                if t.watcher == Watcher::Idle {
+                    t.watcher = Watcher::Ticking;
+                    drop(t);
+                    self.turn_cv.watcher.notify_one();
+                }
+                return;
+            }
+            _ => {}
         }
         t.holder = Holder::Vacant;
         let (followers, watcher) = (t.followers > 0, t.watcher != Watcher::None);
