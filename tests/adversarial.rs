@@ -1,7 +1,21 @@
-//! Hostile and broken peers: each module plays one against the crate and
-//! asserts bounds on time and memory.
+//! The adversarial suite: hostile and broken peers, on either side of a
+//! connection, each case asserting bounds on time, memory, threads and
+//! descriptors. Cases live in `tests/adversarial/`, one file per family;
+//! this file only lists them.
 
-mod adversarial {
-    mod inbound_memory;
-    mod synchronize_memory;
-}
+mod common;
+
+#[path = "adversarial/inbound_memory.rs"]
+mod inbound_memory;
+#[path = "adversarial/synchronize_memory.rs"]
+mod synchronize_memory;
+#[path = "adversarial/wire_budget.rs"]
+mod wire_budget;
+#[path = "adversarial/wire_guard.rs"]
+mod wire_guard;
+#[path = "adversarial/wire_ids.rs"]
+mod wire_ids;
+#[path = "adversarial/wire_support.rs"]
+mod wire_support;
+#[path = "adversarial/wire_writes.rs"]
+mod wire_writes;

@@ -104,6 +104,7 @@ impl PluginListener {
                         break Err(Error::DeadlineExceeded {
                             service: format!("plugin listener on {}", self.path.display()),
                             method: "accept".to_string(),
+                            peer: String::new(),
                             timeout,
                         });
                     }

@@ -72,6 +72,7 @@ pub(crate) fn start(
 
     let id = lock(&state.id).clone();
     let name = format!("{}-{}", id.index, id.base);
+    conn.set_peer(format!("plugin {name:?}"));
     let profile = settings.emulation.profile();
     let config = config.unwrap_or_else(|| settings.config_for(&id.index, &id.base));
     let req = ConfigureRequest {
@@ -234,6 +235,7 @@ fn wait_registration(
             Err(Error::DeadlineExceeded {
                 service: rpc::REGISTER_PLUGIN.service.to_string(),
                 method: rpc::REGISTER_PLUGIN.method.to_string(),
+                peer: String::new(),
                 timeout,
             })
         }

@@ -14,18 +14,18 @@
 //!   calling side of one socket, plain or multiplexed: it moves bytes,
 //!   waits and runs handlers, and asks the session layer for every rule.
 
-mod budget;
 pub mod codec;
 mod conn;
+mod decode_budget;
 pub(crate) use server::encode_result;
 mod server;
 mod session;
 
 pub use crate::proto::ttrpc::{KeyValue, Request, Response};
 pub use crate::status::{Code, Status};
-pub use budget::{decoded_size_bound, DEFAULT_MAX_DECODED_BYTES};
 pub use conn::{
     Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, GuardReply, OnClose,
 };
+pub use decode_budget::{decoded_size_bound, DEFAULT_MAX_DECODED_BYTES};
 pub use server::{MethodHandler, OwnedMethodHandler, RequestContext, Services};
 pub use session::Framing;

@@ -95,7 +95,7 @@ fn synchronize(name: &str, pods: Vec<PodSandbox>, containers: Vec<Container>) ->
     let mut child: Child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "adversarial::synchronize_memory::child_plugin",
+            "synchronize_memory::child_plugin",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::ConnectionState;
 use crate::locking::{lock, wait, wait_timeout};
-use crate::status::{Code, Status};
+use crate::status::Status;
 use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
 
@@ -170,29 +170,6 @@ pub(super) struct ReadSide {
     buf: Vec<u8>,
     inbound: Inbound,
     queue: VecDeque<Work>,
-    /// Memory the queued requests hold (see [`Work::bytes`]).
-    queued_bytes: usize,
-}
-
-impl Work {
-    /// The memory a queued request holds: its frame buffer, its names and
-    /// its metadata.
-    fn bytes(&self) -> usize {
-        match self {
-            Work::Request { envelope, .. } => {
-                envelope.data.capacity()
-                    + envelope.service.capacity()
-                    + envelope.method.capacity()
-                    + envelope.metadata.capacity() * std::mem::size_of::<crate::ttrpc::KeyValue>()
-                    + envelope
-                        .metadata
-                        .iter()
-                        .map(|kv| kv.key.capacity() + kv.value.capacity())
-                        .sum::<usize>()
-            }
-            Work::Refuse { status, .. } => status.message.capacity(),
-        }
-    }
 }
 
 impl ReadSide {
@@ -204,15 +181,7 @@ impl ReadSide {
             buf: vec![0; read_buffer],
             inbound,
             queue: VecDeque::new(),
-            queued_bytes: 0,
         }
-    }
-
-    /// The next queued request, if any.
-    fn pop(&mut self) -> Option<Work> {
-        let w = self.queue.pop_front()?;
-        self.queued_bytes -= w.bytes();
-        Some(w)
     }
 
     /// True while requests wait for a worker.
@@ -267,13 +236,8 @@ impl ReadSide {
             buf,
             inbound,
             queue,
-            queued_bytes,
             ..
         } = self;
-        let mut queue = Queue {
-            queue,
-            bytes: queued_bytes,
-        };
         let mut feed = inbound.feed(&buf[..n]);
         while let Some(incoming) = feed.next(|| lock(&shared.spares).pop())? {
             match incoming {
@@ -281,7 +245,8 @@ impl ReadSide {
                     conn_id,
                     stream_id,
                     envelope,
-                } => queue.push(
+                } => enqueue(
+                    queue,
                     shared,
                     Work::Request {
                         conn_id,
@@ -294,7 +259,8 @@ impl ReadSide {
                     conn_id,
                     stream_id,
                     status,
-                } => queue.push(
+                } => enqueue(
+                    queue,
                     shared,
                     Work::Refuse {
                         conn_id,
@@ -317,48 +283,19 @@ impl ReadSide {
     }
 }
 
-/// The queue of requests waiting for a worker, and the memory they hold.
-struct Queue<'a> {
-    queue: &'a mut VecDeque<Work>,
-    bytes: &'a mut usize,
-}
-
-impl Queue<'_> {
-    /// Queues `work`, or refuses it at once with RESOURCE_EXHAUSTED when
-    /// the queue is full, by count or by the memory its requests hold.
-    fn push(&mut self, shared: &ConnectionState, work: Work) -> Result<()> {
-        let (max, max_bytes) = (
-            shared.options.max_queued_requests,
-            shared.options.max_queued_bytes,
-        );
-        let size = work.bytes();
-        let over = if self.queue.len() >= max {
-            Some(format!(
-                "too many requests waiting for a worker (limit {max})"
-            ))
-        } else if *self.bytes + size > max_bytes && !self.queue.is_empty() {
-            Some(format!(
-                "the requests waiting for a worker hold {} bytes; this one would add {size} (limit {max_bytes} bytes)",
-                self.bytes
-            ))
-        } else {
-            None
-        };
-        let Some(message) = over else {
-            *self.bytes += size;
-            self.queue.push_back(work);
-            return Ok(());
-        };
-        // Over the bound: refuse right here, without growing the queue.
-        let (Work::Request {
-            conn_id, stream_id, ..
-        }
-        | Work::Refuse {
-            conn_id, stream_id, ..
-        }) = work;
-        let status = Status::new(Code::ResourceExhausted, message);
-        shared.write_response(conn_id, stream_id, Err(status))
+fn enqueue(queue: &mut VecDeque<Work>, shared: &ConnectionState, work: Work) -> Result<()> {
+    let Err(status) = shared.admit(queue.len(), &work) else {
+        queue.push_back(work);
+        return Ok(());
+    };
+    // Over a bound: refuse right here, without growing the queue.
+    let (Work::Request {
+        conn_id, stream_id, ..
     }
+    | Work::Refuse {
+        conn_id, stream_id, ..
+    }) = work;
+    shared.write_response(conn_id, stream_id, Err(status))
 }
 
 impl ConnectionState {
@@ -508,7 +445,8 @@ pub(super) fn worker_main(shared: Arc<ConnectionState>) {
         let (work, more) = {
             let mut rs = lock(&shared.read);
             let work = loop {
-                if let Some(w) = rs.pop() {
+                if let Some(w) = rs.queue.pop_front() {
+                    shared.release(&w);
                     break Some(w);
                 }
                 if shared.closed.load(Ordering::Acquire) {
