@@ -5,6 +5,10 @@
 
 mod common;
 
+#[path = "adversarial/inbound_memory.rs"]
+mod inbound_memory;
+#[path = "adversarial/synchronize_memory.rs"]
+mod synchronize_memory;
 #[path = "adversarial/wire_budget.rs"]
 mod wire_budget;
 #[path = "adversarial/wire_guard.rs"]

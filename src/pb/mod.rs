@@ -13,6 +13,7 @@
 //!   a request envelope whose payload stays in its frame, a Synchronize
 //!   request scanned without decoding its items).
 
+pub(crate) mod cost;
 pub(crate) mod wire;
 
 use protobuf::{CodedInputStream, Message};
