@@ -240,6 +240,7 @@ fuzz_target!(
                 ..DeadlineGuard::default()
             }),
             name: "fuzz".to_string(),
+            ..ConnectionOptions::default()
         };
         let baseline = threads();
         let (server_end, mut peer) = UnixStream::pair().expect("socketpair");
