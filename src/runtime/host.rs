@@ -19,6 +19,7 @@ use super::host_state::{HostState, Hub, Inventory, PluginOutput, Settings, Updat
 use super::launch;
 use super::listener::PluginListener;
 use super::plugin_state::PluginId;
+use super::recorded_updates::DEFAULT_MAX_RECORDED_UPDATE_BYTES;
 use super::setup;
 use crate::locking::lock;
 
@@ -69,6 +70,7 @@ impl Default for RuntimeBuilder {
                 configs: HashMap::new(),
                 workers: 4,
                 output: PluginOutput::Null,
+                max_recorded_update_bytes: DEFAULT_MAX_RECORDED_UPDATE_BYTES,
             },
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
             block_updates: None,
@@ -172,6 +174,16 @@ impl RuntimeBuilder {
     /// tests catch it.
     pub fn block_updates_during_events(mut self, block: bool) -> Self {
         self.block_updates = Some(block);
+        self
+    }
+
+    /// How many bytes of memory the unsolicited updates recorded for each
+    /// plugin may hold (default
+    /// [`DEFAULT_MAX_RECORDED_UPDATE_BYTES`](super::DEFAULT_MAX_RECORDED_UPDATE_BYTES),
+    /// 16 MiB); the oldest are dropped beyond it (see
+    /// [`PluginHandle::unsolicited_updates`]).
+    pub fn max_recorded_update_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_recorded_update_bytes = bytes;
         self
     }
 

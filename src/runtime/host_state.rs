@@ -48,6 +48,8 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     /// Where launched plugins' output goes.
     pub(crate) output: PluginOutput,
+    /// Bytes the recorded unsolicited updates of one plugin may hold.
+    pub(crate) max_recorded_update_bytes: usize,
 }
 
 impl Settings {

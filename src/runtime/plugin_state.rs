@@ -2,24 +2,19 @@
 //! it was dropped, its process, the updates it sent; and the runtime
 //! service it calls (`RegisterPlugin`, `UpdateContainers`).
 
-use std::collections::VecDeque;
 use std::process::Child;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::api::{
-    rpc, ContainerUpdate, Empty, RegisterPluginRequest, UpdateContainersRequest,
-    UpdateContainersResponse,
+    rpc, Empty, RegisterPluginRequest, UpdateContainersRequest, UpdateContainersResponse,
 };
 use crate::ttrpc::{Code, Services, Status};
 
 use super::host_state::Hub;
+use super::recorded_updates::RecordedUpdates;
 use crate::locking::lock;
-
-/// How many unsolicited updates a [`PluginHandle`](super::PluginHandle)
-/// records at most; older ones are dropped first.
-pub const MAX_RECORDED_UPDATES: usize = 10_000;
 
 /// A plugin's index and name.
 #[derive(Clone, Debug, Default)]
@@ -48,8 +43,8 @@ pub(crate) struct PluginState {
     pub(crate) dropped: Mutex<Option<String>>,
     /// The process of a launched plugin.
     pub(crate) child: Mutex<Option<Child>>,
-    /// Unsolicited updates received, the latest [`MAX_RECORDED_UPDATES`].
-    pub(crate) updates: Mutex<VecDeque<ContainerUpdate>>,
+    /// Unsolicited updates received, the latest within the record's budget.
+    pub(crate) updates: Mutex<RecordedUpdates>,
     pub(crate) updates_cv: Condvar,
     pub(crate) hub: Arc<Hub>,
 }
@@ -68,6 +63,7 @@ impl PluginState {
     pub(crate) fn new(
         hub: Arc<Hub>,
         launched: Option<(PluginId, Child)>,
+        max_recorded_update_bytes: usize,
     ) -> (Arc<PluginState>, Waits) {
         let (reg_tx, registered) = crossbeam_channel::bounded(1);
         let (closed_tx, closed) = crossbeam_channel::bounded::<()>(0);
@@ -84,7 +80,7 @@ impl PluginState {
             closed: Mutex::new(Some(closed_tx)),
             dropped: Mutex::new(None),
             child: Mutex::new(child),
-            updates: Mutex::new(VecDeque::new()),
+            updates: Mutex::new(RecordedUpdates::new(max_recorded_update_bytes)),
             updates_cv: Condvar::new(),
             hub,
         };
@@ -160,17 +156,23 @@ impl PluginState {
             req.update.len()
         );
         let failed = (self.hub.update_fn)(&req.update);
-        {
-            let mut record = lock(&self.updates);
-            record.extend(req.update);
-            if record.len() > MAX_RECORDED_UPDATES {
-                let excess = record.len() - MAX_RECORDED_UPDATES;
-                record.drain(..excess);
-                log::debug!(
-                    "plugin {}: dropped the {excess} oldest recorded updates (the record keeps {MAX_RECORDED_UPDATES})",
-                    self.full_name()
-                );
-            }
+        let dropped = lock(&self.updates).record(&req.update);
+        drop(req);
+        if dropped.oldest > 0 {
+            log::debug!(
+                "plugin {}: dropped the {} oldest recorded updates to stay within the record's \
+                 budget",
+                self.full_name(),
+                dropped.oldest
+            );
+        }
+        if dropped.too_large > 0 {
+            log::warn!(
+                "plugin {}: {} update(s) not recorded: each holds more memory than the record \
+                 of unsolicited updates may",
+                self.full_name(),
+                dropped.too_large
+            );
         }
         self.updates_cv.notify_all();
         UpdateContainersResponse {

@@ -41,7 +41,11 @@ pub(crate) fn start(
         Some(l) => (Some(l.config), Some((l.id, l.child))),
         None => (None, None),
     };
-    let (state, waits) = PluginState::new(host.hub.clone(), launched);
+    let (state, waits) = PluginState::new(
+        host.hub.clone(),
+        launched,
+        settings.max_recorded_update_bytes,
+    );
     let services = plugin_state::runtime_services(&state);
     let s = state.clone();
     let conn = ConnectionBuilder::new(stream, Framing::Mux)
