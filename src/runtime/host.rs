@@ -23,6 +23,10 @@ use super::recorded_updates::DEFAULT_MAX_RECORDED_UPDATE_BYTES;
 use super::setup;
 use crate::locking::lock;
 
+/// How many connections may wait to register at a time by default (see
+/// [`RuntimeBuilder::max_unregistered_connections`]).
+pub const DEFAULT_MAX_UNREGISTERED_CONNECTIONS: usize = 512;
+
 /// Sets up a [`Runtime`].
 ///
 /// ```
@@ -71,6 +75,7 @@ impl Default for RuntimeBuilder {
                 workers: 4,
                 output: PluginOutput::Null,
                 max_recorded_update_bytes: DEFAULT_MAX_RECORDED_UPDATE_BYTES,
+                max_unregistered_connections: DEFAULT_MAX_UNREGISTERED_CONNECTIONS,
             },
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
             block_updates: None,
@@ -187,6 +192,21 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How many connections may wait to register at a time (default
+    /// [`DEFAULT_MAX_UNREGISTERED_CONNECTIONS`], 512; at least 1). A
+    /// [`PluginListener`] reads the registrations of all its connections at
+    /// once, on one thread, each within the registration timeout; a
+    /// connection that has not registered costs one descriptor and at most
+    /// [`MAX_REGISTRATION_MESSAGE`](super::MAX_REGISTRATION_MESSAGE) bytes.
+    /// The count includes the connections of refused plugins, which the
+    /// runtime holds open (costing a descriptor each) until their plugins
+    /// close them. A new connection beyond the cap closes the oldest refused
+    /// one, or, when there is none, is closed at once with a log line.
+    pub fn max_unregistered_connections(mut self, n: usize) -> Self {
+        self.settings.max_unregistered_connections = n.max(1);
+        self
+    }
+
     /// Where launched plugins' standard output and error go (default
     /// `/dev/null`, like the reference).
     pub fn plugin_output(mut self, output: PluginOutput) -> Self {
@@ -291,9 +311,11 @@ impl Runtime {
     ///
     /// [`Error::DeadlineExceeded`] when the plugin did not register within
     /// the registration timeout (the connection is then closed);
-    /// [`Error::RegistrationRefused`] for an empty name or a bad index (the
-    /// plugin got an UNKNOWN error reply; the connection stays open, as with
-    /// the reference, until the plugin closes it or the runtime is dropped);
+    /// [`Error::RegistrationRefused`] for an empty name or a bad index,
+    /// naming what the plugin sent (the plugin got an UNKNOWN error reply;
+    /// the connection stays open, as with the reference, until the plugin
+    /// closes it or the runtime is dropped, costing one descriptor and no
+    /// thread meanwhile);
     /// [`Error::ConnectionClosed`] when the plugin went away; any error of
     /// `Configure` or `Synchronize`, or [`Error::Protocol`] for an invalid
     /// event mask or a plugin that mishandles split `Synchronize` requests

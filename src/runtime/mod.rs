@@ -94,6 +94,7 @@
 //! ```
 
 // Files in dependency order: each uses only files above it.
+mod acceptor;
 mod emulation;
 mod encoding;
 mod fair_lock;
@@ -104,7 +105,11 @@ mod launch;
 mod listener;
 mod merge;
 mod plugin_state;
+mod poll;
 mod recorded_updates;
+mod refused;
+mod registration;
+mod registration_reader;
 mod relay;
 mod reply;
 mod set;
@@ -114,9 +119,10 @@ mod validators;
 
 pub use emulation::Emulation;
 pub use handle::PluginHandle;
-pub use host::{Runtime, RuntimeBuilder};
+pub use host::{Runtime, RuntimeBuilder, DEFAULT_MAX_UNREGISTERED_CONNECTIONS};
 pub use host_state::{PluginOutput, UpdateContainersFn};
 pub use listener::PluginListener;
 pub use recorded_updates::{DEFAULT_MAX_RECORDED_UPDATE_BYTES, MAX_RECORDED_UPDATES};
+pub use registration::MAX_REGISTRATION_MESSAGE;
 pub use reply::CreateContainerReply;
 pub use set::PluginSet;
