@@ -4,8 +4,8 @@
 //! serves logical connection 1 and calls on 2, the runtime the reverse),
 //! and one Connection driven by hand with raw bytes: reassembly of messages
 //! split across frames, frames for connections nobody opened, trunk close,
-//! and the shape of every frame we write (WIRE.md §2, Go reader
-//! constraints).
+//! and the shape of every frame we write (the Go reader's limits:
+//! docs/PROTOCOL.md#mux-go-reader, #mux-safe-writer).
 
 mod common;
 
@@ -186,8 +186,8 @@ fn interleaved_concurrent_traffic_in_both_directions() {
 
 #[test]
 fn peer_call_is_served_while_our_own_call_on_the_other_connection_is_pending() {
-    // WIRE.md §5.2: Configure (conn 1) arrives before the reply to
-    // RegisterPlugin (conn 2).
+    // docs/PROTOCOL.md#lifecycle-register: Configure (conn 1) arrives
+    // before the reply to RegisterPlugin (conn 2).
     let registered = Arc::new(AtomicBool::new(false));
     let mut plugin_services = Services::new();
     {
@@ -341,8 +341,9 @@ fn on_close_runs_exactly_once_when_close_races_with_peer_eof() {
 
 #[test]
 fn call_made_from_after_reply_completes_with_a_single_worker() {
-    // WIRE.md §5.7: updates are sent after the event's reply is written,
-    // which is what RequestContext::after_reply is for.
+    // docs/PROTOCOL.md#lifecycle-updates: updates are sent after the
+    // event's reply is written, which is what RequestContext::after_reply
+    // is for.
     let plugin_client: Arc<OnceLock<Client>> = Arc::new(OnceLock::new());
     let (result_tx, result_rx) = crossbeam_channel::bounded(1);
     let mut plugin_services = Services::new();

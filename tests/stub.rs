@@ -2,15 +2,16 @@
 //! side built from the crate's ttrpc connection (so each test controls
 //! exactly what the "runtime" does and when).
 
+mod common;
+
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fake_runtime::{ctr, pod, FakeRuntime, OnRegister};
+use common::STEP as T;
 use crossbeam_channel::bounded;
-#[path = "support/fake_runtime.rs"]
-mod fake_runtime;
-use fake_runtime::{ctr, pod, FakeRuntime, OnRegister, T};
 
 use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox,

@@ -2,13 +2,13 @@
 //! tests change process-wide environment variables, so they live in their
 //! own test binary and run as one sequential test.
 
-#[path = "support/fake_runtime.rs"]
-mod fake_runtime;
+mod common;
 
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 
-use fake_runtime::{FakeRuntime, OnRegister, T};
+use common::fake_runtime::{FakeRuntime, OnRegister};
+use common::STEP as T;
 
 use nri::api::{Event, EventMask};
 use nri::stub::{Plugin, Stub};

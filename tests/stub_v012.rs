@@ -4,14 +4,14 @@
 //! subscription negotiated to what the runtime can deliver, required
 //! events, and the failure policy.
 
-#[path = "support/fake_runtime.rs"]
-mod fake_runtime;
+mod common;
 
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use fake_runtime::{configure_req, ctr, pod, FakeRuntime, OnRegister, T};
+use common::fake_runtime::{configure_req, ctr, pod, FakeRuntime, OnRegister};
+use common::STEP as T;
 use nri::api::{
     ConfigureRequest, ConfigureResponse, Container, Empty, Event, EventMask, FailurePolicy,
     LinuxResources, PodSandbox, PostCreateContainerRequest, PostCreateContainerResponse,

@@ -8,11 +8,13 @@
 //! blocking wait so that a bug fails a test instead of hanging it.
 //!
 //! [`plugin`] holds the hand-rolled NRI plugin the tests of `nri::runtime`
-//! drive.
+//! drive; [`fake_runtime`] the hand-driven runtime side the tests of
+//! `nri::stub` talk to.
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod fake_runtime;
 pub mod plugin;
 
 use std::collections::{HashMap, VecDeque};
@@ -320,7 +322,8 @@ pub struct Msg {
 }
 
 /// Per-logical-connection shape checker for multiplexer frames written by
-/// our Connection: the Go reader constraints of WIRE.md §2.
+/// our Connection: the Go reader's limits (docs/PROTOCOL.md#mux-go-reader,
+/// #mux-safe-writer).
 #[derive(Default, Debug)]
 struct Shape {
     /// Bytes of the current message not yet seen (0 = at a boundary).

@@ -31,8 +31,7 @@ use nri::ttrpc::{
 };
 use protobuf::MessageField;
 
-/// Upper bound for one blocking wait of the plugin.
-const STEP: Duration = Duration::from_secs(5);
+use super::STEP;
 
 /// Which plugin API the test plugin serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

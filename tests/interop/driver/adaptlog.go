@@ -133,6 +133,16 @@ var deprecationPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`with a newer version of NRI`),
 }
 
+// anyLineMatches reports whether one of lines matches re.
+func anyLineMatches(lines []logLine, re *regexp.Regexp) bool {
+	for _, l := range lines {
+		if re.MatchString(l.msg) {
+			return true
+		}
+	}
+	return false
+}
+
 // unexpectedLogLine returns the first suspicious line in lines, if any.
 func unexpectedLogLine(lines []logLine) (logLine, bool) {
 	return unexpectedLogLineExcept(lines, nil)
@@ -164,6 +174,53 @@ next:
 		}
 	}
 	return logLine{}, false
+}
+
+// ---------------------------------------------------------------------------
+// The lines the adaptation logs when a plugin fails, by version: what a
+// scenario that provokes a failure expects (h.expectLog) or allows
+// (h.allowLog), so that any other warning or error still fails it.
+
+// connectionClosedLine is logged when a plugin's connection closes.
+func connectionClosedLine(plugin string) string {
+	return regexp.QuoteMeta(fmt.Sprintf("connection to plugin %q closed", plugin))
+}
+
+// closingLine is logged when a request to the plugin fails fatally (timeout,
+// closed connection, protocol error) and the adaptation closes the plugin.
+// cause is a regexp.
+func closingLine(plugin, request, cause string) string {
+	return regexp.QuoteMeta(fmt.Sprintf("closing plugin %s, failed to handle %s request: ", plugin, request)) + cause
+}
+
+// proceedingLine is logged from v0.12.4 on when a request proceeds without
+// a plugin that failed it fatally (a plugin without the fail_request
+// policy). cause is a regexp.
+func proceedingLine(plugin, request, cause string) string {
+	return regexp.QuoteMeta(fmt.Sprintf("plugin %s failed to handle %s request, proceeding without it: ", plugin, request)) + cause
+}
+
+// logsProceeding reports whether the adaptation logs proceedingLine (the
+// failure policy code of v0.12.4 and newer).
+func logsProceeding() bool { return atLeast(adaptationVersion, "v0.12.4") }
+
+// validatorClosingLine is logged when a validation request fails fatally:
+// v0.10 and v0.11 word it apart from the other requests.
+func validatorClosingLine(plugin, cause string) string {
+	if !atLeast(adaptationVersion, "v0.12.0") {
+		return regexp.QuoteMeta(fmt.Sprintf("closing plugin %s, failed to validate request: ", plugin)) + cause
+	}
+	return closingLine(plugin, "ValidateContainerAdjustment", cause)
+}
+
+// expectFatalFailure expects the lines of a request to plugin failing
+// fatally with cause (a regexp): the plugin is closed, and from v0.12.4 on
+// the request proceeds without it unless its policy is fail_request.
+func (h *H) expectFatalFailure(plugin, request, cause string, failRequest bool) {
+	h.expectLog(closingLine(plugin, request, cause))
+	if logsProceeding() && !failRequest {
+		h.expectLog(proceedingLine(plugin, request, cause))
+	}
 }
 
 // registeredRE matches the v0.12 registration line; before v0.12 the line

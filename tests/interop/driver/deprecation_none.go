@@ -1,4 +1,4 @@
-//go:build !nri_v0_12_3 && !nri_v0_12_5
+//go:build !(nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5)
 
 // Adaptations before v0.12 have no per-event RPCs, hence no deprecation of
 // StateChange, and no deprecation recorder.

@@ -1,4 +1,4 @@
-//go:build nri_v0_12_3 || nri_v0_12_5
+//go:build nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5
 
 // The v0.12 adaptations call the per-event RPCs and fall back to
 // StateChange for a plugin that answers UNIMPLEMENTED, reporting a

@@ -1,4 +1,4 @@
-//go:build !nri_v0_12_3 && !nri_v0_12_5
+//go:build !(nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5)
 
 // Notifications through the adaptations before v0.12, which take a
 // StateChangeEvent for every event without a reply and relay it to plugins

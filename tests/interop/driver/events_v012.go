@@ -1,4 +1,4 @@
-//go:build nri_v0_12_3 || nri_v0_12_5
+//go:build nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5
 
 // Notifications through the v0.12 adaptations, which take a dedicated
 // request type per event and relay it with the per-event RPC (falling back

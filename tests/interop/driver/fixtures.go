@@ -306,10 +306,10 @@ func expectedFullAdjustment(t string) *api.ContainerAdjustment {
 
 // withRdtSkeleton adds what the adaptation puts into a merged adjustment
 // beyond what the plugins asked for when one of them replied with a linux
-// part: from v0.10 on, an empty linux.rdt (the merge initialises it for every
-// such reply).
+// part: from v0.11 on (the version that brought RDT adjustments), an empty
+// linux.rdt (the merge initialises it for every such reply).
 func withRdtSkeleton(adj *api.ContainerAdjustment) *api.ContainerAdjustment {
-	if !atLeast(adaptationVersion, "v0.10.0") || adj.Linux == nil {
+	if !atLeast(adaptationVersion, "v0.11.0") || adj.Linux == nil {
 		return adj
 	}
 	m := adj.Linux.ProtoReflect()

@@ -4,8 +4,10 @@ package main
 // filled, the interop/adjust=v012 adjustment, and the contract's Fields
 // line. They are written once, in the field names of the v0.12.5 API, and
 // read into the linked API's types dropping what it does not know: a v0.11
-// runtime cannot send a container image, a v0.9 one none of the new fields,
-// and a runtime passes through only the adjustment fields its API knows.
+// runtime cannot send a container image, a v0.10 one neither the image nor
+// the user, sysctls, net devices, scheduler or RDT, a v0.9 one none of the
+// new fields, and a runtime passes through only the adjustment fields its
+// API knows.
 
 import (
 	"fmt"
@@ -143,10 +145,10 @@ var v012Fields = []struct{ path, since string }{
 	{"linux.io_priority", "v0.10.0"},
 	{"linux.seccomp_policy", "v0.10.0"},
 	{"linux.namespaces", "v0.10.0"},
-	{"linux.sysctl", "v0.10.0"},
-	{"linux.net_devices", "v0.10.0"},
-	{"linux.scheduler", "v0.10.0"},
-	{"linux.rdt", "v0.10.0"},
+	{"linux.sysctl", "v0.11.0"},
+	{"linux.net_devices", "v0.11.0"},
+	{"linux.scheduler", "v0.11.0"},
+	{"linux.rdt", "v0.11.0"},
 	{"linux.memory_policy", "v0.12.0"},
 }
 

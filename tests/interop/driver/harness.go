@@ -24,19 +24,18 @@ import (
 // Per-scenario harness.
 
 type H struct {
-	name       string
-	plugin     string // -plugin
-	plugin2    string // -plugin2 (or "")
-	verbose    bool
-	dir        string
-	sock       string
-	pluginDir  string
-	confDir    string
-	a          *adaptation.Adaptation
-	logStart   int
-	allowDrops bool
-	procs      []*proc
-	cleanups   []func()
+	name      string
+	plugin    string // -plugin
+	plugin2   string // -plugin2 (or "")
+	verbose   bool
+	dir       string
+	sock      string
+	pluginDir string
+	confDir   string
+	a         *adaptation.Adaptation
+	logStart  int
+	procs     []*proc
+	cleanups  []func()
 
 	mu          sync.Mutex
 	pods        []*api.PodSandbox
@@ -53,8 +52,10 @@ type H struct {
 	// noRecorder: start the adaptation without a deprecation recorder (v0.12
 	// then logs deprecations as warnings)
 	noRecorder bool
-	// log lines the scenario provokes on purpose
-	allowLines []*regexp.Regexp
+	// log lines the scenario provokes on purpose: allowed ones may appear,
+	// expected ones must (each pattern matches whole lines)
+	allowLines  []*regexp.Regexp
+	expectLines []*regexp.Regexp
 }
 
 func newH(name, plugin, plugin2 string, verbose bool) (*H, error) {
@@ -85,12 +86,18 @@ func newH(name, plugin, plugin2 string, verbose bool) (*H, error) {
 
 func (h *H) path(name string) string { return filepath.Join(h.dir, name) }
 
-// expectDrops tells the log check that plugin drops/closures are expected.
-func (h *H) expectDrops() { h.allowDrops = true }
+// allowLog tells the log check that whole lines matching re may appear:
+// the scenario provokes them on purpose, but whether they show before the
+// final check depends on timing. re is anchored at both ends.
+func (h *H) allowLog(re string) { h.allowLines = append(h.allowLines, wholeLine(re)) }
 
-// allowLog tells the log check that lines matching re are provoked on
-// purpose.
-func (h *H) allowLog(re string) { h.allowLines = append(h.allowLines, regexp.MustCompile(re)) }
+// expectLog tells the log check that whole lines matching re are provoked
+// on purpose and must appear before the final check. re is anchored at both
+// ends.
+func (h *H) expectLog(re string) { h.expectLines = append(h.expectLines, wholeLine(re)) }
+
+// wholeLine compiles re to match whole log lines only.
+func wholeLine(re string) *regexp.Regexp { return regexp.MustCompile(`^(?:` + re + `)$`) }
 
 func (h *H) recordDeprecation(what string) {
 	h.mu.Lock()
@@ -148,8 +155,13 @@ func (h *H) handledMask(bin string) api.EventMask {
 // ("validator plugin NN-name failed: ttrpc: closed"); v0.12.5 skips closed
 // plugins.
 func (h *H) deadValidatorFails(bin string) bool {
-	return h.validates(bin) && !atLeast(adaptationVersion, "v0.12.5")
+	return h.validates(bin) && !skipsClosedPlugins()
 }
+
+// skipsClosedPlugins reports whether the adaptation skips a plugin closed
+// earlier (dead, or dropped by an earlier request) instead of relaying the
+// next request to it: v0.12.5 and newer.
+func skipsClosedPlugins() bool { return atLeast(adaptationVersion, "v0.12.5") }
 
 // wantConfigureNRI is the nri= value the plugin's Configure line must show,
 // or "" when the plugin logs none (no v0.10+ additions).
@@ -345,7 +357,7 @@ type pluginInfo struct {
 	closed   bool
 	pid      int
 	events   api.EventMask
-	// failure policy (v0.12.5): whether the plugin sent one, and its flags
+	// failure policy (v0.12.4+): whether the plugin sent one, and its flags
 	hasPolicy, failRequest, keepConnected bool
 }
 
@@ -406,7 +418,7 @@ func (h *H) plugins() ([]pluginInfo, error) {
 				info.pid = int(proc.Elem().FieldByName("Pid").Int())
 			}
 		}
-		// v0.12.5: policy *FailurePolicy (nil: no policy sent)
+		// v0.12.4+: policy *FailurePolicy (nil: no policy sent)
 		if pol := p.FieldByName("policy"); pol.IsValid() && !pol.IsNil() {
 			info.hasPolicy = true
 			info.failRequest = pol.Elem().FieldByName("FailRequest").Bool()

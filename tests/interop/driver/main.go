@@ -1,8 +1,9 @@
 // Command driver is the runtime side of the NRI interop harness: it embeds the
 // reference Go runtime adaptation (github.com/containerd/nri pkg/adaptation
-// of the version selected at build time: v0.9.0 by default, or v0.11.0,
-// v0.12.3, v0.12.5 with the build tags nri_v0_11, nri_v0_12_3, nri_v0_12_5
-// and the matching -modfile), drives plugins that implement the interop
+// of the version selected at build time: v0.9.0 by default, or v0.10.0,
+// v0.11.0, v0.12.3, v0.12.4, v0.12.5 with the build tags nri_v0_10,
+// nri_v0_11, nri_v0_12_3, nri_v0_12_4, nri_v0_12_5 and the matching
+// -modfile), drives plugins that implement the interop
 // plugin contract through their lifecycle, and checks what the adaptation
 // hands back.
 //
@@ -210,13 +211,18 @@ func runScenario(sc scenario, plugin, plugin2 string, verbose bool) (err error) 
 
 // finalChecks are the rules every scenario obeys unless it provokes their
 // violation on purpose: no warning, error or plugin drop in the
-// adaptation's log, no deprecation recorded, and (v0.12) every plugin
+// adaptation's log but the lines the scenario allows or expects (and every
+// expected line there), no deprecation recorded, and (v0.12) every plugin
 // registered with the NRI version it announces.
 func (h *H) finalChecks() error {
-	if !h.allowDrops {
-		if l, bad := unexpectedLogLineExcept(logs.since(h.logStart), h.allowLines); bad {
-			return fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
+	lines := logs.since(h.logStart)
+	for _, re := range h.expectLines {
+		if !anyLineMatches(lines, re) {
+			return fmt.Errorf("the adaptation never logged the expected line /%s/", re)
 		}
+	}
+	if l, bad := unexpectedLogLineExcept(lines, append(h.allowLines, h.expectLines...)); bad {
+		return fmt.Errorf("unexpected adaptation log line: %s %s", l.level, trunc(l.msg, 300))
 	}
 	if d := h.getDeprecations(); len(d) > 0 && !h.allowDeprecations {
 		return fmt.Errorf("the adaptation recorded %d deprecation(s): %s", len(d), trunc(d[0], 300))

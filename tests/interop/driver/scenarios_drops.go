@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +34,13 @@ func scSlowHandlerDropped(h *H) error {
 		return err
 	}
 	if !opts.deadlineGuard {
-		h.expectDrops()
+		// dropped at the timeout; its connection closes
+		h.expectFatalFailure("10-slow", "CreateContainer", "context deadline exceeded", false)
+		h.expectLog(connectionClosedLine("10-slow"))
+		if h.deadValidatorFails(h.plugin) {
+			// asked to validate the same request after it was closed
+			h.expectLog(validatorClosingLine("10-slow", "ttrpc: closed"))
+		}
 	}
 	pod := mkPod("pod-slow", nil)
 	start := time.Now()
@@ -81,7 +86,7 @@ func scSlowHandlerDropped(h *H) error {
 			return err
 		}
 	}
-	if _, err := h.waitLogMsg(regexp.MustCompile(`closing plugin 10-slow, failed to handle CreateContainer request`), time.Second); err != nil {
+	if _, err := h.waitLogMsg(wholeLine(connectionClosedLine("10-slow")), time.Second); err != nil {
 		return err
 	}
 	if _, ok, err := h.findPlugin("10-slow"); err != nil || ok {
@@ -121,12 +126,13 @@ func scPluginRestart(h *H) error {
 	if err != nil {
 		return err
 	}
-	h.expectDrops()
+	// killed while idle: only its connection closes
+	h.expectLog(connectionClosedLine("10-restart"))
 	p1.kill()
 	if !p1.waitExit(3 * time.Second) {
 		return errors.New("killed plugin did not exit")
 	}
-	if _, err := h.waitLogMsg(regexp.MustCompile(`connection to plugin "10-restart" closed`), 3*time.Second); err != nil {
+	if _, err := h.waitLogMsg(wholeLine(connectionClosedLine("10-restart")), 3*time.Second); err != nil {
 		return err
 	}
 	if _, err := h.external(h.plugin, "restart", "10", cfg); err != nil {
@@ -178,11 +184,18 @@ func scLaunchedPluginKilled(h *H) error {
 	if !ok || info.pid <= 0 || info.pid == os.Getpid() {
 		return fmt.Errorf("30-victim not listed with a pid (%+v)", info)
 	}
-	h.expectDrops()
+	h.expectLog(connectionClosedLine("30-victim"))
+	if !skipsClosedPlugins() {
+		// the next request is still relayed to the closed plugin
+		h.expectFatalFailure("30-victim", "CreateContainer", "ttrpc: closed", false)
+		if h.deadValidatorFails(h.plugin) {
+			h.expectLog(validatorClosingLine("30-victim", "ttrpc: closed"))
+		}
+	}
 	if err := syscall.Kill(info.pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill %d: %w", info.pid, err)
 	}
-	if _, err := h.waitLogMsg(regexp.MustCompile(`connection to plugin "30-victim" closed`), 3*time.Second); err != nil {
+	if _, err := h.waitLogMsg(wholeLine(connectionClosedLine("30-victim")), 3*time.Second); err != nil {
 		return err
 	}
 	pod := mkPod("pod-v", nil)

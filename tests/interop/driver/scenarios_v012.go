@@ -135,8 +135,8 @@ func scAdjustV012(h *H) error {
 	pod := mkPod("pod-v12", nil)
 	var omit []string
 	if sysctlAdjustmentPanics() {
-		// The v0.10/v0.11 adaptations never make the merged reply's sysctl
-		// map: any sysctl adjustment panics in CreateContainer (fixed in
+		// The v0.11 adaptation never makes the merged reply's sysctl map:
+		// any sysctl adjustment panics in CreateContainer (fixed in
 		// v0.12.0), whichever plugin sends it. Prove that, then check every
 		// other kind without it.
 		_, err := h.createRecovered(pod, mkCtr("ctr-panic", pod.Id, map[string]string{"interop/adjust": "v012"}))
@@ -184,7 +184,11 @@ func scAdjustV012(h *H) error {
 		problems = append(problems, fmt.Sprintf("args %q", ctr.Args))
 	}
 	lin := ctr.GetLinux().ProtoReflect()
-	for _, f := range []string{"io_priority", "seccomp_policy", "scheduler"} {
+	applied := []string{"io_priority", "seccomp_policy"}
+	if atLeast(adaptationVersion, "v0.11.0") {
+		applied = append(applied, "scheduler") // v0.11.0 brought it
+	}
+	for _, f := range applied {
 		fd := lin.Descriptor().Fields().ByName(protoreflect.Name(f))
 		_, w, _ := lookupPath(want.ProtoReflect(), "linux."+f)
 		if fd == nil || !lin.Has(fd) {
@@ -195,14 +199,18 @@ func scAdjustV012(h *H) error {
 			problems = append(problems, joinDiffs(d))
 		}
 	}
-	if len(omit) == 0 {
+	// sysctls and net devices arrived in v0.11.0; v0.10.0 has neither in
+	// its container nor in its adjustment
+	if len(omit) == 0 && atLeast(adaptationVersion, "v0.11.0") {
 		if _, v, ok := lookupPath(ctr.ProtoReflect(), "linux.sysctl"); !ok || v.Map().Len() != 2 ||
 			v.Map().Get(protoMapKey("net.core.somaxconn")).String() != "1024" {
 			problems = append(problems, "sysctl net.core.somaxconn=1024 not added to the container's one sysctl")
 		}
 	}
-	if _, v, ok := lookupPath(ctr.ProtoReflect(), "linux.net_devices"); !ok || !v.Map().Has(protoMapKey(t+"-host0")) {
-		problems = append(problems, "net device "+t+"-host0 not applied")
+	if atLeast(adaptationVersion, "v0.11.0") {
+		if _, v, ok := lookupPath(ctr.ProtoReflect(), "linux.net_devices"); !ok || !v.Map().Has(protoMapKey(t+"-host0")) {
+			problems = append(problems, "net device "+t+"-host0 not applied")
+		}
 	}
 	var netns []string
 	for _, n := range ctr.GetLinux().GetNamespaces() {
@@ -219,10 +227,11 @@ func scAdjustV012(h *H) error {
 	return nil
 }
 
-// sysctlAdjustmentPanics: the v0.10 and v0.11 adaptations panic on any
-// sysctl adjustment (they never make the merged reply's sysctl map).
+// sysctlAdjustmentPanics: the v0.11 adaptation panics on any sysctl
+// adjustment (it never makes the merged reply's sysctl map). v0.10 has no
+// sysctl adjustment: it drops the field unread.
 func sysctlAdjustmentPanics() bool {
-	return atLeast(adaptationVersion, "v0.10.0") && !atLeast(adaptationVersion, "v0.12.0")
+	return atLeast(adaptationVersion, "v0.11.0") && !atLeast(adaptationVersion, "v0.12.0")
 }
 
 // createRecovered is create, turning a panic of the adaptation into an

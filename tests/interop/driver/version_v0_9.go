@@ -1,4 +1,4 @@
-//go:build !nri_v0_11 && !nri_v0_12_3 && !nri_v0_12_5
+//go:build nri_v0_9 || !(nri_v0_10 || nri_v0_11 || nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5)
 
 // The adaptation of github.com/containerd/nri v0.9.0 (go.mod; also the
 // build without tags, or with the tag nri_v0_9).

@@ -7,10 +7,11 @@
 // One source tree builds against several NRI versions: this file compiles
 // at every version; v09.go holds what a v0.9.0 build lacks (it is also what
 // a build without any version tag gets), v010.go the contract's NRI v0.10+
-// additions, and v011.go, v012.go, v0123.go, v0125.go the few spots where
-// the newer APIs differ. Build with exactly one of the tags nri_v0_9,
-// nri_v0_11, nri_v0_12_3 or nri_v0_12_5, and the matching module file
-// (go.mod, go-nri-v0.11.0.mod, ...).
+// additions, v011.go what v0.11.0 added to them (v010_fields.go: their
+// absence from v0.10.0), and before012.go, v012.go, v0123.go, v0124.go the
+// few spots where the newer APIs differ. Build with exactly one of the tags
+// nri_v0_9, nri_v0_10, nri_v0_11, nri_v0_12_3, nri_v0_12_4 or nri_v0_12_5,
+// and the matching module file (go.mod, go-nri-v0.10.0.mod, ...).
 package main
 
 import (

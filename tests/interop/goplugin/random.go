@@ -1,4 +1,4 @@
-//go:build nri_v0_12_3 || nri_v0_12_5
+//go:build nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5
 
 // Randomized replies for the differential check (tests/interop/differential):
 // not part of the contract. With the annotation interop/random=<seed>, the

@@ -1,4 +1,4 @@
-//go:build !(nri_v0_12_3 || nri_v0_12_5)
+//go:build !(nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5)
 
 // Randomized replies exist only in v0.12 builds (see random.go).
 

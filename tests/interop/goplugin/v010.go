@@ -1,4 +1,4 @@
-//go:build nri_v0_11 || nri_v0_12_3 || nri_v0_12_5
+//go:build nri_v0_10 || nri_v0_11 || nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5
 
 // The contract's NRI v0.10+ additions: the pod update events, validation
 // verdicts, every adjustment added since v0.9, the runtime's NRI version in
@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
@@ -38,7 +37,7 @@ func parseExtraKey(cfg *config, key, value string) error {
 }
 
 // defineFlags defines -failure-policy; the returned function checks it and
-// returns the stub option that sends it (v0.12.5 builds; older stubs
+// returns the stub option that sends it (v0.12.4 and newer builds; older stubs
 // cannot send a policy).
 func defineFlags() func() ([]stub.Option, error) {
 	policy := flag.String("failure-policy", "none", "failure policy sent in the Configure reply: none, fail-request, keep-connected or fail-request,keep-connected")
@@ -81,15 +80,7 @@ func adjustExtra(a *api.ContainerAdjustment, t, kind string, omit []string) {
 		}},
 	})
 	a.AddOrReplaceNamespace(&api.LinuxNamespace{Type: "network", Path: "/var/run/netns/" + t})
-	a.SetLinuxSysctl("net.core.somaxconn", "1024")
-	a.AddLinuxNetDevice(t+"-host0", &api.LinuxNetDevice{Name: t + "-eth0"})
-	a.SetLinuxScheduler(&api.LinuxScheduler{
-		Policy: api.LinuxSchedulerPolicy_SCHED_BATCH,
-		Nice:   5,
-	})
-	a.SetLinuxRDTClosID(t + "-clos")
-	a.SetLinuxRDTSchemata([]string{"L3:0=ff"})
-	a.SetLinuxRDTEnableMonitoring(true)
+	adjustV011(a, t)
 	setMemoryPolicy(a)
 }
 
@@ -206,41 +197,20 @@ func omitParts(a *api.ContainerAdjustment, omit []string) {
 			l.SeccompPolicy = nil
 		case "namespaces":
 			l.Namespaces = nil
-		case "sysctl":
-			l.Sysctl = nil
-		case "net_devices":
-			l.NetDevices = nil
-		case "scheduler":
-			l.Scheduler = nil
-		case "rdt":
-			l.Rdt = nil
 		case "memory_policy":
 			clearMemoryPolicy(l)
+		default:
+			omitV011Part(l, part)
 		}
 	}
 }
 
 // logFields logs the contract's Fields line for c (interop/fields=yes).
 func (p *plugin) logFields(c *api.Container) {
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
-	join := func(v []string) string { return dash(strings.Join(v, ",")) }
 	l := c.GetLinux()
 	cdi := []string{}
 	for _, d := range c.GetCDIDevices() {
 		cdi = append(cdi, d.GetName())
-	}
-	user := "-"
-	if u := c.GetUser(); u != nil {
-		gids := []string{}
-		for _, g := range u.GetAdditionalGids() {
-			gids = append(gids, fmt.Sprint(g))
-		}
-		user = fmt.Sprintf("%d:%d:%s", u.GetUid(), u.GetGid(), join(gids))
 	}
 	ioprio := "-"
 	if io := l.GetIoPriority(); io != nil {
@@ -252,42 +222,26 @@ func (p *plugin) logFields(c *api.Container) {
 	}
 	policy := "-"
 	if sp := l.GetSeccompPolicy(); sp != nil {
-		policy = fmt.Sprintf("%s:%s:%d", dash(sp.GetDefaultAction()), join(sp.GetArchitectures()), len(sp.GetSyscalls()))
+		policy = fmt.Sprintf("%s:%s:%d", dash(sp.GetDefaultAction()), joinDash(sp.GetArchitectures()), len(sp.GetSyscalls()))
 	}
-	sysctl := []string{}
-	for k, v := range l.GetSysctl() {
-		sysctl = append(sysctl, k+"="+v)
-	}
-	sort.Strings(sysctl)
-	netdevs := []string{}
-	for k, v := range l.GetNetDevices() {
-		netdevs = append(netdevs, k+":"+dash(v.GetName()))
-	}
-	sort.Strings(netdevs)
-	sched := "-"
-	if sc := l.GetScheduler(); sc != nil {
-		flags := []string{}
-		for _, f := range sc.GetFlags() {
-			flags = append(flags, f.String())
-		}
-		sched = fmt.Sprintf("%s:%d:%d:%s", sc.GetPolicy(), sc.GetNice(), sc.GetPriority(), join(flags))
-	}
-	rdt := "-"
-	if r := l.GetRdt(); r != nil {
-		clos, schemata, mon := "-", "-", "-"
-		if v := r.GetClosId(); v != nil {
-			clos = dash(v.GetValue())
-		}
-		if v := r.GetSchemata(); v != nil {
-			schemata = join(v.GetValue())
-		}
-		if v := r.GetEnableMonitoring(); v != nil {
-			mon = fmt.Sprint(v.GetValue())
-		}
-		rdt = clos + ":" + schemata + ":" + mon
-	}
+	v11 := v011Fields(c)
 	p.logf("Fields ctr=%s created=%d started=%d finished=%d exit=%d reason=%s message=%s cdi=%s user=%s image=%s ioprio=%s seccomp-profile=%s seccomp-policy=%s sysctl=%s netdevs=%s sched=%s rdt=%s",
 		dash(c.GetId()), c.GetCreatedAt(), c.GetStartedAt(), c.GetFinishedAt(), c.GetExitCode(),
-		dash(c.GetStatusReason()), dash(c.GetStatusMessage()), join(cdi), user, imageName(c),
-		ioprio, profile, policy, join(sysctl), join(netdevs), sched, rdt)
+		dash(c.GetStatusReason()), dash(c.GetStatusMessage()), joinDash(cdi), v11.user, imageName(c),
+		ioprio, profile, policy, v11.sysctl, v11.netdevs, v11.sched, v11.rdt)
 }
+
+// dash is s, or "-" when s is empty.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// joinDash is the comma-joined list, or "-" when it is empty.
+func joinDash(v []string) string { return dash(strings.Join(v, ",")) }
+
+// fieldsV011 are the parts of the Fields line for the fields v0.11.0
+// added ("-" where the API or the container has none).
+type fieldsV011 struct{ user, sysctl, netdevs, sched, rdt string }

@@ -1,4 +1,4 @@
-//go:build nri_v0_12_3 || nri_v0_12_5
+//go:build nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5
 
 // NRI v0.12: the runtime's NRI version and memory policies.
 

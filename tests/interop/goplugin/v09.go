@@ -1,4 +1,4 @@
-//go:build nri_v0_9 || !(nri_v0_11 || nri_v0_12_3 || nri_v0_12_5)
+//go:build nri_v0_9 || !(nri_v0_10 || nri_v0_11 || nri_v0_12_3 || nri_v0_12_4 || nri_v0_12_5)
 
 // What a plugin built on the NRI v0.9.0 API does where newer builds do
 // more: nothing. Also what a build without any version tag gets.

@@ -157,16 +157,13 @@ fn run_in(opts: &Opts, dir: &Path, reference: &Path, seed: u64, n: usize) -> R<(
     let reference_took = started.elapsed();
 
     // The same plugins, under nri::runtime.
-    let mut ctx = Ctx {
-        dir: dir.to_path_buf(),
-        plugin: opts.plugin.clone(),
-        plugin2: None,
-        old_plugin: None,
-        verbose: opts.verbose,
-        procs: Vec::new(),
-        allow_drops: false,
-        allowed: Vec::new(),
-    };
+    let mut ctx = Ctx::new(
+        dir.to_path_buf(),
+        opts.plugin.clone(),
+        None,
+        None,
+        opts.verbose,
+    );
     let rt = ctx.builder().build();
     let dump = dir.join("validations.bin");
     let l = rt.listen(dir.join("nri.sock")).map_err(|e| e.to_string())?;

@@ -232,3 +232,34 @@ pub(crate) fn check_handle(h: &PluginHandle, name: &str, launched: bool) -> R {
 pub(crate) fn pod_updates() -> bool {
     nri().valid_events().is_set(Event::UPDATE_POD_SANDBOX)
 }
+
+/// True when the emulated version still relays a request to a plugin whose
+/// connection closed earlier, instead of skipping it (before v0.12.5): the
+/// request meets the closed connection and goes on without the plugin.
+pub(crate) fn relays_to_closed_plugins() -> bool {
+    !nri_since(0, 12, 5)
+}
+
+/// True when a CreateContainer that finds a validator closed (dead, or
+/// dropped earlier in the same request) fails with `validator plugin
+/// NN-name failed: ...` (v0.10 to v0.12.4: the validation request still
+/// goes to it). The contract plugins validate by default from v0.10.
+pub(crate) fn dead_validator_fails() -> bool {
+    pod_updates() && relays_to_closed_plugins()
+}
+
+/// Checks that a CreateContainer failed because the closed validator
+/// `plugin` could not validate it.
+pub(crate) fn expect_dead_validator<T: std::fmt::Debug>(
+    what: &str,
+    plugin: &str,
+    r: nri::Result<T>,
+) -> R {
+    let want = format!("validator plugin {plugin} failed: ");
+    match r {
+        Err(nri::Error::Handler(m)) if m.starts_with(&want) => Ok(()),
+        other => Err(format!(
+            "{what}: {other:?}, want \"{want}...\" (before v0.12.5 a closed validator is still asked to validate)"
+        )),
+    }
+}

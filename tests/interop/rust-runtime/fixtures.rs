@@ -310,11 +310,10 @@ pub(crate) fn full_adjustment(t: &str, raw: bool) -> ContainerAdjustment {
             }),
             cgroups_path: format!("/interop/{t}"),
             oom_score_adj: optional(10),
-            // As the reference from v0.11: a collected adjustment with a
-            // linux part carries an empty RDT part.
-            rdt: MessageField::from_option(
-                (!raw && nri() != Emulation::V0_9_0).then(LinuxRdt::new),
-            ),
+            // As the reference from v0.11 (the version with RDT
+            // adjustments): a collected adjustment with a linux part
+            // carries an empty RDT part.
+            rdt: MessageField::from_option((!raw && nri_since(0, 11, 0)).then(LinuxRdt::new)),
             ..Default::default()
         }),
         ..Default::default()
@@ -338,10 +337,11 @@ pub(crate) fn empty_adjustment() -> ContainerAdjustment {
     }
 }
 
-/// The contract's `interop/adjust=v012` adjustment with tag `t`, as the
-/// plugin sends it, or (`collected`) as a set hands it back: with the
-/// reference's skeleton, and without the memory policy where the version
-/// does not merge it.
+/// The contract's `interop/adjust=v012` adjustment with tag `t`, as a
+/// plugin on the emulated version's API sends it, or (`collected`) as a set
+/// hands it back: with the reference's skeleton, without the memory policy
+/// before v0.12 and without the sysctl, net device, scheduler and RDT parts
+/// before v0.11 (the versions whose API and merge have them).
 pub(crate) fn v012_adjustment(t: &str, collected: bool) -> ContainerAdjustment {
     use nri::api::{
         IOPrioClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxNetDevice, LinuxScheduler,
@@ -398,6 +398,12 @@ pub(crate) fn v012_adjustment(t: &str, collected: bool) -> ContainerAdjustment {
         })),
         ..Default::default()
     };
+    if !nri_since(0, 11, 0) {
+        linux.sysctl.clear();
+        linux.net_devices.clear();
+        linux.scheduler.clear();
+        linux.rdt.clear();
+    }
     let mut hooks = MessageField::none();
     if collected {
         let res = linux.resources.mut_or_insert_default();

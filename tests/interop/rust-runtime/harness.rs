@@ -50,7 +50,8 @@ pub(crate) fn log_since(mark: usize) -> Vec<(log::Level, String)> {
     lines[mark.min(lines.len())..].to_vec()
 }
 
-/// Runtime log lines that reveal a plugin being dropped.
+/// Runtime log lines that reveal a plugin being dropped (whatever their
+/// level).
 pub(crate) const DROP_PATTERNS: &[&str] = &[
     "dropping plugin",
     "dropped while relaying",
@@ -104,25 +105,83 @@ pub(crate) struct Ctx {
     pub(crate) old_plugin: Option<PathBuf>,
     pub(crate) verbose: bool,
     pub(crate) procs: Vec<Proc>,
-    pub(crate) allow_drops: bool,
-    pub(crate) allowed: Vec<&'static str>,
+    /// Runtime log lines the scenario provokes and that may appear (whole
+    /// lines).
+    allowed: Vec<regex::Regex>,
+    /// Runtime log lines the scenario provokes and that must appear (whole
+    /// lines).
+    expected: Vec<regex::Regex>,
 }
 
 impl Ctx {
+    pub(crate) fn new(
+        dir: PathBuf,
+        plugin: PathBuf,
+        plugin2: Option<PathBuf>,
+        old_plugin: Option<PathBuf>,
+        verbose: bool,
+    ) -> Ctx {
+        Ctx {
+            dir,
+            plugin,
+            plugin2,
+            old_plugin,
+            verbose,
+            procs: Vec::new(),
+            allowed: Vec::new(),
+            expected: Vec::new(),
+        }
+    }
+
     pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     pub(crate) fn builder(&self) -> RuntimeBuilder {
+        let (name, version) = runtime_identity();
         Runtime::builder()
-            .name(RT_NAME)
-            .version(RT_VERSION)
+            .name(name)
+            .version(version)
             .emulate(nri())
             .plugin_output(PluginOutput::File(self.path("launched.out")))
     }
 
-    pub(crate) fn expect_drops(&mut self) {
-        self.allow_drops = true;
+    /// Whole runtime log lines matching `re` may appear: the scenario
+    /// provokes them, but whether they show depends on timing.
+    pub(crate) fn allow_log(&mut self, re: &str) {
+        self.allowed.push(whole_line(re));
+    }
+
+    /// Whole runtime log lines matching `re` are provoked by the scenario
+    /// and must appear before it ends.
+    pub(crate) fn expect_log(&mut self, re: &str) {
+        self.expected.push(whole_line(re));
+    }
+
+    /// The log rule every scenario obeys: each expected line appears, and
+    /// no other warning, error or plugin drop does.
+    pub(crate) fn check_log(&self, lines: &[(log::Level, String)]) -> R {
+        for re in &self.expected {
+            ensure!(
+                lines.iter().any(|(_, msg)| re.is_match(msg)),
+                "the runtime never logged the expected line /{re}/"
+            );
+        }
+        for (level, msg) in lines {
+            let suspicious =
+                *level <= log::Level::Warn || DROP_PATTERNS.iter().any(|p| msg.contains(p));
+            let provoked = self
+                .allowed
+                .iter()
+                .chain(&self.expected)
+                .any(|re| re.is_match(msg));
+            ensure!(
+                !suspicious || provoked,
+                "unexpected runtime log line: {level} {}",
+                trunc(msg, 300)
+            );
+        }
+        Ok(())
     }
 
     /// Starts an external plugin dialing `listener` and accepts it. Returns
@@ -226,6 +285,53 @@ impl Ctx {
             eprintln!("    --- launched plugins' output:\n{s}");
         }
     }
+}
+
+fn whole_line(re: &str) -> regex::Regex {
+    regex::Regex::new(&format!("^(?:{re})$"))
+        .unwrap_or_else(|e| panic!("harness bug: log pattern {re:?}: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// The lines nri::runtime logs when a plugin fails, as regexes for
+// `Ctx::expect_log` and `Ctx::allow_log` (arguments are regexes too).
+
+/// A request failed with the plugin's error (the plugin stays).
+pub(crate) fn failed_line(plugin: &str, request: &str, cause: &str) -> String {
+    format!("plugin {plugin} failed {request}: {cause}")
+}
+
+/// A request failed fatally and the plugin is dropped.
+pub(crate) fn dropping_line(plugin: &str, request: &str, cause: &str) -> String {
+    format!("dropping plugin {plugin}: {request} failed: {cause}")
+}
+
+/// A set's request goes on without a plugin that failed it fatally.
+pub(crate) fn proceeding_line(plugin: &str, request: &str, cause: &str) -> String {
+    format!("plugin {plugin} failed to handle {request} request, proceeding without it: {cause}")
+}
+
+/// A set forgets a plugin whose connection is gone.
+pub(crate) fn removing_line(plugin: &str) -> String {
+    format!("removing closed plugin {plugin}")
+}
+
+/// The cause of a request that got no reply in time.
+pub(crate) fn no_reply(method: &str) -> String {
+    format!(r"nri\.pkg\.api\.v1alpha1\.Plugin/{method} got no reply within [0-9.]+m?s")
+}
+
+/// The cause of a request that met a closed connection.
+pub(crate) const CONNECTION_CLOSED: &str = "connection closed: .*";
+
+/// The cause of a request the plugin failed with the contract's
+/// `interop/fail` status (UNKNOWN); `method` is a regex (the RPC, which for
+/// a notification may be StateChange).
+pub(crate) fn fail_status(method: &str) -> String {
+    format!(
+        r"nri\.pkg\.api\.v1alpha1\.Plugin/{method} failed with Unknown: {}",
+        regex::escape(FAIL_MSG)
+    )
 }
 
 pub(crate) fn trunc(s: &str, n: usize) -> String {

@@ -5,7 +5,9 @@
 //! scenarios of the Go driver that make sense from the runtime's side.
 //!
 //! ```text
-//! interop-runtime -plugin PATH [-plugin2 PATH] [-nri VERSION] [-run REGEX] [-v]
+//! interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]
+//! interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]
+//! interop-runtime -infer   (see infer.rs)
 //! ```
 //!
 //! `-nri` names the NRI version the runtime emulates (default v0.9.0, the
@@ -42,8 +44,6 @@ use nri::ttrpc::Code;
 use protobuf::reflect::{ReflectFieldRef, ReflectValueRef, RuntimeFieldType, RuntimeType};
 use protobuf::{EnumOrUnknown, Message, MessageDyn, MessageField};
 
-const RT_NAME: &str = "interop-rust-runtime";
-const RT_VERSION: &str = "v0.1.0";
 const FAIL_MSG: &str = "interop: failure requested";
 /// Longest a scenario may take before it is reported as hung.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(25);
@@ -62,6 +62,31 @@ fn nri() -> Emulation {
     NRI.get().copied().unwrap_or(Emulation::V0_9_0)
 }
 
+/// The runtime's name and version sent in Configure. A runtime before NRI
+/// v0.12 sends no NRI version, so a plugin infers it from these: they name
+/// a release embedding the emulated version (as the Go driver does). From
+/// v0.12 on, a name no inference table knows: the version can only come
+/// from Configure. `main` checks that the identity infers to the emulated
+/// version.
+fn runtime_identity() -> (&'static str, &'static str) {
+    if nri_since(0, 12, 0) {
+        return ("interop-rust-runtime", "v0.1.0");
+    }
+    match nri().as_str() {
+        "v0.9.0" => ("cri-o", "v1.32.4"),
+        "v0.10.0" => ("containerd", "v2.2.0"),
+        "v0.11.0" => ("containerd", "v2.2.9"),
+        _ => ("interop-rust-runtime", "v0.1.0"),
+    }
+}
+
+/// Whether the emulated NRI version is `major.minor.patch` or newer: the
+/// version gates of what a runtime of that version does (its adjustments,
+/// its fields), compared as the release numbers the upstream sources have.
+fn nri_since(major: u64, minor: u64, patch: u64) -> bool {
+    nri().nri_version() >= nri::api::NriVersion::release(major, minor, patch)
+}
+
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)*) => {
         if !$cond {
@@ -76,6 +101,7 @@ mod differential;
 mod drive;
 mod fixtures;
 mod harness;
+mod infer;
 mod scenarios;
 
 use compare::*;
@@ -110,12 +136,15 @@ fn number(v: Option<String>, what: &str) -> u64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]\n       interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]"
+        "usage: interop-runtime -plugin PATH [-plugin2 PATH] [-old-plugin PATH] [-nri VERSION] [-run REGEX] [-v]\n       interop-runtime -differential REFERENCE -plugin GOPLUGIN -nri v0.12.5 [-seed N] [-cases N] [-v]\n       interop-runtime -infer < LINES_OF_RUNTIME_AND_VERSION"
     );
     std::process::exit(2)
 }
 
 fn parse_args() -> Opts {
+    if std::env::args().skip(1).eq(["-infer"]) {
+        infer::run();
+    }
     let mut args = std::env::args().skip(1);
     let (mut plugin, mut plugin2, mut run, mut verbose) = (None, None, None, false);
     let mut old_plugin = None;
@@ -182,16 +211,13 @@ fn run_scenario(opts: &Opts, f: Scenario, timeout: Duration) -> R {
     ));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut ctx = Ctx {
-        dir: dir.clone(),
-        plugin: opts.plugin.clone(),
-        plugin2: opts.plugin2.clone(),
-        old_plugin: opts.old_plugin.clone(),
-        verbose: opts.verbose,
-        procs: Vec::new(),
-        allow_drops: false,
-        allowed: Vec::new(),
-    };
+    let mut ctx = Ctx::new(
+        dir.clone(),
+        opts.plugin.clone(),
+        opts.plugin2.clone(),
+        opts.old_plugin.clone(),
+        opts.verbose,
+    );
     let mark = log_mark();
     let (tx, rx) = crossbeam_channel::bounded(1);
     thread::spawn(move || {
@@ -218,20 +244,10 @@ fn run_scenario(opts: &Opts, f: Scenario, timeout: Duration) -> R {
             ))
         }
     };
-    if r.is_ok() && !ctx.allow_drops {
+    if r.is_ok() {
         // the scenario's handles are gone by now: closes by the runtime
         // itself are not warnings, anything else is
-        for (level, msg) in log_since(mark) {
-            let suspicious =
-                level <= log::Level::Warn || DROP_PATTERNS.iter().any(|p| msg.contains(p));
-            if suspicious && !ctx.allowed.iter().any(|a| msg.contains(a)) {
-                r = Err(format!(
-                    "unexpected runtime log line: {level} {}",
-                    trunc(&msg, 300)
-                ));
-                break;
-            }
-        }
+        r = ctx.check_log(&log_since(mark));
     }
     if r.is_err() && ctx.verbose {
         ctx.dump_outputs();
@@ -248,6 +264,17 @@ fn run_scenario(opts: &Opts, f: Scenario, timeout: Duration) -> R {
 
 fn main() {
     let opts = parse_args();
+    if !nri_since(0, 12, 0) {
+        let (name, version) = runtime_identity();
+        let inferred = nri::api::NriVersion::infer_from_runtime(name, version);
+        if inferred.as_ref().ok() != Some(&nri().nri_version()) {
+            eprintln!(
+                "interop-runtime: no runtime identity infers to NRI {} ({name} {version} infers to {inferred:?})",
+                nri()
+            );
+            std::process::exit(2);
+        }
+    }
     RECORDER.verbose.store(opts.verbose, Ordering::Relaxed);
     if log::set_logger(&RECORDER).is_ok() {
         log::set_max_level(log::LevelFilter::Debug);

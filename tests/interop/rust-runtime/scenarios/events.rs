@@ -129,7 +129,7 @@ pub(crate) fn sc_event_subscription(ctx: &mut Ctx) -> R {
 }
 
 pub(crate) fn sc_handler_failure(ctx: &mut Ctx) -> R {
-    ctx.allowed.push(FAIL_MSG);
+    ctx.expect_log(&failed_line("10-fail", r"\w+", &fail_status(r"\w+")));
     let rt = ctx.builder().build();
     let log_e = ctx.path("fail.log");
     let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;

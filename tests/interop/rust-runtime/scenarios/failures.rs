@@ -4,7 +4,12 @@ use crate::*;
 
 pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
     const TIMEOUT: Duration = Duration::from_millis(500);
-    ctx.expect_drops();
+    let cause = no_reply("CreateContainer");
+    ctx.expect_log(&dropping_line("10-slow", "CreateContainer", &cause));
+    ctx.expect_log(&dropping_line("20-slowl", "CreateContainer", &cause));
+    ctx.expect_log(&proceeding_line("20-slowl", "CreateContainer", &cause));
+    ctx.expect_log(&removing_line("20-slowl"));
+    let dead_validator = dead_validator_fails();
     let rt = ctx.builder().request_timeout(TIMEOUT).build();
     let (log_e, log_l) = (ctx.path("slow.log"), ctx.path("slow-launched.log"));
     let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
@@ -62,7 +67,9 @@ pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
     )?;
 
     // (b) a launched plugin in a set: like v0.9.0, the set's call succeeds
-    // as if the plugin had answered nothing, and the plugin is killed
+    // as if the plugin had answered nothing (v0.10 to v0.12.4: fails,
+    // since the dropped plugin is still asked to validate), and the plugin
+    // is killed
     let hl = rt
         .launch(
             &ctx.plugin,
@@ -81,13 +88,18 @@ pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
         elapsed >= TIMEOUT - Duration::from_millis(50) && elapsed < Duration::from_millis(1400),
         "set CreateContainer returned after {elapsed:?} with the {TIMEOUT:?} request timeout"
     );
-    let resp =
-        r.map_err(|e| format!("set CreateContainer: {e} (v0.9.0 swallows fatal plugin errors)"))?;
-    check_adjust(
-        "set CreateContainer of the dropped plugin",
-        &empty_adjustment(),
-        &resp,
-    )?;
+    if dead_validator {
+        expect_dead_validator("set CreateContainer", "20-slowl", r)?;
+    } else {
+        let resp = r.map_err(|e| {
+            format!("set CreateContainer: {e} (v0.9.0 swallows fatal plugin errors)")
+        })?;
+        check_adjust(
+            "set CreateContainer of the dropped plugin",
+            &empty_adjustment(),
+            &resp,
+        )?;
+    }
     ensure!(
         set.is_empty(),
         "dropped plugin still in the set: {:?}",
@@ -112,7 +124,14 @@ pub(crate) fn sc_slow_handler_dropped(ctx: &mut Ctx) -> R {
 }
 
 pub(crate) fn sc_plugin_restart(ctx: &mut Ctx) -> R {
-    ctx.expect_drops();
+    ctx.expect_log(&removing_line("10-restart"));
+    if relays_to_closed_plugins() {
+        ctx.expect_log(&proceeding_line(
+            "10-restart",
+            "CreateContainer",
+            CONNECTION_CLOSED,
+        ));
+    }
     let rt = ctx.builder().build();
     let pods = vec![mk_pod("pod-r0", &[]), mk_pod("pod-r1", &[])];
     let running = ContainerState::CONTAINER_RUNNING;
@@ -140,10 +159,13 @@ pub(crate) fn sc_plugin_restart(ctx: &mut Ctx) -> R {
     ensure!(!old.is_connected(), "killed plugin still connected");
     drop(old);
     let pod = &pods[1];
-    let resp = set
-        .create_container(pod, &mk_ctr("ctr-lost", &pod.id, &[]))
-        .map_err(|e| format!("CreateContainer after the kill: {e}"))?;
-    check_adjust("CreateContainer after the kill", &empty_adjustment(), &resp)?;
+    let r = set.create_container(pod, &mk_ctr("ctr-lost", &pod.id, &[]));
+    if dead_validator_fails() {
+        expect_dead_validator("CreateContainer after the kill", "10-restart", r)?;
+    } else {
+        let resp = r.map_err(|e| format!("CreateContainer after the kill: {e}"))?;
+        check_adjust("CreateContainer after the kill", &empty_adjustment(), &resp)?;
+    }
     ensure!(
         set.is_empty(),
         "killed plugin still in the set: {:?}",
@@ -172,7 +194,14 @@ pub(crate) fn sc_plugin_restart(ctx: &mut Ctx) -> R {
 }
 
 pub(crate) fn sc_launched_plugin_killed(ctx: &mut Ctx) -> R {
-    ctx.expect_drops();
+    ctx.expect_log(&removing_line("30-victim"));
+    if relays_to_closed_plugins() {
+        ctx.expect_log(&proceeding_line(
+            "30-victim",
+            "CreateContainer",
+            CONNECTION_CLOSED,
+        ));
+    }
     let rt = ctx.builder().build();
     let log_e = ctx.path("victim.log");
     let h = rt
@@ -200,13 +229,16 @@ pub(crate) fn sc_launched_plugin_killed(ctx: &mut Ctx) -> R {
         "killed plugin {pid} not reaped"
     );
     let pod = mk_pod("pod-v", &[]);
-    let resp = set
-        .create_container(
-            &pod,
-            &mk_ctr("ctr-v", &pod.id, &[("interop/adjust", "env")]),
-        )
-        .map_err(|e| format!("CreateContainer after the kill: {e}"))?;
-    check_adjust("CreateContainer after the kill", &empty_adjustment(), &resp)?;
+    let r = set.create_container(
+        &pod,
+        &mk_ctr("ctr-v", &pod.id, &[("interop/adjust", "env")]),
+    );
+    if dead_validator_fails() {
+        expect_dead_validator("CreateContainer after the kill", "30-victim", r)?;
+    } else {
+        let resp = r.map_err(|e| format!("CreateContainer after the kill: {e}"))?;
+        check_adjust("CreateContainer after the kill", &empty_adjustment(), &resp)?;
+    }
     ensure!(
         set.is_empty(),
         "plugins {:?} after the kill, want none",

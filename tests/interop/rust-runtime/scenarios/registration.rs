@@ -208,7 +208,8 @@ pub(crate) fn sc_shutdown(ctx: &mut Ctx) -> R {
 /// An external plugin with a bad index is refused with an UNKNOWN status;
 /// the runtime leaves the connection open and the plugin gives up by itself.
 pub(crate) fn sc_registration_refused(ctx: &mut Ctx) -> R {
-    ctx.allowed.push("refusing registration");
+    // (a plugin refusing the index itself never registers)
+    ctx.allow_log(r#"refusing registration of plugin "badidx" with index "1": .*"#);
     let rt = ctx.builder().build();
     let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
     let plugin = ctx.plugin.clone();
@@ -250,7 +251,8 @@ pub(crate) fn sc_registration_refused(ctx: &mut Ctx) -> R {
 pub(crate) fn sc_registration_timeout(ctx: &mut Ctx) -> R {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    ctx.allowed.push("did not register");
+    ctx.expect_log(r"plugin 40-mute did not register within 300ms");
+    ctx.expect_log(r"plugin \?\?-plugin did not register within 300ms");
     const TIMEOUT: Duration = Duration::from_millis(300);
     let rt = ctx.builder().registration_timeout(TIMEOUT).build();
     let script = ctx.path("40-mute");
@@ -326,7 +328,15 @@ pub(crate) fn children() -> BTreeSet<u32> {
 /// plugin): accepting or launching it fails, a launched plugin is killed
 /// and reaped, an external one gives up.
 pub(crate) fn sc_configure_failure(ctx: &mut Ctx) -> R {
-    ctx.allowed.push("failed to configure plugin");
+    // the plugin's status, or its connection closing first (see below)
+    let refused = |plugin: &str, why: &str| {
+        format!("failed to configure plugin {plugin}: (?:.*{why}.*|{CONNECTION_CLOSED})")
+    };
+    ctx.expect_log(&refused(
+        "10-badcfg",
+        r#"missing '=' in "this line has no equals sign""#,
+    ));
+    ctx.expect_log(&refused("20-badcfgl", r#"unknown event "bogus""#));
     let rt = ctx
         .builder()
         .plugin_config("badcfg", "this line has no equals sign\n")

@@ -59,7 +59,9 @@ pub(crate) fn sc_versions_and_per_event_rpcs(ctx: &mut Ctx) -> R {
 /// the first notification is answered UNIMPLEMENTED, the rest of the
 /// connection uses StateChange, and every event arrives once.
 pub(crate) fn sc_old_plugin_falls_back_to_state_change(ctx: &mut Ctx) -> R {
-    ctx.allowed.push("deprecated StateChange");
+    ctx.expect_log(
+        r"plugin 10-old uses deprecated StateChange instead of a dedicated \w+ RPC call",
+    );
     let Some(old) = ctx.old_plugin.clone() else {
         return Err("no -old-plugin given".into());
     };
@@ -113,7 +115,11 @@ pub(crate) fn sc_old_plugin_falls_back_to_state_change(ctx: &mut Ctx) -> R {
 /// UpdatePodSandbox and PostUpdatePodSandbox reach the plugins of a set in
 /// index order, and a plugin failing UpdatePodSandbox fails it.
 pub(crate) fn sc_pod_update_events(ctx: &mut Ctx) -> R {
-    ctx.allowed.push(FAIL_MSG);
+    ctx.expect_log(&failed_line(
+        "10-a",
+        "UpdatePodSandbox",
+        &fail_status("UpdatePodSandbox"),
+    ));
     let rt = ctx.builder().build();
     let shared = ctx.path("podupd.log");
     let cfg = |p: &str| format!("log={}\nlog-prefix={p}\ntag={p}\n", shared.display());
@@ -175,9 +181,10 @@ pub(crate) fn sc_v012_adjustments(ctx: &mut Ctx) -> R {
 
     let set = PluginSet::new(&rt);
     set.add(a).map_err(|e| e.to_string())?;
-    if nri() == Emulation::V0_11_0 {
+    if nri_since(0, 11, 0) && !nri_since(0, 12, 0) {
         // A v0.11 runtime crashes on a sysctl adjustment: emulated as a
-        // failed creation naming the plugin.
+        // failed creation naming the plugin. (v0.10 has no sysctl
+        // adjustment; v0.12 merges it.)
         return match set.create_container(&pod, &ctr) {
             Err(nri::Error::Handler(m)) if m.contains("\"10-a\" adjusted sysctl") => Ok(()),
             other => Err(format!("sysctl under v0.11: {other:?}")),
@@ -207,7 +214,11 @@ pub(crate) fn sc_v012_adjustments(ctx: &mut Ctx) -> R {
 /// plugins that took part; accept lets it through, a rejection (short,
 /// long) fails it with the reason, a failing validator fails it too.
 pub(crate) fn sc_validation(ctx: &mut Ctx) -> R {
-    ctx.allowed.push(FAIL_MSG);
+    ctx.expect_log(&failed_line(
+        "30-v",
+        "ValidateContainerAdjustment",
+        &fail_status("ValidateContainerAdjustment"),
+    ));
     let rt = ctx.builder().build();
     let log_v = ctx.path("validator.log");
     let l = rt.listen(ctx.path("nri.sock")).map_err(|e| e.to_string())?;
@@ -306,7 +317,20 @@ pub(crate) fn sc_validation(ctx: &mut Ctx) -> R {
 /// plugin after it: whether the request fails, whether the plugin stays,
 /// whether the second plugin is called.
 pub(crate) fn sc_failure_policy(ctx: &mut Ctx) -> R {
-    ctx.expect_drops();
+    // 00-x times out (frozen) or dies (killed) in RunPodSandbox under each
+    // policy: dropped unless kept, the request going on without it unless
+    // it fails
+    let cause = format!("(?:{}|{CONNECTION_CLOSED})", no_reply("RunPodSandbox"));
+    ctx.expect_log(&dropping_line("00-x", "RunPodSandbox", &cause));
+    ctx.expect_log(&proceeding_line("00-x", "RunPodSandbox", &cause));
+    ctx.expect_log(&removing_line("00-x"));
+    ctx.expect_log(&format!(
+        "plugin 00-x did not handle RunPodSandbox in time; its failure policy keeps it connected: {}",
+        no_reply("RunPodSandbox")
+    ));
+    ctx.expect_log(
+        "plugin 00-x: keep_connected only covers timeouts, and RunPodSandbox failed otherwise",
+    );
     for (policy, fail, keep) in [
         ("none", false, false),
         ("fail-request", true, false),

@@ -1,7 +1,6 @@
-//! A minimal hand-driven runtime side for stub tests, built from the
-//! crate's ttrpc connection, so that each test controls exactly what the
-//! "runtime" does and when.
-#![allow(dead_code)]
+//! A minimal hand-driven runtime side for the tests of `nri::stub`, built
+//! from the crate's ttrpc connection, so that each test controls exactly
+//! what the "runtime" does and when.
 
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
@@ -17,8 +16,7 @@ use nri::api::{
 use nri::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use nri::ttrpc::{Client, Code, Connection, ConnectionBuilder, Framing, Services, Status};
 
-/// How long a test waits for anything.
-pub const T: Duration = Duration::from_secs(5);
+use super::STEP;
 
 /// What the fake runtime does on RegisterPlugin.
 #[derive(Clone, Copy, PartialEq)]
@@ -67,7 +65,7 @@ impl FakeRuntime {
                     OnRegister::ConfigureFirst => {
                         let c = slot.lock().unwrap().clone().unwrap();
                         let resp: ConfigureResponse = c
-                            .call(PLUGIN_SERVICE, "Configure", &configure_req(""), Some(T))
+                            .call(PLUGIN_SERVICE, "Configure", &configure_req(""), Some(STEP))
                             .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
                         assert_ne!(resp.events, 0);
                         Ok(Empty::new())
@@ -107,8 +105,12 @@ impl FakeRuntime {
     }
 
     pub fn configure(&self, config: &str) -> nri::Result<ConfigureResponse> {
-        self.client
-            .call(PLUGIN_SERVICE, "Configure", &configure_req(config), Some(T))
+        self.client.call(
+            PLUGIN_SERVICE,
+            "Configure",
+            &configure_req(config),
+            Some(STEP),
+        )
     }
 
     /// Calls any Plugin method with any request.
@@ -117,7 +119,7 @@ impl FakeRuntime {
         method: &str,
         req: &Req,
     ) -> nri::Result<Resp> {
-        self.client.call(PLUGIN_SERVICE, method, req, Some(T))
+        self.client.call(PLUGIN_SERVICE, method, req, Some(STEP))
     }
 
     pub fn synchronize(
@@ -133,7 +135,7 @@ impl FakeRuntime {
             ..Default::default()
         };
         self.client
-            .call(PLUGIN_SERVICE, "Synchronize", &req, Some(T))
+            .call(PLUGIN_SERVICE, "Synchronize", &req, Some(STEP))
     }
 
     pub fn create(
@@ -164,7 +166,7 @@ impl FakeRuntime {
             ..Default::default()
         };
         self.client
-            .call(PLUGIN_SERVICE, "StateChange", &req, Some(T))
+            .call(PLUGIN_SERVICE, "StateChange", &req, Some(STEP))
     }
 }
 

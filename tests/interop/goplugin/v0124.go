@@ -1,4 +1,6 @@
-//go:build nri_v0_12_5
+//go:build nri_v0_12_4 || nri_v0_12_5
+
+// Failure policies (NRI v0.12.4 and newer).
 
 package main
 

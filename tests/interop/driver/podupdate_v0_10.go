@@ -1,7 +1,7 @@
-//go:build nri_v0_11
+//go:build nri_v0_10 || nri_v0_11
 
-// v0.11.0: UpdatePodSandbox has its own request; PostUpdatePodSandbox is a
-// StateChangeEvent like the other notifications.
+// v0.10.0 and v0.11.0: UpdatePodSandbox has its own request;
+// PostUpdatePodSandbox is a StateChangeEvent like the other notifications.
 
 package main
 
