@@ -5,7 +5,8 @@
 //! - A request for an event the plugin did not subscribe to is not sent
 //!   ([`Sent::NotSubscribed`]).
 //! - At most one request is in flight per plugin; the request timeout
-//!   bounds each request (a `StateChange` fallback shares it).
+//!   bounds each request, from the moment it waits for its turn (a
+//!   `StateChange` fallback shares it).
 //! - Notifications travel as per-event RPCs from the release the event
 //!   table gives for them (v0.12); a plugin that answers UNIMPLEMENTED is
 //!   switched to `StateChange` for the rest of its connection (one extra
@@ -31,6 +32,7 @@ use crate::api::{
 use crate::ttrpc::{Client, Code, Connection};
 use crate::{Error, Result};
 
+use super::call_lock::CallLock;
 use super::emulation::Emulation;
 use super::encoding::{decode, shape, EncodeRequest};
 use super::plugin_state::PluginState;
@@ -122,7 +124,7 @@ pub(crate) struct Relay {
     /// The failure policy applied to the plugin.
     pub(crate) policy: FailurePolicy,
     /// At most one request in flight.
-    call_lock: Mutex<()>,
+    call_lock: CallLock,
     /// Set once the plugin answered UNIMPLEMENTED to a per-event RPC:
     /// notifications then go as StateChange for the rest of the connection.
     fallback: AtomicBool,
@@ -141,7 +143,7 @@ impl Relay {
             name: s.name,
             events: s.events,
             policy: s.policy,
-            call_lock: Mutex::new(()),
+            call_lock: CallLock::default(),
             fallback: AtomicBool::new(false),
             warned: Mutex::new(EventMask::EMPTY),
         }
@@ -197,9 +199,9 @@ impl Relay {
     }
 
     /// The frame of every request: skips a plugin not subscribed to
-    /// `event`, takes the event lock when asked and the plugin's call lock,
-    /// refuses a dropped plugin, runs `send` within the request timeout and
-    /// judges its outcome.
+    /// `event`, takes the event lock when asked, then the plugin's turn and
+    /// sends within one request timeout (the wait for the turn included),
+    /// refuses a dropped plugin and judges the outcome.
     fn exchange<T>(
         &self,
         event: Option<Event>,
@@ -215,9 +217,23 @@ impl Relay {
         } else {
             None
         };
-        let _call = lock(&self.call_lock);
+        let deadline = Instant::now() + self.request_timeout;
+        let Some(_turn) = self.call_lock.lock_until(deadline) else {
+            // The request ahead of this one is judged on its own.
+            log::warn!(
+                "plugin {}: {what} not sent: the request before it was still in flight after \
+                 {:?}",
+                self.name,
+                self.request_timeout
+            );
+            return Err(Error::DeadlineExceeded {
+                service: PLUGIN_SERVICE.to_string(),
+                method: what.to_string(),
+                timeout: self.request_timeout,
+            });
+        };
         self.ensure_alive()?;
-        let outcome = send(Instant::now() + self.request_timeout);
+        let outcome = send(deadline);
         self.judge(what, outcome).map(Sent::Reply)
     }
 

@@ -1,0 +1,17 @@
+//! The adversarial suite: hostile and broken peers, on either side of a
+//! connection, each case asserting bounds on time, memory, threads and
+//! descriptors. Cases live in `tests/adversarial/`, one file per family;
+//! this file only lists them.
+
+mod common;
+
+#[path = "adversarial/runtime_connections.rs"]
+mod runtime_connections;
+#[path = "adversarial/runtime_registration.rs"]
+mod runtime_registration;
+#[path = "adversarial/runtime_set.rs"]
+mod runtime_set;
+#[path = "adversarial/runtime_support.rs"]
+mod runtime_support;
+#[path = "adversarial/runtime_updates.rs"]
+mod runtime_updates;
