@@ -53,6 +53,12 @@
 //!   containers for tests.
 //! - [`runtime`]: a small synchronous runtime side for tests and demos: drive
 //!   a plugin through its lifecycle without containerd.
+//! - [`cli`]: what a plugin binary shares: Go-sample-style flags, logging
+//!   set up from them, a clean stop on SIGTERM/SIGINT, exit statuses, and
+//!   metrics and readiness files.
+//! - `decode` (cargo feature `go-yaml`): annotations and configuration text
+//!   decoded into your own serde types exactly as Go plugins decode them
+//!   (`sigs.k8s.io/yaml`, `encoding/json`).
 //! - [`logging`]: an opt-in logger (stderr, file or syslog) that the
 //!   runtime's configuration text can redirect.
 //! - [`protobuf`]: the protobuf crate the messages are built on.
@@ -60,6 +66,7 @@
 //!   serves and calls over one socket with a leader/follower worker pool.
 //! - [`Error`]: the one error type.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The code protobuf-codegen generates from `proto/` (see `build.rs`), with
 /// the `.proto` comments as rustdoc. Public through [`api`] and [`ttrpc`].
@@ -70,6 +77,10 @@ mod proto {
 }
 
 pub mod api;
+pub mod cli;
+#[cfg(feature = "go-yaml")]
+#[cfg_attr(docsrs, doc(cfg(feature = "go-yaml")))]
+pub mod decode;
 mod error;
 mod event_mask;
 mod event_table;

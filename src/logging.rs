@@ -140,12 +140,16 @@ pub fn configure(config: &LogConfig) -> Result<()> {
 
 /// Reads the logging keys of a plugin's configuration text (see
 /// [`LogConfig::from_text`]) and applies them as [`configure`] does;
-/// returns what it read. Meant for the plugin's Configure handler.
+/// returns what it read. Meant for the plugin's Configure handler: a text
+/// that is not a YAML mapping (a broken conf.d file) is an error, which
+/// fails the Configure request and shows in the runtime's log.
 ///
 /// ```
 /// let applied = nri::logging::configure_from_text("events: pod\nverbose: false\n")?;
 /// assert_eq!(applied.verbose, Some(false));
 /// assert!(!nri::logging::is_verbose());
+/// let err = nri::logging::configure_from_text("[[[").unwrap_err();
+/// assert!(err.to_string().contains("not a YAML mapping"), "{err}");
 /// # Ok::<(), nri::Error>(())
 /// ```
 pub fn configure_from_text(text: &str) -> Result<LogConfig> {

@@ -2,11 +2,14 @@
 //! plugin's configuration text, without a YAML library.
 //!
 //! The text is whatever the runtime hands the plugin in Configure, YAML by
-//! convention. Only the top level of a block mapping (`key: value` lines
-//! starting in column 0) or of a flow mapping (`{"key": value, …}`, which
-//! covers JSON) is read; nested lines, sequences and every other key are
-//! skipped without being checked. The three keys take single-line scalars:
-//! plain, `'single'` or `"double"` quoted, with an optional `# comment`.
+//! convention, and must be a mapping (or empty: blank, comments, `~`).
+//! Only the top level of a block mapping (`key: value` lines starting in
+//! column 0) or of a flow mapping (`{"key": value, …}`, which covers JSON)
+//! is read; nested lines and every other key are skipped without being
+//! checked. A top-level line that is neither a `key:` nor a comment (a
+//! list, a lone scalar, `[[[`) makes the text not a mapping: an error. The
+//! three keys take single-line scalars: plain, `'single'` or `"double"`
+//! quoted, with an optional `# comment`.
 
 use std::path::PathBuf;
 
@@ -51,9 +54,10 @@ impl LogConfig {
     /// that is absent, empty, `~` or `null` stays `None`; a later duplicate
     /// wins.
     ///
-    /// Fails with [`Error::Config`], naming the key and line, when one of
-    /// the three keys has a value of the wrong kind (`verbose: maybe`, a
-    /// list, a block scalar) or an unterminated quote.
+    /// Fails with [`Error::Config`], naming the line, when the text is not a
+    /// mapping (`[[[`, `- a`, a lone word), and naming the key and line when
+    /// one of the three keys has a value of the wrong kind (`verbose:
+    /// maybe`, a list, a block scalar) or an unterminated quote.
     ///
     /// ```
     /// use nri::logging::LogConfig;
@@ -160,10 +164,11 @@ fn top_level_entries(text: &str) -> Result<Vec<Entry>> {
         if trimmed.is_empty()
             || trimmed.starts_with('#')
             || raw.starts_with(char::is_whitespace)
-            || raw.starts_with("---")
-            || raw.starts_with("...")
-            || raw.starts_with('-')
+            || is_document_marker(raw)
             || raw.starts_with('%')
+            // `? key` / `: value`: an explicit mapping entry.
+            || raw.starts_with("? ")
+            || raw.starts_with(": ")
         {
             continue;
         }
@@ -174,8 +179,22 @@ fn top_level_entries(text: &str) -> Result<Vec<Entry>> {
                 entries
             });
         }
-        let Some((key, rest)) = split_key(raw, line)? else {
+        if entries.is_empty() && matches!(trimmed, "~" | "null" | "Null" | "NULL") {
+            // An empty document.
             continue;
+        }
+        let Some((key, rest)) = split_key(raw, line)? else {
+            let what = if raw.starts_with('[') {
+                "a list"
+            } else if raw.starts_with("- ") || raw == "-" {
+                "a list item"
+            } else {
+                "neither `key: value` nor a comment"
+            };
+            return Err(Error::Config(format!(
+                "the configuration is not a YAML mapping: line {line} is {what}: {:?}",
+                clip(raw)
+            )));
         };
         let mut value = scalar_value(rest, line, &key)?;
         if value == Value::Null {
@@ -190,6 +209,20 @@ fn top_level_entries(text: &str) -> Result<Vec<Entry>> {
         entries.push(Entry { key, value, line });
     }
     Ok(entries)
+}
+
+/// Whether a line is `---` or `...` (a document start or end), alone or
+/// before a space.
+fn is_document_marker(raw: &str) -> bool {
+    ["---", "..."].iter().any(|marker| {
+        raw.strip_prefix(marker)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+    })
+}
+
+/// The start of a line, for messages.
+fn clip(raw: &str) -> String {
+    raw.chars().take(40).collect()
 }
 
 /// Splits `key: rest` (the key plain or quoted); `None` for a line that is
@@ -552,8 +585,42 @@ mod tests {
 
     #[test]
     fn key_needs_a_space_after_its_colon() {
-        // `logFile:/x` is a plain scalar in YAML, not a key.
-        assert!(parse("logFile:/x\n").is_empty());
+        // `logFile:/x` is a plain scalar in YAML, not a key: the text is
+        // not a mapping.
+        assert!(error("logFile:/x\n").contains("not a YAML mapping"));
         assert!(parse("url: http://example.com\n").is_empty());
+    }
+
+    #[test]
+    fn text_that_is_not_a_mapping_is_an_error_naming_the_line() {
+        for (text, what) in [
+            ("[[[", "line 1 is a list"),
+            ("- a\n- b\n", "line 1 is a list item"),
+            ("just words\n", "line 1 is neither"),
+            ("# comment\nverbose: true\noops\n", "line 3 is neither"),
+            ("-\n", "line 1 is a list item"),
+        ] {
+            let err = error(text);
+            assert!(
+                err.contains("not a YAML mapping") && err.contains(what),
+                "{text:?}: {err}"
+            );
+        }
+        // Empty documents, markers, directives and explicit keys are fine.
+        for text in [
+            "",
+            "\n\n",
+            "# nothing\n",
+            "~\n",
+            "null",
+            "---\nverbose: true\n...\n",
+            "%YAML 1.1\n---\nsyslog: false\n",
+            "? complex\n: value\n",
+            "{}",
+            "--- # a comment\nverbose: yes\n",
+        ] {
+            assert!(LogConfig::from_text(text).is_ok(), "{text:?}");
+        }
+        assert_eq!(parse("---\nverbose: true\n").verbose, Some(true));
     }
 }

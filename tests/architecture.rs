@@ -17,9 +17,10 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `pb`, `locking`, `socket`, `proto` (generated code) |
-//! | 1 | `api` (with `api::fixtures`) |
+//! | 1 | `api` (with `api::fixtures`), `decode` (Go-compatible decoding of annotations and configs) |
 //! | 2 | `mux`, `ttrpc` (`ttrpc` may use `mux`, not the reverse) |
 //! | 3 | `stub`, `runtime`, `logging`, `logging_config` |
+//! | 4 | `cli` (what plugin binaries share: flags, signals, exit codes) |
 //!
 //! `lib.rs` is the root that declares all of them and is not checked. A
 //! new top-level module fails the test until it is placed in this table.
@@ -57,9 +58,10 @@ fn layer_of(top: &str) -> Option<u8> {
     Some(match top {
         "error" | "status" | "event_mask" | "event_table" | "pb" | "locking" | "socket"
         | "proto" => 0,
-        "api" => 1,
+        "api" | "decode" => 1,
         "mux" | "ttrpc" => 2,
         "stub" | "runtime" | "logging" | "logging_config" => 3,
+        "cli" => 4,
         _ => return None,
     })
 }

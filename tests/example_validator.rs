@@ -9,8 +9,6 @@ use nri::api::{
 };
 use protobuf::MessageField;
 
-#[path = "../examples/common/mod.rs"]
-mod common;
 #[allow(dead_code)]
 #[path = "../examples/validator/plugin.rs"]
 mod validator;

@@ -2,9 +2,9 @@
 //! annotations and configuration in, adjustments and updates out.
 //!
 //! Each example keeps its plugin type in `examples/<name>/plugin.rs`; this
-//! file includes those modules (and the examples' shared `common` module)
-//! and runs each plugin in-process over a socket pair. One test launches a
-//! built example binary the way a runtime launches pre-installed plugins.
+//! file includes those modules and runs each plugin in-process over a
+//! socket pair. One test launches a built example binary the way a runtime
+//! launches pre-installed plugins.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
@@ -21,9 +21,6 @@ use nri::api::{
 use nri::runtime::{PluginHandle, Runtime};
 use nri::stub::{Plugin, Stub};
 use nri::Error;
-
-#[path = "../examples/common/mod.rs"]
-mod common;
 
 #[allow(dead_code)]
 #[path = "../examples/cpu-rebalancer/plugin.rs"]
@@ -44,12 +41,12 @@ mod template;
 #[path = "../examples/ulimit-adjuster/plugin.rs"]
 mod ulimit_adjuster;
 
-#[path = "examples/common_tests.rs"]
-mod common_tests;
 #[path = "examples/cpu_rebalancer_tests.rs"]
 mod cpu_rebalancer_tests;
 #[path = "examples/deploy_tests.rs"]
 mod deploy_tests;
+#[path = "examples/device_injector_linux_tests.rs"]
+mod device_injector_linux_tests;
 #[path = "examples/device_injector_tests.rs"]
 mod device_injector_tests;
 #[path = "examples/hook_injector_tests.rs"]
@@ -60,8 +57,6 @@ mod logger_tests;
 mod template_tests;
 #[path = "examples/ulimit_adjuster_tests.rs"]
 mod ulimit_adjuster_tests;
-
-use common::yaml::{self, Value};
 
 /// Upper bound of any wait in these tests.
 const STEP: Duration = Duration::from_secs(5);

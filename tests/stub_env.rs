@@ -225,7 +225,9 @@ fn external_plugin_reports_the_lost_connection() {
 fn wait_connected(stub: &Stub) -> bool {
     let until = std::time::Instant::now() + T;
     while std::time::Instant::now() < until {
-        if stub.is_connected() && !stub.subscribed_events().is_empty() {
+        // Ready: start() has returned (Configure answered and its reply
+        // written); a close before that is a failed start, not an end.
+        if stub.is_connected() && stub.stats().is_ready() {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));

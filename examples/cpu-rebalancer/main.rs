@@ -5,15 +5,13 @@
 //! cargo run --example cpu-rebalancer -- -idx 50 -interval 5
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Flag;
+use nri::cli::{self, Cli, Flag};
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -29,7 +27,7 @@ const FLAGS: &[Flag] = &[
 ];
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "cpu-rebalancer",
         "An NRI plugin that spreads CPUs evenly over containers and rebalances them with unsolicited updates.",
         FLAGS,
@@ -57,7 +55,7 @@ fn main() -> ExitCode {
 
     // The plugin is shared between the stub and the watcher thread.
     let rebalancer = Arc::new(plugin::CpuRebalancer::new(pool, fixed));
-    let stub = match common::build(cli.stub_builder(Arc::clone(&rebalancer))) {
+    let stub = match cli::build(cli.stub_builder(Arc::clone(&rebalancer))) {
         Ok(stub) => stub,
         Err(code) => return code,
     };
@@ -69,5 +67,5 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    common::run(&stub, &cli)
+    cli::run(&stub, &cli)
 }

@@ -29,8 +29,16 @@ use nri::api::{
     Container, ContainerAdjustment, ContainerState, ContainerUpdate, Event, EventMask, PodSandbox,
 };
 use nri::stub::{Context, HandlerResult, Plugin, Stub, SyncState};
+use serde::Deserialize;
 
-use crate::common::yaml;
+/// The configuration key the rebalancer reads (besides `logFile`, `syslog`
+/// and `verbose`, see nri::logging).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Config {
+    /// `cpus`: the CPU pool, such as `0-3` (instead of the online CPUs).
+    cpus: Option<String>,
+}
 
 /// Pod annotation that keeps the plugin's hands off a pod's containers.
 pub const SKIP_ANNOTATION: &str = "cpu-rebalancer.nri.io/skip";
@@ -159,10 +167,10 @@ impl Plugin for CpuRebalancer {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let cfg: Config =
+            nri::decode::from_yaml(config).map_err(|e| format!("invalid configuration: {e}"))?;
         nri::logging::configure_from_text(config)?;
-        if let Some(cpus) = doc.get("cpus") {
-            let text = cpus.to_string_value("cpus")?;
+        if let Some(text) = cfg.cpus {
             let pool = parse_cpuset(&text).map_err(|e| format!("cpus: {e}"))?;
             self.state().pool = pool;
             *self.fixed_pool.lock().unwrap_or_else(|e| e.into_inner()) = true;

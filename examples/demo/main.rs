@@ -13,8 +13,6 @@
 //! like containerd does, and prints what each plugin adjusted and updated.
 
 // The plugins of the other examples; the demo does not use all they offer.
-#[path = "../common/mod.rs"]
-mod common;
 #[allow(dead_code)]
 #[path = "../cpu-rebalancer/plugin.rs"]
 mod cpu_rebalancer;
@@ -38,11 +36,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::Flag;
 use nri::api::{
     Container, ContainerAdjustment, ContainerState, ContainerUpdate, Event, EventMask, Hook,
     LinuxResources, OptionalExt, PodSandbox,
 };
+use nri::cli::{Cli, Flag};
 use nri::runtime::{PluginHandle, Runtime};
 use nri::stub::{Plugin, Stub};
 
@@ -84,7 +82,7 @@ fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Dem
 }
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "demo",
         "Runs example NRI plugins against an in-process runtime and shows what they change.",
         &[] as &[Flag],
@@ -143,7 +141,7 @@ fn demo() -> DemoResult {
 
     // Plugins, in index order, the order the runtime calls them in. The
     // template plugin changes nothing; it records every event it sees.
-    let journal = Arc::new(template::Template::new());
+    let journal = Arc::new(template::Template::with_journal(256 << 10));
     let plugins = [
         connect(
             &runtime,

@@ -4,14 +4,12 @@
 //! cargo run --example hook-injector -- -idx 10 -hook-dir ./my-hooks.d
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use common::Flag;
+use nri::cli::{self, Cli, Flag};
 
 const FLAGS: &[Flag] = &[Flag {
     name: "hook-dir",
@@ -21,7 +19,7 @@ const FLAGS: &[Flag] = &[Flag {
 }];
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "hook-injector",
         "An NRI plugin that injects OCI hooks described by hook files.",
         FLAGS,
@@ -47,5 +45,5 @@ fn main() -> ExitCode {
             return ExitCode::from(nri::EXIT_CONFIG);
         }
     };
-    common::serve(cli.stub_builder(injector), &cli)
+    cli::serve(cli.stub_builder(injector), &cli)
 }

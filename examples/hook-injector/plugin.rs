@@ -1,9 +1,9 @@
 //! The hook injector: adds OCI hooks to containers, from the hook files that
 //! Podman and CRI-O use (`*.json` in `/usr/share/containers/oci/hooks.d`,
 //! then `/etc/containers/oci/hooks.d`, where a file of the same name
-//! overrides). A port of containerd/nri's `plugins/hook-injector`, with the
-//! rules of the library it uses, `containers/common/pkg/hooks` v0.56.0
-//! (see `common/ocihooks.rs`).
+//! overrides). A port of containerd/nri's `plugins/hook-injector` (NRI
+//! v0.12), with the rules of the library it uses,
+//! `go.podman.io/common/pkg/hooks` v0.66.1 (see `ocihooks.rs`).
 //!
 //! A hook file (schema version 1.0.0; the older 0.1.0 format is read too):
 //!
@@ -24,8 +24,10 @@
 //! and the pod's annotations (the pod's win). All given conditions must
 //! hold, and once `commands` is reached it alone decides. Stages:
 //! `prestart`, `createRuntime`, `createContainer`, `startContainer`,
-//! `poststart`, `poststop`. Hooks are injected in the order of their
-//! lower-cased file names.
+//! `poststart`, `poststop`; a `prestart` hook is injected as a
+//! `createRuntime` hook, which the OCI runtime runs at the same point (the
+//! runtime-spec deprecates `prestart`). Hooks are injected in the order of
+//! their lower-cased file names.
 //!
 //! As in Go, the plugin does not start when a hook directory holds a file
 //! that fails to load, unless the directory's first failure is a missing
@@ -44,10 +46,49 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
+use nri::decode::Value;
 use nri::stub::{Context, HandlerResult, Plugin};
+use serde::Deserialize;
 
-use crate::common::ocihooks::{self, Manager};
-use crate::common::{container_name, yaml};
+#[path = "goregexp.rs"]
+mod goregexp;
+#[path = "ocihooks.rs"]
+pub mod ocihooks;
+
+use ocihooks::Manager;
+
+/// The configuration keys the hook injector reads (besides `logFile`,
+/// `syslog` and `verbose`, see nri::logging).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Config {
+    /// `hookDirs`: a directory, or a list of them.
+    #[serde(rename = "hookDirs")]
+    hook_dirs: Option<Value>,
+}
+
+/// A string, or a list of strings.
+fn strings(what: &str, value: &Value) -> Result<Vec<String>, String> {
+    let item = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{what}: expected a string or a list of strings"))
+    };
+    match value {
+        Value::Seq(items) => items.iter().map(item).collect(),
+        Value::Null => Ok(Vec::new()),
+        other => item(other).map(|s| vec![s]),
+    }
+}
+
+/// `pod/container`, for log messages.
+fn container_name(pod: &PodSandbox, container: &Container) -> String {
+    if pod.name.is_empty() {
+        container.name.clone()
+    } else {
+        format!("{}/{}", pod.name, container.name)
+    }
+}
 
 /// Where hook files are looked for by default, lowest precedence first.
 pub const DEFAULT_HOOK_DIRS: [&str; 2] = [
@@ -162,10 +203,11 @@ impl Plugin for HookInjector {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        let doc = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let cfg: Config =
+            nri::decode::from_yaml(config).map_err(|e| format!("invalid configuration: {e}"))?;
         nri::logging::configure_from_text(config)?;
-        if let Some(dirs) = doc.get("hookDirs") {
-            let dirs = dirs.to_string_list("hookDirs")?;
+        if let Some(dirs) = &cfg.hook_dirs {
+            let dirs = strings("hookDirs", dirs)?;
             log::info!("hook directories: {dirs:?}");
             *self.dirs.lock().unwrap_or_else(|e| e.into_inner()) =
                 dirs.into_iter().map(PathBuf::from).collect();

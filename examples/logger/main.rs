@@ -4,14 +4,12 @@
 //! cargo run --example logger -- -idx 00 -events pod,CreateContainer -log-file /tmp/nri-logger.log
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 
-use common::Flag;
 use nri::api::EventMask;
+use nri::cli::{self, Cli, Flag};
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -42,7 +40,7 @@ const FLAGS: &[Flag] = &[
 ];
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "logger",
         "An NRI plugin that logs pod and container events.",
         FLAGS,
@@ -68,5 +66,5 @@ fn main() -> ExitCode {
     let builder = cli
         .stub_builder(plugin::Logger::new(flags))
         .on_close(|| log::info!("connection to the runtime closed"));
-    common::serve(builder, &cli)
+    cli::serve(builder, &cli)
 }

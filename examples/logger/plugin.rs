@@ -28,10 +28,10 @@ use nri::api::{
     Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
     ValidateContainerAdjustmentRequest,
 };
+use nri::decode::Value;
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
 use protobuf::MessageDyn;
-
-use crate::common::yaml;
+use serde::Deserialize;
 
 /// What the logger does besides logging.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,28 +48,49 @@ pub struct Config {
     pub set_env: String,
 }
 
+/// The keys a configuration text sets, decoded as the Go logger decodes
+/// its `config` struct (`nri::decode`); absent keys are `None`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Keys {
+    /// A list of event names, or one comma-separated string of them.
+    events: Option<Value>,
+    add_annotation: Option<String>,
+    set_annotation: Option<String>,
+    add_env: Option<String>,
+    set_env: Option<String>,
+}
+
 impl Config {
     /// Reads the configuration text of Configure; keys that are absent keep
     /// their value from `self` (the flags).
     pub fn merge(&self, text: &str) -> Result<Config, String> {
-        let doc = yaml::parse(text).map_err(|e| format!("invalid configuration: {e}"))?;
+        let keys: Keys =
+            nri::decode::from_yaml(text).map_err(|e| format!("invalid configuration: {e}"))?;
         let mut cfg = self.clone();
-        if let Some(events) = doc.get("events") {
-            let names = events.to_string_list("events").map_err(|e| e.to_string())?;
+        if let Some(events) = &keys.events {
+            let names: Vec<&str> = match events {
+                Value::Seq(items) => items
+                    .iter()
+                    .map(|i| i.as_str().ok_or("events: expected event names"))
+                    .collect::<Result<_, _>>()?,
+                Value::String(list) => vec![list.as_str()],
+                Value::Null => Vec::new(),
+                _ => return Err("events: expected a list of event names".into()),
+            };
             let mask = EventMask::parse(&names.join(","))
                 .map_err(|e| format!("invalid events in configuration: {e}"))?;
             cfg.events = Some(mask);
         }
-        let text_key = |key: &str, slot: &mut String| -> Result<(), String> {
-            if let Some(v) = doc.get(key) {
-                *slot = v.to_string_value(key).map_err(|e| e.to_string())?;
+        let set = |value: Option<String>, slot: &mut String| {
+            if let Some(value) = value {
+                *slot = value;
             }
-            Ok(())
         };
-        text_key("addAnnotation", &mut cfg.add_annotation)?;
-        text_key("setAnnotation", &mut cfg.set_annotation)?;
-        text_key("addEnv", &mut cfg.add_env)?;
-        text_key("setEnv", &mut cfg.set_env)?;
+        set(keys.add_annotation, &mut cfg.add_annotation);
+        set(keys.set_annotation, &mut cfg.set_annotation);
+        set(keys.add_env, &mut cfg.add_env);
+        set(keys.set_env, &mut cfg.set_env);
         nri::logging::configure_from_text(text).map_err(|e| e.to_string())?;
         Ok(cfg)
     }

@@ -4,16 +4,15 @@
 //! cargo run --example template -- -idx 10 -socket /var/run/nri/nri.sock
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 
+use nri::cli::{self, Cli};
 use nri::stub::DeadlineGuard;
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "template",
         "An NRI plugin that implements every handler and logs what it sees.",
         &[],
@@ -22,7 +21,7 @@ fn main() -> ExitCode {
 
     // The StubBuilder options; all but the plugin are optional. The
     // identity and socket (plugin_name, plugin_index, socket_path) come
-    // from -name, -idx and -socket: see common::Cli::stub_builder.
+    // from -name, -idx and -socket: see nri::cli::Cli::stub_builder.
     let builder = cli
         .stub_builder(plugin::Template::new())
         // Called each time the connection ends; the library never exits the
@@ -35,5 +34,5 @@ fn main() -> ExitCode {
         .deadline_guard(DeadlineGuard::default());
 
     // Stops on SIGTERM/SIGINT; with -reconnect survives runtime restarts.
-    common::serve(builder, &cli)
+    cli::serve(builder, &cli)
 }

@@ -1,7 +1,14 @@
 //! The template plugin: every handler of [`Plugin`], each logging what it
 //! sees and changing nothing. Copy it, delete the handlers you do not need,
 //! and fill in the ones you keep.
+//!
+//! Like upstream's template, it keeps nothing of what it sees but its
+//! configuration: a plugin runs for as long as the node does, and anything
+//! kept per event grows without end. [`Template::with_journal`] adds a
+//! journal of the most recent events, bounded in bytes, for the demo and
+//! the tests.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use nri::api::{
@@ -9,8 +16,7 @@ use nri::api::{
     ValidateContainerAdjustmentRequest,
 };
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
-
-use crate::common::{container_name, yaml};
+use serde::Deserialize;
 
 /// The plugin's own settings, from the configuration text the runtime sends
 /// in Configure (for a pre-registered plugin, `/etc/nri/conf.d/NN-name.conf`).
@@ -20,32 +26,125 @@ pub struct Config {
     pub cfg_param1: String,
 }
 
+/// The keys a configuration text sets (absent ones are `None`), decoded as
+/// the Go plugin decodes its `config` struct (`nri::decode`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PartialConfig {
+    #[serde(rename = "cfgParam1")]
+    cfg_param1: Option<String>,
+}
+
+/// `pod/container`, for log messages.
+fn container_name(pod: &PodSandbox, container: &Container) -> String {
+    if pod.name.is_empty() {
+        container.name.clone()
+    } else {
+        format!("{}/{}", pod.name, container.name)
+    }
+}
+
+/// The most recent event lines, at most `max_bytes` bytes of them held
+/// (each line's text and its `String`).
+#[derive(Debug, Default)]
+pub struct Journal {
+    lines: VecDeque<String>,
+    bytes: usize,
+    max_bytes: usize,
+    dropped: u64,
+}
+
+// Used through Template::with_journal (the demo and the tests).
+#[allow(dead_code)]
+impl Journal {
+    /// An empty journal holding at most `max_bytes` bytes.
+    pub fn new(max_bytes: usize) -> Journal {
+        Journal {
+            max_bytes,
+            ..Journal::default()
+        }
+    }
+
+    fn cost(line: &str) -> usize {
+        line.len() + std::mem::size_of::<String>()
+    }
+
+    /// Adds a line, dropping the oldest ones to stay within the bound (a
+    /// line too long to fit on its own is cut).
+    pub fn push(&mut self, mut line: String) {
+        let room = self.max_bytes.saturating_sub(std::mem::size_of::<String>());
+        if line.len() > room {
+            let mut end = room;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+        }
+        line.shrink_to_fit();
+        while !self.lines.is_empty() && self.bytes + Self::cost(&line) > self.max_bytes {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= Self::cost(&old);
+                self.dropped += 1;
+            }
+        }
+        if Self::cost(&line) <= self.max_bytes {
+            self.bytes += Self::cost(&line);
+            self.lines.push_back(line);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The lines held, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.iter().cloned().collect()
+    }
+
+    /// Bytes held, as counted against the bound.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Lines dropped to stay within the bound.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
 /// The template plugin.
 #[derive(Default)]
 pub struct Template {
     config: Mutex<Config>,
-    /// The events seen so far, in order (for the demo and the tests).
-    seen: Mutex<Vec<String>>,
+    /// The most recent events, when asked for (the demo and the tests).
+    journal: Option<Mutex<Journal>>,
 }
 
 impl Template {
-    /// A plugin with the default configuration.
+    /// A plugin with the default configuration, keeping no events.
     pub fn new() -> Self {
         Self::default()
     }
 
     fn saw(&self, what: String) {
         log::info!("{what}");
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(what);
+        if let Some(journal) = &self.journal {
+            journal.lock().unwrap_or_else(|e| e.into_inner()).push(what);
+        }
     }
 }
 
-// Accessors for the demo and the tests.
+// For the demo and the tests.
 #[allow(dead_code)]
 impl Template {
+    /// A plugin that also keeps the most recent events it sees, at most
+    /// `max_bytes` bytes of them.
+    pub fn with_journal(max_bytes: usize) -> Self {
+        Template {
+            journal: Some(Mutex::new(Journal::new(max_bytes))),
+            ..Self::default()
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.config
@@ -54,9 +153,20 @@ impl Template {
             .clone()
     }
 
-    /// The events seen so far, as `Event pod/container` lines.
+    /// The most recent events seen, as `Event pod/container` lines (none
+    /// without a journal).
     pub fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.journal.as_ref().map_or_else(Vec::new, |j| {
+            j.lock().unwrap_or_else(|e| e.into_inner()).lines()
+        })
+    }
+
+    /// The journal's bytes held and lines dropped, `None` without one.
+    pub fn journal_usage(&self) -> Option<(usize, u64)> {
+        self.journal.as_ref().map(|j| {
+            let j = j.lock().unwrap_or_else(|e| e.into_inner());
+            (j.bytes(), j.dropped())
+        })
     }
 }
 
@@ -74,11 +184,18 @@ impl Plugin for Template {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         self.saw(format!("Configure: connected to {runtime} {version}"));
-        let parsed = yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        nri::logging::configure_from_text(config)?;
-        if let Some(value) = parsed.get("cfgParam1") {
+        if !config.is_empty() {
+            // Decoded over the configuration in force, as Go's
+            // yaml.Unmarshal into the plugin's config struct: keys that are
+            // absent keep their value.
             let mut cfg = self.config.lock().unwrap_or_else(|e| e.into_inner());
-            cfg.cfg_param1 = value.to_string_value("cfgParam1")?;
+            let decoded: Option<String> = nri::decode::from_yaml::<PartialConfig>(config)
+                .map_err(|e| format!("invalid configuration: {e}"))?
+                .cfg_param1;
+            nri::logging::configure_from_text(config)?;
+            if let Some(value) = decoded {
+                cfg.cfg_param1 = value;
+            }
             log::info!("configuration: {cfg:?}");
         }
         // None: subscribe to every event of events(). Return Some(mask) to

@@ -5,18 +5,18 @@
 //! cargo run --example ulimit-adjuster -- -idx 10
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 
+use nri::cli::{self, Cli};
+
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "ulimit-adjuster",
         "An NRI plugin that sets the rlimits requested by pod annotations.",
         &[],
     );
     cli.init_logging("ulimit-adjuster");
-    common::serve(cli.stub_builder(plugin::UlimitAdjuster), &cli)
+    cli::serve(cli.stub_builder(plugin::UlimitAdjuster), &cli)
 }

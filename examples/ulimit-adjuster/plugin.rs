@@ -5,7 +5,7 @@
 //! Key: `ulimits.noderesource.dev/container.<name>` (or the deprecated
 //! `ulimits.nri.containerd.io/container.<name>`); value: a YAML list of
 //! limits, read as the Go plugin reads it (`sigs.k8s.io/yaml`, see
-//! `common/goyaml.rs`), `type` with or without the `RLIMIT_` prefix, in any
+//! `nri::decode`), `type` with or without the `RLIMIT_` prefix, in any
 //! case:
 //!
 //! ```yaml
@@ -21,17 +21,16 @@
 //! An unknown type, or a soft limit above the hard one, fails the
 //! container's creation. A missing `hard` or `soft` is 0, as in Go.
 //!
-//! Deliberate differences from the Go plugin, each an error: YAML nested
-//! deeper than 1,000 levels (Go allows 10,000; the bound keeps the reader's
-//! stack use small); a tag holding `,`, `[` or `]`, and inside a flow
-//! collection a plain scalar with `:` right before `,`, `[`, `]`, `{`, `}`
-//! or `?`, two corners that go-yaml's older libyaml reads its own way.
+//! Deliberate differences from the Go plugin, each an error: the YAML
+//! corners `nri::decode` refuses where Go reads them (see its documentation,
+//! "Differences from Go"): nesting deeper than 256 levels, a tag holding
+//! `,`, `[` or `]`, a plain scalar with `:` right before a flow indicator in
+//! a flow collection, huge alias expansions.
 
+use nri::api::annotations::{self, Annotation, Scope};
 use nri::api::{Container, ContainerAdjustment, ContainerUpdate, Event, EventMask, PodSandbox};
 use nri::stub::{Context, HandlerResult, Plugin};
-
-use crate::common::gojson::{self, decode_struct, Decode, Json, Mode};
-use crate::common::{container_name, first_annotation, goyaml, yaml};
+use serde::Deserialize;
 
 /// Annotation key prefix.
 pub const ULIMIT_KEY: &str = "ulimits.noderesource.dev";
@@ -60,28 +59,16 @@ const VALID: [&str; 16] = [
 ];
 
 /// One requested limit (the Go plugin's `ulimit`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct Ulimit {
     /// `type`: as annotated, then `RLIMIT_<NAME>` once checked.
+    #[serde(rename = "type")]
     pub type_: String,
     /// `hard`
     pub hard: u64,
     /// `soft`
     pub soft: u64,
-}
-
-impl Decode for Ulimit {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("type", &mut self.type_),
-                ("hard", &mut self.hard),
-                ("soft", &mut self.soft),
-            ],
-        )
-    }
 }
 
 /// The ulimit adjuster plugin.
@@ -101,7 +88,8 @@ impl Plugin for UlimitAdjuster {
         version: &str,
     ) -> HandlerResult<Option<EventMask>> {
         log::info!("connected to {runtime} {version}");
-        yaml::parse(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        nri::decode::from_yaml::<nri::decode::Value>(config)
+            .map_err(|e| format!("invalid configuration: {e}"))?;
         nri::logging::configure_from_text(config)?;
         Ok(None)
     }
@@ -121,16 +109,18 @@ impl Plugin for UlimitAdjuster {
 /// The limits the annotations of `pod` ask for container `ctr`, types
 /// checked and normalized to `RLIMIT_<NAME>`.
 pub fn parse_ulimits(pod: &PodSandbox, ctr: &str) -> Result<Vec<Ulimit>, String> {
-    let keys = [
-        format!("{ULIMIT_KEY}/container.{ctr}"),
-        format!("{OLD_ULIMIT_KEY}/container.{ctr}"),
-    ];
-    let Some((key, value)) = first_annotation(pod, keys).filter(|(_, v)| !v.is_empty()) else {
+    let found = annotations::lookup_in(
+        &pod.annotations,
+        &[ULIMIT_KEY, OLD_ULIMIT_KEY],
+        ctr,
+        &[Scope::Container],
+    );
+    let Some(Annotation { key, value, .. }) = found.filter(|a| !a.value.is_empty()) else {
         log::debug!("no ulimit annotation for container {ctr}");
         return Ok(Vec::new());
     };
-    let mut ulimits: Vec<Ulimit> =
-        goyaml::unmarshal(value).map_err(|e| format!("invalid ulimit annotation {key}: {e}"))?;
+    let mut ulimits: Vec<Ulimit> = nri::decode::from_yaml(value)
+        .map_err(|e| format!("invalid ulimit annotation {key}: {e}"))?;
     for u in &mut ulimits {
         let upper = go_to_upper(&u.type_);
         let name = upper.strip_prefix(RLIMIT_PREFIX).unwrap_or(&upper);
@@ -173,4 +163,13 @@ fn go_to_upper(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `pod/container`, for log messages.
+fn container_name(pod: &PodSandbox, container: &Container) -> String {
+    if pod.name.is_empty() {
+        container.name.clone()
+    } else {
+        format!("{}/{}", pod.name, container.name)
+    }
 }

@@ -5,19 +5,18 @@
 //! cargo run --example validator -- -idx 95 -config examples/deploy/validator.yaml
 //! ```
 
-#[path = "../common/mod.rs"]
-mod common;
 mod plugin;
 
 use std::process::ExitCode;
 
 use nri::api::{Event, FailurePolicy};
+use nri::cli::{self, Cli, Flag};
 
 fn main() -> ExitCode {
-    let cli = common::Cli::parse(
+    let cli = Cli::parse(
         "validator",
         "An NRI plugin that rejects container adjustments a configured policy forbids.",
-        &[common::Flag {
+        &[Flag {
             name: "config",
             value: Some("FILE"),
             help: "policy to use until the runtime sends one in Configure (YAML, see plugin.rs)",
@@ -45,5 +44,5 @@ fn main() -> ExitCode {
         // A validator that does not answer must not let the creation through
         // either, and stays connected (runtimes from NRI v0.12.5).
         .failure_policy(FailurePolicy::from_flags(true, true));
-    common::serve(builder, &cli)
+    cli::serve(builder, &cli)
 }

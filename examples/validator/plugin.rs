@@ -24,6 +24,12 @@
 //! base (`device-injector`) or full (`10-device-injector`). A container
 //! whose pod sets the toleration annotation to `true` passes without them.
 //!
+//! The configuration and the `required-plugins` annotation are read with
+//! `nri::decode`, the rules of `sigs.k8s.io/yaml` that upstream's other
+//! samples use, where upstream's validator uses `yaml.v3`: keys match in
+//! any case here (`rejectocihookadjustment`), and YAML 1.1 spellings of
+//! booleans (`yes`, `on`) are booleans wherever they appear.
+//!
 //! Rejections carry upstream's wording. The validator requires the
 //! ValidateContainerAdjustment event: against a runtime too old to send it
 //! (before NRI v0.10: containerd 2.1, CRI-O 1.33) it refuses to register
@@ -31,72 +37,53 @@
 
 use std::sync::Mutex;
 
+use nri::api::annotations::{self, ALL_SCOPES};
 use nri::api::security_profile::ProfileType;
 use nri::api::{Event, EventMask, Field, PodSandbox, ValidateContainerAdjustmentRequest};
 use nri::stub::{Context, HandlerResult, Plugin};
-
-use crate::common::{first_annotation, yaml};
+use serde::Deserialize;
 
 /// Pods and containers name extra required plugins with this annotation.
 pub const REQUIRED_PLUGINS_ANNOTATION: &str = "required-plugins.noderesource.dev";
 
-/// The validator's policy.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The validator's policy, as its configuration names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     /// Reject OCI hooks injected by any plugin.
+    #[serde(rename = "rejectOCIHookAdjustment")]
     pub reject_oci_hooks: bool,
     /// Reject seccomp policy changes on RuntimeDefault containers.
+    #[serde(rename = "rejectRuntimeDefaultSeccompAdjustment")]
     pub reject_runtime_default_seccomp: bool,
     /// Reject seccomp policy changes on unconfined containers.
+    #[serde(rename = "rejectUnconfinedSeccompAdjustment")]
     pub reject_unconfined_seccomp: bool,
     /// Reject seccomp policy changes on Localhost-profile containers.
+    #[serde(rename = "rejectCustomSeccompAdjustment")]
     pub reject_custom_seccomp: bool,
     /// Reject namespace changes.
+    #[serde(rename = "rejectNamespaceAdjustment")]
     pub reject_namespaces: bool,
     /// Reject sysctl changes.
+    #[serde(rename = "rejectSysctlAdjustment")]
     pub reject_sysctls: bool,
     /// Plugins every container must pass through.
+    #[serde(rename = "requiredPlugins")]
     pub required_plugins: Vec<String>,
     /// Annotation that lets a container tolerate missing required plugins.
+    #[serde(rename = "tolerateMissingPluginsAnnotation")]
     pub tolerate_missing_annotation: String,
     /// Plugins allowed to make the restricted adjustments.
+    #[serde(rename = "allowedPlugins")]
     pub allowed_plugins: Vec<String>,
 }
 
 impl Policy {
-    /// Reads a policy from the configuration text.
+    /// Reads a policy from the configuration text (other keys, such as
+    /// the logging ones, are ignored).
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let doc = yaml::parse(text).map_err(|e| format!("invalid configuration: {e}"))?;
-        let mut p = Policy::default();
-        if doc.is_null() {
-            return Ok(p);
-        }
-        for (key, value) in doc.to_map("configuration").map_err(|e| e.to_string())? {
-            let flag = || value.to_bool(key).map_err(|e| e.to_string());
-            match key.as_str() {
-                "rejectOCIHookAdjustment" => p.reject_oci_hooks = flag()?,
-                "rejectRuntimeDefaultSeccompAdjustment" => {
-                    p.reject_runtime_default_seccomp = flag()?
-                }
-                "rejectUnconfinedSeccompAdjustment" => p.reject_unconfined_seccomp = flag()?,
-                "rejectCustomSeccompAdjustment" => p.reject_custom_seccomp = flag()?,
-                "rejectNamespaceAdjustment" => p.reject_namespaces = flag()?,
-                "rejectSysctlAdjustment" => p.reject_sysctls = flag()?,
-                "requiredPlugins" => {
-                    p.required_plugins = value.to_string_list(key).map_err(|e| e.to_string())?
-                }
-                "tolerateMissingPluginsAnnotation" => {
-                    p.tolerate_missing_annotation =
-                        value.to_string_value(key).map_err(|e| e.to_string())?
-                }
-                "allowedPlugins" => {
-                    p.allowed_plugins = value.to_string_list(key).map_err(|e| e.to_string())?
-                }
-                // Logging keys, and anything meant for another tool.
-                _ => {}
-            }
-        }
-        Ok(p)
+        nri::decode::from_yaml(text).map_err(|e| format!("invalid configuration: {e}"))
     }
 
     fn allowed(&self, plugin: &str) -> bool {
@@ -237,15 +224,9 @@ impl Policy {
         }
         let mut annotated = Vec::new();
         if let Some(value) = effective_annotation(pod, REQUIRED_PLUGINS_ANNOTATION, container) {
-            let invalid = |e: yaml::Error| {
+            annotated = nri::decode::from_yaml(value).map_err(|e| {
                 format!("invalid {REQUIRED_PLUGINS_ANNOTATION} annotation {value:?}: {e}")
-            };
-            let doc = yaml::parse(value).map_err(invalid)?;
-            if !doc.is_null() {
-                annotated = doc
-                    .to_string_list(REQUIRED_PLUGINS_ANNOTATION)
-                    .map_err(invalid)?;
-            }
+            })?;
         }
         let missing: Vec<&str> = self
             .required_plugins
@@ -270,15 +251,7 @@ impl Policy {
 /// An annotation of the pod that applies to `container`: the
 /// container-scoped key first, then the pod-scoped one, then the bare key.
 fn effective_annotation<'a>(pod: &'a PodSandbox, key: &str, container: &str) -> Option<&'a str> {
-    first_annotation(
-        pod,
-        [
-            format!("{key}/container.{container}"),
-            format!("{key}/pod"),
-            key.to_string(),
-        ],
-    )
-    .map(|(_, value)| value)
+    annotations::lookup_in(&pod.annotations, &[key], container, &ALL_SCOPES).map(|a| a.value)
 }
 
 /// Go's `strconv.ParseBool`.

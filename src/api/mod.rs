@@ -13,7 +13,9 @@
 //! common adjustments need no struct literals: [`LinuxDevice::char_device`],
 //! [`Mount::bind`], [`Hook::command`], [`POSIXRlimit::limit`],
 //! [`CDIDevice::named`], [`KeyValue::pair`], [`LinuxNamespace::join`].
-//! [`fixtures`] builds realistic pods and containers for tests. The
+//! [`fixtures`] builds realistic pods and containers for tests;
+//! [`annotations`] finds a container's annotation as upstream's sample
+//! plugins do (`<kind>.noderesource.dev/container.<name>`, `/pod`...). The
 //! protobuf runtime types the messages are made of ([`MessageField`],
 //! [`Message`], [`EnumOrUnknown`], [`Enum`]) are re-exported here, and the
 //! whole `protobuf` crate as [`crate::protobuf`], so a plugin needs no
@@ -28,6 +30,7 @@ pub use crate::proto::nri::*;
 
 mod adjustment;
 mod adjustment_linux;
+pub mod annotations;
 mod cdi;
 mod consts;
 mod device;

@@ -15,6 +15,8 @@
 //! `github.com/containerd/nri` at that tag: `pkg/api/api.proto` and
 //! `pkg/adaptation`).
 
+use super::Event;
+
 /// A release number: `(major, minor, patch)`.
 pub(crate) type Release = (u64, u64, u64);
 
@@ -52,6 +54,37 @@ pub(crate) const fn is_release(v: Release) -> bool {
         i += 1;
     }
     false
+}
+
+/// A development snapshot of NRI between two releases that a runtime
+/// shipped (its Go pseudo-version in the runtime's `go.mod`): the release
+/// whose facts it has, and the events it knows beyond that release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The pseudo-version, as `go.mod` names it.
+    pub(crate) version: &'static str,
+    /// The newest release whose facts the snapshot has.
+    pub(crate) base: Release,
+    /// Events the snapshot knows that `base` does not.
+    pub(crate) extra_events: &'static [Event],
+}
+
+/// The snapshots runtimes shipped, found in their `go.mod` files.
+///
+/// CRI-O 1.33 (and the `v1.34.0` tag as the Go module proxy serves it)
+/// embed `v0.9.1-0.20250219030224-e597e7849f24`: the v0.9 API plus
+/// UpdatePodSandbox and PostUpdatePodSandbox (its valid event mask is
+/// `0x1fff`), without adjustment validation, which arrived in v0.10.0.
+pub(crate) const SNAPSHOTS: [Snapshot; 1] = [Snapshot {
+    version: "v0.9.1-0.20250219030224-e597e7849f24",
+    base: (0, 9, 0),
+    extra_events: &[Event::UPDATE_POD_SANDBOX, Event::POST_UPDATE_POD_SANDBOX],
+}];
+
+/// The snapshot `version` names (its text as `go.mod` writes it), if it
+/// is a known one.
+pub(crate) fn snapshot(version: &str) -> Option<&'static Snapshot> {
+    SNAPSHOTS.iter().find(|s| s.version == version)
 }
 
 /// Something an NRI release added or changed, other than an event or an

@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use super::event::NOTIFICATION_RPCS_SINCE;
-use super::releases::{reached, Release};
+use super::releases::{reached, snapshot, Release};
 use super::EventMask;
 use crate::{Error, Result};
 
@@ -210,15 +210,26 @@ impl NriVersion {
     /// The events a runtime embedding this NRI version can deliver, from
     /// the event table: [`EventMask::ALL`] from v0.10.0 on (pre-releases
     /// and pseudo-versions of v0.10.0 included), [`EventMask::V0_9_EVENTS`]
-    /// before.
+    /// before, except for the development snapshots runtimes are known to
+    /// ship, which have the events of their own code (CRI-O 1.33's
+    /// `v0.9.1-0.20250219030224-e597e7849f24` also delivers the two pod
+    /// update events).
     ///
     /// ```
-    /// use nri::api::{EventMask, NriVersion};
+    /// use nri::api::{Event, EventMask, NriVersion};
     /// assert_eq!(NriVersion::parse("v0.9.0")?.events(), EventMask::V0_9_EVENTS);
     /// assert_eq!(NriVersion::parse("v0.11.0")?.events(), EventMask::ALL);
+    /// let crio_1_33 = NriVersion::parse("v0.9.1-0.20250219030224-e597e7849f24")?;
+    /// assert_eq!(crio_1_33.events().bits(), 0x1fff);
+    /// assert!(!crio_1_33.events().is_set(Event::VALIDATE_CONTAINER_ADJUSTMENT));
     /// # Ok::<(), nri::Error>(())
     /// ```
     pub fn events(&self) -> EventMask {
+        if !self.pre.is_empty() {
+            if let Some(s) = snapshot(&self.to_string()) {
+                return EventMask::known_by(s.base) | EventMask::from_events(s.extra_events);
+            }
+        }
         EventMask::known_by(self.core())
     }
 
@@ -353,7 +364,12 @@ pub(crate) const CONTAINERD: &[(&str, &str)] = &[
 ];
 
 /// CRI-O releases and the NRI version each embeds (from upstream
-/// `pkg/api/version.go`).
+/// `pkg/api/version.go`, checked against each release's `go.mod` by
+/// `tests/interop/check-versions.sh`). One row differs from upstream's
+/// table on purpose: upstream says v1.34.0 embeds v0.10.0, but the
+/// `go.mod` of the `v1.34.0` module names the same development snapshot as
+/// 1.33. Inferring the snapshot is the safe side: a plugin subscribing to
+/// adjustment validation, which the snapshot lacks, would be refused.
 pub(crate) const CRIO: &[(&str, &str)] = &[
     ("v1.26.0", "v0.2.0"),
     ("v1.26.2", "v0.3.0"),
@@ -365,13 +381,14 @@ pub(crate) const CRIO: &[(&str, &str)] = &[
     ("v1.31.0", "v0.6.1"),
     ("v1.32.0", "v0.9.0"),
     ("v1.33.0", "v0.9.1-0.20250219030224-e597e7849f24"),
-    ("v1.34.0", "v0.10.0"),
+    ("v1.34.0", "v0.9.1-0.20250219030224-e597e7849f24"),
     ("v1.35.0", "v0.11.0"),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Event;
 
     fn v(s: &str) -> NriVersion {
         NriVersion::parse(s).unwrap()
@@ -456,7 +473,10 @@ mod tests {
             infer("cri-o", "v1.33.4").unwrap(),
             "v0.9.1-0.20250219030224-e597e7849f24"
         );
-        assert_eq!(infer("cri-o", "1.34.2").unwrap(), "v0.10.0");
+        assert_eq!(
+            infer("cri-o", "1.34.2").unwrap(),
+            "v0.9.1-0.20250219030224-e597e7849f24"
+        );
         assert_eq!(infer("cri-o", "v1.35.0").unwrap(), "v0.11.0");
         assert!(infer("containerd", "v1.6.9")
             .unwrap_err()
@@ -475,6 +495,11 @@ mod tests {
         assert_eq!(v("v0.9.0").events(), EventMask::V0_9_EVENTS);
         assert_eq!(
             v("v0.9.1-0.20250219030224-e597e7849f24").events(),
+            EventMask::V0_9_EVENTS | Event::UPDATE_POD_SANDBOX | Event::POST_UPDATE_POD_SANDBOX
+        );
+        assert_eq!(v("v0.9.1").events(), EventMask::V0_9_EVENTS);
+        assert_eq!(
+            v("v0.9.1-0.20250101000000-000000000000").events(),
             EventMask::V0_9_EVENTS
         );
         assert_eq!(v("v0.10.0-rc.1").events(), EventMask::ALL);

@@ -519,6 +519,22 @@ mod tests {
             let row = [tag(r), list(events), list(rpcs), list(features), emulation];
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
+        out.push_str(
+            "\n| development snapshot | has the facts of | events added |\n|---|---|---|\n",
+        );
+        for s in crate::api::releases::SNAPSHOTS {
+            let events: Vec<String> = s
+                .extra_events
+                .iter()
+                .map(|e| e.name().to_string())
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                s.version,
+                tag(s.base),
+                list(events)
+            ));
+        }
         out.push_str("\n| runtime release | embeds NRI |\n|---|---|\n");
         for (runtime, table) in [("containerd", CONTAINERD), ("CRI-O", CRIO)] {
             for (release, nri) in table {

@@ -189,7 +189,16 @@ temp = "$D/tmp"
           BinaryName = "$RUNC"
           Root = "$D/runc"
           SystemdCgroup = false
-    # Pods use the host's network: no CNI plugin is called.
+      # A newer runc (run.sh: NRI_E2E_RUNC_LINUX) for the pod of the device
+      # injector's NRI v0.10-v0.12 kinds (crictl runp --runtime runc-linux).
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc-linux]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc-linux.options]
+          BinaryName = "${NRI_E2E_RUNC_LINUX:-$RUNC}"
+          Root = "$D/runc-linux"
+          SystemdCgroup = false
+    # Pods use the host's network (no CNI plugin is called), but for the one
+    # of the device injector's network devices: a bridge network.
     [plugins."io.containerd.cri.v1.runtime".cni]
       bin_dirs = ["$D/cni/bin"]
       conf_dir = "$D/cni/net.d"

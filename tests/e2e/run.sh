@@ -104,7 +104,7 @@ fi
 echo "snapshotter: $NRI_E2E_SNAPSHOTTER"
 
 # ------------------------------------------------------------------ tools ----
-step "packages: runc, busybox-static, jq, python3, procps"
+step "packages: runc, busybox-static, jq, python3, procps, iproute2"
 apt_updated=""
 apt_install() {
   if [ -z "$apt_updated" ]; then
@@ -119,6 +119,7 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
@@ -147,6 +148,11 @@ for v in "${versions[@]}"; do
 done
 crictl=$(crictl_tool) || { echo "cannot build crictl" >&2; exit 1; }
 echo "crictl $E2E_CRICTL_VERSION: $crictl"
+NRI_E2E_RUNC_LINUX=$(runc_tool) || { echo "cannot build runc $E2E_RUNC_VERSION" >&2; exit 1; }
+NRI_E2E_CNI_BIN=$(cni_plugins_tool) || { echo "cannot build the CNI plugins" >&2; exit 1; }
+export NRI_E2E_RUNC_LINUX NRI_E2E_CNI_BIN
+echo "runc $E2E_RUNC_VERSION (network devices, scheduling and memory policy): $NRI_E2E_RUNC_LINUX ($("$NRI_E2E_RUNC_LINUX" --version | head -n 1))"
+echo "CNI plugins $E2E_CNI_PLUGINS_VERSION (bridge, host-local, loopback): $NRI_E2E_CNI_BIN"
 tools_time=$((SECONDS - t))
 echo "tools ready in ${tools_time}s"
 

@@ -48,6 +48,7 @@ LAUNCHED=(logger memory-defaulter)
 declare -A IDX=([logger]=05 [memory-defaulter]=10 [device-injector]=20 [ulimit-adjuster]=30
   [hook-injector]=40 [cpu-rebalancer]=50 [template]=90 [validator]=95)
 declare -A PID=() # external plugins: their PIDs (children of this shell)
+HOST_LINKS=()     # network interfaces made on the host, deleted at the end
 
 plugin_log() { echo "$D/plugins/$1.log"; }
 
@@ -87,16 +88,24 @@ cleanup() {
     kill -KILL $kids 2>/dev/null
     sleep 0.25
   done
-  if [ -x "$RUNC" ] && [ -d "$D/runc" ]; then
-    local ns id
-    for ns in "$D"/runc/*/; do
+  local runc root ns id
+  for runc in "$RUNC:$D/runc" "${NRI_E2E_RUNC_LINUX:-$RUNC}:$D/runc-linux"; do
+    root=${runc#*:} runc=${runc%%:*}
+    if [ ! -x "$runc" ] || [ ! -d "$root" ]; then continue; fi
+    for ns in "$root"/*/; do
       [ -d "$ns" ] || continue
-      for id in $(timeout 10 "$RUNC" --root "$ns" list -q 2>/dev/null); do
+      for id in $(timeout 10 "$runc" --root "$ns" list -q 2>/dev/null); do
         echo "    runc delete -f $id"
-        timeout 10 "$RUNC" --root "$ns" delete -f "$id" >/dev/null 2>&1
+        timeout 10 "$runc" --root "$ns" delete -f "$id" >/dev/null 2>&1
       done
     done
-  fi
+  done
+  # The host end of the network device the device injector moved (a veth
+  # pair ends with its container's network namespace; a dummy does not).
+  local link
+  for link in "${HOST_LINKS[@]}"; do
+    ip link show "$link" >/dev/null 2>&1 && ip link delete "$link" 2>/dev/null && echo "    ip link delete $link"
+  done
   local m
   while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "    cannot unmount $m"
@@ -121,7 +130,7 @@ cleanup() {
   elif [ -z "${NRI_E2E_KEEP:-}" ]; then
     # The state directories are large and useless once everything ended; the
     # logs stay for run.sh (which removes the whole directory unless --keep).
-    rm -rf --one-file-system "$D/root" "$D/state" "$D/runc" 2>/dev/null
+    rm -rf --one-file-system "$D/root" "$D/state" "$D/runc" "$D/runc-linux" 2>/dev/null
   fi
   exit "$status"
 }
@@ -159,6 +168,22 @@ for stage in createRuntime poststop; do
   }' >"$D/hooks.d/50-e2e-$stage.json"
 done
 echo "hello from the host" >"$D/share/ro/hello"
+
+# A CNI network (a bridge without an address on the host, host-local
+# addresses) for the one pod with a network namespace of its own
+# (scenarios_linux.sh); the other pods use the host's network.
+CNI_BRIDGE=nb$$
+if [ -n "${NRI_E2E_CNI_BIN:-}" ]; then
+  for p in bridge host-local loopback; do
+    install -m 0755 "$NRI_E2E_CNI_BIN/$p" "$D/cni/bin/$p"
+  done
+  jq -n --arg name "nri-e2e-$RUN_ID" --arg bridge "$CNI_BRIDGE" --arg ipam "$D/cni/ipam" '{
+    cniVersion: "1.0.0", name: $name,
+    plugins: [{type: "bridge", bridge: $bridge, isGateway: false, ipMasq: false,
+               ipam: {type: "host-local", dataDir: $ipam, subnet: "10.254.254.0/24"}}]
+  }' >"$D/cni/net.d/10-nri-e2e.conflist"
+  HOST_LINKS+=("$CNI_BRIDGE")
+fi
 
 cat >"$D/crictl.yaml" <<EOF
 runtime-endpoint: unix://$D/containerd.sock
@@ -220,6 +245,7 @@ FAILING_ANNOTATIONS=$(jq -n --arg t "$BAD_TYPE" '{
 
 . "$HERE/scenarios.sh"
 . "$HERE/scenarios_restart.sh"
+. "$HERE/scenarios_linux.sh"
 
 # ------------------------------------------------------------------- run ----
 
@@ -250,6 +276,7 @@ check_graceful_stop
 check_restart_after_graceful_stop
 check_new_container_adjusted c2
 check_stop_and_remove
+check_linux_kinds
 check_external_plugins_stop_on_sigterm
 check_log_no_nri_error
 check_log_no_deprecation

@@ -14,6 +14,12 @@
 # first one's work.
 
 E2E_CRICTL_VERSION=${NRI_E2E_CRICTL_VERSION:-v1.37.0}
+# runc for the scenario of the device injector's NRI v0.10-v0.12 kinds
+# (network devices from 1.3, scheduling policy from 1.2, memory policy from
+# 1.4; Debian's runc is older), and the CNI plugins (bridge, host-local,
+# loopback) that give its pod a network namespace of its own.
+E2E_RUNC_VERSION=${NRI_E2E_RUNC_VERSION:-v1.4.4}
+E2E_CNI_PLUGINS_VERSION=${NRI_E2E_CNI_PLUGINS_VERSION:-v1.8.0}
 E2E_CACHE=${NRI_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nri-e2e}
 
 # go_install DIR PACKAGE@VERSION... : builds into DIR unless DIR exists.
@@ -58,6 +64,23 @@ crictl_tool() {
   echo "$dir/crictl"
 }
 
+# runc_tool : prints the path of runc $E2E_RUNC_VERSION, building it if
+# needed (cgo, no seccomp: the scenario's containers set no profile).
+runc_tool() {
+  local dir="$E2E_CACHE/runc-$E2E_RUNC_VERSION"
+  CGO_ENABLED=1 go_install "$dir" "github.com/opencontainers/runc@$E2E_RUNC_VERSION" || return 1
+  echo "$dir/runc"
+}
+
+# cni_plugins_tool : prints the directory of the CNI plugins bridge,
+# host-local and loopback, building them if needed.
+cni_plugins_tool() {
+  local dir="$E2E_CACHE/cni-plugins-$E2E_CNI_PLUGINS_VERSION" m=github.com/containernetworking/plugins/plugins
+  go_install "$dir" "$m/main/bridge@$E2E_CNI_PLUGINS_VERSION" "$m/ipam/host-local@$E2E_CNI_PLUGINS_VERSION" \
+    "$m/main/loopback@$E2E_CNI_PLUGINS_VERSION" || return 1
+  echo "$dir"
+}
+
 # nri_version_of CONTAINERD_BINARY : the containerd/nri version built into it.
 nri_version_of() {
   go version -m "$1" | awk '$1 == "dep" && $2 == "github.com/containerd/nri" { print $3 }'
@@ -71,4 +94,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     echo "containerd $v (NRI $(nri_version_of "$d/containerd")): $d"
   done
   echo "crictl: $(crictl_tool)"
+  echo "runc: $(runc_tool)"
+  echo "CNI plugins: $(cni_plugins_tool)"
 fi

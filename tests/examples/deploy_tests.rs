@@ -37,9 +37,9 @@ fn readme_keeps_the_two_quickstart_commands() {
 #[test]
 fn deploy_logger_config_is_valid_for_the_logger() {
     let text = include_str!("../../examples/deploy/10-logger.conf");
-    let doc = yaml::parse(text).unwrap();
+    let doc: nri::decode::Value = nri::decode::from_yaml(text).unwrap();
     assert_eq!(
-        doc.get("logFile").and_then(Value::as_str),
+        doc.get("logFile").and_then(nri::decode::Value::as_str),
         Some("/var/log/nri-logger.log")
     );
     // Everything but the log file, which would redirect this process's log.

@@ -70,10 +70,14 @@ fn hook_injector_injects_matching_hooks_at_their_stages() {
     let hooks = &reply.adjust.hooks;
     assert!(
         hooks.prestart.is_empty(),
-        "10-always.json was overridden by always: false"
+        "prestart hooks are injected at createRuntime"
     );
     assert!(hooks.poststop.is_empty());
-    assert_eq!(hooks.create_runtime.len(), 1, "busybox command matched");
+    assert_eq!(
+        hooks.create_runtime.len(),
+        1,
+        "busybox command matched; 10-always.json was overridden by always: false"
+    );
     assert_eq!(hooks.poststart.len(), 1, "annotation matched");
     let h = &hooks.create_runtime[0];
     assert_eq!(h.path, hook);
@@ -147,11 +151,40 @@ fn hook_injector_ignores_or_in_1_0_0_files_and_reads_0_1_0_files_as_any_of() {
         ..Default::default()
     });
     let hooks = injector.hooks_for(&pod, &ctr).unwrap();
+    assert!(hooks.prestart.is_empty());
     assert_eq!(
-        hook_names(&hooks.prestart),
+        hook_names(&hooks.create_runtime),
         ["old-0.1.0", "unknown-key"],
         "the 0.1.0 hook matches by bind mount, the 1.0.0 one does not"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hook_injector_files_prestart_hooks_under_create_runtime_in_file_order() {
+    let dir = temp_dir("hooks-prestart");
+    for (name, id, stages) in [
+        ("10-a.json", "a", r#"["prestart", "poststop"]"#),
+        ("20-b.json", "b", r#"["createRuntime"]"#),
+        ("30-c.json", "c", r#"["createRuntime", "prestart"]"#),
+    ] {
+        std::fs::write(
+            dir.join(name),
+            format!(
+                r#"{{"version": "1.0.0", "hook": {{"path": "/bin/sh", "args": ["sh", "{id}"]}},
+                   "when": {{"always": true}}, "stages": {stages}}}"#
+            ),
+        )
+        .unwrap();
+    }
+    let injector = hook_injector::HookInjector::new(vec![dir.clone()]).unwrap();
+    let pod = pod("pod-1", "p", &[]);
+    let hooks = injector
+        .hooks_for(&pod, &container("ctr-1", &pod, "c"))
+        .unwrap();
+    assert!(hooks.prestart.is_empty(), "{:?}", hooks.prestart);
+    assert_eq!(hook_names(&hooks.create_runtime), ["a", "b", "c", "c"]);
+    assert_eq!(hook_names(&hooks.poststop), ["a"]);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -207,11 +240,11 @@ fn hook_injector_does_not_start_on_a_broken_hook_file_as_go_does() {
     let hooks = injector
         .hooks_for(&pod, &container("ctr-1", &pod, "c"))
         .unwrap();
-    assert!(hooks.prestart.is_empty());
+    assert!(hooks.prestart.is_empty() && hooks.create_runtime.is_empty());
     assert_eq!(hook_names(&hooks.poststop), ["poststop"]);
 
-    let read = |name: &str| match common::ocihooks::read(&dir.join(name)) {
-        common::ocihooks::Entry::Failed(e) => e.message,
+    let read = |name: &str| match hook_injector::ocihooks::read(&dir.join(name)) {
+        hook_injector::ocihooks::Entry::Failed(e) => e.message,
         _ => panic!("{name} should not load"),
     };
     assert!(read("20-bad-stage.json").contains("prestartt"));

@@ -4,18 +4,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::common::ocihooks::{go_to_lower, Injected, Manager};
+use super::hook_injector::ocihooks::{self, go_to_lower, Injected, Manager};
 use super::*;
 
-fn strings(v: Option<&Json>) -> Vec<String> {
+fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Json::Array(items)) => items.iter().map(|i| str_of(Some(i)).to_string()).collect(),
+        Some(Value::Seq(items)) => items.iter().map(|i| str_of(Some(i)).to_string()).collect(),
         _ => Vec::new(),
     }
 }
 
 /// Makes the directories a case describes under `root`.
-fn write_dirs(root: &Path, dirs: &[Json]) -> Vec<PathBuf> {
+fn write_dirs(root: &Path, dirs: &[Value]) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
         let dir = root.join(format!("d{i}"));
@@ -30,7 +30,7 @@ fn write_dirs(root: &Path, dirs: &[Json]) -> Vec<PathBuf> {
             _ => std::fs::create_dir_all(&dir).expect("hook directory"),
         }
         let entries = match field(d, "entries") {
-            Some(Json::Array(entries)) => entries.as_slice(),
+            Some(Value::Seq(entries)) => entries.as_slice(),
             _ => &[],
         };
         for e in entries {
@@ -47,19 +47,19 @@ fn write_dirs(root: &Path, dirs: &[Json]) -> Vec<PathBuf> {
     paths
 }
 
-fn hook_json(h: &common::ocihooks::Hook) -> Json {
+fn hook_json(h: &ocihooks::Hook) -> Value {
     object(vec![
         ("path", string(&h.path)),
         ("args", list(h.args.iter().map(|a| string(a)).collect())),
         ("env", list(h.env.iter().map(|a| string(a)).collect())),
-        ("timeout", h.timeout.map_or(Json::Null, num)),
+        ("timeout", h.timeout.map_or(Value::Null, num)),
     ])
 }
 
 /// Go's hook as the oracle wrote it, in the same shape (absent lists and
 /// timeout are null).
-fn go_hook_json(h: &Json) -> Json {
-    let get = |name: &str| field(h, name).cloned().unwrap_or(Json::Null);
+fn go_hook_json(h: &Value) -> Value {
+    let get = |name: &str| field(h, name).cloned().unwrap_or(Value::Null);
     normalize(&object(vec![
         ("path", get("path")),
         ("args", get("args")),
@@ -71,7 +71,7 @@ fn go_hook_json(h: &Json) -> Json {
 /// Compares one stage: the same hooks in the same order, except that hooks
 /// from files whose names differ only in case may come in either order (Go
 /// sorts them with an unstable sort).
-fn same_stage(go: &[Json], ours: &[&Injected<'_>]) -> bool {
+fn same_stage(go: &[Value], ours: &[&Injected<'_>]) -> bool {
     if go.len() != ours.len() {
         return false;
     }
@@ -100,13 +100,13 @@ fn same_stage(go: &[Json], ours: &[&Injected<'_>]) -> bool {
     true
 }
 
-pub fn check_hook_case(case: &Json, tally: &mut Tally) {
+pub fn check_hook_case(case: &Value, tally: &mut Tally) {
     const PLUGIN: &str = "hook-injector";
     let id = case_id(case);
     *tally.cases.entry(PLUGIN).or_default() += 1;
-    let hc = field(case, "hooks").cloned().unwrap_or(Json::Null);
+    let hc = field(case, "hooks").cloned().unwrap_or(Value::Null);
     let dirs = match field(&hc, "dirs") {
-        Some(Json::Array(dirs)) => dirs.clone(),
+        Some(Value::Seq(dirs)) => dirs.clone(),
         _ => Vec::new(),
     };
     let root = std::env::temp_dir().join(format!("nri-ports-{}-{id}", std::process::id()));
@@ -127,7 +127,7 @@ pub fn check_hook_case(case: &Json, tally: &mut Tally) {
         *tally.agreed_errors.entry(PLUGIN).or_default() += 1;
     }
     let queries = match field(&hc, "queries") {
-        Some(Json::Array(q)) => q.clone(),
+        Some(Value::Seq(q)) => q.clone(),
         _ => Vec::new(),
     };
     for (n, q) in queries.iter().enumerate() {
@@ -137,7 +137,7 @@ pub fn check_hook_case(case: &Json, tally: &mut Tally) {
             .into_iter()
             .collect();
         annotations.extend(string_map(field(q, "pod_annotations")));
-        let bind_mounts = matches!(field(q, "bind_mounts"), Some(Json::Bool(true)));
+        let bind_mounts = matches!(field(q, "bind_mounts"), Some(Value::Bool(true)));
         let ours = manager.hooks(&args, &annotations, bind_mounts);
         let go_error = field(q, "error").map(|e| str_of(Some(e)).to_string());
         let agreed = match (&go_error, &ours) {
@@ -149,10 +149,10 @@ pub fn check_hook_case(case: &Json, tally: &mut Tally) {
                 true
             }
             (None, Ok(injected)) => {
-                let go = field(q, "result").cloned().unwrap_or(Json::Null);
-                common::ocihooks::STAGES.iter().all(|stage| {
+                let go = field(q, "result").cloned().unwrap_or(Value::Null);
+                ocihooks::STAGES.iter().all(|stage| {
                     let go_list = match field(&go, stage) {
-                        Some(Json::Array(list)) => list.as_slice(),
+                        Some(Value::Seq(list)) => list.as_slice(),
                         _ => &[],
                     };
                     let ours: Vec<&Injected<'_>> =
@@ -168,7 +168,7 @@ pub fn check_hook_case(case: &Json, tally: &mut Tally) {
                 id,
                 format!(
                     "container {n} (args {args:?}, annotations {annotations:?}, bind mounts {bind_mounts}):\n  Go {:?}\n  Rust {:?}\n  dirs {dirs:?}",
-                    go_error.map_or_else(|| field(q, "result").cloned().unwrap_or(Json::Null), |e| string(&e)),
+                    go_error.map_or_else(|| field(q, "result").cloned().unwrap_or(Value::Null), |e| string(&e)),
                     ours.map(|i| i.iter().map(|i| (i.stage, String::from_utf8_lossy(i.file).into_owned(), i.hook.clone())).collect::<Vec<_>>())
                 ),
             );

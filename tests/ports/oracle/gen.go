@@ -32,12 +32,15 @@ type gen struct {
 	r *rand.Rand
 	// wild documents use every odd form; the others mostly valid values,
 	// so that successes are compared too.
-	wild    bool
-	names   []string // valid values for string fields, when set
-	anchors []string
-	maps    []string // anchors of mappings
-	n       int
-	fields  []field
+	wild  bool
+	names []string // valid values for string fields, when set
+	// valid values of the items of 'G' fields (lists of names), then "|"
+	// and invalid ones, as names.
+	flagNames []string
+	anchors   []string
+	maps      []string // anchors of mappings
+	n         int
+	fields    []field
 }
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
@@ -230,29 +233,35 @@ func (g *gen) multiLinePlain(n *ynode) *ynode {
 	return n
 }
 
+// nameNode makes a scalar of one of names: the valid ones, then after "|"
+// invalid ones (picked now and then).
+func (g *gen) nameNode(names []string) *ynode {
+	n := &ynode{kind: 'v'}
+	valid := names
+	for i, name := range names {
+		if name == "|" {
+			valid = names[:i]
+			if g.chance(0.08) {
+				valid = names[i+1:]
+			}
+		}
+	}
+	text := g.pick(valid...)
+	if needsQuotes(text) || g.chance(0.2) {
+		n.scalar = g.quoteDouble(text)
+	} else {
+		n.scalar = text
+	}
+	return n
+}
+
 // goodScalar makes a scalar that decodes into a field of its kind, in any
 // of the forms YAML allows.
 func (g *gen) goodScalar(kind byte) *ynode {
 	n := &ynode{kind: 'v'}
 	var text string
 	if kind == 'e' {
-		// The names are valid ones then invalid ones, after "|".
-		valid := g.names
-		for i, name := range g.names {
-			if name == "|" {
-				valid = g.names[:i]
-				if g.chance(0.08) {
-					valid = g.names[i+1:]
-				}
-			}
-		}
-		text = g.pick(valid...)
-		if needsQuotes(text) || g.chance(0.2) {
-			n.scalar = g.quoteDouble(text)
-		} else {
-			n.scalar = text
-		}
-		return n
+		return g.nameNode(g.names)
 	}
 	if kind == 'n' || kind == 'h' || kind == 'o' {
 		text = g.pick(goodNumbers...)
@@ -334,6 +343,9 @@ var rlimitTypes = []string{"nofile", "NOFILE", "RLIMIT_NOFILE", "rlimit_nofile",
 
 // value makes a node for a field: usually of its kind, sometimes another shape.
 func (g *gen) value(kind byte) *ynode {
+	if n := g.nestedValue(kind); n != nil {
+		return n
+	}
 	r := g.r.Intn(100)
 	if !g.wild {
 		r = 9 + g.r.Intn(91)
@@ -348,6 +360,12 @@ func (g *gen) value(kind byte) *ynode {
 		return g.list(g.r.Intn(3), func() *ynode { return g.scalar(kind) })
 	case r < 9:
 		return &ynode{kind: 'v', scalar: g.pick("null", "~", "", "Null")}
+	}
+	if kind == 'G' {
+		if g.chance(0.05) {
+			return g.nameNode(g.flagNames)
+		}
+		return g.list(g.r.Intn(4), func() *ynode { return g.nameNode(g.flagNames) })
 	}
 	if kind == 'l' {
 		if g.chance(0.1) {
@@ -764,7 +782,7 @@ func deviceCase(r *rand.Rand) Case {
 		ann["devices.noderesource.dev"] = "- {path: /dev/deep, type: c, x: " + strings.Repeat("[", depth) + strings.Repeat("]", depth) + "}\n"
 	}
 	c := Case{Plugin: "device-injector", Annotations: ann, Container: ctr}
-	record(&c, func() (interface{}, error) { return runDeviceInjector(ann, ctr) })
+	recordDevices(&c)
 	return c
 }
 

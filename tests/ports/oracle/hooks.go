@@ -1,7 +1,7 @@
 package main
 
 // Random OCI hook directories for the hook injector, and what
-// containers/common/pkg/hooks v0.56.0 makes of them: whether hooks.New
+// go.podman.io/common/pkg/hooks v0.66.1 makes of them: whether hooks.New
 // fails, and for several containers the hooks Manager.Hooks injects (or
 // its error), as the Go hook-injector asks for them.
 
@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containers/common/pkg/hooks"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/common/pkg/hooks"
 )
 
 type HookEntry struct {

@@ -1,7 +1,10 @@
 // Command oracle generates inputs for the example plugins and records what
 // the Go plugins would do with them, using the libraries they use:
-// sigs.k8s.io/yaml v1.3.0 for annotations and
-// github.com/containers/common/pkg/hooks v0.56.0 for OCI hook files.
+// sigs.k8s.io/yaml for annotations (go.mod pins the version), Go's NRI API
+// (github.com/containerd/nri/pkg/api v0.12.5) for the adjustments of the
+// device injector's newer kinds, and go.podman.io/common/pkg/hooks v0.66.1
+// for OCI hook files; and YAML documents of every shape decoded by
+// sigs.k8s.io/yaml on their own, for nri::decode (decode.go).
 //
 // It writes one JSON object per line; tests/ports/differential.rs feeds the
 // same inputs through the Rust examples and compares.
@@ -33,15 +36,27 @@ type Case struct {
 	Result   json.RawMessage   `json:"result,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Variants []json.RawMessage `json:"variants,omitempty"`
+	// device-injector: inputs Go takes that the Rust port refuses on
+	// purpose (plugins.go, linuxQuirk*).
+	Quirks []string `json:"quirks,omitempty"`
 	// hook-injector.
 	Hooks *HookCase `json:"hooks,omitempty"`
+	// decode: the Go type decoded into (decode.go), the YAML text, and
+	// whether the case is one of the written-out edge cases.
+	Target string `json:"target,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Edge   bool   `json:"edge,omitempty"`
 }
 
 func main() {
 	seed := flag.Int64("seed", 1, "random seed")
 	cases := flag.Int("cases", 2000, "cases per plugin (hook-injector gets a quarter, each with several containers)")
 	out := flag.String("out", "-", "output file")
+	linuxCases := flag.Int("linux-cases", -1, "device-injector cases of the NRI v0.10-v0.12 kinds (default: -cases)")
 	flag.Parse()
+	if *linuxCases < 0 {
+		*linuxCases = *cases
+	}
 	logrus.SetOutput(io.Discard)
 
 	var w io.Writer = os.Stdout
@@ -95,6 +110,25 @@ func main() {
 		counts[c.Plugin]++
 		queries += len(c.Hooks.Queries)
 	}
-	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector, %d ulimit-adjuster, %d hook-injector cases (%d containers)\n",
-		*seed, counts["device-injector"], counts["ulimit-adjuster"], counts["hook-injector"], queries)
+	// The device injector's NRI v0.10-v0.12 kinds: seed+4, then the
+	// written-out edge cases.
+	r = rand.New(rand.NewSource(*seed + 4))
+	for i := 0; i < *linuxCases; i++ {
+		c := linuxCase(r)
+		c.ID = i
+		emit(c)
+	}
+	linuxEdgeCount := linuxEdges(emit)
+	edges := decodeEdges(func(c Case) {
+		c.Edge = true
+		emit(c)
+	})
+	r = rand.New(rand.NewSource(*seed + 3))
+	for i := 0; i < *cases; i++ {
+		c := decodeCase(r)
+		c.ID = i
+		emit(c)
+	}
+	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector (+%d of the NRI v0.10-v0.12 kinds, +%d written out), %d ulimit-adjuster, %d hook-injector cases (%d containers), %d decode cases (%d written out)\n",
+		*seed, counts["device-injector"], *linuxCases, linuxEdgeCount, counts["ulimit-adjuster"], counts["hook-injector"], queries, edges+*cases, edges)
 }

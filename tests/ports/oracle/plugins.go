@@ -3,13 +3,22 @@ package main
 // The annotation handling of containerd/nri's plugins/device-injector and
 // plugins/ulimit-adjuster: the same struct shapes, keys and checks, decoded
 // with the same library. Results are reported as JSON for comparison.
+//
+// The device injector's kinds of NRI v0.10-v0.12 (network devices,
+// scheduling policy, sysctls, memory policy) follow the sample's documented
+// keys and value shapes, decoded with sigs.k8s.io/yaml and applied with Go's
+// NRI API (its name tables and ContainerAdjustment setters), as a Go plugin
+// does. Where Go takes a value the Rust port refuses on purpose, the case
+// records a quirk naming why (see linuxQuirk*).
 
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/nri/pkg/api"
 	yamlv2 "gopkg.in/yaml.v2"
 	"sigs.k8s.io/yaml"
 )
@@ -66,10 +75,68 @@ type outIOPrio struct {
 }
 
 type deviceResult struct {
-	Devices    []outDevice `json:"devices"`
-	CDIDevices []string    `json:"cdi_devices"`
-	Mounts     []outMount  `json:"mounts"`
-	IOPriority *outIOPrio  `json:"io_priority"`
+	Devices      []outDevice       `json:"devices"`
+	CDIDevices   []string          `json:"cdi_devices"`
+	Mounts       []outMount        `json:"mounts"`
+	IOPriority   *outIOPrio        `json:"io_priority"`
+	NetDevices   map[string]string `json:"net_devices"`
+	Scheduler    *outScheduler     `json:"scheduler"`
+	Sysctl       map[string]string `json:"sysctl"`
+	MemoryPolicy *outMemoryPolicy  `json:"memory_policy"`
+}
+
+// The annotated shapes of the NRI v0.10-v0.12 kinds.
+type netDevice struct {
+	HostIf string `json:"hostIf"`
+	Name   string `json:"name"`
+}
+
+type schedulingPolicy struct {
+	Policy   string   `json:"policy"`
+	Nice     int32    `json:"nice"`
+	Priority int32    `json:"priority"`
+	Flags    []string `json:"flags"`
+	Runtime  uint64   `json:"runtime"`
+	Deadline uint64   `json:"deadline"`
+	Period   uint64   `json:"period"`
+}
+
+type memoryPolicy struct {
+	Mode  string   `json:"mode"`
+	Nodes string   `json:"nodes"`
+	Flags []string `json:"flags"`
+}
+
+// What reaches the runtime of them, enum values by name.
+type outScheduler struct {
+	Policy   string   `json:"policy"`
+	Nice     int32    `json:"nice"`
+	Priority int32    `json:"priority"`
+	Flags    []string `json:"flags"`
+	Runtime  uint64   `json:"runtime"`
+	Deadline uint64   `json:"deadline"`
+	Period   uint64   `json:"period"`
+}
+
+type outMemoryPolicy struct {
+	Mode  string   `json:"mode"`
+	Nodes string   `json:"nodes"`
+	Flags []string `json:"flags"`
+}
+
+// Quirks: inputs Go takes and the Rust port refuses on purpose.
+const (
+	linuxQuirkNoHostIf    = "net-device-without-host-if"
+	linuxQuirkUnknownName = "unknown-name"
+	linuxQuirkEmptySysctl = "empty-sysctl"
+)
+
+// The kinds, each with its current and deprecated key prefix.
+var linuxKinds = [][2]string{
+	{"network-devices.noderesource.dev", "network-devices.nri.io"},
+	{"scheduling-policy.noderesource.dev", "scheduling-policy.nri.io"},
+	{"sysctl.noderesource.dev", "sysctl.nri.io"},
+	{"memory-policy.noderesource.dev", "memory-policy.nri.io"},
 }
 
 type rlimit struct {
@@ -112,8 +179,9 @@ func u32p(v uint32) *uint32 {
 	return &v
 }
 
-// runDeviceInjector is the Go plugin's CreateContainer.
-func runDeviceInjector(annotations map[string]string, ctr string) (*deviceResult, error) {
+// runDeviceInjector is the Go plugin's CreateContainer; quirks collects the
+// quirks of what it applied.
+func runDeviceInjector(annotations map[string]string, ctr string, quirks map[string]bool) (*deviceResult, error) {
 	res := &deviceResult{}
 	if a := getAnnotation(annotations, deviceKinds[0][0], deviceKinds[0][1], ctr); len(a) != 0 {
 		var devices []device
@@ -150,7 +218,128 @@ func runDeviceInjector(annotations map[string]string, ctr string) (*deviceResult
 			res.IOPriority = &outIOPrio{p.Class, p.Priority}
 		}
 	}
+	adjust := &api.ContainerAdjustment{}
+	if err := adjustLinux(annotations, ctr, adjust, quirks); err != nil {
+		return nil, err
+	}
+	linuxResult(adjust, res)
 	return res, nil
+}
+
+// adjustLinux applies the NRI v0.10-v0.12 kinds as the Go plugin does, and
+// notes the quirks of what it applied.
+func adjustLinux(annotations map[string]string, ctr string, adjust *api.ContainerAdjustment, quirks map[string]bool) error {
+	if a := getAnnotation(annotations, linuxKinds[0][0], linuxKinds[0][1], ctr); len(a) != 0 {
+		var devices []netDevice
+		if err := yaml.Unmarshal(a, &devices); err != nil {
+			return err
+		}
+		for _, d := range devices {
+			if d.HostIf == "" {
+				quirks[linuxQuirkNoHostIf] = true
+			}
+			adjust.AddLinuxNetDevice(d.HostIf, &api.LinuxNetDevice{Name: d.Name})
+		}
+	}
+	if a := getAnnotation(annotations, linuxKinds[1][0], linuxKinds[1][1], ctr); len(a) != 0 {
+		p := &schedulingPolicy{}
+		if err := yaml.Unmarshal(a, p); err != nil {
+			return err
+		}
+		policy, known := api.LinuxSchedulerPolicy_value[p.Policy]
+		if !known && p.Policy != "" {
+			quirks[linuxQuirkUnknownName] = true
+		}
+		sch := &api.LinuxScheduler{
+			Policy:   api.LinuxSchedulerPolicy(policy),
+			Nice:     p.Nice,
+			Priority: p.Priority,
+			Runtime:  p.Runtime,
+			Deadline: p.Deadline,
+			Period:   p.Period,
+		}
+		for _, f := range p.Flags {
+			flag, known := api.LinuxSchedulerFlag_value[f]
+			if !known {
+				quirks[linuxQuirkUnknownName] = true
+			}
+			sch.Flags = append(sch.Flags, api.LinuxSchedulerFlag(flag))
+		}
+		adjust.SetLinuxScheduler(sch)
+	}
+	if a := getAnnotation(annotations, linuxKinds[2][0], linuxKinds[2][1], ctr); len(a) != 0 {
+		var sysctls map[string]string
+		if err := yaml.Unmarshal(a, &sysctls); err != nil {
+			return err
+		}
+		for k, v := range sysctls {
+			if k == "" || v == "" {
+				quirks[linuxQuirkEmptySysctl] = true
+			}
+			adjust.SetLinuxSysctl(k, v)
+		}
+	}
+	if a := getAnnotation(annotations, linuxKinds[3][0], linuxKinds[3][1], ctr); len(a) != 0 {
+		p := &memoryPolicy{}
+		if err := yaml.Unmarshal(a, p); err != nil {
+			return err
+		}
+		mode, known := api.MpolMode_value[p.Mode]
+		if !known && p.Mode != "" {
+			quirks[linuxQuirkUnknownName] = true
+		}
+		var flags []api.MpolFlag
+		for _, f := range p.Flags {
+			flag, known := api.MpolFlag_value[f]
+			if !known {
+				quirks[linuxQuirkUnknownName] = true
+			}
+			flags = append(flags, api.MpolFlag(flag))
+		}
+		adjust.SetLinuxMemoryPolicy(api.MpolMode(mode), p.Nodes, flags...)
+	}
+	return nil
+}
+
+// linuxResult reports what adjust holds of the NRI v0.10-v0.12 kinds.
+func linuxResult(adjust *api.ContainerAdjustment, res *deviceResult) {
+	l := adjust.GetLinux()
+	if len(l.GetNetDevices()) > 0 {
+		res.NetDevices = map[string]string{}
+		for host, d := range l.GetNetDevices() {
+			res.NetDevices[host] = d.GetName()
+		}
+	}
+	if s := l.GetScheduler(); s != nil {
+		out := &outScheduler{
+			Policy: s.Policy.String(), Nice: s.Nice, Priority: s.Priority,
+			Runtime: s.Runtime, Deadline: s.Deadline, Period: s.Period,
+		}
+		for _, f := range s.Flags {
+			out.Flags = append(out.Flags, f.String())
+		}
+		res.Scheduler = out
+	}
+	if len(l.GetSysctl()) > 0 {
+		res.Sysctl = l.GetSysctl()
+	}
+	if m := l.GetMemoryPolicy(); m != nil {
+		out := &outMemoryPolicy{Mode: m.Mode.String(), Nodes: m.Nodes}
+		for _, f := range m.Flags {
+			out.Flags = append(out.Flags, f.String())
+		}
+		res.MemoryPolicy = out
+	}
+}
+
+// sortedQuirks lists the quirks noted.
+func sortedQuirks(quirks map[string]bool) []string {
+	var list []string
+	for q := range quirks {
+		list = append(list, q)
+	}
+	sort.Strings(list)
+	return list
 }
 
 var validRlimits = map[string]bool{

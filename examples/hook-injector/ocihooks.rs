@@ -1,6 +1,7 @@
-//! OCI hook files as `github.com/containers/common/pkg/hooks` v0.56.0 reads
-//! and matches them (the library the Go hook-injector uses; Podman and
-//! CRI-O read the same files).
+//! OCI hook files as `go.podman.io/common/pkg/hooks` v0.66.1 reads and
+//! matches them (the library upstream's Go hook-injector uses, formerly
+//! `github.com/containers/common/pkg/hooks`; Podman and CRI-O read the same
+//! files).
 //!
 //! - Discovery: each directory's entries ending in `.json`, in name order; a
 //!   file of the same name in a later directory replaces an earlier one, but
@@ -8,9 +9,9 @@
 //! - Formats: `1.0.0` (`{"version": "1.0.0", "hook": {...}, "when": {...},
 //!   "stages": [...]}`) and `0.1.0` (`hook`, `arguments`, `stage(s)`,
 //!   `cmd(s)`, `annotation(s)`, `hasbindmounts`; its conditions are
-//!   any-of), read with Go's JSON rules (see [`gojson`](super::gojson)):
-//!   field names in any case, unknown keys ignored. `or` is a 0.1.0 notion:
-//!   a 1.0.0 file's `or` key is ignored, as in Go.
+//!   any-of), read with Go's JSON rules (`nri::decode::from_json`): field
+//!   names in any case, unknown keys ignored. `or` is a 0.1.0 notion: a
+//!   1.0.0 file's `or` key is ignored, as in Go.
 //! - Validation: the hook's binary must exist, every pattern compile (Go's
 //!   syntax, see [`goregexp`](super::goregexp)), `stages` be given and known.
 //! - Startup: like `hooks.New`, [`Manager::load`] reports an error when a
@@ -21,6 +22,12 @@
 //!   `hasBindMounts`, each `annotations` pattern pair, then `commands`
 //!   against the first argument (an error if there is none), which decide
 //!   alone once reached.
+//! - Stages: a hook's stages in the order its file lists them; a `prestart`
+//!   hook is injected at `createRuntime` (the OCI runtime-spec deprecates
+//!   `prestart`, and runs `createRuntime` hooks at the same point), in the
+//!   order of the matching files, among that stage's other hooks
+//!   (`containers/common` v0.56.0, which the v0.9 sample used, kept them at
+//!   `prestart`).
 //!
 //! One difference from the library: a hook file that is not a regular file
 //! once links are followed (a FIFO, a device) is an error instead of being
@@ -31,8 +38,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use nri::api::{optional, Hook as NriHook, Hooks};
+use serde::Deserialize;
 
-use super::gojson::{self, decode_struct, Decode, Json, Mode, StringMap};
 use super::goregexp;
 
 /// The stages a hook can be injected at.
@@ -46,7 +53,8 @@ pub const STAGES: [&str; 6] = [
 ];
 
 /// An OCI hook (runtime-spec's `Hook`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct Hook {
     /// `path`: the hook binary.
     pub path: String,
@@ -56,21 +64,6 @@ pub struct Hook {
     pub env: Vec<String>,
     /// `timeout` in seconds.
     pub timeout: Option<i64>,
-}
-
-impl Decode for Hook {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("path", &mut self.path),
-                ("args", &mut self.args),
-                ("env", &mut self.env),
-                ("timeout", &mut self.timeout),
-            ],
-        )
-    }
 }
 
 impl Hook {
@@ -87,37 +80,26 @@ impl Hook {
 }
 
 /// When a hook applies.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct When {
     /// `always`
     pub always: Option<bool>,
     /// `annotations`: key pattern to value pattern.
-    pub annotations: StringMap,
+    pub annotations: BTreeMap<String, String>,
     /// `commands`: patterns for the container's first argument.
     pub commands: Vec<String>,
     /// `hasBindMounts`
+    #[serde(rename = "hasBindMounts")]
     pub has_bind_mounts: Option<bool>,
     /// Any condition suffices (0.1.0 files only).
+    #[serde(skip)]
     pub or: bool,
 }
 
-impl Decode for When {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("always", &mut self.always),
-                ("annotations", &mut self.annotations),
-                ("commands", &mut self.commands),
-                ("hasBindMounts", &mut self.has_bind_mounts),
-            ],
-        )
-    }
-}
-
 /// A hook file in the 1.0.0 format (0.1.0 files are converted to it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct HookFile {
     /// `version`
     pub version: String,
@@ -129,23 +111,9 @@ pub struct HookFile {
     pub stages: Option<Vec<String>>,
 }
 
-impl Decode for HookFile {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("version", &mut self.version),
-                ("hook", &mut self.hook),
-                ("when", &mut self.when),
-                ("stages", &mut self.stages),
-            ],
-        )
-    }
-}
-
 /// A 0.1.0 hook file.
-#[derive(Default)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct OldHookFile {
     hook: Option<String>,
     arguments: Option<Vec<String>>,
@@ -155,27 +123,17 @@ struct OldHookFile {
     cmd: Option<Vec<String>>,
     annotations: Option<Vec<String>>,
     annotation: Option<Vec<String>>,
+    #[serde(rename = "hasbindmounts")]
     has_bind_mounts: Option<bool>,
 }
 
-impl Decode for OldHookFile {
-    fn decode(&mut self, value: &Json, mode: Mode) -> Result<(), gojson::Error> {
-        decode_struct(
-            value,
-            mode,
-            &mut [
-                ("hook", &mut self.hook),
-                ("arguments", &mut self.arguments),
-                ("stages", &mut self.stages),
-                ("stage", &mut self.stage),
-                ("cmds", &mut self.cmds),
-                ("cmd", &mut self.cmd),
-                ("annotations", &mut self.annotations),
-                ("annotation", &mut self.annotation),
-                ("hasbindmounts", &mut self.has_bind_mounts),
-            ],
-        )
-    }
+/// What the version check reads (named as the Go struct is, which Go's
+/// messages show: `Go struct field version.version`).
+#[allow(non_camel_case_types)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct version {
+    version: String,
 }
 
 /// Why a hook file did not load.
@@ -197,21 +155,17 @@ fn fail(message: impl Into<String>) -> ReadError {
 
 /// Parses hook file content in either format.
 pub fn parse(content: &[u8]) -> Result<HookFile, ReadError> {
-    let json = gojson::parse(content).map_err(|e| fail(format!("version check: {e}")))?;
-    let mut version = String::new();
-    decode_struct(&json, Mode::Json, &mut [("version", &mut version)])
-        .map_err(|e| fail(format!("version check: {e}")))?;
-    match version.as_str() {
+    let ver: version =
+        nri::decode::from_json(content).map_err(|e| fail(format!("version check: {e}")))?;
+    match ver.version.as_str() {
         "1.0.0" => {
-            let mut file: Option<HookFile> = None;
-            file.decode(&json, Mode::Json)
-                .map_err(|e| fail(format!("1.0.0: {e}")))?;
+            let file: Option<HookFile> =
+                nri::decode::from_json(content).map_err(|e| fail(format!("1.0.0: {e}")))?;
             file.ok_or_else(|| fail("nil hook"))
         }
         "0.1.0" | "" => {
-            let mut old = OldHookFile::default();
-            old.decode(&json, Mode::Json)
-                .map_err(|e| fail(format!("0.1.0: {e}")))?;
+            let old: OldHookFile =
+                nri::decode::from_json(content).map_err(|e| fail(format!("0.1.0: {e}")))?;
             convert(old).map_err(|e| fail(format!("0.1.0: {e}")))
         }
         other => Err(fail(format!("unrecognized hook version: {other:?}"))),
@@ -251,11 +205,9 @@ fn convert(old: OldHookFile) -> Result<HookFile, String> {
         when: When {
             commands: commands.unwrap_or_default(),
             has_bind_mounts: old.has_bind_mounts,
-            annotations: StringMap(
-                annotations
-                    .map(|a| vec![(".*".to_string(), a.join("|"))])
-                    .unwrap_or_default(),
-            ),
+            annotations: annotations
+                .map(|a| BTreeMap::from([(".*".to_string(), a.join("|"))]))
+                .unwrap_or_default(),
             or: true,
             ..Default::default()
         },
@@ -291,7 +243,7 @@ pub fn validate(file: &HookFile) -> Result<Patterns, ReadError> {
         annotations: Vec::new(),
         commands: Vec::new(),
     };
-    for (key, value) in &file.when.annotations.0 {
+    for (key, value) in &file.when.annotations {
         patterns.annotations.push((
             goregexp::compile(key).map_err(|e| fail(format!("invalid annotation key: {e}")))?,
             goregexp::compile(value).map_err(|e| fail(format!("invalid annotation value: {e}")))?,
@@ -362,7 +314,7 @@ pub struct Manager {
 /// A hook injected at a stage, with the file it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Injected<'a> {
-    /// The stage.
+    /// The OCI stage it is injected at (see [`oci_stage`]).
     pub stage: &'a str,
     /// The hook file's name.
     pub file: &'a [u8],
@@ -432,7 +384,7 @@ impl Manager {
             if matched {
                 for stage in file.stages.iter().flatten() {
                     injected.push(Injected {
-                        stage,
+                        stage: oci_stage(stage),
                         file: name,
                         hook: &file.hook,
                     });
@@ -440,6 +392,15 @@ impl Manager {
             }
         }
         Ok(injected)
+    }
+}
+
+/// The OCI stage a hook file's stage injects at: `prestart` hooks go to
+/// `createRuntime`.
+pub fn oci_stage(stage: &str) -> &str {
+    match stage {
+        "prestart" => "createRuntime",
+        other => other,
     }
 }
 

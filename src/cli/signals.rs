@@ -1,4 +1,4 @@
-//! Graceful stop on SIGTERM and SIGINT, without the libc crate.
+//! A clean stop on SIGTERM and SIGINT, without the libc crate.
 //!
 //! The C library every Rust program on Linux already links provides
 //! `signal(2)` and `write(2)`; declaring those two is all the FFI needed. The
@@ -49,8 +49,22 @@ fn signal_name(signum: u8) -> &'static str {
     }
 }
 
-/// Runs `stop` (on a thread of its own) when the process gets SIGTERM or
-/// SIGINT. Call once per process.
+/// Runs `stop` (on a thread of its own, with the signal's name) when the
+/// process gets SIGTERM or SIGINT; a second one while stopping exits the
+/// process at once (status 128 + the signal's number, as a shell reports
+/// it). Installs the handlers once per process: a second call fails.
+///
+/// [`run`](super::run) calls it for you.
+///
+/// ```no_run
+/// # let stub: nri::stub::Stub = unimplemented!();
+/// let stopper = stub.clone();
+/// nri::cli::on_termination(move |signal| {
+///     log::info!("{signal}: stopping");
+///     stopper.stop();
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn on_termination(stop: impl FnOnce(&'static str) + Send + 'static) -> io::Result<()> {
     let (mut reader, writer) = UnixStream::pair()?;
     writer.set_nonblocking(true)?;
@@ -75,7 +89,13 @@ pub fn on_termination(stop: impl FnOnce(&'static str) + Send + 'static) -> io::R
                 return;
             }
             let name = signal_name(byte[0]);
-            std::thread::spawn(move || stop(name));
+            if let Err(e) = std::thread::Builder::new()
+                .name("stopping".into())
+                .spawn(move || stop(name))
+            {
+                log::error!("{name}: cannot start stopping ({e}): exiting now");
+                std::process::exit(128 + i32::from(byte[0]));
+            }
             // Blocks for as long as the process lives, unless a second
             // signal comes.
             if reader.read_exact(&mut byte).is_ok() {

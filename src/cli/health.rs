@@ -1,4 +1,4 @@
-//! Metrics and readiness for the examples, without an HTTP server.
+//! Metrics and readiness of a plugin binary, without an HTTP server.
 //!
 //! A thread writes, every few seconds, the stub's statistics in Prometheus
 //! text format to a file (for node_exporter's textfile collector) and a
@@ -11,10 +11,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nri::stub::Stub;
+use crate::stub::Stub;
 
-/// How often the files are rewritten.
-pub const INTERVAL: Duration = Duration::from_secs(5);
+/// How often [`spawn_reporter`] rewrites its files.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A state file older than this reads as not ready: the plugin is stuck or
 /// gone.
@@ -36,8 +36,12 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Starts the thread that keeps `metrics` and `state` up to date (either
-/// may be absent) for as long as the process runs.
+/// Starts the thread that keeps `metrics` (the stub's
+/// [`Stats`](crate::stub::Stats) in Prometheus text format) and `state`
+/// (`ready <unix time>` or `not-ready <unix time>`) up to date, either may
+/// be absent, for as long as the process runs. Each file is replaced
+/// whole, never seen half-written. [`run`](super::run) calls it with
+/// `-metrics-file` and `-state-file`.
 pub fn spawn_reporter(stub: &Stub, metrics: Option<PathBuf>, state: Option<PathBuf>) {
     if metrics.is_none() && state.is_none() {
         return;
@@ -62,15 +66,16 @@ pub fn spawn_reporter(stub: &Stub, metrics: Option<PathBuf>, state: Option<PathB
                     log::warn!("cannot write the state file {}: {e}", path.display());
                 }
             }
-            std::thread::sleep(INTERVAL);
+            std::thread::sleep(HEALTH_INTERVAL);
         });
     if let Err(e) = spawned {
         log::warn!("cannot start the metrics thread: {e}");
     }
 }
 
-/// Answers a probe from a state file: ready when it says so and was
-/// written within [`STALE_AFTER`]; otherwise the reason goes to stderr.
+/// Answers a readiness probe from a state file: ready when it says so and
+/// was written within [`STALE_AFTER`]; otherwise the reason goes to stderr.
+/// [`Cli::parse`](super::Cli::parse) calls it for `-probe STATE_FILE`.
 pub fn probe(state: &Path) -> bool {
     match read_state(state) {
         Ok(()) => true,

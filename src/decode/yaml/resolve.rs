@@ -1,15 +1,14 @@
-//! YAML 1.1 scalars as go-yaml v2 (`gopkg.in/yaml.v2`) reads them, and Go's
-//! number formatting, for [`goyaml`](super::goyaml): which type a plain
-//! scalar's text stands for (`yes` a boolean, `0777` octal, `0b1`, `1_000`,
-//! `.inf`, `08` a float), base64 for `!!binary`, and how Go writes a float
-//! into JSON or into a string.
+//! YAML 1.1 plain scalars as go-yaml v2 (`gopkg.in/yaml.v2`) resolves
+//! them: which type a scalar's text stands for (`yes` a boolean, `0777`
+//! octal, `0b1`, `1_000`, `.inf`, `08` a float), with Go's `strconv` rules
+//! for the numbers.
 
-use super::goyaml::Go;
+use super::Go;
 
 /// yaml.v2's `resolve`: the type a scalar's text stands for, as (tag, value).
 /// A timestamp stays a string, as yaml.v2 leaves it in an `interface{}`.
-pub fn resolve(text: &str, tag: Option<&str>) -> (&'static str, Go) {
-    let string = ("str", Go::Str(text.to_string()));
+pub(crate) fn resolve(text: &str, tag: Option<&str>) -> (&'static str, Go) {
+    let string = ("str", Go::Str(text.into()));
     if tag == Some("str") {
         return string;
     }
@@ -50,7 +49,7 @@ pub fn resolve(text: &str, tag: Option<&str>) -> (&'static str, Go) {
         }
         b'D' | b'S' => {
             if matches!(tag, None | Some("timestamp")) && is_timestamp(text) {
-                return ("timestamp", Go::Str(text.to_string()));
+                return ("timestamp", Go::Str(text.into()));
             }
             let plain = text.replace('_', "");
             if let Some(v) = parse_int(&plain, 0) {
@@ -270,155 +269,4 @@ fn is_timestamp(s: &str) -> bool {
             && num(&zone[1..3], 99)
             && num(&zone[4..6], 99));
     clock_ok && fraction_ok && zone_ok
-}
-
-/// Go's `base64.StdEncoding.DecodeString` (newlines ignored, padding required).
-pub fn base64(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let clean: Vec<u8> = text
-        .bytes()
-        .filter(|c| !matches!(c, b'\r' | b'\n'))
-        .collect();
-    if clean.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::new();
-    for (n, quad) in clean.chunks(4).enumerate() {
-        let last = n + 1 == clean.len() / 4;
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut acc = 0u32;
-        for &c in &quad[..4 - pad] {
-            acc = (acc << 6) | value(c)?;
-        }
-        acc <<= 6 * pad as u32;
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        // Bits beyond the data must be zero, as Go's strict decoder checks.
-        if (pad == 1 && bytes[2] != 0) || (pad == 2 && bytes[1] != 0) {
-            return None;
-        }
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
-}
-
-/// Bytes as Go's JSON encoder writes them: U+FFFD for each invalid byte.
-pub fn lossy(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match std::str::from_utf8(rest) {
-            Ok(s) => {
-                out.push_str(s);
-                break;
-            }
-            Err(e) => {
-                let (good, bad) = rest.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(good).unwrap_or_default());
-                out.push('\u{FFFD}');
-                rest = &bad[1..];
-            }
-        }
-    }
-    out
-}
-
-/// Shortest decimal digits of a float that read back as it, and the
-/// position of the decimal point (`0.DIGITS × 10^point`).
-fn shortest(formatted_e: &str) -> (bool, Vec<u8>, i32) {
-    let (neg, rest) = match formatted_e.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, formatted_e),
-    };
-    let (mantissa, exp) = rest.split_once('e').unwrap_or((rest, "0"));
-    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if digits.iter().all(|&d| d == b'0') {
-        return (neg, Vec::new(), 0);
-    }
-    (neg, digits, exp + 1)
-}
-
-/// Go's `%e` with all `digits`.
-fn fmt_e(neg: bool, digits: &[u8], point: i32) -> String {
-    let mut s = String::from(if neg { "-" } else { "" });
-    s.push(digits.first().map_or('0', |&d| d as char));
-    if digits.len() > 1 {
-        s.push('.');
-        s.extend(digits[1..].iter().map(|&d| d as char));
-    }
-    let exp = if digits.is_empty() { 0 } else { point - 1 };
-    s.push_str(&format!(
-        "e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.abs()
-    ));
-    s
-}
-
-/// Go's `%f` with `frac` digits after the point.
-fn fmt_f(neg: bool, digits: &[u8], point: i32, frac: i32) -> String {
-    let digit = |i: i32| {
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| digits.get(i))
-            .map_or('0', |&d| d as char)
-    };
-    let mut s = String::from(if neg { "-" } else { "" });
-    if point > 0 {
-        s.extend((0..point).map(digit));
-    } else {
-        s.push('0');
-    }
-    if frac > 0 {
-        s.push('.');
-        s.extend((0..frac).map(|i| digit(point + i)));
-    }
-    s
-}
-
-/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: how `sigs.k8s.io/yaml`
-/// writes a float into a string field.
-pub fn format_g32(f: f64) -> String {
-    let f = f as f32;
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let (neg, digits, point) = shortest(&format!("{f:e}"));
-    let exp = point - 1;
-    if !digits.is_empty() && !(-4..6).contains(&exp) {
-        fmt_e(neg, &digits, point)
-    } else {
-        fmt_f(neg, &digits, point, (digits.len() as i32 - point).max(0))
-    }
-}
-
-/// How Go's `json.Marshal` writes a finite `float64`.
-pub fn json_float(f: f64) -> String {
-    let (neg, digits, point) = shortest(&format!("{f:e}"));
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = fmt_e(neg, &digits, point);
-        // Go writes e-7, not e-07.
-        match s.split_once("e-0") {
-            Some((m, e)) => format!("{m}e-{e}"),
-            None => s,
-        }
-    } else {
-        fmt_f(neg, &digits, point, (digits.len() as i32 - point).max(0))
-    }
 }
