@@ -56,6 +56,25 @@ use crate::locking::lock;
 ///   plugin and the event. Dropped plugins leave the set after each relay;
 ///   until then, before v0.12.5, a closed validator is still asked (and
 ///   fails the creation once), as with the reference.
+/// - **Isolation.** A plugin that stops answering, or floods the runtime
+///   with `UpdateContainers` and stops reading, holds up the plugins after
+///   it by at most its request timeout. Plugins are called one after
+///   another because the protocol needs it (each CreateContainer and
+///   UpdateContainer request carries what the plugins before adjusted, and
+///   a status stops the relay before later plugins see the event), so the
+///   set does not relay concurrently, except to validators, which are asked
+///   all at once as the reference asks them; instead every wait of a
+///   plugin's request is bounded by that request's timeout, counted from
+///   the moment it waits for its turn (the plugin's previous request, the
+///   connection's writer, the write, the reply), and a plugin that misses
+///   it is dropped (by default: its failure policy may keep it, and each
+///   later event then waits its timeout too, as with the reference, until
+///   the connection's write timeout cuts off a plugin that stopped
+///   reading). Dropping never waits: the connection is shut down and a
+///   launched plugin killed, and reaped in the background if it does not
+///   die at once. A relay thus takes at most the request timeouts of the
+///   subscribed plugins added up (one more for the validators), and one
+///   stalled plugin adds at most one request timeout.
 ///
 /// ```no_run
 /// use std::os::unix::net::UnixStream;
