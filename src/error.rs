@@ -84,14 +84,35 @@ pub enum Error {
     },
 
     /// A call did not get its reply within its timeout.
-    #[error("{service}/{method} got no reply within {timeout:?}")]
+    #[error("{service}/{method} got no reply{} within {timeout:?}", from_peer(.peer))]
     DeadlineExceeded {
         /// Fully qualified service name of the call.
         service: String,
         /// Method name of the call.
         method: String,
-        /// The timeout that expired.
+        /// Who was called, as the connection names its peer (for example
+        /// `plugin "10-foo"`); empty when there is no such name.
+        peer: String,
+        /// The timeout that expired: the one the caller set, not the time
+        /// that was left of it.
         timeout: Duration,
+    },
+
+    /// Received messages waiting to be taken would hold more memory than
+    /// the connection's budget allows (`max_pending_bytes`).
+    #[error(
+        "a {what} of {len} bytes does not fit in the {limit}-byte budget for received messages \
+         waiting to be taken ({held} bytes held)"
+    )]
+    OverBudget {
+        /// What was refused ("reply", "request").
+        what: &'static str,
+        /// The bytes it would hold.
+        len: u64,
+        /// The bytes already held.
+        held: u64,
+        /// The budget.
+        limit: u64,
     },
 
     /// The connection is closed (by the peer, by `stop`, or after an error).
@@ -226,9 +247,9 @@ impl Error {
             Error::DeadlineExceeded { .. } | Error::ConfigureTimeout { .. } => {
                 Code::DeadlineExceeded
             }
-            Error::MessageTooLarge { .. } | Error::MuxFrameTooLarge { .. } => {
-                Code::ResourceExhausted
-            }
+            Error::MessageTooLarge { .. }
+            | Error::MuxFrameTooLarge { .. }
+            | Error::OverBudget { .. } => Code::ResourceExhausted,
             Error::ConnectionClosed(_) | Error::NotConnected => Code::Unavailable,
             Error::InvalidPluginName { .. }
             | Error::InvalidPluginIndex { .. }
@@ -238,6 +259,15 @@ impl Error {
             Error::Protobuf { .. } | Error::Protocol(_) => Code::Internal,
             _ => Code::Unknown,
         }
+    }
+}
+
+/// `" from <peer>"`, or nothing for an unnamed peer.
+fn from_peer(peer: &str) -> String {
+    if peer.is_empty() {
+        String::new()
+    } else {
+        format!(" from {peer}")
     }
 }
 

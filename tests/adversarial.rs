@@ -15,3 +15,13 @@ mod runtime_set;
 mod runtime_support;
 #[path = "adversarial/runtime_updates.rs"]
 mod runtime_updates;
+#[path = "adversarial/wire_budget.rs"]
+mod wire_budget;
+#[path = "adversarial/wire_guard.rs"]
+mod wire_guard;
+#[path = "adversarial/wire_ids.rs"]
+mod wire_ids;
+#[path = "adversarial/wire_support.rs"]
+mod wire_support;
+#[path = "adversarial/wire_writes.rs"]
+mod wire_writes;

@@ -460,10 +460,13 @@ fn ours_to_theirs_client_timeout_is_deadline_exceeded_and_late_reply_is_dropped(
         Err(Error::DeadlineExceeded {
             service,
             method,
+            peer,
             timeout,
         }) => {
             assert_eq!((service.as_str(), method.as_str()), (SVC, "Sleep"));
             assert_eq!(timeout, Duration::from_millis(100));
+            // Unnamed, the peer is named after the connection.
+            assert_eq!(peer, "the peer of ours-client");
         }
         other => panic!("expected DeadlineExceeded, got {other:?}"),
     }

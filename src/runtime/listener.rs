@@ -123,6 +123,7 @@ impl PluginListener {
             None => Err(Error::DeadlineExceeded {
                 service: format!("plugin listener on {}", self.path.display()),
                 method: "accept".to_string(),
+                peer: String::new(),
                 timeout,
             }),
         }

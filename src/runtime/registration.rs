@@ -376,6 +376,7 @@ pub(crate) fn registration_timeout(timeout: Duration) -> Error {
     Error::DeadlineExceeded {
         service: register.service.to_string(),
         method: register.method.to_string(),
+        peer: String::new(),
         timeout,
     }
 }

@@ -229,6 +229,7 @@ impl Relay {
             return Err(Error::DeadlineExceeded {
                 service: PLUGIN_SERVICE.to_string(),
                 method: what.to_string(),
+                peer: format!("plugin {:?}", self.name),
                 timeout: self.request_timeout,
             });
         };
@@ -295,16 +296,22 @@ impl Relay {
     /// One call within `deadline`.
     fn call(&self, method: &str, payload: Vec<u8>, deadline: Instant) -> Result<Vec<u8>> {
         let service = PLUGIN_SERVICE;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if deadline <= Instant::now() {
             return Err(Error::DeadlineExceeded {
                 service: service.to_string(),
                 method: method.to_string(),
+                peer: format!("plugin {:?}", self.name),
                 timeout: self.request_timeout,
             });
         }
-        self.client
-            .call_raw(service, method, payload, Some(left), Vec::new())
+        self.client.call_raw_until(
+            service,
+            method,
+            payload,
+            deadline,
+            self.request_timeout,
+            Vec::new(),
+        )
     }
 
     /// Applies the failure rules to an outcome: fatal failures drop the

@@ -112,6 +112,10 @@ pub(crate) fn finish(
         .options(ConnectionOptions {
             workers: settings.workers,
             name: "nri-runtime".to_string(),
+            peer: format!("plugin {name:?}"),
+            // A plugin that takes nothing for a request timeout has stopped
+            // reading: its requests could not be answered in time anyway.
+            write_timeout: settings.request_timeout.max(Duration::from_millis(1)),
             ..Default::default()
         })
         .serve(RUNTIME_SERVICE_CONN, Arc::new(services))

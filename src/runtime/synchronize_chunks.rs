@@ -60,6 +60,7 @@ pub(crate) fn synchronize(
             return Err(Error::DeadlineExceeded {
                 service: SERVICE.to_string(),
                 method: METHOD.to_string(),
+                peer: format!("plugin {plugin:?}"),
                 timeout,
             });
         }
@@ -96,7 +97,8 @@ pub(crate) fn synchronize(
             more,
             payload_len,
         )?;
-        let reply = client.call_raw(SERVICE, METHOD, payload, Some(left), Vec::new())?;
+        let reply =
+            client.call_raw_until(SERVICE, METHOD, payload, deadline, timeout, Vec::new())?;
         let reply = decode_reply(rpc::SYNCHRONIZE, &reply)?;
         chunks += 1;
         if !more {

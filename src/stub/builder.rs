@@ -274,6 +274,7 @@ impl StubBuilder {
         let mut options = self.options;
         options.workers = options.workers.max(2);
         options.name = format!("nri-{}", identity.full_name());
+        options.peer = format!("the runtime of plugin {:?}", identity.full_name());
         log::debug!("created plugin {} (handles {events})", identity.full_name());
         let plugin = self.plugin;
         let inner = Inner {

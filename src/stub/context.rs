@@ -95,8 +95,9 @@ impl<'a> Context<'a> {
 
     /// Runs `f` on this worker right after the reply to this request has been
     /// written; use it to send updates and look at their results yourself.
-    /// Not run if the reply is never written by this handler (the connection
-    /// closed, or the deadline guard answered first).
+    /// It runs once, after the handler returned and a reply is on the wire
+    /// (the handler's, or the deadline guard's if it answered first); not at
+    /// all if no reply could be written (the connection closed).
     pub fn after_reply(&self, f: impl FnOnce(&Stub) + Send + 'static) {
         let stub = self.stub.clone();
         self.req.after_reply(move || f(&stub));

@@ -85,14 +85,17 @@ macro_rules! event_service {
     ($({ name: $name:ident, event: $event:ident, handler: $handler:ident, kind: $kind:ident,
          rpc: $req:ident => $resp:ident, since: $since:expr, rpc_since: $rpc_since:expr,
          state_change: $state_change:ident, })*) => {
-        /// Registers every event's RPC, and `StateChange`.
+        /// Registers every event's RPC, and `StateChange`, as guarded: a
+        /// deadline guard's empty reply to an event means "no changes".
         pub(super) fn add_event_methods(services: &mut Services, served: &Served) {
             $(
                 served.add(services, rpc::$event, |call, r: $req| {
                     serve_event!($kind; call, $name, $event, $handler, r, $resp)
                 });
+                services.set_guarded(rpc::$event.service, rpc::$event.method, true);
             )*
             served.add(services, rpc::STATE_CHANGE, state_change);
+            services.set_guarded(rpc::STATE_CHANGE.service, rpc::STATE_CHANGE.method, true);
         }
 
         /// Serves a `StateChange`: the notifications of runtimes before

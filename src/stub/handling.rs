@@ -121,7 +121,9 @@ impl Call<'_> {
                 failed,
                 took: started.elapsed(),
                 timeout: self.rc.timeout(),
-                guard_margin: inner.options.deadline_guard.as_ref().map(|g| g.margin),
+                guard_margin: (inner.options.deadline_guard.as_ref())
+                    .filter(|_| self.rc.is_guarded())
+                    .map(|g| g.margin),
             },
         );
     }

@@ -32,10 +32,12 @@ pub(crate) enum Handler {
 }
 
 /// A registered handler with its method's full name (`service/method`),
-/// kept so that serving a request need not build the name again.
+/// kept so that serving a request need not build the name again, and
+/// whether a deadline guard may answer for it.
 pub(crate) struct Method {
     pub(crate) name: Arc<str>,
     pub(crate) handler: Handler,
+    pub(crate) guarded: bool,
 }
 
 type AfterReply = Box<dyn FnOnce() + Send>;
@@ -62,6 +64,10 @@ pub(crate) fn encode_result<M: Message>(method: &str, resp: &M) -> Result<Vec<u8
 /// });
 /// assert!(services.has_method("example.Service", "Hello"));
 /// assert!(!services.has_method("example.Service", "Bye"));
+/// // A deadline guard answers only for methods marked as guarded.
+/// assert!(!services.is_guarded("example.Service", "Hello"));
+/// assert!(services.set_guarded("example.Service", "Hello", true));
+/// assert!(services.is_guarded("example.Service", "Hello"));
 /// ```
 #[derive(Default)]
 pub struct Services {
@@ -106,6 +112,7 @@ impl Services {
                 Method {
                     name: format!("{service}/{method}").into(),
                     handler,
+                    guarded: false,
                 },
             );
     }
@@ -134,6 +141,44 @@ impl Services {
         );
     }
 
+    /// Registers a typed unary handler, as [`Services::add_unary`] does, as
+    /// a guarded method (see [`Services::set_guarded`]).
+    pub fn add_unary_guarded<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
+    where
+        Req: Message,
+        Resp: Message,
+        F: Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static,
+    {
+        self.add_unary(service, method, f);
+        self.set_guarded(service, method, true);
+    }
+
+    /// Says whether a connection's [`DeadlineGuard`](super::DeadlineGuard)
+    /// may answer for `service`/`method` when its handler is late. Methods
+    /// are not guarded unless marked: a made-up reply suits a method whose
+    /// empty answer means "nothing to do" (NRI's events), never one whose
+    /// answer the caller acts on (NRI's Configure, whose empty reply would
+    /// subscribe to every event, Synchronize, Shutdown). Returns false
+    /// when no such method is registered.
+    pub fn set_guarded(&mut self, service: &str, method: &str, guarded: bool) -> bool {
+        match self
+            .services
+            .get_mut(service)
+            .and_then(|methods| methods.get_mut(method))
+        {
+            Some(m) => {
+                m.guarded = guarded;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True when `service`/`method` is registered as guarded.
+    pub fn is_guarded(&self, service: &str, method: &str) -> bool {
+        self.lookup(service, method).is_ok_and(|m| m.guarded)
+    }
+
     /// True when `service`/`method` has a handler.
     pub fn has_method(&self, service: &str, method: &str) -> bool {
         self.lookup(service, method).is_ok()
@@ -160,6 +205,7 @@ pub struct RequestContext {
     pub(crate) received: Instant,
     pub(crate) timeout: Option<Duration>,
     pub(crate) metadata: Vec<KeyValue>,
+    pub(crate) guarded: bool,
     pub(crate) after_reply: RefCell<Vec<AfterReply>>,
 }
 
@@ -185,6 +231,7 @@ impl RequestContext {
             received: Instant::now(),
             timeout: None,
             metadata: Vec::new(),
+            guarded: false,
             after_reply: RefCell::new(Vec::new()),
         }
     }
@@ -228,6 +275,13 @@ impl RequestContext {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// True when the method is registered as guarded: a connection's
+    /// deadline guard, if it has one, may answer for this request (see
+    /// [`Services::set_guarded`]).
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
+    }
+
     /// The request's metadata, in wire order.
     pub fn metadata(&self) -> &[KeyValue] {
         &self.metadata
@@ -242,8 +296,11 @@ impl RequestContext {
     }
 
     /// Queues work to run on the same thread right after this request's
-    /// reply has been written (dropped if the reply is never written by this
-    /// handler, for example when a deadline guard answered first).
+    /// reply has been written. It runs exactly once, after the handler
+    /// returned and a reply is on the wire: the handler's own, or the one a
+    /// deadline guard sent on its behalf (the action then runs when the
+    /// late handler returns). It is dropped when no reply could be written
+    /// (the connection closed).
     pub fn after_reply(&self, f: impl FnOnce() + Send + 'static) {
         self.after_reply.borrow_mut().push(Box::new(f));
     }

@@ -13,10 +13,15 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::common::plugin::{Spec, TestPlugin};
 use crate::runtime_support::*;
-use nri::api::{ContainerAdjustment, CreateContainerResponse, Event, EventMask};
+use std::io::Write;
+
+use nri::api::{
+    ConfigureResponse, ContainerAdjustment, ContainerUpdate, CreateContainerResponse, Event,
+    EventMask, FailurePolicy, UpdateContainersRequest,
+};
 use nri::runtime::{PluginHandle, PluginSet, Runtime};
 use nri::Error;
-use protobuf::MessageField;
+use protobuf::{Message, MessageField};
 
 /// A plugin that annotates created containers with `from-<name>`.
 fn annotating(name: &str, idx: &str) -> Spec {
@@ -163,4 +168,95 @@ fn callers_racing_for_one_plugin_each_wait_at_most_their_own_timeout() {
     assert!(h.is_connected(), "kept by its failure policy");
     assert!(calls.load(Ordering::SeqCst) >= 1);
     drop(release);
+}
+
+/// Registers a plugin that then floods UpdateContainers without ever
+/// reading a reply; `keep` asks the runtime to keep it through timeouts.
+/// Returns it and the flooding thread.
+fn flooding(rt: &Runtime, idx: &str, keep: bool) -> (PluginHandle, thread::JoinHandle<()>) {
+    let (rt_end, plugin_end) = UnixStream::pair().expect("socketpair");
+    let rt2 = rt.clone();
+    let accepted = thread::spawn(move || rt2.accept_stream(rt_end));
+    let mut plugin = ScriptedPlugin::new(plugin_end);
+    plugin.send_register("flood", idx, Duration::ZERO);
+    plugin.serve_setup(&ConfigureResponse {
+        events: EventMask::ALL.bits(),
+        failure_policy: MessageField::from_option(keep.then(|| FailurePolicy {
+            keep_connected: true,
+            ..Default::default()
+        })),
+        ..Default::default()
+    });
+    let handle = accepted.join().expect("accept").expect("accepted");
+    let update = UpdateContainersRequest {
+        update: vec![ContainerUpdate::for_container("c".repeat(512))],
+        ..Default::default()
+    };
+    let flood = thread::spawn(move || {
+        let mut s = plugin.peer.stream.try_clone().expect("clone");
+        let _ = s.set_write_timeout(Some(STEP));
+        for i in 0..20_000u32 {
+            let frame = runtime_request(
+                1001 + 2 * i,
+                "UpdateContainers",
+                &update.write_to_bytes().expect("encoding"),
+            );
+            if s.write_all(&frame).is_err() {
+                return;
+            }
+        }
+        // Holds the connection open, unread, until the runtime closes it.
+        let _ = closed_by_peer(&mut plugin.peer.stream, STEP);
+    });
+    (handle, flood)
+}
+
+#[test]
+fn a_plugin_that_floods_and_stops_reading_holds_the_others_up_at_most_its_timeout() {
+    for keep in [false, true] {
+        let timeout = Duration::from_secs(1);
+        let rt = Runtime::builder().request_timeout(timeout).build();
+        let set = PluginSet::new(&rt);
+        let (a, _pa) = accept(&rt, annotating("a", "10"));
+        let (f, flood) = flooding(&rt, "20", keep);
+        let (c, _pc) = accept(&rt, annotating("c", "30"));
+        for h in [a, f, c] {
+            set.add(h).expect("added");
+        }
+        thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let reply = set
+            .create_container(&pod("p"), &ctr("c1"))
+            .expect("the creation proceeds without the flooding plugin");
+        let took = started.elapsed();
+        println!(
+            "measured: PluginSet CreateContainer with a {timeout:?} request timeout, the middle \
+             of three plugins flooding UpdateContainers and not reading (keep_connected: \
+             {keep}): {took:?}"
+        );
+        assert_eq!(annotations(&reply), ["from-a", "from-c"]);
+        assert!(took < timeout + Duration::from_millis(500), "{took:?}");
+        // Kept or not, a plugin that stopped reading is cut off by the
+        // write timeout (the request timeout), and costs nothing more.
+        let start = Instant::now();
+        while set.get("20-flood").is_some_and(|h| h.is_connected()) {
+            assert!(
+                start.elapsed() < STEP,
+                "the flooding plugin is still connected"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        let reply = set
+            .create_container(&pod("p"), &ctr("c2"))
+            .expect("created");
+        assert_eq!(annotations(&reply), ["from-a", "from-c"]);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(set.names(), ["10-a", "30-c"]);
+        flood.join().expect("flooding thread");
+    }
 }

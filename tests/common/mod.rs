@@ -101,7 +101,9 @@ pub static COUNTED_CALLS: AtomicUsize = AtomicUsize::new(0);
 /// - `Deadline`: returns the timeout it saw in nanoseconds (i64 BE; -1 without
 ///   one) after checking that the deadline is in the future.
 /// - `Meta`: returns the metadata as `key=value` lines.
-/// - `Sleep`: sleeps for the payload's u64 BE milliseconds, returns the payload.
+/// - `Sleep`: sleeps for the payload's u64 BE milliseconds, returns the
+///   payload; the one method registered as guarded (a deadline guard may
+///   answer for it).
 /// - `Gen`: returns `n` bytes, `n` being the payload's u32 BE.
 /// - `Panic`: panics.
 /// - `Register`: typed (`add_unary`), RegisterPluginRequest → Empty; fails
@@ -159,6 +161,7 @@ pub fn test_services() -> Arc<Services> {
             Ok(p.to_vec())
         }),
     );
+    s.set_guarded(SVC, "Sleep", true);
     s.add_method(
         SVC,
         "Gen",

@@ -6,9 +6,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
-use super::guard;
+use super::budget::{Budget, MIN_PENDING_BYTES};
+use super::guard::{self, Deadlines};
 use super::read::{worker_main, ReadSide, Turn};
+use super::timed_lock::TimedLock;
 use super::write::Writer;
 use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
 use crate::locking::lock;
@@ -93,6 +96,8 @@ impl ConnectionBuilder {
         } = self;
         options.workers = options.workers.max(1);
         options.read_buffer = options.read_buffer.max(4096);
+        options.write_timeout = options.write_timeout.max(Duration::from_millis(1));
+        options.max_pending_bytes = options.max_pending_bytes.max(MIN_PENDING_BYTES);
         if framing == Framing::Mux && open.contains(&0) {
             return Err(Error::Config("logical connection id 0 is reserved".into()));
         }
@@ -104,6 +109,7 @@ impl ConnectionBuilder {
             options.read_buffer,
             Inbound::new(framing, &open),
         );
+        let writer = Writer::new(stream, Outbound::new(framing), options.write_timeout)?;
         let shared = Arc::new(ConnectionState {
             framing,
             options: options.clone(),
@@ -113,9 +119,11 @@ impl ConnectionBuilder {
             turn: Mutex::new(Turn::default()),
             turn_cv: Condvar::new(),
             spares: Mutex::new(Vec::new()),
-            writer: Mutex::new(Writer::new(stream, Outbound::new(framing))),
+            writer: TimedLock::new(writer),
             control: clones.control,
             pending: Mutex::new(HashMap::new()),
+            budget: Budget::new(options.max_pending_bytes),
+            peer: Mutex::new(options.peer.clone()),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             alive: AtomicUsize::new(options.workers),
@@ -123,12 +131,10 @@ impl ConnectionBuilder {
             done_cv: Condvar::new(),
             on_close: Mutex::new(on_close),
             on_closing: Mutex::new(on_closing),
-            guard: Mutex::new(None),
+            guard: options.deadline_guard.clone().map(Deadlines::new),
             threads: Mutex::new(Vec::new()),
         });
-        if let Some(guard) = options.deadline_guard.clone() {
-            guard::start(&shared, guard)?;
-        }
+        guard::start(&shared)?;
         for i in 0..options.workers {
             let s = shared.clone();
             let spawned = thread::Builder::new()

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use protobuf::Message;
 
+use super::budget::Held;
+use super::timed_lock::LockFailed;
+use super::write::WriteFailure;
 use super::{key, ConnectionState, Owner, PendingSlot};
 use crate::locking::lock;
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
@@ -44,10 +47,14 @@ impl Client {
     }
 
     /// Calls `service`/`method` with an encoded argument and returns the
-    /// encoded result. With a timeout, the remaining time is sent to the
-    /// server as `timeout_nano` and the call fails with
-    /// [`Error::DeadlineExceeded`] when no reply came in time (a late reply
-    /// is dropped). A non-OK status becomes [`Error::Status`].
+    /// encoded result. With a timeout, the call ends by then: the timeout
+    /// counts from this call and covers waiting for the connection's
+    /// writer, writing the request and waiting for the reply; the time left
+    /// is sent to the server as `timeout_nano`. When it passes the call
+    /// fails with [`Error::DeadlineExceeded`] naming the peer and the
+    /// timeout (a late reply is dropped); the connection stays up unless
+    /// the request was cut short mid-frame, which breaks the frame stream
+    /// and closes it. A non-OK status becomes [`Error::Status`].
     pub fn call_raw(
         &self,
         service: &str,
@@ -56,13 +63,64 @@ impl Client {
         timeout: Option<Duration>,
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
+        let limit = timeout.and_then(|t| Instant::now().checked_add(t).map(|d| (d, t)));
+        self.call_within(service, method, payload, limit, metadata)
+    }
+
+    /// [`Client::call_raw`] for a call that is one step of a larger
+    /// operation given `timeout` in all and ending at `deadline`: the call
+    /// ends by `deadline` (the time left is sent as `timeout_nano`), and
+    /// its [`Error::DeadlineExceeded`] reports `timeout`, the limit the
+    /// operation was given, rather than the time that was left of it.
+    pub fn call_raw_until(
+        &self,
+        service: &str,
+        method: &str,
+        payload: Vec<u8>,
+        deadline: Instant,
+        timeout: Duration,
+        metadata: Vec<KeyValue>,
+    ) -> Result<Vec<u8>> {
+        self.call_within(
+            service,
+            method,
+            payload,
+            Some((deadline, timeout)),
+            metadata,
+        )
+    }
+
+    fn call_within(
+        &self,
+        service: &str,
+        method: &str,
+        payload: Vec<u8>,
+        limit: Option<(Instant, Duration)>,
+        metadata: Vec<KeyValue>,
+    ) -> Result<Vec<u8>> {
         let shared = &self.shared;
+        let deadline = limit.map(|(d, _)| d);
+        let exceeded = || Error::DeadlineExceeded {
+            service: service.to_string(),
+            method: method.to_string(),
+            peer: shared.peer(),
+            timeout: limit.map(|(_, t)| t).unwrap_or_default(),
+        };
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(exceeded()),
+            },
+            None => None,
+        };
         let envelope =
-            RequestEnvelope::new(service, method, &payload, timeout_nano(timeout), &metadata);
+            RequestEnvelope::new(service, method, &payload, timeout_nano(left), &metadata);
         let len = envelope.encoded_len();
         if len > MAX_MESSAGE_LEN {
             // The id is used up even so, as with Go's client.
-            let _ = lock(&shared.writer).outbound.next_call_id(self.conn_id);
+            if let Ok(mut w) = shared.writer.lock_until(deadline) {
+                let _ = w.outbound.next_call_id(self.conn_id);
+            }
             return Err(Error::MessageTooLarge {
                 len: len as u64,
                 limit: MAX_MESSAGE_LEN as u64,
@@ -72,38 +130,20 @@ impl Client {
         envelope.encode(&mut bytes);
         drop(payload);
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let stream_id = shared
-            .send_request(self.conn_id, &bytes, tx, timeout)
-            .map_err(|e| match (e, timeout) {
-                (Error::Io { source, .. }, Some(t))
-                    if matches!(
-                        source.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    Error::DeadlineExceeded {
-                        service: service.to_string(),
-                        method: method.to_string(),
-                        timeout: t,
-                    }
-                }
-                (e, _) => e,
-            })?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let outcome = match shared.await_reply(&rx, deadline) {
+        let stream_id = match shared.send_request(self.conn_id, &bytes, tx, deadline) {
+            Ok(id) => id,
+            Err(SendFailed::Deadline) => return Err(exceeded()),
+            Err(SendFailed::Error(e)) => return Err(e),
+        };
+        drop(bytes);
+        let (outcome, _held) = match shared.await_reply(&rx, deadline) {
             Some(r) => r,
             None => {
                 lock(&shared.pending).remove(&key(self.conn_id, stream_id));
                 // The reply may have raced the timeout into the slot.
                 match rx.try_recv() {
                     Ok(r) => r,
-                    Err(_) => {
-                        return Err(Error::DeadlineExceeded {
-                            service: service.to_string(),
-                            method: method.to_string(),
-                            timeout: timeout.unwrap_or_default(),
-                        })
-                    }
+                    Err(_) => return Err(exceeded()),
                 }
             }
         };
@@ -153,10 +193,14 @@ impl Client {
 }
 
 impl ConnectionState {
+    /// Hands a reply read from the socket to the caller waiting for it,
+    /// counted in the pending-bytes budget until the caller is done with it
+    /// (or, over the budget, an error in its place).
     pub(super) fn deliver(&self, conn_id: u32, stream_id: u32, resp: Result<Response>) {
-        match lock(&self.pending).remove(&key(conn_id, stream_id)) {
+        let slot = lock(&self.pending).remove(&key(conn_id, stream_id));
+        match slot {
             Some(tx) => {
-                let _ = tx.send(resp);
+                let _ = tx.send(self.hold_reply(resp));
             }
             None => log::debug!(
                 "{}: dropping reply for stream {stream_id} on logical connection {conn_id}: no caller waits for it (timed out or unknown)",
@@ -174,15 +218,15 @@ impl ConnectionState {
     /// queued for the workers.
     fn await_reply(
         &self,
-        rx: &Receiver<Result<Response>>,
+        rx: &Receiver<Delivered>,
         deadline: Option<Instant>,
-    ) -> Option<Result<Response>> {
+    ) -> Option<Delivered> {
         const SLICE: Duration = Duration::from_millis(10);
         loop {
             match rx.try_recv() {
                 Ok(r) => return Some(r),
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    return Some(Err(Error::ConnectionClosed(self.reason_string())))
+                    return Some((Err(Error::ConnectionClosed(self.reason_string())), None))
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
@@ -224,7 +268,7 @@ impl ConnectionState {
                 match rx.recv_timeout(slice) {
                     Ok(r) => return Some(r),
                     Err(RecvTimeoutError::Disconnected) => {
-                        return Some(Err(Error::ConnectionClosed(self.reason_string())))
+                        return Some((Err(Error::ConnectionClosed(self.reason_string())), None))
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                 }
@@ -235,38 +279,152 @@ impl ConnectionState {
     /// Allocates the next stream id, registers the caller and writes the
     /// request, all under the writer lock, so that ids reach the wire in
     /// increasing order whatever the number of calling threads.
-    /// With a timeout, the write itself is bounded by it too: a peer that
-    /// stops reading cannot hold the caller past its deadline (the
-    /// connection is closed then, since a frame was cut short).
+    ///
+    /// The caller's `deadline` bounds the wait for the writer and the
+    /// write; the write timeout bounds the write too. Missing the deadline
+    /// before a byte was written leaves the connection up; a frame cut
+    /// short breaks the stream and closes it, as does a peer that took
+    /// nothing for the whole write timeout, or the last stream id being
+    /// used up (a connection that can make no more calls is closed rather
+    /// than kept open and useless; a new one starts the ids afresh).
     fn send_request(
         &self,
         conn_id: u32,
         bytes: &[u8],
         tx: PendingSlot,
-        timeout: Option<Duration>,
-    ) -> Result<u32> {
-        let mut w = lock(&self.writer);
-        let stream_id = {
+        deadline: Option<Instant>,
+    ) -> std::result::Result<u32, SendFailed> {
+        let mut w = match self.writer.lock_until(deadline) {
+            Ok(w) => w,
+            Err(LockFailed::TimedOut) => return Err(SendFailed::Deadline),
+            Err(LockFailed::Closed) => {
+                return Err(SendFailed::Error(Error::ConnectionClosed(
+                    self.reason_string(),
+                )))
+            }
+        };
+        let allocated = {
             let mut pending = lock(&self.pending);
             if self.closed.load(Ordering::Acquire) {
-                return Err(Error::ConnectionClosed(self.reason_string()));
+                return Err(SendFailed::Error(Error::ConnectionClosed(
+                    self.reason_string(),
+                )));
             }
-            let id = w.outbound.next_call_id(conn_id)?;
-            pending.insert(key(conn_id, id), tx);
-            id
+            w.outbound.next_call_id(conn_id).inspect(|&id| {
+                pending.insert(key(conn_id, id), tx);
+            })
         };
-        if let Some(t) = timeout {
-            w.set_write_timeout(Some(t.max(Duration::from_millis(1))));
-        }
-        let res = w.write_message(&Outgoing::request(conn_id, stream_id, bytes));
-        if timeout.is_some() {
-            w.set_write_timeout(None);
-        }
-        if let Err(e) = res {
-            drop(w);
-            lock(&self.pending).remove(&key(conn_id, stream_id));
-            return Err(self.fail_write(e));
-        }
-        Ok(stream_id)
+        let stream_id = match allocated {
+            Ok(id) => id,
+            Err(e) => {
+                drop(w);
+                log::warn!("{}: {e}; closing the connection", self.options.name);
+                self.close(e.to_string());
+                return Err(SendFailed::Error(e));
+            }
+        };
+        let by_write_timeout = Instant::now() + self.options.write_timeout;
+        let (end, by_caller) = match deadline {
+            Some(d) if d <= by_write_timeout => (d, true),
+            _ => (by_write_timeout, false),
+        };
+        let res = w.write_message(&Outgoing::request(conn_id, stream_id, bytes), end);
+        drop(w);
+        let Err(failure) = res else {
+            return Ok(stream_id);
+        };
+        lock(&self.pending).remove(&key(conn_id, stream_id));
+        Err(match failure {
+            WriteFailure::NothingWritten if by_caller => SendFailed::Deadline,
+            WriteFailure::CutShort { written, len } if by_caller => {
+                self.close(format!(
+                    "{} stopped reading: a request of {len} bytes was cut short after {written} \
+                     bytes by its caller's deadline; the frame stream is broken",
+                    self.peer()
+                ));
+                SendFailed::Deadline
+            }
+            failure => SendFailed::Error(self.write_failed(failure, "a request")),
+        })
+    }
+}
+
+/// A reply as the reader hands it over, with its share of the budget.
+type Delivered = (Result<Response>, Option<Held>);
+
+/// Why a request was not sent.
+enum SendFailed {
+    /// The caller's deadline passed; the connection stays up unless a
+    /// frame was cut short.
+    Deadline,
+    /// Anything else.
+    Error(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+    use crate::ttrpc::codec::{encode_frame, FrameHeader, HEADER_LEN, TYPE_RESPONSE};
+    use crate::ttrpc::{ConnectionBuilder, Framing};
+
+    /// Reads one request on `peer` and answers it with an OK reply.
+    fn answer_one(peer: &mut UnixStream) -> u32 {
+        let mut head = [0u8; HEADER_LEN];
+        peer.read_exact(&mut head).unwrap();
+        let header = FrameHeader::parse(&head);
+        let mut data = vec![0u8; header.length as usize];
+        peer.read_exact(&mut data).unwrap();
+        let reply = Response::new().write_to_bytes().unwrap();
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, header.stream_id, TYPE_RESPONSE, 0, &reply).unwrap();
+        peer.write_all(&frame).unwrap();
+        header.stream_id
+    }
+
+    #[test]
+    fn a_call_after_the_last_stream_id_fails_and_closes_the_connection() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let conn = ConnectionBuilder::new(ours, Framing::Raw)
+            .open(0)
+            .start()
+            .unwrap();
+        conn.shared
+            .writer
+            .lock_until(None)
+            .unwrap()
+            .outbound
+            .start_calls_at(0, u32::MAX);
+        let client = conn.client(0).unwrap();
+        let answering = std::thread::spawn(move || (answer_one(&mut peer), peer));
+        let timeout = Some(Duration::from_secs(5));
+        client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap();
+        let (id, _peer) = answering.join().unwrap();
+        assert_eq!(id, u32::MAX, "the last id is used");
+        let err = client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        assert!(
+            conn.is_closed(),
+            "a connection that can make no more calls closes"
+        );
+        let reason = conn.close_reason().unwrap();
+        assert!(
+            reason.contains("logical connection 0 has used every odd stream id up to 4294967295"),
+            "{reason}"
+        );
+        // Later calls fail at once, saying why.
+        let err = client
+            .call_raw("s", "m", Vec::new(), timeout, Vec::new())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ConnectionClosed(r) if r == &reason),
+            "{err:?}"
+        );
     }
 }

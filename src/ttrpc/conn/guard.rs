@@ -1,16 +1,35 @@
-//! The deadline guard: a thread that answers on a slow handler's behalf
-//! shortly before the caller's deadline, so the caller never sees a timeout.
+//! The deadline guard: answers on a slow handler's behalf shortly before
+//! the caller's deadline, so the caller never sees a timeout.
+//!
+//! # How it stays cheap
+//!
+//! The guard watches the requests in flight to a guarded method (see
+//! [`Services::set_guarded`](crate::ttrpc::Services::set_guarded)) that
+//! came with a timeout, in one table ordered by the time the guard would
+//! answer ([`Deadlines`]). The serving thread puts a request in before its
+//! handler runs and takes it out when the handler returns: an entry lives
+//! as long as its request is served, never until its deadline. The guard's
+//! thread sleeps until the earliest entry is due, and an insertion wakes
+//! it only when it is earlier than that; a handler that replies in time
+//! costs two short critical sections and no wake-up.
+//!
+//! # Who replies
+//!
+//! Taking an entry out of the table decides who answers the request: the
+//! serving thread when it finds its entry still there, the guard when it
+//! took the entry because it was due. A handler that returns after the
+//! guard answered has its result dropped (and logged); its after-reply
+//! actions still run, exactly once, on its own thread, once the guard's
+//! reply is on the wire, and are dropped if that reply could not be
+//! written, as they are for a handler's own reply.
 
-use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
 use super::ConnectionState;
-use crate::locking::lock;
+use crate::locking::{lock, wait, wait_timeout};
 use crate::ttrpc::Status;
 use crate::{Error, Result};
 
@@ -28,6 +47,12 @@ pub enum GuardReply {
 /// Answers on a slow handler's behalf shortly before the caller's deadline,
 /// so the caller never sees a timeout; the handler's late result is then
 /// discarded and logged.
+///
+/// Only methods registered as guarded are answered for
+/// ([`Services::add_unary_guarded`](crate::ttrpc::Services::add_unary_guarded),
+/// [`Services::set_guarded`](crate::ttrpc::Services::set_guarded)): a reply
+/// made up for a method whose empty answer means something (NRI's
+/// Configure, Synchronize, Shutdown) would be a lie.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadlineGuard {
     /// How long before the deadline the guard answers (capped at a quarter of
@@ -46,98 +71,223 @@ impl Default for DeadlineGuard {
     }
 }
 
-pub(super) struct GuardEntry {
+/// A request the guard watches: when it would answer, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Due {
     at: Instant,
     conn_id: u32,
     stream_id: u32,
-    /// The method's full name, for the log.
-    what: Arc<str>,
-    replied: Arc<AtomicBool>,
 }
 
-impl PartialEq for GuardEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for GuardEntry {}
-impl PartialOrd for GuardEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for GuardEntry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.at.cmp(&self.at) // min-heap on time
+impl Due {
+    fn stream(self) -> (u32, u32) {
+        (self.conn_id, self.stream_id)
     }
 }
 
-pub(super) enum GuardMsg {
-    Watch(GuardEntry),
-    Stop,
+/// When the guard's thread wakes up next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sleep {
+    /// It is awake and looks at the table before sleeping again.
+    Awake,
+    /// It sleeps until the given time, or until woken when `None`.
+    Until(Option<Instant>),
 }
 
-fn guard_main(shared: Weak<ConnectionState>, rx: Receiver<GuardMsg>, guard: DeadlineGuard) {
-    let mut heap: BinaryHeap<GuardEntry> = BinaryHeap::new();
-    loop {
-        let msg = match heap.peek() {
-            Some(e) => match rx.recv_deadline(e.at) {
-                Ok(m) => Some(m),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-                Err(_) => return,
-            },
-            None => match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => return,
-            },
+impl Sleep {
+    /// Whether an entry due `at` must wake the guard's thread: only when
+    /// it sleeps past `at` (an awake thread looks at the table before it
+    /// sleeps again).
+    fn woken_by(self, at: Instant) -> bool {
+        match self {
+            Sleep::Awake => false,
+            Sleep::Until(None) => true,
+            Sleep::Until(Some(until)) => at < until,
+        }
+    }
+}
+
+struct Table {
+    /// The requests watched, by the time the guard answers.
+    due: BTreeMap<Due, Arc<str>>,
+    /// Requests the guard took: `None` while its reply is being written,
+    /// then whether it was. The serving thread removes its own.
+    answered: HashMap<(u32, u32), Option<bool>>,
+    sleep: Sleep,
+    stopped: bool,
+}
+
+/// The deadline guard's table, shared by the serving threads and the
+/// guard's thread.
+pub(super) struct Deadlines {
+    guard: DeadlineGuard,
+    table: Mutex<Table>,
+    /// Wakes the guard's thread.
+    wake: Condvar,
+    /// Wakes serving threads waiting for a guard reply to be written.
+    written: Condvar,
+}
+
+/// Who answers a request the guard watched, decided when its handler
+/// returned.
+pub(super) enum Settled {
+    /// The handler was in time: its thread replies.
+    Handler,
+    /// The guard answered; `true` when its reply was written.
+    Guard(bool),
+}
+
+impl Deadlines {
+    pub(super) fn new(guard: DeadlineGuard) -> Deadlines {
+        Deadlines {
+            guard,
+            table: Mutex::new(Table {
+                due: BTreeMap::new(),
+                answered: HashMap::new(),
+                sleep: Sleep::Awake,
+                stopped: false,
+            }),
+            wake: Condvar::new(),
+            written: Condvar::new(),
+        }
+    }
+
+    /// Ends the guard's thread (the connection is closing).
+    pub(super) fn stop(&self) {
+        lock(&self.table).stopped = true;
+        self.wake.notify_all();
+    }
+
+    /// Starts watching a request received at `received` whose caller waits
+    /// `timeout`; `None` when the deadline is too far to represent.
+    fn watch(
+        &self,
+        conn_id: u32,
+        stream_id: u32,
+        received: Instant,
+        timeout: Duration,
+        what: &Arc<str>,
+    ) -> Option<Due> {
+        let margin = self.guard.margin.min(timeout / 4);
+        let at = received.checked_add(timeout - margin)?;
+        let due = Due {
+            at,
+            conn_id,
+            stream_id,
         };
-        match msg {
-            Some(GuardMsg::Watch(e)) => heap.push(e),
-            Some(GuardMsg::Stop) => return,
-            None => {}
+        let mut t = lock(&self.table);
+        t.due.insert(due, what.clone());
+        let wake = t.sleep.woken_by(at);
+        drop(t);
+        if wake {
+            self.wake.notify_one();
+        }
+        Some(due)
+    }
+
+    /// Takes a watched request out of the table once its handler returned,
+    /// and says who answers it (waiting, if the guard is writing its reply,
+    /// until it is written: the write is bounded by the write timeout).
+    fn settle(&self, due: Due) -> Settled {
+        let mut t = lock(&self.table);
+        if t.due.remove(&due).is_some() {
+            return Settled::Handler;
+        }
+        loop {
+            match t.answered.get(&due.stream()) {
+                Some(None) => t = wait(&self.written, t),
+                Some(&Some(ok)) => {
+                    t.answered.remove(&due.stream());
+                    return Settled::Guard(ok);
+                }
+                // Neither watched nor answered: nothing was written for it.
+                None => return Settled::Guard(false),
+            }
+        }
+    }
+
+    /// Takes every entry due at `now` out of the table, marking each as
+    /// being answered.
+    fn take_due(t: &mut Table, now: Instant) -> Vec<(Due, Arc<str>)> {
+        let mut taken = Vec::new();
+        while let Some(entry) = t.due.first_entry() {
+            if entry.key().at > now {
+                break;
+            }
+            let (due, what) = entry.remove_entry();
+            t.answered.insert(due.stream(), None);
+            taken.push((due, what));
+        }
+        taken
+    }
+
+    /// Entries waiting in the table (for tests).
+    #[cfg(test)]
+    fn watched(&self) -> usize {
+        lock(&self.table).due.len()
+    }
+}
+
+fn guard_main(shared: Arc<ConnectionState>) {
+    let Some(d) = shared.guard.as_ref() else {
+        return;
+    };
+    let mut t = lock(&d.table);
+    loop {
+        if t.stopped {
+            return;
         }
         let now = Instant::now();
-        while heap.peek().is_some_and(|e| e.at <= now) {
-            let Some(e) = heap.pop() else { break };
-            if e.replied.swap(true, Ordering::AcqRel) {
-                continue;
+        let taken = Deadlines::take_due(&mut t, now);
+        if !taken.is_empty() {
+            drop(t);
+            for (due, what) in taken {
+                log::warn!(
+                    "{}: {what} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
+                    shared.options.name,
+                    due.stream_id,
+                    d.guard.reply
+                );
+                let result = match &d.guard.reply {
+                    GuardReply::Empty => Ok(Vec::new()),
+                    GuardReply::Error(st) => Err(st.clone()),
+                };
+                let ok = shared
+                    .write_response(due.conn_id, due.stream_id, result)
+                    .is_ok();
+                lock(&d.table).answered.insert(due.stream(), Some(ok));
+                d.written.notify_all();
             }
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            log::warn!(
-                "{}: {} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
-                shared.options.name,
-                e.what,
-                e.stream_id,
-                guard.reply
-            );
-            let result = match &guard.reply {
-                GuardReply::Empty => Ok(Vec::new()),
-                GuardReply::Error(st) => Err(st.clone()),
-            };
-            let _ = shared.write_response(e.conn_id, e.stream_id, result);
+            t = lock(&d.table);
+            continue;
         }
+        let next = t.due.first_key_value().map(|(due, _)| due.at);
+        t.sleep = Sleep::Until(next);
+        t = match next {
+            Some(at) => wait_timeout(&d.wake, t, at.saturating_duration_since(now)),
+            None => wait(&d.wake, t),
+        };
+        t.sleep = Sleep::Awake;
     }
 }
 
-/// Starts the guard thread of a connection.
-pub(super) fn start(shared: &Arc<ConnectionState>, guard: DeadlineGuard) -> Result<()> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    *lock(&shared.guard) = Some(tx);
-    let weak = Arc::downgrade(shared);
+/// Starts the guard thread of a connection that has a guard.
+pub(super) fn start(shared: &Arc<ConnectionState>) -> Result<()> {
+    if shared.guard.is_none() {
+        return Ok(());
+    }
+    let s = shared.clone();
     let h = thread::Builder::new()
         .name(format!("{}-guard", shared.options.name))
-        .spawn(move || guard_main(weak, rx, guard))
+        .spawn(move || guard_main(s))
         .map_err(|e| Error::io("cannot spawn the deadline-guard thread", e))?;
     lock(&shared.threads).push(h);
     Ok(())
 }
 
 impl ConnectionState {
-    /// Has the guard watch a request that came with a timeout; returns the
-    /// flag that whoever replies first (the handler or the guard) sets.
-    /// `None` without a timeout or without a guard.
+    /// Has the guard watch a request to a guarded method that came with a
+    /// timeout; `None` without a guard or a timeout.
     pub(super) fn watch_deadline(
         &self,
         conn_id: u32,
@@ -145,27 +295,100 @@ impl ConnectionState {
         received: Instant,
         timeout: Option<Duration>,
         what: &Arc<str>,
-    ) -> Option<Arc<AtomicBool>> {
-        match (timeout, lock(&self.guard).as_ref()) {
-            (Some(t), Some(tx)) => {
-                let flag = Arc::new(AtomicBool::new(false));
-                let margin = self
-                    .options
-                    .deadline_guard
-                    .as_ref()
-                    .map(|g| g.margin)
-                    .unwrap_or_default()
-                    .min(t / 4);
-                let _ = tx.send(GuardMsg::Watch(GuardEntry {
-                    at: received + t - margin,
-                    conn_id,
-                    stream_id,
-                    what: what.clone(),
-                    replied: flag.clone(),
-                }));
-                Some(flag)
-            }
-            _ => None,
+    ) -> Option<Due> {
+        self.guard
+            .as_ref()?
+            .watch(conn_id, stream_id, received, timeout?, what)
+    }
+
+    /// Says who answers a watched request whose handler returned.
+    pub(super) fn settle_deadline(&self, due: Due) -> Settled {
+        match &self.guard {
+            Some(d) => d.settle(due),
+            None => Settled::Handler,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadlines() -> Deadlines {
+        Deadlines::new(DeadlineGuard {
+            margin: Duration::from_millis(100),
+            reply: GuardReply::Empty,
+        })
+    }
+
+    #[test]
+    fn an_entry_leaves_when_its_handler_returns_in_time() {
+        let d = deadlines();
+        let what: Arc<str> = "svc/M".into();
+        let now = Instant::now();
+        for i in 0..1000u32 {
+            let due = d
+                .watch(1, 2 * i + 1, now, Duration::from_secs(3600), &what)
+                .unwrap();
+            assert!(matches!(d.settle(due), Settled::Handler));
+        }
+        assert_eq!(d.watched(), 0);
+        assert!(lock(&d.table).answered.is_empty());
+    }
+
+    #[test]
+    fn a_deadline_beyond_the_clock_is_not_watched() {
+        let d = deadlines();
+        let what: Arc<str> = "svc/M".into();
+        assert!(d
+            .watch(1, 1, Instant::now(), Duration::MAX, &what)
+            .is_none());
+        assert_eq!(d.watched(), 0);
+    }
+
+    #[test]
+    fn the_margin_is_at_most_a_quarter_of_the_timeout() {
+        let d = deadlines();
+        let what: Arc<str> = "svc/M".into();
+        let now = Instant::now();
+        let due = d
+            .watch(1, 1, now, Duration::from_millis(200), &what)
+            .unwrap();
+        assert_eq!(due.at, now + Duration::from_millis(150));
+    }
+
+    #[test]
+    fn an_insertion_wakes_the_guard_only_when_earlier_than_its_wake_up() {
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(1);
+        let later = now + Duration::from_secs(10);
+        // Asleep until `later`: an entry due sooner wakes it, one due
+        // later waits for that wake-up.
+        assert!(Sleep::Until(Some(later)).woken_by(soon));
+        assert!(!Sleep::Until(Some(soon)).woken_by(later));
+        assert!(!Sleep::Until(Some(soon)).woken_by(soon));
+        // Asleep with nothing to wait for: any entry wakes it.
+        assert!(Sleep::Until(None).woken_by(later));
+        // Awake: it will look at the table anyway.
+        assert!(!Sleep::Awake.woken_by(now));
+    }
+
+    #[test]
+    fn the_guard_takes_what_is_due_and_the_late_handler_learns_it() {
+        let d = deadlines();
+        let what: Arc<str> = "svc/M".into();
+        let now = Instant::now();
+        let late = d
+            .watch(1, 1, now, Duration::from_millis(400), &what)
+            .unwrap();
+        let later = d.watch(1, 3, now, Duration::from_secs(60), &what).unwrap();
+        let taken = Deadlines::take_due(&mut lock(&d.table), now + Duration::from_millis(300));
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].0, late);
+        lock(&d.table).answered.insert(late.stream(), Some(true));
+        assert!(matches!(d.settle(late), Settled::Guard(true)));
+        assert!(matches!(d.settle(later), Settled::Handler));
+        let t = lock(&d.table);
+        assert!(t.due.is_empty() && t.answered.is_empty());
     }
 }

@@ -35,14 +35,29 @@
 //! `builder` (setting up and starting a connection), `client` (calls and
 //! waiting for their replies), `read` (the turn to read, feeding the
 //! session what arrived and the worker loop), `serve` (running the handler
-//! a request names), `write` (writing framed messages under one lock) and
-//! `guard` (the deadline guard).
+//! a request names), `write` (writing framed messages, each within a
+//! deadline, under one lock), `timed_lock` (that lock, which a caller
+//! waits for only until its deadline), `budget` (the bytes of received
+//! messages waiting to be taken) and `guard` (the deadline guard).
+//!
+//! # Deadlines
+//!
+//! Every wait of a connection ends: a write of one message, whether reply
+//! or request, gets at most [`ConnectionOptions::write_timeout`] once it
+//! holds the writer (a call with a shorter time left gets that), and a
+//! peer that does not take it by then is cut off: the connection closes
+//! with a reason naming the peer. A caller's timeout counts from the
+//! moment it calls and covers its wait for the writer; a call that times
+//! out before a byte of it was written fails with
+//! [`crate::Error::DeadlineExceeded`] and leaves the connection up.
 
+mod budget;
 mod builder;
 mod client;
 mod guard;
 mod read;
 mod serve;
+mod timed_lock;
 mod write;
 
 use std::collections::HashMap;
@@ -66,8 +81,10 @@ pub use builder::ConnectionBuilder;
 pub use client::Client;
 pub use guard::{DeadlineGuard, GuardReply};
 
-use guard::GuardMsg;
+use budget::{Budget, Held};
+use guard::Deadlines;
 use read::{ReadSide, Turn};
+use timed_lock::TimedLock;
 use write::Writer;
 
 /// Callback run once when a connection has closed, with the reason.
@@ -81,12 +98,33 @@ pub struct ConnectionOptions {
     /// Requests read but not yet picked up by a worker; beyond this a request
     /// is refused at once with RESOURCE_EXHAUSTED.
     pub max_queued_requests: usize,
+    /// Bytes of memory that received messages may hold while they wait to
+    /// be taken: requests waiting for a worker and replies waiting for
+    /// their caller, each counted by the capacity of its buffers. A request
+    /// that does not fit is refused at once with RESOURCE_EXHAUSTED naming
+    /// the budget; a reply that does not fit is dropped and its caller gets
+    /// [`crate::Error::OverBudget`]. At least 4 MiB + 64 KiB (one message
+    /// of the largest size); default 16 MiB.
+    pub max_pending_bytes: usize,
+    /// The longest a write of one message may take once it holds the
+    /// writer (default 2 s, NRI's default request timeout). A peer that
+    /// has not taken a whole message by then has stopped reading: the
+    /// connection closes with a reason naming it. A reply also waits at
+    /// most this long for the writer. A call whose time left is shorter
+    /// is bounded by its own deadline instead. At least 1 ms.
+    pub write_timeout: Duration,
     /// Size of the read buffer in bytes.
     pub read_buffer: usize,
-    /// Optional deadline guard for served requests.
+    /// Optional deadline guard for served requests (only methods
+    /// registered as guarded, see [`Services::set_guarded`]).
     pub deadline_guard: Option<DeadlineGuard>,
     /// Name used for threads and log messages.
     pub name: String,
+    /// Who is at the other end, as errors and close reasons name it: for
+    /// example `plugin "10-foo"` on the runtime's side of a plugin's
+    /// connection. Empty (the default): `the peer of <name>`. It can be
+    /// changed once the connection runs ([`Connection::set_peer`]).
+    pub peer: String,
 }
 
 impl Default for ConnectionOptions {
@@ -94,9 +132,12 @@ impl Default for ConnectionOptions {
         ConnectionOptions {
             workers: 4,
             max_queued_requests: 64,
+            max_pending_bytes: 16 << 20,
+            write_timeout: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             deadline_guard: None,
             name: "ttrpc".to_string(),
+            peer: String::new(),
         }
     }
 }
@@ -160,6 +201,13 @@ impl Connection {
         lock(&self.shared.reason).clone()
     }
 
+    /// Names the peer in errors and close reasons from now on (see
+    /// [`ConnectionOptions::peer`]); for a side that learns who connected
+    /// only once the connection runs.
+    pub fn set_peer(&self, peer: impl Into<String>) {
+        *lock(&self.shared.peer) = peer.into();
+    }
+
     /// Blocks until the connection starts closing (without waiting for
     /// handlers still running).
     pub fn wait_closed(&self) {
@@ -214,7 +262,9 @@ fn key(conn_id: u32, stream_id: u32) -> u64 {
     (u64::from(conn_id) << 32) | u64::from(stream_id)
 }
 
-type PendingSlot = Sender<Result<Response>>;
+/// Where the reader hands a caller its reply, with the reply's share of
+/// the pending-bytes budget.
+type PendingSlot = Sender<(Result<Response>, Option<Held>)>;
 
 /// The state one connection's threads and handles share. Its methods live
 /// with the part they serve: closing here, reading in `read`, writing in
@@ -234,9 +284,13 @@ struct ConnectionState {
     /// next frames: a large allocation per request costs more than the
     /// decode around it (glibc consolidates its small-chunk bins first).
     spares: Mutex<Vec<Vec<u8>>>,
-    writer: Mutex<Writer>,
+    writer: TimedLock<Writer>,
     control: UnixStream,
     pending: Mutex<HashMap<u64, PendingSlot>>,
+    /// Bytes held by received messages not yet taken.
+    budget: Arc<Budget>,
+    /// How errors and close reasons name the peer.
+    peer: Mutex<String>,
     closed: AtomicBool,
     reason: Mutex<Option<String>>,
     alive: AtomicUsize,
@@ -244,11 +298,22 @@ struct ConnectionState {
     done_cv: Condvar,
     on_close: Mutex<Option<OnClose>>,
     on_closing: Mutex<Option<OnClose>>,
-    guard: Mutex<Option<Sender<GuardMsg>>>,
+    /// The deadline guard's table, with a guard configured.
+    guard: Option<Deadlines>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 impl ConnectionState {
+    /// The peer as errors and close reasons name it.
+    fn peer(&self) -> String {
+        let peer = lock(&self.peer);
+        if peer.is_empty() {
+            format!("the peer of {}", self.options.name)
+        } else {
+            peer.clone()
+        }
+    }
+
     fn reason_string(&self) -> String {
         lock(&self.reason)
             .clone()
@@ -272,12 +337,13 @@ impl ConnectionState {
         log::debug!("{}: closing: {reason}", self.options.name);
         *lock(&self.reason) = Some(reason.clone());
         let _ = self.control.shutdown(Shutdown::Both);
+        self.writer.close();
         let pending: Vec<PendingSlot> = lock(&self.pending).drain().map(|(_, v)| v).collect();
         for tx in pending {
-            let _ = tx.send(Err(Error::ConnectionClosed(reason.clone())));
+            let _ = tx.send((Err(Error::ConnectionClosed(reason.clone())), None));
         }
-        if let Some(tx) = lock(&self.guard).take() {
-            let _ = tx.send(GuardMsg::Stop);
+        if let Some(guard) = &self.guard {
+            guard.stop();
         }
         let cb = lock(&self.on_closing).take();
         if let Some(cb) = cb {

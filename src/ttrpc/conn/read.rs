@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::ConnectionState;
 use crate::locking::{lock, wait};
-use crate::status::{Code, Status};
+use crate::status::Status;
 use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
 
@@ -175,24 +175,17 @@ impl ReadSide {
 }
 
 fn enqueue(queue: &mut VecDeque<Work>, shared: &ConnectionState, work: Work) -> Result<()> {
-    if queue.len() < shared.options.max_queued_requests {
+    let Err(status) = shared.admit(queue.len(), &work) else {
         queue.push_back(work);
         return Ok(());
-    }
-    // Over the bound: refuse right here, without growing the queue.
+    };
+    // Over a bound: refuse right here, without growing the queue.
     let (Work::Request {
         conn_id, stream_id, ..
     }
     | Work::Refuse {
         conn_id, stream_id, ..
     }) = work;
-    let status = Status::new(
-        Code::ResourceExhausted,
-        format!(
-            "too many requests waiting for a worker (limit {})",
-            shared.options.max_queued_requests
-        ),
-    );
     shared.write_response(conn_id, stream_id, Err(status))
 }
 
@@ -262,6 +255,7 @@ pub(super) fn worker_main(shared: Arc<ConnectionState>) {
             let mut rs = lock(&shared.read);
             loop {
                 if let Some(w) = rs.queue.pop_front() {
+                    shared.release(&w);
                     break Some(w);
                 }
                 if shared.closed.load(Ordering::Acquire) {

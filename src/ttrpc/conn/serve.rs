@@ -1,11 +1,12 @@
 //! The serving side: running the handler a request names, with its
-//! deadline guard, panic catching and post-reply actions.
+//! deadline guard (for a method registered as guarded), panic catching and
+//! post-reply actions.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::guard::Settled;
 use super::read::Work;
 use super::ConnectionState;
 use crate::ttrpc::server::{Handler, Method, RequestContext};
@@ -50,14 +51,21 @@ impl ConnectionState {
                 format!("unknown service {:?}", envelope.service),
             )),
         };
-        let Method { name, handler } = match handler {
+        let Method {
+            name,
+            handler,
+            guarded,
+        } = match handler {
             Ok(m) => m,
             Err(st) => {
                 let _ = self.write_response(conn_id, stream_id, Err(st));
                 return;
             }
         };
-        let replied = self.watch_deadline(conn_id, stream_id, received, timeout, name);
+        let watched = match guarded {
+            true => self.watch_deadline(conn_id, stream_id, received, timeout, name),
+            false => None,
+        };
         let ctx = RequestContext {
             service: envelope.service,
             method: envelope.method,
@@ -65,6 +73,7 @@ impl ConnectionState {
             received,
             timeout,
             metadata: envelope.metadata,
+            guarded: *guarded,
             after_reply: Default::default(),
         };
         let (data, payload) = (envelope.data, envelope.payload);
@@ -108,18 +117,23 @@ impl ConnectionState {
         if let Some(buf) = spare {
             self.recycle(buf);
         }
-        if let Some(flag) = replied {
-            if flag.swap(true, Ordering::AcqRel) {
+        let replied = match watched.map(|due| self.settle_deadline(due)) {
+            None | Some(Settled::Handler) => {
+                self.write_response(conn_id, stream_id, result).is_ok()
+            }
+            Some(Settled::Guard(written)) => {
                 log::warn!(
                     "{}: {}/{} finished after its deadline guard had answered; its result is discarded",
                     self.options.name,
                     ctx.service,
                     ctx.method
                 );
-                return;
+                written
             }
-        }
-        if self.write_response(conn_id, stream_id, result).is_ok() {
+        };
+        // Once a reply (the handler's or the guard's) is on the wire, and
+        // only then: exactly once, on this thread.
+        if replied {
             for f in ctx.take_after_reply() {
                 if catch_unwind(AssertUnwindSafe(f)).is_err() {
                     log::error!("{}: a post-reply action panicked", self.options.name);

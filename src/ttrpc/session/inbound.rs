@@ -119,13 +119,24 @@ struct InboundConn {
 
 impl InboundConn {
     /// What a decoded frame means: the message type, the request stream id
-    /// rules and oversized frames are decided here.
-    fn classify(&mut self, conn_id: u32, decoded: Decoded) -> Incoming {
-        match decoded {
+    /// rules and oversized frames are decided here. An error is fatal: a
+    /// request after the peer used the last stream id (no later request
+    /// can be valid, so the connection is of no more use).
+    fn classify(&mut self, conn_id: u32, decoded: Decoded) -> Result<Incoming> {
+        Ok(match decoded {
             Decoded::Frame { header, data } => {
                 let stream_id = header.stream_id;
                 match header.message_type {
                     TYPE_REQUEST => match self.requests.accept(stream_id) {
+                        Err(_) if self.requests.used_up() => {
+                            return Err(Error::Protocol(format!(
+                                "the peer sent a request (stream {stream_id}) on logical \
+                                 connection {conn_id} after using the last stream id ({}); ttrpc \
+                                 stream ids must increase, so the connection can serve no more \
+                                 requests",
+                                u32::MAX
+                            )))
+                        }
                         Err(status) => {
                             self.decoder.recycle(data);
                             Incoming::Refuse {
@@ -202,7 +213,7 @@ impl InboundConn {
                     }),
                 }
             }
-        }
+        })
     }
 }
 
@@ -283,7 +294,7 @@ impl Feed<'_, '_> {
                     }
                 }
                 if let Some(decoded) = conn.decoder.decode(&mut self.piece) {
-                    return Ok(Some(conn.classify(conn_id, decoded)));
+                    return conn.classify(conn_id, decoded).map(Some);
                 }
                 continue;
             }
@@ -506,6 +517,25 @@ mod tests {
         ));
         assert_eq!(brief(&got[1]), "request 1/1 N []");
         assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn a_request_after_the_last_stream_id_is_fatal() {
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        let mut wire = frame(u32::MAX - 2, TYPE_REQUEST, &request("A", b""));
+        wire.extend(frame(u32::MAX, TYPE_REQUEST, &request("B", b"")));
+        assert_eq!(
+            briefs(&mut inbound, &wire),
+            ["request 0/4294967293 A []", "request 0/4294967295 B []"]
+        );
+        // What a wrapping client sends next.
+        let wire = frame(1, TYPE_REQUEST, &request("C", b""));
+        let mut feed = inbound.feed(&wire);
+        let err = feed.next(|| None).unwrap_err().to_string();
+        assert!(
+            err.contains("the peer sent a request (stream 1) on logical connection 0 after using the last stream id (4294967295)"),
+            "{err}"
+        );
     }
 
     #[test]

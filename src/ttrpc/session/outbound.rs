@@ -34,6 +34,13 @@ impl Outbound {
         self.calls.entry(conn_id).or_default().next(conn_id)
     }
 
+    /// Makes `next` the id of the next call on `conn_id` (for tests that
+    /// reach the end of the ids).
+    #[cfg(test)]
+    pub(crate) fn start_calls_at(&mut self, conn_id: u32, next: u32) {
+        self.calls.insert(conn_id, CallIds::starting_at(next));
+    }
+
     /// Appends `message` to `out` as it goes on the socket: a 10-byte
     /// ttrpc header and the data, carried on a trunk in frames a Go reader
     /// takes (see [`crate::mux`]). Fails with

@@ -6,8 +6,12 @@
 //! streams") or not above the last one ("StreamID cannot be re-used and
 //! must increment"), with INVALID_ARGUMENT on that id, and goes on. Go's
 //! client counts in a `uint32` and would wrap from 2^32 - 1 to 1, an id
-//! its own server then refuses; [`CallIds`] stops instead, with an error
-//! that says so, and the connection keeps serving.
+//! its own server then refuses, and its server keeps such a connection
+//! open while refusing every later request. Here neither side keeps a
+//! connection that can do no more: [`CallIds`] stops with an error that
+//! says so (the connection then closes, see `conn/client.rs`), and a
+//! request after the peer used its last id is fatal
+//! ([`RequestIds::used_up`], `inbound.rs`).
 
 use crate::status::{Code, Status};
 use crate::{Error, Result};
@@ -80,6 +84,12 @@ impl RequestIds {
         }
         self.last = id;
         Ok(())
+    }
+
+    /// True once the peer used the last stream id: no later request can
+    /// be accepted.
+    pub(crate) fn used_up(&self) -> bool {
+        self.last == u32::MAX
     }
 
     /// Counts `id` as used by a request refused for another reason (too
