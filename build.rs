@@ -15,7 +15,12 @@
 //! that `src/lib.rs` can deny undocumented items in the generated module.
 //!
 //! A `.proto` element without a comment fails the build, naming it.
+//!
+//! It also writes `dump.rs`, the `Dump` implementation of every message of
+//! `proto/nri.proto` (`build/dump_gen.rs`, included by `src/api/dump.rs`).
 
+#[path = "build/dump_gen.rs"]
+mod dump_gen;
 #[path = "build/proto_reader.rs"]
 mod proto_reader;
 
@@ -42,8 +47,19 @@ fn main() {
             panic!("documenting {generated} from {proto}: {e}");
         }
     }
+    // The messages' Dump implementations (src/api/dump.rs).
+    if let Err(e) = generate_dump(Path::new(PROTOS[0].0), &out.join("dump.rs")) {
+        panic!("generating dump.rs from {}: {e}", PROTOS[0].0);
+    }
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=build");
+}
+
+/// Writes the `Dump` implementations of the messages of `proto` to `out`.
+fn generate_dump(proto: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(proto).map_err(|e| format!("cannot read: {e}"))?;
+    let code = dump_gen::generate(&proto_reader::parse(&text)?)?;
+    std::fs::write(out, code).map_err(|e| format!("cannot write: {e}"))
 }
 
 /// Rewrites the generated file `generated` with the docs of `proto`.

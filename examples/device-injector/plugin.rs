@@ -103,6 +103,7 @@
 //!   flow indicator in a flow collection, huge alias expansions.
 
 use nri::api::annotations::{self, Annotation};
+use nri::api::dump;
 use nri::api::{
     optional, CDIDevice, Container, ContainerAdjustment, ContainerUpdate, Event, EventMask,
     IOPrioClass, LinuxDevice, LinuxIOPriority, Mount, PodSandbox,
@@ -258,6 +259,10 @@ impl Plugin for DeviceInjector {
         pod: &PodSandbox,
         container: &Container,
     ) -> HandlerResult<(ContainerAdjustment, Vec<ContainerUpdate>)> {
+        // With -verbose, what the Go plugin dumps with its -verbose.
+        let name = container_name(pod, container);
+        dump::log(log::Level::Debug, "CreateContainer", "pod", pod);
+        dump::log(log::Level::Debug, "CreateContainer", "container", container);
         let adjust = adjustment_for(pod, container)?;
         // A runtime that would drop a kind (or crash on it) is told instead.
         let runtime = ctx.runtime();
@@ -265,8 +270,8 @@ impl Plugin for DeviceInjector {
             NriVersionSource::Unknown => None,
             _ => r.nri_version.as_ref(),
         });
-        linux::check_runtime(&adjust, version)
-            .map_err(|e| format!("{}: {e}", container_name(pod, container)))?;
+        linux::check_runtime(&adjust, version).map_err(|e| format!("{}: {e}", name))?;
+        dump::log(log::Level::Debug, &name, "ContainerAdjustment", &adjust);
         Ok((adjust, Vec::new()))
     }
 }

@@ -25,12 +25,11 @@
 use std::sync::Mutex;
 
 use nri::api::{
-    Container, ContainerAdjustment, ContainerUpdate, EventMask, LinuxResources, PodSandbox,
+    Container, ContainerAdjustment, ContainerUpdate, Dump, EventMask, LinuxResources, PodSandbox,
     ValidateContainerAdjustmentRequest,
 };
 use nri::decode::Value;
 use nri::stub::{Context, HandlerResult, Plugin, SyncState};
-use protobuf::MessageDyn;
 use serde::Deserialize;
 
 /// What the logger does besides logging.
@@ -119,15 +118,12 @@ impl Logger {
     }
 }
 
-/// Logs `what`, then each message in protobuf text format, one line at a time.
-fn dump(what: &str, objects: &[(&str, &dyn MessageDyn)]) {
+/// Logs `what`, then each message's dump (nri::api::Dump), one line at a
+/// time, as the Go logger logs each object as YAML.
+fn dump(what: &str, objects: &[(&str, &dyn Dump)]) {
     log::info!("{what}");
     for (tag, object) in objects {
-        log::info!("  {tag}:");
-        let text = protobuf::text_format::print_to_string_pretty(*object);
-        for line in text.lines() {
-            log::info!("    {line}");
-        }
+        nri::api::dump::log(log::Level::Info, "", tag, *object);
     }
 }
 

@@ -15,7 +15,8 @@
 //! [`CDIDevice::named`], [`KeyValue::pair`], [`LinuxNamespace::join`].
 //! [`fixtures`] builds realistic pods and containers for tests;
 //! [`annotations`] finds a container's annotation as upstream's sample
-//! plugins do (`<kind>.noderesource.dev/container.<name>`, `/pod`...). The
+//! plugins do (`<kind>.noderesource.dev/container.<name>`, `/pod`...);
+//! [`Dump`] writes any message as compact YAML-like text for logs. The
 //! protobuf runtime types the messages are made of ([`MessageField`],
 //! [`Message`], [`EnumOrUnknown`], [`Enum`]) are re-exported here, and the
 //! whole `protobuf` crate as [`crate::protobuf`], so a plugin needs no
@@ -34,6 +35,7 @@ pub mod annotations;
 mod cdi;
 mod consts;
 mod device;
+pub mod dump;
 mod env;
 mod event;
 pub mod fixtures;
@@ -58,6 +60,7 @@ pub use consts::{
     DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,
     PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,
 };
+pub use dump::Dump;
 pub use env::{from_env_strings, to_env_strings};
 #[cfg(test)]
 pub(crate) use event::EventFacts;

@@ -100,7 +100,7 @@ fn launched_logger_writes_to_the_log_file_named_in_its_configuration() {
         thread::sleep(Duration::from_millis(20));
     };
     assert!(text.contains("RunPodSandbox"), "log file:\n{text}");
-    assert!(text.contains("name: \"launched-pod\""), "log file:\n{text}");
+    assert!(text.contains("  name: launched-pod\n"), "log file:\n{text}");
     p.close();
     let _ = std::fs::remove_dir_all(dir);
 }

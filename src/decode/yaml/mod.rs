@@ -10,6 +10,7 @@
 //! scalars ([`resolve`]), and a later duplicate key replacing an earlier one.
 
 mod compose;
+mod guards;
 mod resolve;
 
 use std::rc::Rc;
@@ -42,7 +43,16 @@ pub(crate) enum Go {
     Map(Vec<(Go, Go)>),
 }
 
-pub(crate) use compose::{COLON_BEFORE_FLOW_INDICATOR, TAG_FLOW_CHARACTER};
+/// What a tag may contain differs: yaml.v2 (an older libyaml) takes `,`,
+/// `[` and `]` into a tag, libyaml-safer ends the tag there. Such a tag is
+/// refused, with this message.
+pub(crate) const TAG_FLOW_CHARACTER: &str = "a tag cannot contain ',', '[' or ']'";
+
+/// libyaml refuses a plain scalar with `:` right before a flow indicator
+/// inside a flow collection (`[a:]`), where yaml.v2 keeps the `:` in the
+/// scalar. Such a scalar is refused, with this message.
+pub(crate) const COLON_BEFORE_FLOW_INDICATOR: &str =
+    "':' right before ',', '[', ']', '{', '}' or '?' in a flow collection";
 
 /// A yaml.v2 error: the text after `yaml: `.
 #[derive(Debug)]
