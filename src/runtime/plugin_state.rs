@@ -140,11 +140,13 @@ impl PluginState {
     }
 
     /// Kills a launched plugin (SIGKILL) and reaps it, without waiting
-    /// long for a process that does not die (see [`kill_and_reap`]).
+    /// long for a process that does not die (see [`kill_and_reap`]). A
+    /// concurrent caller waits until that is done, so that when either
+    /// returns the process is gone or handed to its reaper.
     pub(crate) fn kill_child(&self) {
-        let child = lock(&self.child).take();
-        if let Some(child) = child {
-            kill_and_reap(child, &self.name);
+        let mut child = lock(&self.child);
+        if let Some(c) = child.take() {
+            kill_and_reap(c, &self.name);
         }
     }
 }

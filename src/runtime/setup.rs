@@ -47,11 +47,19 @@ pub(crate) fn start(
             Err(e)
         }
         Outcome::Failed(e) => {
-            if let Some(l) = launched {
-                kill_and_reap(l.child, &l.id.full_name());
-            }
-            if matches!(e, Error::DeadlineExceeded { .. }) {
-                log::warn!("a plugin did not register within {timeout:?}");
+            let timed_out = matches!(e, Error::DeadlineExceeded { .. });
+            match launched {
+                Some(l) => {
+                    let name = l.id.full_name();
+                    if timed_out {
+                        log::warn!("plugin {name} did not register within {timeout:?}");
+                    }
+                    kill_and_reap(l.child, &name);
+                }
+                None if timed_out => {
+                    log::warn!("a plugin connection did not register within {timeout:?}")
+                }
+                None => {}
             }
             Err(e)
         }
