@@ -16,7 +16,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `pb`, `locking`, `socket`, `proto` (generated code) |
+//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `event_table` (the one table of events), `pb`, `locking`, `socket`, `proto` (generated code) |
 //! | 1 | `api` (with `api::fixtures`), `decode` (Go-compatible decoding of annotations and configs) |
 //! | 2 | `mux`, `ttrpc` (`ttrpc` may use `mux`, not the reverse) |
 //! | 3 | `stub`, `runtime`, `logging`, `logging_config` |
