@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -123,7 +124,18 @@ impl Acceptor {
         let s = shared.clone();
         let thread = thread::Builder::new()
             .name("nri-accept".into())
-            .spawn(move || run(&s, &host, &listener, &path))
+            .spawn(move || {
+                let ran = catch_unwind(AssertUnwindSafe(|| run(&s, &host, &listener, &path)));
+                if ran.is_err() {
+                    log::error!(
+                        "the plugin acceptor on {} failed; it accepts no more",
+                        path.display()
+                    );
+                }
+                // Whatever ended the thread, nobody waits for it in vain.
+                lock(&s.table).stopped = true;
+                s.queued.notify_all();
+            })
             .map_err(|e| Error::io("cannot start the plugin acceptor thread", e))?;
         Ok(Acceptor {
             shared,
