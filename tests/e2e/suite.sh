@@ -282,5 +282,6 @@ check_log_no_nri_error
 check_log_no_deprecation
 check_log_nri_version
 check_nri_log_sample
+. "$HERE/scenarios_ports.sh"
 # Every check ran (whatever it found): the results are in $RESULTS.
 exit 0

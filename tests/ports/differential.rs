@@ -36,6 +36,8 @@ mod ulimit_adjuster;
 mod decode;
 #[path = "hooks.rs"]
 mod hooks;
+#[path = "samples.rs"]
+mod samples;
 
 /// A deliberate difference from the Go plugin: the Go result that allows
 /// it, and the error the Rust port must give instead.
@@ -514,6 +516,7 @@ fn ported_plugins_do_what_the_go_plugins_do_on_every_generated_case() {
         match str_of(field(&case, "plugin")) {
             "hook-injector" => hooks::check_hook_case(&case, &mut tally),
             "decode" => decode::check_decode_case(line, &mut tally),
+            p if samples::PLUGINS.contains(&p) => samples::check_sample_case(&case, &mut tally),
             _ => check_annotation_case(&case, &mut tally),
         }
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Differential check of the ported example plugins (device-injector, its
-# NRI v0.10-v0.12 kinds included, ulimit-adjuster, hook-injector) against
-# the Go libraries the Go plugins use (sigs.k8s.io/yaml, Go's NRI API,
-# go.podman.io/common/pkg/hooks), and of nri::decode against
+# NRI v0.10-v0.12 kinds included, ulimit-adjuster, hook-injector;
+# network-device-injector, rdt, writable-cgroups, network-logger and differ:
+# tests/ports/samples.rs) against the Go libraries the Go plugins use
+# (sigs.k8s.io/yaml, Go's NRI API, go.podman.io/common/pkg/hooks,
+# moby/sys/mountinfo, r3labs/diff), and of nri::decode against
 # sigs.k8s.io/yaml: the Go oracle in
 # tests/ports/oracle generates inputs and records the Go outcome, then the
 # `ports` test runs the same inputs through the Rust examples and the

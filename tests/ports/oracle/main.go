@@ -129,6 +129,7 @@ func main() {
 		c.ID = i
 		emit(c)
 	}
+	samples(*seed+10, *cases, emit)
 	fmt.Fprintf(os.Stderr, "oracle: seed %d: %d device-injector (+%d of the NRI v0.10-v0.12 kinds, +%d written out), %d ulimit-adjuster, %d hook-injector cases (%d containers), %d decode cases (%d written out)\n",
 		*seed, counts["device-injector"], *linuxCases, linuxEdgeCount, counts["ulimit-adjuster"], counts["hook-injector"], queries, edges+*cases, edges)
 }

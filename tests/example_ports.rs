@@ -1,0 +1,203 @@
+//! The ports of upstream's network-device-injector, network-logger, rdt,
+//! writable-cgroups and differ samples, driven through `nri::runtime` as a
+//! runtime would: annotations, configuration and pods in; adjustments,
+//! moved network devices and log lines out.
+//!
+//! Each example keeps its plugin in `examples/<name>/plugin.rs` (and the
+//! modules beside it); this file includes them and runs each plugin
+//! in-process over a socket pair, or launches the built example binary.
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use nri::runtime::{PluginHandle, Runtime};
+use nri::stub::{Plugin, Stub};
+use nri::Error;
+
+// The examples' modules, at the crate root as in each example's main.rs
+// (their plugin.rs finds its siblings through `super::`).
+#[allow(dead_code)]
+#[path = "../examples/differ/plugin.rs"]
+mod differ;
+#[allow(dead_code)]
+#[path = "../examples/differ/godiff.rs"]
+mod godiff;
+#[allow(dead_code)]
+#[path = "../examples/differ/gotree.rs"]
+mod gotree;
+#[allow(dead_code)]
+#[path = "../examples/network-device-injector/hostdev.rs"]
+mod hostdev;
+#[allow(dead_code)]
+#[path = "../examples/writable-cgroups/mountinfo.rs"]
+mod mountinfo;
+#[allow(dead_code)]
+#[path = "../examples/network-device-injector/netlink.rs"]
+mod netlink;
+#[allow(dead_code)]
+#[path = "../examples/network-device-injector/plugin.rs"]
+mod network_device_injector;
+#[allow(dead_code)]
+#[path = "../examples/network-logger/plugin.rs"]
+mod network_logger;
+#[allow(dead_code)]
+#[path = "../examples/differ/prototext.rs"]
+mod prototext;
+#[allow(dead_code)]
+#[path = "../examples/rdt/plugin.rs"]
+mod rdt;
+#[allow(dead_code)]
+#[path = "../examples/writable-cgroups/plugin.rs"]
+mod writable_cgroups;
+#[allow(dead_code)]
+#[path = "../examples/differ/yamldiff.rs"]
+mod yamldiff;
+
+#[path = "example_ports/deploy_tests.rs"]
+mod deploy_tests;
+#[path = "example_ports/differ_tests.rs"]
+mod differ_tests;
+#[path = "example_ports/netns.rs"]
+mod netns;
+#[path = "example_ports/network_device_injector_tests.rs"]
+mod network_device_injector_tests;
+#[path = "example_ports/network_logger_tests.rs"]
+mod network_logger_tests;
+#[path = "example_ports/rdt_tests.rs"]
+mod rdt_tests;
+#[path = "example_ports/writable_cgroups_tests.rs"]
+mod writable_cgroups_tests;
+
+/// Upper bound of any wait in these tests.
+const STEP: Duration = Duration::from_secs(5);
+
+/// A plugin served by its stub on a thread, connected to a runtime.
+struct Running {
+    handle: PluginHandle,
+    stub: Stub,
+    thread: Option<JoinHandle<nri::Result<()>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stub.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = PluginHandle;
+    fn deref(&self) -> &PluginHandle {
+        &self.handle
+    }
+}
+
+/// Connects `plugin` as `idx-name` to `runtime` over a socket pair.
+fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Running {
+    let (runtime_end, plugin_end) = UnixStream::pair().expect("socket pair");
+    let stub = Stub::builder(plugin)
+        .plugin_name(name)
+        .plugin_index(idx)
+        .connection(plugin_end)
+        .build()
+        .expect("stub builds");
+    let serving = stub.clone();
+    let thread = thread::spawn(move || serving.run());
+    let handle = runtime
+        .accept_stream(runtime_end)
+        .expect("plugin registers, configures and synchronizes");
+    Running {
+        handle,
+        stub,
+        thread: Some(thread),
+    }
+}
+
+/// The message of a plugin's error status.
+fn status_message(err: Error) -> String {
+    match err {
+        Error::Status { message, .. } => message,
+        other => panic!("expected an error status from the plugin, got {other}"),
+    }
+}
+
+/// Lines collected from a plugin.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn push(&self, line: &str) {
+        self.0.lock().unwrap().push(line.to_string());
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A fresh temporary directory.
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nri-example-ports-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The path of an example binary, built for these tests (see
+/// `tests/examples.rs`, which does the same for the other examples):
+/// `NRI_EXAMPLE_BIN_DIR` if set, else a nested `cargo build` into
+/// `<target>/example-bins`.
+fn example_binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("NRI_EXAMPLE_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(
+            path.is_file(),
+            "NRI_EXAMPLE_BIN_DIR has no {}",
+            path.display()
+        );
+        return path;
+    }
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .ok_or("cannot find the target directory")?;
+        let target_dir = target.join("example-bins");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--offline"])
+            .env("CARGO_TARGET_DIR", &target_dir);
+        for example in PROCESS_EXAMPLES {
+            cmd.args(["--example", example]);
+        }
+        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo build of the examples failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(target_dir.join("debug").join("examples"))
+    });
+    match dir {
+        Ok(dir) => dir.join(name),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The examples these tests run as processes.
+const PROCESS_EXAMPLES: [&str; 3] = ["network-logger", "writable-cgroups", "differ"];
