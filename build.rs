@@ -24,6 +24,9 @@ mod dump_gen;
 #[path = "build/proto_reader.rs"]
 mod proto_reader;
 
+#[path = "build/cost_table.rs"]
+mod cost_table;
+
 use std::path::Path;
 
 use proto_reader::{Kind, ProtoFile};
@@ -47,12 +50,24 @@ fn main() {
             panic!("documenting {generated} from {proto}: {e}");
         }
     }
+    // How the messages are stored once decoded, for the memory bounds of
+    // decoded requests (src/pb/cost.rs).
+    if let Err(e) = generate_cost_table(Path::new(PROTOS[0].0), &out.join("cost_table.rs")) {
+        panic!("generating cost_table.rs from {}: {e}", PROTOS[0].0);
+    }
     // The messages' Dump implementations (src/api/dump.rs).
     if let Err(e) = generate_dump(Path::new(PROTOS[0].0), &out.join("dump.rs")) {
         panic!("generating dump.rs from {}: {e}", PROTOS[0].0);
     }
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=build");
+}
+
+/// Writes the decoded-memory table of the messages of `proto` to `out`.
+fn generate_cost_table(proto: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(proto).map_err(|e| format!("cannot read: {e}"))?;
+    let code = cost_table::table(&proto_reader::parse(&text)?, "crate::proto::nri")?;
+    std::fs::write(out, code).map_err(|e| format!("cannot write: {e}"))
 }
 
 /// Writes the `Dump` implementations of the messages of `proto` to `out`.

@@ -324,24 +324,50 @@ fn status_of(err: &nri::Error) -> (Code, &str) {
 fn a_synchronize_state_over_the_bound_is_refused_and_the_next_one_works() {
     let p = Arc::new(Recorder::default());
     let big: Vec<Container> = (0..400).map(|i| ctr(&format!("big-{i}"))).collect();
+    // What the first chunk can hold in memory: its bytes, and per item an
+    // index entry and its decoded form (the bound counts both, see
+    // StubBuilder::max_sync_state_bytes).
+    let first_pod = pod("p");
+    let per_item = |bytes: &[u8], size: usize, decoded: u64| {
+        bytes.len() as u64 + 3 * 12 + 2 * size as u64 + decoded
+    };
     let first = SynchronizeRequest {
-        pods: vec![pod("p")],
+        pods: vec![first_pod.clone()],
         containers: big[..200].to_vec(),
         more: true,
         ..Default::default()
     }
-    .compute_size() as usize;
-    let bound = first + first / 2;
+    .compute_size() as u64
+        + big[..200]
+            .iter()
+            .map(|c| {
+                let b = c.write_to_bytes().unwrap();
+                let d = nri::ttrpc::decoded_size_bound::<Container>(&b).unwrap();
+                per_item(&b, std::mem::size_of::<Container>(), d)
+            })
+            .sum::<u64>()
+        + {
+            let b = first_pod.write_to_bytes().unwrap();
+            let d = nri::ttrpc::decoded_size_bound::<PodSandbox>(&b).unwrap();
+            per_item(&b, std::mem::size_of::<PodSandbox>(), d)
+        };
+    let bound = (first + first / 2) as usize;
     let (stub, rt) = started_with(p.clone(), OnRegister::Accept, false, |b| {
         b.max_sync_state_bytes(bound)
     });
     // The first chunk fits; the second takes the state over the bound.
+    // Its bytes fit, and it is answered; its items' decoded forms are
+    // charged after that reply, so the chunk after it is refused.
     let resp = rt
         .synchronize(vec![pod("p")], big[..200].to_vec(), true)
         .unwrap();
     assert!(resp.more);
-    let err = rt
+    let resp = rt
         .synchronize(Vec::new(), big[200..].to_vec(), true)
+        .unwrap();
+    assert!(resp.more);
+    let err = rt
+        .synchronize(Vec::new(), vec![ctr("last")], false)
         .unwrap_err();
     let (code, message) = status_of(&err);
     assert_eq!(code, Code::ResourceExhausted, "{err}");

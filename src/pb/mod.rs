@@ -12,10 +12,8 @@
 //!   going through a generated message (a reply framed around its payload,
 //!   a request envelope whose payload stays in its frame, a Synchronize
 //!   request scanned without decoding its items).
-//! - [`heap`]: an upper bound of the heap memory a message value holds,
-//!   for budgets that count bytes held rather than items.
 
-pub(crate) mod heap;
+pub(crate) mod cost;
 pub(crate) mod wire;
 
 use protobuf::{CodedInputStream, Message};

@@ -238,6 +238,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// How many bytes have been read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// True once every byte has been read.
     pub(crate) fn at_end(&self) -> bool {
         self.pos == self.buf.len()

@@ -3,18 +3,24 @@
 //!
 //! A plugin decides what its `UpdateContainers` requests carry: a 1 MiB
 //! container id costs 1 MiB for as long as the update is kept. So the
-//! record counts what it holds in bytes, not in updates: each update is
-//! kept as a compact copy (no spare capacity a peer's encoding could leave
-//! behind) and counted with [`heap_bytes`](crate::pb::heap::heap_bytes),
-//! and the record's own slots are counted too. Over the budget, or over
-//! [`MAX_RECORDED_UPDATES`] updates, the oldest are dropped; an update
-//! larger than the whole budget is not recorded at all.
+//! record counts what it holds in bytes, not in updates. Each update is
+//! kept as decoded afresh from its own encoding, and counted with the
+//! crate's cost model of decoded messages (`pb::cost`), which bounds what a
+//! value decoded from given bytes holds, spare capacity of its vectors and
+//! allocator overhead included; a value a peer sent is not kept as it came,
+//! since an encoding of its choice (a packed field of overlong varints, say)
+//! can leave the decoder's buffers larger than the value. The record's own
+//! slots are counted too. Over the budget, or over [`MAX_RECORDED_UPDATES`]
+//! updates, the oldest are dropped; an update larger than the whole budget
+//! is not recorded at all.
 
 use std::collections::VecDeque;
 use std::mem::size_of;
 
+use protobuf::Message;
+
 use crate::api::ContainerUpdate;
-use crate::pb::heap::{alloc, compact};
+use crate::pb::cost::{alloc, model_of};
 
 /// How many unsolicited updates a [`PluginHandle`](super::PluginHandle)
 /// records at most; older ones are dropped first. The record is bounded in
@@ -33,7 +39,16 @@ type Entry = (ContainerUpdate, usize);
 /// What the slots of `n` entries may take: twice the slots, at least 8
 /// (a `VecDeque` grows by doubling; the record gives back what is more).
 fn slots_bytes(n: usize) -> usize {
-    alloc(2 * n.max(4) * size_of::<Entry>())
+    alloc(2 * n.max(4) * size_of::<Entry>()) as usize
+}
+
+/// A copy of `u` decoded from its encoding, and an upper bound of the heap
+/// it holds; `None` for an update that cannot be encoded or bounded.
+fn compact(u: &ContainerUpdate) -> Option<(ContainerUpdate, usize)> {
+    let bytes = u.write_to_bytes().ok()?;
+    let heap = model_of::<ContainerUpdate>()?.cost(&bytes).ok()?;
+    let copy = crate::pb::decode::<ContainerUpdate>(&bytes).ok()?;
+    Some((copy, usize::try_from(heap).unwrap_or(usize::MAX)))
 }
 
 /// Recorded updates, oldest first, within a byte budget.
@@ -51,7 +66,8 @@ pub(crate) struct RecordedUpdates {
 pub(crate) struct Dropped {
     /// Older updates dropped to make room.
     pub(crate) oldest: usize,
-    /// New updates not recorded: each alone is over the budget.
+    /// New updates not recorded: each alone is over the budget (or could
+    /// not be bounded).
     pub(crate) too_large: usize,
 }
 
@@ -68,7 +84,7 @@ impl RecordedUpdates {
     /// Bytes the record holds: the updates and its slots.
     pub(crate) fn bytes(&self) -> usize {
         self.held
-            .saturating_add(alloc(self.entries.capacity() * size_of::<Entry>()))
+            .saturating_add(alloc(self.entries.capacity() * size_of::<Entry>()) as usize)
     }
 
     /// How many updates are recorded.
@@ -81,7 +97,10 @@ impl RecordedUpdates {
     pub(crate) fn record(&mut self, updates: &[ContainerUpdate]) -> Dropped {
         let mut dropped = Dropped::default();
         for u in updates {
-            let (copy, bytes) = compact(u);
+            let Some((copy, bytes)) = compact(u) else {
+                dropped.too_large += 1;
+                continue;
+            };
             if bytes.saturating_add(slots_bytes(1)) > self.max_bytes {
                 dropped.too_large += 1;
                 continue;

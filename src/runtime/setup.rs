@@ -14,6 +14,7 @@ use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
 use crate::ttrpc::{ConnectionBuilder, ConnectionOptions, Framing};
 use crate::{Error, Result};
 
+use super::encoding::{decode_reply, EncodeRequest};
 use super::handle::{PluginHandle, Registered};
 use super::host_state::HostState;
 use super::launch::kill_and_reap;
@@ -160,13 +161,18 @@ pub(crate) fn finish(
         ..Default::default()
     };
     let configure = rpc::CONFIGURE;
-    let reply: ConfigureResponse = client
-        .call(
-            configure.service,
-            configure.method,
-            &req,
-            Some(settings.request_timeout),
-        )
+    let reply: ConfigureResponse = req
+        .encode()
+        .and_then(|payload| {
+            client.call_raw(
+                configure.service,
+                configure.method,
+                payload,
+                Some(settings.request_timeout),
+                Vec::new(),
+            )
+        })
+        .and_then(|out| decode_reply(configure, &out))
         .map_err(|e| {
             log::warn!("failed to configure plugin {name}: {e}");
             fail(e)

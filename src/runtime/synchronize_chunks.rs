@@ -144,7 +144,8 @@ fn more_len(more: bool) -> usize {
 }
 
 /// Encodes `SynchronizeRequest{pods, containers, more}` from
-/// borrowed slices; `len` is its precomputed length.
+/// borrowed slices; `len` is its precomputed length, from [`field_len`] of
+/// every object (which leaves each object's size cached in it).
 fn encode_chunk(
     pods: &[PodSandbox],
     ctrs: &[Container],
@@ -153,14 +154,18 @@ fn encode_chunk(
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len);
     let mut os = protobuf::CodedOutputStream::vec(&mut out);
+    // Every object's size was computed (and cached in it) by `field_len`:
+    // write with the cached sizes instead of computing them again.
     let res = (|| {
         for p in pods {
             os.write_tag(FIELD_PODS, protobuf::rt::WireType::LengthDelimited)?;
-            os.write_message_no_tag(p)?;
+            os.write_raw_varint32(p.cached_size())?;
+            p.write_to_with_cached_sizes(&mut os)?;
         }
         for c in ctrs {
             os.write_tag(FIELD_CONTAINERS, protobuf::rt::WireType::LengthDelimited)?;
-            os.write_message_no_tag(c)?;
+            os.write_raw_varint32(c.cached_size())?;
+            c.write_to_with_cached_sizes(&mut os)?;
         }
         if more {
             os.write_bool(FIELD_MORE, true)?;
@@ -173,6 +178,12 @@ fn encode_chunk(
         message: SynchronizeRequest::NAME,
         source: e,
     })?;
+    if out.len() != len {
+        return Err(Error::Protocol(format!(
+            "the Synchronize chunk encoded to {} bytes, not the {len} its objects' sizes add up to",
+            out.len()
+        )));
+    }
     Ok(out)
 }
 

@@ -58,7 +58,8 @@ pub struct StubBuilder {
     collect_stats: bool,
 }
 
-/// Default bound on the encoded Synchronize state the stub collects.
+/// Default bound on the memory the Synchronize state the stub collects can
+/// hold (see [`StubBuilder::max_sync_state_bytes`]).
 pub const DEFAULT_MAX_SYNC_STATE_BYTES: usize = 256 << 20;
 
 impl std::fmt::Debug for StubBuilder {
@@ -232,9 +233,13 @@ impl StubBuilder {
         self
     }
 
-    /// Bounds the encoded Synchronize state collected across chunks (default
-    /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 100,000 typical
-    /// containers). A larger state is refused with RESOURCE_EXHAUSTED.
+    /// Bounds the memory the Synchronize state can hold (default
+    /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 17,000 containers
+    /// like the benchmark's, of 2 KB encoded each). What counts is what the state holds once the handler
+    /// has decoded all of it: the received chunks, the index of their items
+    /// and an upper bound of every item's decoded form, computed from its
+    /// bytes as they arrive. A larger state is refused with
+    /// RESOURCE_EXHAUSTED, as soon as a chunk takes it over the bound.
     pub fn max_sync_state_bytes(mut self, bytes: usize) -> Self {
         self.max_synchronize_bytes = bytes;
         self

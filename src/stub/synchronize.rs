@@ -6,32 +6,39 @@ use crate::ttrpc::{encode_result, Code, Status};
 
 use super::handling::Call;
 use super::stats::{LifecycleRequest, Slot};
-use super::synchronize_state::scan_chunk;
+use super::synchronize_state::Refused;
 
 const SYNCHRONIZE: LifecycleRequest = LifecycleRequest::Synchronize;
 
 /// Serves one chunk of Synchronize, taken encoded and by value.
 pub(super) fn synchronize(call: &Call<'_>, chunk: Vec<u8>) -> Result<Vec<u8>, Status> {
     let method = rpc::SYNCHRONIZE.method;
-    let scan = scan_chunk(&chunk).map_err(|e| Status::new(Code::Internal, e.to_string()))?;
     let collected = call
         .stub
         .inner
         .synchronize
-        .push(chunk, scan)
-        .map_err(|over| {
-            Status::new(
+        .push(chunk)
+        .map_err(|refused| match refused {
+            Refused::Malformed(e) => Status::new(Code::Internal, e.to_string()),
+            Refused::Over(over) => Status::new(
                 Code::ResourceExhausted,
                 format!(
-                "plugin {}: the Synchronize state exceeds {} bytes ({} held, a chunk of {} more)",
-                call.stub.name(),
-                over.max,
-                over.held,
-                over.chunk
+                    "plugin {}: the Synchronize state would hold more than {} bytes in memory \
+                     (received chunks, their index and the decoded items; {} held before a chunk \
+                     of {} bytes)",
+                    call.stub.name(),
+                    over.max,
+                    over.held,
+                    over.chunk
+                ),
             ),
-            )
         })?;
     let Some(state) = collected else {
+        // Charge the decoded forms of this chunk's items once the reply is
+        // out, while the runtime prepares the next chunk.
+        let inner = call.stub.inner.clone();
+        call.rc
+            .after_reply(move || inner.synchronize.charge_decoded());
         let more = SynchronizeResponse {
             more: true,
             ..Default::default()

@@ -18,6 +18,7 @@ use protobuf::Message;
 use crate::api::{Container, PodSandbox};
 use crate::error::{Error, Result};
 use crate::locking::lock;
+use crate::pb::cost::{max_per_wire_byte, model_of, CostModel};
 use crate::pb::wire::{self, Reader, WireError, WireType};
 
 /// Field numbers of `SynchronizeRequest`.
@@ -199,58 +200,183 @@ impl fmt::Debug for SyncState {
     }
 }
 
-/// The chunks of a Synchronize received so far on the current connection,
-/// within a bound on their bytes.
+/// Collects the chunks of one Synchronize, within a bound of the memory
+/// the state can hold: the received chunks, the index of their items, and
+/// the decoded form of every item (bounded from its bytes, see
+/// [`crate::ttrpc::decoded_size_bound`]), since the plugin may decode all
+/// of it while it still holds the chunks ([`SyncState::decode`]).
+///
+/// A chunk's bytes and index are charged as it arrives, item by item, so a
+/// chunk that takes the state over is refused before the rest of it is
+/// looked at. The decoded forms exist only once the handler runs, so their
+/// walk can wait: [`ChunkCollector::charge_decoded`] walks the chunks taken
+/// so far, run after the reply to an intermediate chunk (while the runtime
+/// prepares the next one), and the last chunk walks whatever is left before
+/// the handler is called. A state found over the bound then is dropped, and
+/// the next chunk (or the last one) refused.
 pub(super) struct ChunkCollector {
-    held: Mutex<Option<SyncState>>,
+    held: Mutex<Collected>,
     max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Collected {
+    state: Option<SyncState>,
+    /// What the state can hold in memory, as charged so far.
+    bytes: u64,
+    /// Chunks whose items' decoded forms are charged.
+    walked: usize,
+    /// The state went over the bound when its decoded forms were charged.
+    over: Option<OverBound>,
 }
 
 /// A chunk that would take the collected state over its bound.
 #[derive(Debug)]
 pub(super) struct OverBound {
-    /// Bytes held before the chunk (now dropped).
-    pub(super) held: usize,
-    /// The chunk's bytes.
+    /// Bytes charged before the chunk (now dropped).
+    pub(super) held: u64,
+    /// The chunk's encoded bytes.
     pub(super) chunk: usize,
     /// The bound.
     pub(super) max: usize,
 }
 
+/// Why a chunk was not taken.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// Its top-level framing is broken.
+    Malformed(Error),
+    /// It would take the state over the bound.
+    Over(OverBound),
+}
+
+/// What an item's place in the index can cost: its span in the state and
+/// its position while the chunk is scanned, each in a vector that doubles
+/// (three times, counting both blocks while it grows).
+const INDEX_COST: u64 = 3 * (std::mem::size_of::<Span>() + 2 * std::mem::size_of::<u32>()) as u64;
+
+/// What one item's decoded form can cost: a slot in a vector of decoded
+/// items (three times, counting both blocks while it grows) and what its
+/// fields hold, by `model` (the item type's cost model).
+fn decoded_cost<M: Message>(model: Option<&CostModel>, bytes: &[u8]) -> u64 {
+    let heap = model
+        .and_then(|m| m.cost(bytes).ok())
+        // Bytes that do not decode fail when decoded; until then the
+        // decoder holds at most the bound per wire byte.
+        .unwrap_or_else(|| (bytes.len() as u64).saturating_mul(max_per_wire_byte()));
+    3 * std::mem::size_of::<M>() as u64 + heap
+}
+
 impl ChunkCollector {
     pub(super) fn new(max_bytes: usize) -> ChunkCollector {
         ChunkCollector {
-            held: Mutex::new(None),
+            held: Mutex::new(Collected::default()),
             max_bytes,
         }
     }
 
     /// Forgets what a previous connection sent.
     pub(super) fn reset(&self) {
-        lock(&self.held).take();
+        *lock(&self.held) = Collected::default();
     }
 
     /// Adds one chunk; gives the whole state once the chunk is the last
-    /// (`scan.more` unset). A chunk over the bound drops everything.
-    pub(super) fn push(
-        &self,
-        chunk: Vec<u8>,
-        scan: Scan,
-    ) -> std::result::Result<Option<SyncState>, OverBound> {
+    /// (its `more` unset), with every item charged. A chunk that would take
+    /// the state over the bound drops everything.
+    pub(super) fn push(&self, chunk: Vec<u8>) -> std::result::Result<Option<SyncState>, Refused> {
         let mut held = lock(&self.held);
-        let bytes = held.as_ref().map_or(0, SyncState::encoded_len);
-        if bytes.saturating_add(chunk.len()) > self.max_bytes {
-            held.take();
-            return Err(OverBound {
-                held: bytes,
-                chunk: chunk.len(),
+        let max = self.max_bytes as u64;
+        let over = |held: &mut Collected, before: u64, chunk: usize| {
+            *held = Collected::default();
+            Refused::Over(OverBound {
+                held: before,
+                chunk,
                 max: self.max_bytes,
-            });
+            })
+        };
+        if let Some(o) = held.over.take() {
+            *held = Collected::default();
+            return Err(Refused::Over(o));
         }
+        let before = held.bytes;
+        let mut charged = before.saturating_add(chunk.capacity() as u64);
+        if charged > max {
+            return Err(over(&mut held, before, chunk.len()));
+        }
+        let scan = scan_chunk_with(&chunk, |_, _| {
+            charged = charged.saturating_add(INDEX_COST);
+            charged <= max
+        });
+        let scan = match scan {
+            Ok(Some(scan)) => scan,
+            Ok(None) => return Err(over(&mut held, before, chunk.len())),
+            Err(e) => return Err(Refused::Malformed(e)),
+        };
+        held.bytes = charged;
         let more = scan.more;
-        held.get_or_insert_with(SyncState::default)
+        let len = chunk.len();
+        held.state
+            .get_or_insert_with(SyncState::default)
             .push_chunk(chunk, scan);
-        Ok(if more { None } else { held.take() })
+        if more {
+            return Ok(None);
+        }
+        self.walk(&mut held, len);
+        if let Some(o) = held.over.take() {
+            *held = Collected::default();
+            return Err(Refused::Over(o));
+        }
+        let state = held.state.take();
+        *held = Collected::default();
+        Ok(state)
+    }
+
+    /// Charges the decoded forms of the items of the chunks taken so far
+    /// (see the type's docs).
+    pub(super) fn charge_decoded(&self) {
+        let mut held = lock(&self.held);
+        self.walk(&mut held, 0);
+    }
+
+    fn walk(&self, held: &mut Collected, chunk_len: usize) {
+        let max = self.max_bytes as u64;
+        let Some(state) = &held.state else { return };
+        let from = held.walked as u32;
+        let mut charged = held.bytes;
+        let mut within = true;
+        let (pod_model, ctr_model) = (model_of::<PodSandbox>(), model_of::<Container>());
+        for (spans, pods) in [(&state.pods, true), (&state.containers, false)] {
+            let first = spans.partition_point(|s| s.chunk < from);
+            for s in &spans[first..] {
+                let item = &state.chunks[s.chunk as usize][s.start as usize..s.end as usize];
+                charged = charged.saturating_add(if pods {
+                    decoded_cost::<PodSandbox>(pod_model.as_ref(), item)
+                } else {
+                    decoded_cost::<Container>(ctr_model.as_ref(), item)
+                });
+                if charged > max {
+                    within = false;
+                    break;
+                }
+            }
+            if !within {
+                break;
+            }
+        }
+        if within {
+            held.walked = state.chunks.len();
+            held.bytes = charged;
+        } else {
+            let before = held.bytes;
+            *held = Collected {
+                over: Some(OverBound {
+                    held: before,
+                    chunk: chunk_len,
+                    max: self.max_bytes,
+                }),
+                ..Default::default()
+            };
+        }
     }
 }
 
@@ -310,6 +436,13 @@ pub(crate) struct Scan {
 /// an unexpected wire type, are skipped, as the protobuf decoders (Go's and
 /// Rust's) do.
 pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
+    scan_chunk_with(buf, |_, _| true).map(|scan| scan.unwrap_or_default())
+}
+
+/// Like [`scan_chunk`], asking `take` about every item found (its field
+/// number and bytes) before it is indexed; `Ok(None)` as soon as `take`
+/// says no.
+fn scan_chunk_with(buf: &[u8], mut take: impl FnMut(u32, &[u8]) -> bool) -> Result<Option<Scan>> {
     let bad = |at: usize, what: &dyn std::fmt::Display| {
         Error::Protocol(format!(
             "malformed SynchronizeRequest at byte {at} of {}: {what}",
@@ -332,6 +465,9 @@ pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
             }
             (FIELD_PODS | FIELD_CONTAINERS, WireType::Len) => {
                 let range = r.read_len_range(tag).map_err(wire_error)?;
+                if !take(tag.field, &buf[range.clone()]) {
+                    return Ok(None);
+                }
                 // Within the 4 GiB checked above.
                 let span = (range.start as u32, range.end as u32);
                 if tag.field == FIELD_PODS {
@@ -343,7 +479,7 @@ pub(crate) fn scan_chunk(buf: &[u8]) -> Result<Scan> {
             _ => r.skip(tag).map_err(wire_error)?,
         }
     }
-    Ok(scan)
+    Ok(Some(scan))
 }
 
 fn encode_all<M: Message>(items: &[M]) -> Result<Vec<Vec<u8>>> {
@@ -538,5 +674,91 @@ mod tests {
         );
         assert!(state.decode().is_err());
         assert!(state.into_decoded().is_err());
+    }
+
+    fn chunk(pods: &[PodSandbox], containers: &[Container], more: bool) -> Vec<u8> {
+        SynchronizeRequest {
+            pods: pods.to_vec(),
+            containers: containers.to_vec(),
+            more,
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_collector_charges_chunks_index_and_decoded_items() {
+        let (pods, containers) = sample(50);
+        let (a, b) = (
+            chunk(&pods[..25], &containers[..50], true),
+            chunk(&pods[25..], &containers[50..], false),
+        );
+        let encoded = (a.capacity() + b.capacity()) as u64;
+        let (pm, cm) = (model_of::<PodSandbox>(), model_of::<Container>());
+        let decoded: u64 = pods
+            .iter()
+            .map(|p| {
+                INDEX_COST + decoded_cost::<PodSandbox>(pm.as_ref(), &p.write_to_bytes().unwrap())
+            })
+            .chain(containers.iter().map(|c| {
+                INDEX_COST + decoded_cost::<Container>(cm.as_ref(), &c.write_to_bytes().unwrap())
+            }))
+            .sum();
+        let needed = (encoded + decoded) as usize;
+        // Just enough: both chunks are taken and the state comes out whole.
+        let c = ChunkCollector::new(needed);
+        assert!(c.push(a.clone()).unwrap().is_none());
+        let state = c.push(b.clone()).unwrap().expect("the last chunk");
+        assert_eq!((state.pod_count(), state.container_count()), (50, 100));
+        // One byte less: the second chunk is refused and everything dropped.
+        let c = ChunkCollector::new(needed - 1);
+        assert!(c.push(a.clone()).unwrap().is_none());
+        match c.push(b.clone()) {
+            Err(Refused::Over(o)) => {
+                assert_eq!(o.max, needed - 1);
+                assert!(o.held > 0 && o.held < needed as u64, "{o:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // After the refusal the collector starts afresh.
+        let c2 = c.push(b).unwrap().expect("a one-chunk state");
+        assert_eq!(c2.container_count(), 50);
+    }
+
+    #[test]
+    fn many_tiny_items_are_charged_their_decoded_size() {
+        // 100,000 empty containers: 2 bytes each on the wire, a whole
+        // Container struct each once decoded.
+        let mut buf = Vec::new();
+        for _ in 0..100_000 {
+            buf.extend_from_slice(&[0x12, 0x00]);
+        }
+        let per_item = std::mem::size_of::<Container>() as u64;
+        let c = ChunkCollector::new(8 << 20);
+        match c.push(buf.clone()) {
+            Err(Refused::Over(o)) => assert!(o.held < 8 << 20, "{o:?}"),
+            other => panic!("200 kB of empty containers must be refused: {other:?}"),
+        }
+        let c = ChunkCollector::new((100_000 * 4 * per_item) as usize);
+        let state = c.push(buf.clone()).unwrap().expect("one chunk");
+        assert_eq!(state.container_count(), 100_000);
+        // As an intermediate chunk, its bytes and index fit; the walk after
+        // the reply finds its decoded forms over, and the next chunk is
+        // refused.
+        let mut first = buf;
+        first.extend_from_slice(&[0x18, 0x01]); // more
+        let c = ChunkCollector::new(8 << 20);
+        assert!(c.push(first).unwrap().is_none());
+        c.charge_decoded();
+        match c.push(vec![0x12, 0x00]) {
+            Err(Refused::Over(o)) => assert_eq!(o.max, 8 << 20),
+            other => panic!("the state went over: {other:?}"),
+        }
+        // And the collector starts afresh after that.
+        assert_eq!(
+            c.push(vec![0x12, 0x00]).unwrap().unwrap().container_count(),
+            1
+        );
     }
 }

@@ -8,11 +8,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use protobuf::Message;
 
+use super::decode_budget::DecodeBudget;
 use super::{Code, KeyValue, Status};
 
 /// A method handler: gets the request context and the encoded argument,
@@ -72,6 +73,7 @@ pub(crate) fn encode_result<M: Message>(method: &str, resp: &M) -> Result<Vec<u8
 #[derive(Default)]
 pub struct Services {
     services: HashMap<String, HashMap<String, Method>>,
+    budget: Arc<DecodeBudget>,
 }
 
 impl fmt::Debug for Services {
@@ -117,8 +119,23 @@ impl Services {
             );
     }
 
+    /// Bounds the memory the decoded requests of typed handlers
+    /// ([`Services::add_unary`]) may hold while they are served, all
+    /// methods together (default
+    /// [`DEFAULT_MAX_DECODED_BYTES`](super::DEFAULT_MAX_DECODED_BYTES)). Before a
+    /// request is decoded, the memory its decoded form can hold is bounded
+    /// from its bytes; a request that does not fit in what the requests
+    /// being served leave is refused with RESOURCE_EXHAUSTED.
+    pub fn set_max_decoded_bytes(&mut self, bytes: usize) {
+        self.budget.set_limit(bytes);
+    }
+
     /// Registers a typed unary handler. A payload that does not decode as
-    /// `Req` is answered with INTERNAL, as Go's ttrpc does.
+    /// `Req` is answered with INTERNAL, as Go's ttrpc does; one whose
+    /// decoded form would not fit in the budget of decoded requests (see
+    /// [`Services::set_max_decoded_bytes`]) with RESOURCE_EXHAUSTED. The
+    /// decoded form of a message of the NRI API is bounded from its bytes;
+    /// other message types are charged their encoded size.
     pub fn add_unary<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
     where
         Req: Message,
@@ -126,10 +143,16 @@ impl Services {
         F: Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static,
     {
         let full = format!("{service}/{method}");
+        let budget = self.budget.clone();
+        let model = OnceLock::new();
+
         self.add_method(
             service,
             method,
             Box::new(move |ctx, payload| {
+                let model = model.get_or_init(crate::pb::cost::model_of::<Req>).as_ref();
+                let what = || format!("{full} argument {}", Req::NAME);
+                let _held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
                 let req = crate::pb::decode::<Req>(payload).map_err(|e| {
                     Status::new(
                         Code::Internal,

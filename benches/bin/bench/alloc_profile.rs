@@ -96,6 +96,112 @@ pub fn alloc_profile(args: &Args) {
     let t = Instant::now();
     drop(decoded);
     result("sync_drop_ms", t.elapsed().as_secs_f64() * 1e3);
+    // What the stub charges against max_sync_state_bytes beyond the bytes
+    // it received: the bound of every item's decoded form, computed from
+    // its bytes (the walk the stub makes as each chunk arrives).
+    let (pods, ctrs) = common::state(n);
+    let items: Vec<Vec<u8>> = ctrs
+        .iter()
+        .map(|c| c.write_to_bytes().unwrap_or_else(|e| fail(e)))
+        .collect();
+    let pod_items: Vec<Vec<u8>> = pods
+        .iter()
+        .map(|p| p.write_to_bytes().unwrap_or_else(|e| fail(e)))
+        .collect();
+    let t = Instant::now();
+    let mut bound = 0u64;
+    for b in &items {
+        bound +=
+            nri::ttrpc::decoded_size_bound::<nri::api::Container>(b).unwrap_or_else(|e| fail(e));
+    }
+    for b in &pod_items {
+        bound +=
+            nri::ttrpc::decoded_size_bound::<nri::api::PodSandbox>(b).unwrap_or_else(|e| fail(e));
+    }
+    result("sync_bound_walk_ms", t.elapsed().as_secs_f64() * 1e3);
+    // Where the time of a Synchronize goes besides the plugin: what
+    // nri::runtime does to send the state (size every object once, then
+    // write chunks of at most 4 MiB with the cached sizes), and moving the
+    // bytes through a Unix socket to a reader that copies them out.
+    let t = Instant::now();
+    let sizes: Vec<u32> = ctrs.iter().map(|c| c.compute_size() as u32).collect();
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(4 << 20);
+    for (c, &size) in ctrs.iter().zip(&sizes) {
+        if out.len() + size as usize + 8 > (4 << 20) - 100 {
+            chunks.push(std::mem::replace(&mut out, Vec::with_capacity(4 << 20)));
+        }
+        let mut os = protobuf::CodedOutputStream::vec(&mut out);
+        os.write_tag(2, protobuf::rt::WireType::LengthDelimited)
+            .and_then(|()| os.write_raw_varint32(size))
+            .and_then(|()| c.write_to_with_cached_sizes(&mut os))
+            .and_then(|()| os.flush())
+            .unwrap_or_else(|e| fail(e));
+    }
+    chunks.push(out);
+    result(
+        "sync_runtime_size_encode_ms",
+        t.elapsed().as_secs_f64() * 1e3,
+    );
+    // The same with each object's size computed again as it is written
+    // (what nri::runtime did before it reused the sizes it cut chunks by).
+    let t = Instant::now();
+    let _sizes: Vec<u32> = ctrs.iter().map(|c| c.compute_size() as u32).collect();
+    let mut again: Vec<Vec<u8>> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(4 << 20);
+    for c in ctrs.iter() {
+        if out.len() + c.cached_size() as usize + 8 > (4 << 20) - 100 {
+            again.push(std::mem::replace(&mut out, Vec::with_capacity(4 << 20)));
+        }
+        let mut os = protobuf::CodedOutputStream::vec(&mut out);
+        os.write_tag(2, protobuf::rt::WireType::LengthDelimited)
+            .and_then(|()| os.write_message_no_tag(c))
+            .and_then(|()| os.flush())
+            .unwrap_or_else(|e| fail(e));
+    }
+    again.push(out);
+    result(
+        "sync_runtime_size_twice_encode_ms",
+        t.elapsed().as_secs_f64() * 1e3,
+    );
+    if again != chunks {
+        fail("the two encodings differ");
+    }
+    drop(again);
+    let total: usize = chunks.iter().map(Vec::len).sum();
+    let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap_or_else(|e| fail(e));
+    let t = Instant::now();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut frame = Vec::with_capacity(4 << 20);
+        let mut got = 0usize;
+        while got < total {
+            let n = b.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            frame.extend_from_slice(&buf[..n]);
+            if frame.len() >= 4 << 20 {
+                frame.clear();
+            }
+            got += n;
+        }
+        got
+    });
+    for c in &chunks {
+        use std::io::Write;
+        a.write_all(c).unwrap_or_else(|e| fail(e));
+    }
+    let got = reader.join().unwrap_or(0);
+    if got != total {
+        fail("the socket lost bytes");
+    }
+    result("sync_socket_transfer_ms", t.elapsed().as_secs_f64() * 1e3);
+    result(
+        "sync_decoded_bound_bytes_per_container",
+        bound as f64 / n as f64,
+    );
 
     let pod = common::pod(1);
     let ctr = common::container(1, &pod);
@@ -112,11 +218,18 @@ pub fn alloc_profile(args: &Args) {
         adjust: MessageField::some(common::adjust()),
         ..Default::default()
     };
+    let allocs_built = ALLOCS.load(Ordering::SeqCst);
     let out = reply.write_to_bytes().unwrap_or_else(|e| fail(e));
     let allocs2 = ALLOCS.load(Ordering::SeqCst);
     drop((decoded, out));
     result("create_decode_allocs", (allocs1 - allocs0) as f64);
     result("create_handler_encode_allocs", (allocs2 - allocs1) as f64);
+    // Of which the encoding alone (the rest is the handler building its
+    // adjustment).
+    result(
+        "create_reply_encode_allocs",
+        (allocs2 - allocs_built) as f64,
+    );
     COUNTING.store(false, Ordering::SeqCst);
 
     // CPU work per CreateContainer with no I/O at all, one thread.

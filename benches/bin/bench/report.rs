@@ -411,6 +411,7 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             "allocations to build and encode the reply",
             "work.create_handler_encode_allocs",
         ),
+        ("… of which encoding it", "work.create_reply_encode_allocs"),
         (
             "Synchronize: encoded bytes per container",
             "work.sync_encoded_bytes_per_container",
@@ -434,6 +435,26 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
         (
             "Synchronize: in-process drop of the decoded state (ms)",
             "work.sync_drop_ms",
+        ),
+        (
+            "Synchronize: bound of the decoded form charged per container (bytes)",
+            "work.sync_decoded_bound_bytes_per_container",
+        ),
+        (
+            "Synchronize: walk bounding the decoded forms of the whole state (ms)",
+            "work.sync_bound_walk_ms",
+        ),
+        (
+            "Synchronize, runtime side: size once and encode the chunks with the cached sizes (ms)",
+            "work.sync_runtime_size_encode_ms",
+        ),
+        (
+            "… the same, computing each size again as it is written (ms)",
+            "work.sync_runtime_size_twice_encode_ms",
+        ),
+        (
+            "Synchronize: the state's bytes through a Unix socket, copied out by the reader (ms)",
+            "work.sync_socket_transfer_ms",
         ),
     ] {
         let _ = writeln!(w, "| {name} | {} |", fmt_num(m(key)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::budget::{Budget, MIN_PENDING_BYTES};
 use super::guard::{self, Deadlines};
-use super::read::{worker_main, ReadSide, Turn};
+use super::read::{worker_main, ReadSide, Turn, TurnSignals};
 use super::timed_lock::TimedLock;
 use super::write::Writer;
 use super::{Connection, ConnectionOptions, ConnectionState, Framing, OnClose, Owner};
@@ -117,7 +117,7 @@ impl ConnectionBuilder {
             open,
             read: Mutex::new(read),
             turn: Mutex::new(Turn::default()),
-            turn_cv: Condvar::new(),
+            turn_cv: TurnSignals::default(),
             spares: Mutex::new(Vec::new()),
             writer: TimedLock::new(writer),
             control: clones.control,

@@ -12,10 +12,13 @@
 //! A pool of worker threads takes turns as the reader (leader/follower).
 //! The thread holding the read side reads the socket and decodes whatever
 //! arrived: responses are handed to their callers, requests are queued.
-//! When it has a request, it gives up the read side, so an idle peer takes
-//! over reading, and handles the request and writes the reply itself. A
-//! request is thus read, handled and answered on one thread, without a hop
-//! between threads on the critical path. Writes from all threads go through
+//! When it has a request, it handles the request and writes the reply
+//! itself, then goes back to reading: a request is read, handled and
+//! answered on one thread, without a hop between threads and without waking
+//! another one. When more requests were read at once, another worker takes
+//! over reading at once; when a handler runs long, an idle worker takes
+//! over reading after [`ConnectionOptions::takeover_after`], so requests
+//! that arrive meanwhile are served (see `read.rs`). Writes from all threads go through
 //! one lock, so frames of different messages never interleave.
 //!
 //! # Closing
@@ -83,7 +86,7 @@ pub use guard::{DeadlineGuard, GuardReply};
 
 use budget::{Budget, Held};
 use guard::Deadlines;
-use read::{ReadSide, Turn};
+use read::{ReadSide, Turn, TurnSignals};
 use timed_lock::TimedLock;
 use write::Writer;
 
@@ -115,6 +118,12 @@ pub struct ConnectionOptions {
     pub write_timeout: Duration,
     /// Size of the read buffer in bytes.
     pub read_buffer: usize,
+    /// How long a handler may run while nobody reads the socket before an
+    /// idle worker takes the reading over (default 1 ms). The worker that
+    /// read a request serves it and then goes back to reading, which costs
+    /// no wake-up of another thread; a request that arrives meanwhile waits
+    /// at most this long for a reader when the handler is slow.
+    pub takeover_after: Duration,
     /// Optional deadline guard for served requests (only methods
     /// registered as guarded, see [`Services::set_guarded`]).
     pub deadline_guard: Option<DeadlineGuard>,
@@ -135,6 +144,7 @@ impl Default for ConnectionOptions {
             max_pending_bytes: 16 << 20,
             write_timeout: Duration::from_secs(2),
             read_buffer: 64 * 1024,
+            takeover_after: Duration::from_millis(1),
             deadline_guard: None,
             name: "ttrpc".to_string(),
             peer: String::new(),
@@ -279,7 +289,7 @@ struct ConnectionState {
     read: Mutex<ReadSide>,
     /// Whose turn it is to read: threads waiting for it sleep on `turn_cv`.
     turn: Mutex<Turn>,
-    turn_cv: Condvar,
+    turn_cv: TurnSignals,
     /// Request buffers handed back after their handler ran, reused for the
     /// next frames: a large allocation per request costs more than the
     /// decode around it (glibc consolidates its small-chunk bins first).

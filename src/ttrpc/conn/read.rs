@@ -8,22 +8,61 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant};
 
 use super::ConnectionState;
-use crate::locking::{lock, wait};
+use crate::locking::{lock, wait, wait_timeout};
 use crate::status::Status;
 use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
 
-/// The turn to read, held: given back when dropped, also if the holder
-/// panics.
-pub(super) struct TurnHeld<'a>(&'a ConnectionState);
+/// The turn to read, held: given back when dropped (also if the holder
+/// panics), or parked while its holder serves the request it read.
+pub(super) struct TurnHeld<'a> {
+    shared: &'a ConnectionState,
+    /// The park this turn was taken over from by a caller reading for its
+    /// own reply, put back when it is done (unless requests then wait).
+    resume: Option<(Instant, u64)>,
+}
 
 impl Drop for TurnHeld<'_> {
     fn drop(&mut self) {
-        self.0.release_turn();
+        self.shared.release_turn(self.resume.take());
+    }
+}
+
+impl TurnHeld<'_> {
+    /// Leaves the read side unattended while the holder serves a request,
+    /// without waking anyone: the holder comes back to it when done
+    /// ([`ConnectionState::take_turn`] with the returned ticket), unless the
+    /// watcher found the request slow and took the turn over. Returns the
+    /// ticket.
+    fn park(self) -> u64 {
+        let shared = self.shared;
+        std::mem::forget(self);
+        let mut t = lock(&shared.turn);
+        t.parks += 1;
+        let ticket = t.parks;
+        t.holder = Holder::Parked {
+            since: Instant::now(),
+            ticket,
+        };
+        match t.watcher {
+            // The watcher sleeps for good: have it time this park.
+            Watcher::Idle => {
+                t.watcher = Watcher::Ticking;
+                drop(t);
+                shared.turn_cv.watcher.notify_one();
+            }
+            // Nobody watches, but a worker waits: make it the watcher.
+            Watcher::None if t.followers > 0 => {
+                drop(t);
+                shared.turn_cv.followers.notify_one();
+            }
+            _ => {}
+        }
+        ticket
     }
 }
 
@@ -31,15 +70,85 @@ impl Drop for TurnHeld<'_> {
 const MAX_SPARE_BUFFER: usize = 64 * 1024;
 const MAX_SPARE_BUFFERS: usize = 8;
 
-/// The right to use the read side (leader/follower): one holder at a time.
+/// Who has the read side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holder {
+    /// Nobody: the next worker to come takes it.
+    Vacant,
+    /// A thread is reading (or about to).
+    Reading,
+    /// The reader is serving the request it read, and nobody reads
+    /// meanwhile; `ticket` tells the parking thread its own park from a
+    /// later one.
+    Parked { since: Instant, ticket: u64 },
+}
+
+/// The one waiting worker that times parks (see [`Turn`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watcher {
+    /// No worker is waiting in that role.
+    None,
+    /// Waiting with a timeout: a park is being timed, or one was lately.
+    Ticking,
+    /// Waiting without a timeout, until the next park wakes it.
+    Idle,
+}
+
+/// The right to use the read side (leader/follower), held by one thread at
+/// a time.
 ///
-/// A plain mutex around the read side made every worker that finished a
-/// request spin on it while the reader sat in `read` (about an eighth of a
-/// busy plugin's CPU); waiting here is a sleep on a condition variable.
-#[derive(Default)]
+/// A reader that has read a request keeps the turn while it serves it: it
+/// *parks* the read side and comes back to it when the handler returns, so
+/// a request costs no wake-up of another thread when nothing else is
+/// waiting. It wakes a follower at once only when more work was already
+/// read (several requests in one read). A request that arrives while a
+/// handler runs long is taken care of by the *watcher*: one waiting worker
+/// sleeps with a timeout while a park lasts and takes the read side over
+/// once the park is older than [`ConnectionOptions::takeover_after`]. The
+/// watcher ticks only while requests come; after a quiet tick it sleeps
+/// without a timeout until the next park wakes it, so an idle connection
+/// costs no wake-ups. Other waiting workers sleep until a vacant turn is
+/// handed to them.
+///
+/// [`ConnectionOptions::takeover_after`]: super::ConnectionOptions::takeover_after
 pub(super) struct Turn {
-    taken: bool,
-    waiting: usize,
+    holder: Holder,
+    /// Parks so far (the last park's ticket).
+    parks: u64,
+    /// Workers sleeping on `followers`, not counting the watcher.
+    followers: usize,
+    watcher: Watcher,
+    /// The park whose thread came back from its handler while a caller
+    /// had taken the read side over from that park: the caller must not put
+    /// the park back then, since nobody would come back to it.
+    returned: Option<u64>,
+}
+
+impl Default for Turn {
+    fn default() -> Self {
+        Turn {
+            holder: Holder::Vacant,
+            parks: 0,
+            followers: 0,
+            watcher: Watcher::None,
+            returned: None,
+        }
+    }
+}
+
+/// The condition variables the workers waiting for the turn sleep on.
+#[derive(Default)]
+pub(super) struct TurnSignals {
+    followers: Condvar,
+    watcher: Condvar,
+}
+
+impl TurnSignals {
+    /// Wakes every waiting worker (the connection is closing).
+    pub(super) fn notify_all(&self) {
+        self.followers.notify_all();
+        self.watcher.notify_all();
+    }
 }
 
 pub(super) enum Work {
@@ -201,38 +310,119 @@ impl ConnectionState {
     }
 
     /// Waits for the turn to read; `None` once the connection is closed.
-    fn take_turn(&self) -> Option<TurnHeld<'_>> {
+    /// `ticket` is the caller's own park, which it takes back at once if
+    /// nobody took it over meanwhile.
+    fn take_turn(&self, ticket: Option<u64>) -> Option<TurnHeld<'_>> {
+        let takeover = self.options.takeover_after;
         let mut t = lock(&self.turn);
-        while t.taken {
+        // The park the watcher saw last, to tell a busy connection from a
+        // quiet one.
+        let mut seen = None;
+        let mut watching = false;
+        loop {
             if self.closed.load(Ordering::Acquire) {
+                if watching {
+                    t.watcher = Watcher::None;
+                }
                 return None;
             }
-            t.waiting += 1;
-            t = wait(&self.turn_cv, t);
-            t.waiting -= 1;
+            let take = match t.holder {
+                Holder::Vacant => true,
+                Holder::Parked { ticket: mine, .. } if Some(mine) == ticket => true,
+                Holder::Parked { since, .. } => watching && since.elapsed() >= takeover,
+                _ => false,
+            };
+            if take {
+                t.holder = Holder::Reading;
+                if watching {
+                    t.watcher = Watcher::None;
+                }
+                return Some(TurnHeld {
+                    shared: self,
+                    resume: None,
+                });
+            }
+            if let Some(mine) = ticket {
+                // Our park was taken over (by a caller reading for its
+                // reply): tell it not to put the park back.
+                t.returned = Some(mine);
+            }
+            if !watching && t.watcher == Watcher::None {
+                watching = true;
+                t.watcher = Watcher::Ticking;
+            }
+            if !watching {
+                t.followers += 1;
+                t = wait(&self.turn_cv.followers, t);
+                t.followers -= 1;
+                continue;
+            }
+            t = match t.holder {
+                Holder::Parked { since, ticket } => {
+                    seen = Some(ticket);
+                    let left = takeover.saturating_sub(since.elapsed());
+                    wait_timeout(&self.turn_cv.watcher, t, left)
+                }
+                // Requests came since the last look: look again later.
+                _ if seen != Some(t.parks) => {
+                    seen = Some(t.parks);
+                    wait_timeout(&self.turn_cv.watcher, t, takeover)
+                }
+                // Quiet: sleep until the next park.
+                _ => {
+                    t.watcher = Watcher::Idle;
+                    let mut t = wait(&self.turn_cv.watcher, t);
+                    t.watcher = Watcher::Ticking;
+                    t
+                }
+            };
         }
-        t.taken = true;
-        Some(TurnHeld(self))
     }
 
-    /// Takes the turn to read only if nobody holds it.
+    /// Takes the turn to read only if nobody is reading: the read side is
+    /// vacant, or parked (then it is put back parked when the turn is
+    /// dropped, unless requests wait for a worker by then).
     pub(super) fn try_take_turn(&self) -> Option<TurnHeld<'_>> {
         let mut t = lock(&self.turn);
-        if t.taken {
-            return None;
-        }
-        t.taken = true;
-        Some(TurnHeld(self))
+        let resume = match t.holder {
+            Holder::Vacant => None,
+            Holder::Parked { since, ticket } => Some((since, ticket)),
+            Holder::Reading => return None,
+        };
+        t.holder = Holder::Reading;
+        Some(TurnHeld {
+            shared: self,
+            resume,
+        })
     }
 
-    /// Gives the turn back and wakes one waiting worker, if any.
-    fn release_turn(&self) {
+    /// Gives the turn back: parks it again as it was taken (`resume`), or
+    /// leaves it vacant and wakes one waiting worker to take it.
+    fn release_turn(&self, resume: Option<(Instant, u64)>) {
+        let queued = lock(&self.read).has_queued();
         let mut t = lock(&self.turn);
-        t.taken = false;
-        let wake = t.waiting > 0;
+        match resume {
+            // The park's thread is still in its handler: put the park back,
+            // and have the watcher time it (it may have gone idle while the
+            // caller was reading).
+            Some((since, ticket)) if !queued && t.returned != Some(ticket) => {
+                t.holder = Holder::Parked { since, ticket };
+                if t.watcher == Watcher::Idle {
+                    t.watcher = Watcher::Ticking;
+                    drop(t);
+                    self.turn_cv.watcher.notify_one();
+                }
+                return;
+            }
+            _ => {}
+        }
+        t.holder = Holder::Vacant;
+        let (followers, watcher) = (t.followers > 0, t.watcher != Watcher::None);
         drop(t);
-        if wake {
-            self.turn_cv.notify_one();
+        if followers {
+            self.turn_cv.followers.notify_one();
+        } else if watcher {
+            self.turn_cv.watcher.notify_one();
         }
     }
 }
@@ -247,13 +437,14 @@ impl Drop for ExitGuard {
 
 pub(super) fn worker_main(shared: Arc<ConnectionState>) {
     let _exit = ExitGuard(shared.clone());
+    let mut ticket = None;
     loop {
-        let Some(turn) = shared.take_turn() else {
+        let Some(turn) = shared.take_turn(ticket.take()) else {
             return;
         };
-        let work = {
+        let (work, more) = {
             let mut rs = lock(&shared.read);
-            loop {
+            let work = loop {
                 if let Some(w) = rs.queue.pop_front() {
                     shared.release(&w);
                     break Some(w);
@@ -265,12 +456,18 @@ pub(super) fn worker_main(shared: Arc<ConnectionState>) {
                     shared.close_on(&e);
                     break None;
                 }
-            }
+            };
+            (work, rs.has_queued())
         };
-        drop(turn);
-        match work {
-            Some(w) => shared.process(w),
-            None => return,
+        let Some(work) = work else {
+            return;
+        };
+        if more {
+            // More requests were read: another worker takes the turn now.
+            drop(turn);
+        } else {
+            ticket = Some(turn.park());
         }
+        shared.process(work);
     }
 }

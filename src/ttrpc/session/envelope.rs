@@ -10,6 +10,42 @@ use crate::pb::wire::{
 };
 use crate::proto::ttrpc::KeyValue;
 
+/// The most memory a request's metadata may hold once decoded (its entries,
+/// their strings and the spare room of the vector): 1 MiB. Go's ttrpc sets
+/// no limit of its own, but a 4 MiB frame of empty entries would decode to
+/// a quarter of a gigabyte.
+pub(crate) const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// Why a request envelope was not decoded.
+#[derive(Debug)]
+pub(crate) enum EnvelopeError {
+    /// The bytes break the wire format.
+    Wire(WireError),
+    /// The metadata would hold more than [`MAX_METADATA_BYTES`].
+    Metadata {
+        /// Entries decoded before the limit was reached.
+        entries: usize,
+    },
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvelopeError::Wire(e) => e.fmt(f),
+            EnvelopeError::Metadata { entries } => write!(
+                f,
+                "the request's metadata holds more than {MAX_METADATA_BYTES} bytes in memory (limit reached after {entries} entries)"
+            ),
+        }
+    }
+}
+
+impl From<WireError> for EnvelopeError {
+    fn from(e: WireError) -> Self {
+        EnvelopeError::Wire(e)
+    }
+}
+
 /// A ttrpc request envelope whose payload is left in the frame's buffer.
 #[derive(Debug)]
 pub(crate) struct Envelope {
@@ -37,10 +73,12 @@ impl Envelope {
     /// Decodes a `ttrpc.Request` as strictly as Go's decoder (a group must
     /// end with its own end tag), except that the payload is not copied out
     /// of the frame. Unknown fields, and known ones with another wire type,
-    /// are skipped; of a repeated scalar field the last one counts.
-    pub(crate) fn decode(data: Vec<u8>) -> Result<Envelope, WireError> {
+    /// are skipped; of a repeated scalar field the last one counts. The
+    /// metadata may hold at most [`MAX_METADATA_BYTES`] in memory.
+    pub(crate) fn decode(data: Vec<u8>) -> Result<Envelope, EnvelopeError> {
         let (mut service, mut method) = (String::new(), String::new());
         let (mut timeout_nano, mut metadata) = (0i64, Vec::new());
+        let mut held = 0usize;
         let mut payload = 0..0;
         let mut r = Reader::new(&data);
         while let Some(tag) = r.read_tag()? {
@@ -49,7 +87,20 @@ impl Envelope {
                 Self::METHOD => r.read_str(tag)?.clone_into(&mut method),
                 Self::PAYLOAD => payload = r.read_len_range(tag)?,
                 Self::TIMEOUT_NANO => timeout_nano = r.read_varint(tag)? as i64,
-                Self::METADATA => metadata.push(key_value(r.read_len(tag)?)?),
+                Self::METADATA => {
+                    let kv = key_value(r.read_len(tag)?)?;
+                    // Its slot (three times: the vector doubles, and both
+                    // blocks exist while it grows) and its strings.
+                    held += 3 * std::mem::size_of::<KeyValue>()
+                        + crate::pb::cost::alloc(kv.key.len()) as usize
+                        + crate::pb::cost::alloc(kv.value.len()) as usize;
+                    if held > MAX_METADATA_BYTES {
+                        return Err(EnvelopeError::Metadata {
+                            entries: metadata.len(),
+                        });
+                    }
+                    metadata.push(kv);
+                }
                 _ => r.skip(tag)?,
             }
         }
@@ -224,7 +275,8 @@ mod tests {
                 assert_eq!(pairs(&t.metadata), pairs(&o.metadata));
             }
             (Err(_), Err(_)) => {}
-            (Ok(_), Err(e)) if matches!(e.kind, WireErrorKind::GroupMismatch { .. }) => {}
+            (Ok(_), Err(EnvelopeError::Wire(e)))
+                if matches!(e.kind, WireErrorKind::GroupMismatch { .. }) => {}
             (t, o) => panic!(
                 "{bytes:?}: protobuf {} but the envelope decoder {}",
                 if t.is_ok() { "accepts" } else { "refuses" },
@@ -283,7 +335,9 @@ mod tests {
     #[test]
     fn a_group_must_be_closed_by_its_own_end_tag() {
         // Field 11 opened, field 12 closed: Go refuses it, so do we.
-        let e = Envelope::decode(vec![0x5b, 0x64]).err().unwrap();
+        let Some(EnvelopeError::Wire(e)) = Envelope::decode(vec![0x5b, 0x64]).err() else {
+            panic!("a wire error expected")
+        };
         assert_eq!(e.kind, WireErrorKind::GroupMismatch { end: 12, open: 11 });
         let ok = Envelope::decode(vec![0x5b, 0x60, 0x01, 0x5c, 0x12, 0x01, b'M']).unwrap();
         assert_eq!(ok.method, "M");

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::envelope::Envelope;
+use super::envelope::{Envelope, EnvelopeError};
 use super::stream_ids::RequestIds;
 use super::Framing;
 use crate::mux::codec::MuxDecoder;
@@ -150,6 +150,11 @@ impl InboundConn {
                                 conn_id,
                                 stream_id,
                                 envelope,
+                            },
+                            Err(e @ EnvelopeError::Metadata { .. }) => Incoming::Refuse {
+                                conn_id,
+                                stream_id,
+                                status: Status::new(Code::ResourceExhausted, e.to_string()),
                             },
                             Err(e) => Incoming::Refuse {
                                 conn_id,
@@ -469,6 +474,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(brief(&got[1]), "refuse 0/1 InvalidArgument");
+    }
+
+    #[test]
+    fn metadata_that_would_hold_over_its_limit_is_refused() {
+        // 200,000 empty metadata entries: 400 kB on the wire, over 1 MiB of
+        // KeyValue slots once decoded.
+        let mut envelope = request("M", b"");
+        for _ in 0..200_000 {
+            envelope.extend_from_slice(&[0x2a, 0x00]);
+        }
+        let mut wire = frame(1, TYPE_REQUEST, &envelope);
+        wire.extend(frame(3, TYPE_REQUEST, &request("N", b"")));
+        let mut inbound = Inbound::new(Framing::Raw, &[0]);
+        let got = decode_all(&mut inbound, &[&wire]);
+        match &got[0] {
+            Incoming::Refuse { status, .. } => {
+                assert_eq!(status.code, Code::ResourceExhausted, "{status}");
+                assert!(status.message.contains("1048576 bytes"), "{status}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(brief(&got[1]), "request 0/3 N []");
     }
 
     #[test]

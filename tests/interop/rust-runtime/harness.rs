@@ -316,7 +316,8 @@ pub(crate) fn removing_line(plugin: &str) -> String {
     format!("removing closed plugin {plugin}")
 }
 
-/// The cause of a request that got no reply in time.
+/// The cause of a request that got no reply in time (naming the plugin
+/// when the connection knows it).
 pub(crate) fn no_reply(method: &str) -> String {
     format!(
         r#"nri\.pkg\.api\.v1alpha1\.Plugin/{method} got no reply(?: from plugin "[^"]*")? within [0-9.]+m?s"#
