@@ -9,6 +9,8 @@ mod common;
 mod inbound_memory;
 #[path = "adversarial/runtime_connections.rs"]
 mod runtime_connections;
+#[path = "adversarial/runtime_logs.rs"]
+mod runtime_logs;
 #[path = "adversarial/runtime_registration.rs"]
 mod runtime_registration;
 #[path = "adversarial/runtime_replies.rs"]

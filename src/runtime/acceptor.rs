@@ -35,6 +35,7 @@ use super::host_state::HostState;
 use super::poll::{PollSet, Waker, GONE_ONLY, READABLE};
 use super::registration::{registration_timeout, Registering, Registration, Step};
 use crate::locking::{lock, wait, wait_timeout};
+use crate::log_text::Escape;
 use crate::{Error, Result};
 
 /// Errors queued for `accept` at most; older ones are dropped.
@@ -282,8 +283,9 @@ fn run(shared: &Shared, host: &HostState, listener: &UnixListener, path: &std::p
                 Step::Failed(e) => {
                     table.entries.swap_remove(at);
                     log::info!(
-                        "plugin connection on {} failed to register: {e}",
-                        path.display()
+                        "plugin connection on {} failed to register: {}",
+                        path.display(),
+                        Escape(&e)
                     );
                     table.push(Outcome::Failed(e));
                 }

@@ -16,6 +16,7 @@ use super::host_state::Hub;
 use super::launch::kill_and_reap;
 use super::recorded_updates::RecordedUpdates;
 use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// A plugin's index and name.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +76,7 @@ impl PluginState {
     fn register_again(&self, req: RegisterPluginRequest) -> std::result::Result<Empty, Status> {
         log::warn!(
             "plugin {} sent RegisterPlugin again (as {:?} with index {:?}); refused",
-            self.name,
+            Escape(&self.name),
             req.plugin_name,
             req.plugin_idx
         );
@@ -95,7 +96,7 @@ impl PluginState {
         let _event = self.hub.event_guard();
         log::info!(
             "plugin {} requested {} container update(s)",
-            self.name,
+            Escape(&self.name),
             req.update.len()
         );
         let failed = (self.hub.update_fn)(&req.update);
@@ -105,7 +106,7 @@ impl PluginState {
             log::debug!(
                 "plugin {}: dropped the {} oldest recorded updates to stay within the record's \
                  budget",
-                self.name,
+                Escape(&self.name),
                 dropped.oldest
             );
         }
@@ -113,7 +114,7 @@ impl PluginState {
             log::warn!(
                 "plugin {}: {} update(s) not recorded: each holds more memory than the record \
                  of unsolicited updates may",
-                self.name,
+                Escape(&self.name),
                 dropped.too_large
             );
         }
@@ -126,7 +127,11 @@ impl PluginState {
 
     /// The connection closed: the plugin is dropped, its process killed.
     pub(crate) fn connection_closed(&self, reason: &str) {
-        log::info!("connection to plugin {} closed: {reason}", self.name);
+        log::info!(
+            "connection to plugin {} closed: {}",
+            Escape(&self.name),
+            Escape(reason)
+        );
         self.mark_dropped(&format!("connection closed: {reason}"));
         self.kill_child();
     }

@@ -37,6 +37,7 @@ use super::emulation::Emulation;
 use super::encoding::{decode, shape, EncodeRequest};
 use super::plugin_state::PluginState;
 use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// What became of a request.
 #[derive(Debug)]
@@ -223,7 +224,7 @@ impl Relay {
             log::warn!(
                 "plugin {}: {what} not sent: the request before it was still in flight after \
                  {:?}",
-                self.name,
+                Escape(&self.name),
                 self.request_timeout
             );
             return Err(Error::DeadlineExceeded {
@@ -259,9 +260,10 @@ impl Relay {
                     ..
                 }) if has_state_change => {
                     log::info!(
-                        "plugin {} does not implement {event} ({message}): sending it and every \
+                        "plugin {} does not implement {event} ({}): sending it and every \
                          later notification as StateChange on this connection",
-                        self.name
+                        Escape(&self.name),
+                        Escape(&message)
                     );
                     self.fallback.store(true, Ordering::Release);
                 }
@@ -286,7 +288,7 @@ impl Relay {
                 *warned |= event;
                 log::warn!(
                     "plugin {} uses deprecated StateChange instead of a dedicated {event} RPC call",
-                    self.name
+                    Escape(&self.name)
                 );
             }
         }
@@ -324,24 +326,33 @@ impl Relay {
                 if timeout && self.policy.keep_connected {
                     log::warn!(
                         "plugin {} did not handle {what} in time; its failure policy keeps it \
-                         connected: {e}",
-                        self.name
+                         connected: {}",
+                        Escape(&self.name),
+                        Escape(&e)
                     );
                 } else {
                     if self.policy.keep_connected {
                         log::warn!(
                             "plugin {}: keep_connected only covers timeouts, and {what} failed \
                              otherwise",
-                            self.name
+                            Escape(&self.name)
                         );
                     }
-                    log::error!("dropping plugin {}: {what} failed: {e}", self.name);
+                    log::error!(
+                        "dropping plugin {}: {what} failed: {}",
+                        Escape(&self.name),
+                        Escape(&e)
+                    );
                     self.drop_plugin(&format!("{what} failed: {e}"));
                 }
                 Err(e)
             }
             Err(e) => {
-                log::warn!("plugin {} failed {what}: {e}", self.name);
+                log::warn!(
+                    "plugin {} failed {what}: {}",
+                    Escape(&self.name),
+                    Escape(&e)
+                );
                 Err(e)
             }
         }

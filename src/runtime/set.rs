@@ -19,6 +19,7 @@ use super::merge::{pristine_container, Collector};
 use super::relay::{check_notification, is_fatal, Sent};
 use super::validators::validate;
 use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// The plugins of one [`Runtime`], relayed to like the reference relays
 /// every pod and container event.
@@ -349,7 +350,7 @@ impl PluginSet {
         let skips_closed = self.version.profile().skips_closed_plugins;
         for p in plugins {
             if skips_closed && !p.is_connected() {
-                log::debug!("skipping closed plugin {} for {event}", p.name());
+                log::debug!("skipping closed plugin {} for {event}", Escape(p.name()));
                 continue;
             }
             match f(p) {
@@ -362,8 +363,9 @@ impl PluginSet {
                         )));
                     }
                     log::warn!(
-                        "plugin {} failed to handle {event} request, proceeding without it: {e}",
-                        p.name()
+                        "plugin {} failed to handle {event} request, proceeding without it: {}",
+                        Escape(p.name()),
+                        Escape(&e)
                     );
                 }
                 Err(e) => return Err(e),
@@ -442,7 +444,7 @@ fn remove_closed(plugins: &mut Vec<Arc<PluginHandle>>) {
     plugins.retain(|p| {
         let keep = p.is_connected();
         if !keep {
-            log::info!("removing closed plugin {}", p.name());
+            log::info!("removing closed plugin {}", Escape(p.name()));
         }
         keep
     });

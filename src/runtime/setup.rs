@@ -22,6 +22,7 @@ use super::plugin_state::{self, PluginId, PluginState};
 use super::registration::{register_within, Outcome, Registration};
 use super::relay::{Relay, RelaySetup};
 use super::synchronize_chunks::synchronize;
+use crate::log_text::Escape;
 
 /// A plugin the runtime started itself.
 pub(crate) struct Launched {
@@ -93,12 +94,13 @@ pub(crate) fn finish(
     let name = id.full_name();
     let nri_version = request.NRI_version.clone();
     log::info!(
-        "plugin {name} registered (with NRI version {})",
-        if nri_version.is_empty() {
+        "plugin {} registered (with NRI version {})",
+        Escape(&name),
+        Escape(if nri_version.is_empty() {
             "unknown"
         } else {
             nri_version.as_str()
-        }
+        })
     );
     let stream = match registration.accept(settings.request_timeout) {
         Ok((stream, _)) => stream,
@@ -174,16 +176,27 @@ pub(crate) fn finish(
         })
         .and_then(|out| decode_reply(configure, &out))
         .map_err(|e| {
-            log::warn!("failed to configure plugin {name}: {e}");
+            log::warn!(
+                "failed to configure plugin {}: {}",
+                Escape(&name),
+                Escape(&e)
+            );
             fail(e)
         })?;
     let events =
         subscription(&name, reply.events, profile.valid_events, profile.tag).map_err(|e| {
-            log::warn!("failed to configure plugin {name}: {e}");
+            log::warn!(
+                "failed to configure plugin {}: {}",
+                Escape(&name),
+                Escape(&e)
+            );
             fail(e)
         })?;
     let policy = failure_policy(&name, &reply, profile.failure_policy, profile.tag);
-    log::info!("plugin {name} configured, subscribed to {events}");
+    log::info!(
+        "plugin {} configured, subscribed to {events}",
+        Escape(&name)
+    );
 
     let inventory = crate::locking::lock(&host.inventory).clone();
     let sync_updates = synchronize(
@@ -194,10 +207,14 @@ pub(crate) fn finish(
         &inventory.containers,
     )
     .map_err(|e| {
-        log::warn!("failed to synchronize plugin {name}: {e}");
+        log::warn!(
+            "failed to synchronize plugin {}: {}",
+            Escape(&name),
+            Escape(&e)
+        );
         fail(e)
     })?;
-    log::info!("plugin {name} connected and synchronized");
+    log::info!("plugin {} connected and synchronized", Escape(&name));
 
     let relay = Relay::new(RelaySetup {
         state,
@@ -263,15 +280,17 @@ fn failure_policy(
     };
     if !honoured {
         log::debug!(
-            "plugin {plugin} sent a failure policy (fail_request={}, keep_connected={}); a runtime \
+            "plugin {} sent a failure policy (fail_request={}, keep_connected={}); a runtime \
              on NRI {version} ignores it",
+            Escape(plugin),
             policy.fail_request,
             policy.keep_connected
         );
         return FailurePolicy::new();
     }
     log::info!(
-        "plugin {plugin} failure policy: fail_request={}, keep_connected={}",
+        "plugin {} failure policy: fail_request={}, keep_connected={}",
+        Escape(plugin),
         policy.fail_request,
         policy.keep_connected
     );

@@ -84,6 +84,7 @@ pub use builder::ConnectionBuilder;
 pub use client::Client;
 pub use guard::{DeadlineGuard, GuardReply};
 
+use crate::log_text::Escape;
 use budget::{Budget, Held};
 use guard::Deadlines;
 use read::{ReadSide, Turn, TurnSignals};
@@ -344,7 +345,7 @@ impl ConnectionState {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        log::debug!("{}: closing: {reason}", self.options.name);
+        log::debug!("{}: closing: {}", self.options.name, Escape(&reason));
         *lock(&self.reason) = Some(reason.clone());
         let _ = self.control.shutdown(Shutdown::Both);
         self.writer.close();

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::guard::Settled;
 use super::read::Work;
 use super::ConnectionState;
+use crate::log_text::Escape;
 use crate::ttrpc::server::{Handler, Method, RequestContext};
 use crate::ttrpc::session::Envelope;
 use crate::ttrpc::{Code, Status};
@@ -22,8 +23,9 @@ impl ConnectionState {
                 status,
             } => {
                 log::debug!(
-                    "{}: refusing stream {stream_id}: {status}",
-                    self.options.name
+                    "{}: refusing stream {stream_id}: {}",
+                    self.options.name,
+                    Escape(&status)
                 );
                 let _ = self.write_response(conn_id, stream_id, Err(status));
             }
@@ -100,10 +102,11 @@ impl ConnectionState {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic payload".to_string());
                 log::error!(
-                    "{}: handler for {}/{} panicked: {what}",
+                    "{}: handler for {}/{} panicked: {}",
                     self.options.name,
-                    ctx.service,
-                    ctx.method
+                    Escape(&ctx.service),
+                    Escape(&ctx.method),
+                    Escape(&what)
                 );
                 Err(Status::new(
                     Code::Internal,
@@ -125,8 +128,8 @@ impl ConnectionState {
                 log::warn!(
                     "{}: {}/{} finished after its deadline guard had answered; its result is discarded",
                     self.options.name,
-                    ctx.service,
-                    ctx.method
+                    Escape(&ctx.service),
+                    Escape(&ctx.method)
                 );
                 written
             }
