@@ -326,8 +326,10 @@ impl Runtime {
 
     /// Listens for external plugins on a Unix socket at `path`, like the
     /// reference: an existing file at `path` is removed first and a missing
-    /// parent directory is created with mode 0700. The socket file is
-    /// removed when the listener is dropped.
+    /// parent directory is created with mode 0700. From now on a thread of
+    /// the listener accepts plugins and reads their registrations, all at
+    /// once (see [`PluginListener`]); [`PluginListener::accept`] takes them
+    /// on. The socket file is removed when the listener is dropped.
     pub fn listen(&self, path: impl AsRef<Path>) -> Result<PluginListener> {
         PluginListener::bind(self.host.clone(), path.as_ref().to_path_buf())
     }
