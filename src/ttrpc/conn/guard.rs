@@ -245,7 +245,7 @@ fn guard_main(shared: Arc<ConnectionState>) {
             for (due, what) in taken {
                 log::warn!(
                     "{}: {} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
-                    shared.options.name,
+                    Escape(&shared.options.name),
                     Escape(&what),
                     due.stream_id,
                     d.guard.reply

@@ -275,10 +275,10 @@ impl ReadSide {
                     reply,
                 } => shared.deliver(conn_id, stream_id, reply),
                 Incoming::Ignored(why @ Ignored::Unopened { .. }) => {
-                    log::debug!("{}: {}", shared.options.name, Escape(&why))
+                    log::debug!("{}: {}", Escape(&shared.options.name), Escape(&why))
                 }
                 Incoming::Ignored(why) => {
-                    log::warn!("{}: {}", shared.options.name, Escape(&why))
+                    log::warn!("{}: {}", Escape(&shared.options.name), Escape(&why))
                 }
             }
         }

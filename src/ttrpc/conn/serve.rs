@@ -24,7 +24,7 @@ impl ConnectionState {
             } => {
                 log::debug!(
                     "{}: refusing stream {stream_id}: {}",
-                    self.options.name,
+                    Escape(&self.options.name),
                     Escape(&status)
                 );
                 let _ = self.write_response(conn_id, stream_id, Err(status));
@@ -103,7 +103,7 @@ impl ConnectionState {
                     .unwrap_or_else(|| "non-string panic payload".to_string());
                 log::error!(
                     "{}: handler for {}/{} panicked: {}",
-                    self.options.name,
+                    Escape(&self.options.name),
                     Escape(&ctx.service),
                     Escape(&ctx.method),
                     Escape(&what)
@@ -127,7 +127,7 @@ impl ConnectionState {
             Some(Settled::Guard(written)) => {
                 log::warn!(
                     "{}: {}/{} finished after its deadline guard had answered; its result is discarded",
-                    self.options.name,
+                    Escape(&self.options.name),
                     Escape(&ctx.service),
                     Escape(&ctx.method)
                 );
@@ -139,7 +139,10 @@ impl ConnectionState {
         if replied {
             for f in ctx.take_after_reply() {
                 if catch_unwind(AssertUnwindSafe(f)).is_err() {
-                    log::error!("{}: a post-reply action panicked", self.options.name);
+                    log::error!(
+                        "{}: a post-reply action panicked",
+                        Escape(&self.options.name)
+                    );
                 }
             }
         }
