@@ -115,6 +115,25 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A received message would hold more memory once decoded than the
+    /// limit allows, so it was not decoded: a few bytes on the wire can
+    /// stand for a large value (an empty element of a repeated field takes
+    /// two bytes and a whole struct once decoded).
+    #[error(
+        "a {message} of {wire} bytes could hold up to {decoded} bytes once decoded, over the \
+         {limit}-byte limit; it was not decoded"
+    )]
+    DecodedTooLarge {
+        /// The message's type.
+        message: &'static str,
+        /// Its length on the wire.
+        wire: u64,
+        /// An upper bound of the memory its decoded form holds.
+        decoded: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// The connection is closed (by the peer, by `stop`, or after an error).
     #[error("connection closed: {0}")]
     ConnectionClosed(String),
@@ -249,7 +268,8 @@ impl Error {
             }
             Error::MessageTooLarge { .. }
             | Error::MuxFrameTooLarge { .. }
-            | Error::OverBudget { .. } => Code::ResourceExhausted,
+            | Error::OverBudget { .. }
+            | Error::DecodedTooLarge { .. } => Code::ResourceExhausted,
             Error::ConnectionClosed(_) | Error::NotConnected => Code::Unavailable,
             Error::InvalidPluginName { .. }
             | Error::InvalidPluginIndex { .. }

@@ -85,6 +85,7 @@ mod error;
 mod event_mask;
 mod event_table;
 mod locking;
+mod log_text;
 pub mod logging;
 pub mod mux;
 mod pb;

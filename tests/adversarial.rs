@@ -7,6 +7,20 @@ mod common;
 
 #[path = "adversarial/inbound_memory.rs"]
 mod inbound_memory;
+#[path = "adversarial/runtime_connections.rs"]
+mod runtime_connections;
+#[path = "adversarial/runtime_logs.rs"]
+mod runtime_logs;
+#[path = "adversarial/runtime_registration.rs"]
+mod runtime_registration;
+#[path = "adversarial/runtime_replies.rs"]
+mod runtime_replies;
+#[path = "adversarial/runtime_set.rs"]
+mod runtime_set;
+#[path = "adversarial/runtime_support.rs"]
+mod runtime_support;
+#[path = "adversarial/runtime_updates.rs"]
+mod runtime_updates;
 #[path = "adversarial/synchronize_memory.rs"]
 mod synchronize_memory;
 #[path = "adversarial/wire_budget.rs"]

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::{health, signals, Cli};
+use crate::log_text::Escape;
 use crate::stub::{Backoff, Stub, StubBuilder};
 
 /// Builds the stub; a failure is logged and becomes the exit status (see
@@ -36,7 +37,7 @@ pub fn run(stub: &Stub, cli: &Cli) -> ExitCode {
     health::spawn_reporter(stub, cli.metrics_file.clone(), cli.state_file.clone());
     let stopper = stub.clone();
     let installed = signals::on_termination(move |signal| {
-        log::info!("{signal}: stopping plugin {}", stopper.name());
+        log::info!("{signal}: stopping plugin {}", Escape(stopper.name()));
         stopper.stop();
     });
     if let Err(e) = installed {
@@ -52,7 +53,7 @@ pub fn run(stub: &Stub, cli: &Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("plugin {}: {e}", stub.name());
+            log::error!("plugin {}: {}", Escape(stub.name()), Escape(&e));
             ExitCode::from(e.exit_code())
         }
     }

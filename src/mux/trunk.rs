@@ -35,6 +35,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::codec::{encode_message, MuxDecoder, MAX_FRAME_LEN};
 use crate::locking::lock;
+use crate::log_text::Escape;
 use crate::socket::SocketClones;
 use crate::{Error, Result};
 
@@ -54,7 +55,7 @@ impl TrunkState {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        log::debug!("trunk closing: {reason}");
+        log::debug!("trunk closing: {}", Escape(&reason));
         *lock(&self.reason) = Some(reason);
         let _ = self.control.shutdown(Shutdown::Both);
         // Dropping the senders ends every reader after what it has queued.

@@ -1,10 +1,20 @@
-//! Requests encoded from borrowed values, and replies decoded strictly.
+//! Requests encoded from borrowed values, and replies decoded strictly and
+//! within a memory limit.
 //!
 //! The runtime sends the same pod and container to many plugins: a request
 //! is written field by field from the caller's values instead of cloning
 //! them into a request message first. Each such request carries the type of
 //! the message it stands for, so that it goes only to a method taking that
 //! message; the tests below check that the bytes are the message's.
+//!
+//! A plugin's reply is at most 4 MiB on the wire, but a few bytes can stand
+//! for a large value once decoded (4 MiB of empty mounts in an adjustment
+//! decode to over 200 MB). Before a reply is decoded, the memory its
+//! decoded form can hold is bounded from its bytes (with the crate's cost
+//! model, the one that bounds the requests a plugin serves); a reply over
+//! 64 MiB is not decoded and fails its request with
+//! [`Error::DecodedTooLarge`], which, like an oversized message, does not
+//! drop the plugin.
 
 use std::marker::PhantomData;
 
@@ -14,13 +24,11 @@ use crate::api::rpc::Rpc;
 use crate::api::{Container, Event, PodSandbox, StateChangeEvent};
 use crate::{Error, Result};
 
-/// Decodes a reply strictly.
+/// Decodes a reply strictly, unless it could hold more than
+/// [`DEFAULT_MAX_DECODED_BYTES`](crate::ttrpc::DEFAULT_MAX_DECODED_BYTES)
+/// once decoded (see the module docs).
 pub(crate) fn decode<M: Message>(bytes: &[u8]) -> Result<M> {
-    crate::pb::decode::<M>(bytes).map_err(|e| Error::Protobuf {
-        what: "decoding",
-        message: M::NAME,
-        source: e,
-    })
+    crate::ttrpc::decode_reply::<M>(bytes)
 }
 
 /// Decodes the reply of method `rpc` strictly.
@@ -127,8 +135,66 @@ pub(crate) mod shape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{LinuxResources, RunPodSandboxRequest, UpdatePodSandboxRequest};
+    use crate::api::{
+        ContainerAdjustment, CreateContainerResponse, LinuxResources, Mount, RunPodSandboxRequest,
+        UpdatePodSandboxRequest,
+    };
     use protobuf::{EnumOrUnknown, MessageField};
+
+    #[test]
+    fn a_reply_that_would_decode_to_hundreds_of_megabytes_is_not_decoded() {
+        // CreateContainerResponse { adjust: { mounts: [{}, {}, ...] } }:
+        // two bytes per empty mount, 2 million of them.
+        let n = 2_000_000usize;
+        let mounts_len = 2 * n;
+        let mut adjust = Vec::with_capacity(mounts_len + 8);
+        for _ in 0..n {
+            adjust.extend([0x1a, 0x00]); // ContainerAdjustment.mounts = 3
+        }
+        let mut wire = vec![0x0a]; // CreateContainerResponse.adjust = 1
+        let mut len = mounts_len;
+        while len >= 0x80 {
+            wire.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        wire.push(len as u8);
+        wire.extend(adjust);
+        match decode::<CreateContainerResponse>(&wire) {
+            Err(Error::DecodedTooLarge {
+                message,
+                wire: w,
+                decoded,
+                limit,
+            }) => {
+                assert_eq!(message, "CreateContainerResponse");
+                assert_eq!(w, wire.len() as u64);
+                assert!(decoded > 200 << 20, "{decoded}");
+                assert_eq!(limit, crate::ttrpc::DEFAULT_MAX_DECODED_BYTES as u64);
+            }
+            other => panic!("{:?}", other.map(|r| r.adjust.mounts.len())),
+        }
+    }
+
+    #[test]
+    fn a_large_ordinary_reply_decodes() {
+        let mut adjust = ContainerAdjustment::new();
+        for i in 0..20_000 {
+            adjust.mounts.push(Mount {
+                destination: format!("/mnt/{i}/{}", "d".repeat(64)),
+                source: format!("/src/{i}/{}", "s".repeat(64)),
+                type_: "bind".into(),
+                options: vec!["rbind".into(), "ro".into()],
+                ..Default::default()
+            });
+        }
+        let reply = CreateContainerResponse {
+            adjust: MessageField::some(adjust),
+            ..Default::default()
+        };
+        let wire = reply.write_to_bytes().unwrap();
+        assert!(wire.len() > 3 << 20, "{}", wire.len());
+        assert_eq!(decode::<CreateContainerResponse>(&wire).unwrap(), reply);
+    }
 
     fn sample() -> (PodSandbox, Container, LinuxResources) {
         let mut pod = PodSandbox::new();

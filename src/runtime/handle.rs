@@ -277,22 +277,28 @@ impl PluginHandle {
 
     /// The container updates the plugin sent with `UpdateContainers` so far,
     /// in order (failed ones included). They are kept until taken with
-    /// [`PluginHandle::take_unsolicited_updates`], the latest
-    /// [`MAX_RECORDED_UPDATES`](super::MAX_RECORDED_UPDATES) at most: older
-    /// ones are dropped, so a runtime that never takes them still runs in
-    /// bounded memory.
+    /// [`PluginHandle::take_unsolicited_updates`], within a budget of bytes
+    /// held in memory
+    /// ([`RuntimeBuilder::max_recorded_update_bytes`](super::RuntimeBuilder::max_recorded_update_bytes),
+    /// 16 MiB by default) and [`MAX_RECORDED_UPDATES`](super::MAX_RECORDED_UPDATES)
+    /// updates: older ones are dropped, and an update larger than the whole
+    /// budget is not recorded (it is still handed to the
+    /// [`RuntimeBuilder::on_update_containers`](super::RuntimeBuilder::on_update_containers)
+    /// callback), so a runtime that never takes them still runs in bounded
+    /// memory, whatever the plugin sends.
     pub fn unsolicited_updates(&self) -> Vec<ContainerUpdate> {
-        lock(&self.relay.state.updates).iter().cloned().collect()
+        lock(&self.relay.state.updates).to_vec()
     }
 
     /// Removes and returns the container updates received so far.
     pub fn take_unsolicited_updates(&self) -> Vec<ContainerUpdate> {
-        std::mem::take(&mut *lock(&self.relay.state.updates)).into()
+        lock(&self.relay.state.updates).take()
     }
 
     /// Waits up to `timeout` until the plugin has sent at least `count`
-    /// container updates with `UpdateContainers`; returns all received so
-    /// far (fewer than `count` when the time ran out).
+    /// container updates with `UpdateContainers` (counting those still
+    /// recorded); returns all recorded so far (fewer than `count` when the
+    /// time ran out).
     pub fn wait_unsolicited_updates(
         &self,
         count: usize,
@@ -304,7 +310,13 @@ impl PluginHandle {
             .updates_cv
             .wait_timeout_while(updates, timeout, |u| u.len() < count)
             .unwrap_or_else(|e| e.into_inner());
-        updates.iter().cloned().collect()
+        updates.to_vec()
+    }
+
+    /// Bytes of memory the recorded unsolicited updates hold (an upper
+    /// bound, allocator rounding included).
+    pub fn unsolicited_update_bytes(&self) -> usize {
+        lock(&self.relay.state.updates).bytes()
     }
 
     /// Sends a notification event: one whose handler takes a pod (and a

@@ -19,8 +19,13 @@ use super::host_state::{HostState, Hub, Inventory, PluginOutput, Settings, Updat
 use super::launch;
 use super::listener::PluginListener;
 use super::plugin_state::PluginId;
+use super::recorded_updates::DEFAULT_MAX_RECORDED_UPDATE_BYTES;
 use super::setup;
 use crate::locking::lock;
+
+/// How many connections may wait to register at a time by default (see
+/// [`RuntimeBuilder::max_unregistered_connections`]).
+pub const DEFAULT_MAX_UNREGISTERED_CONNECTIONS: usize = 512;
 
 /// Sets up a [`Runtime`].
 ///
@@ -69,6 +74,8 @@ impl Default for RuntimeBuilder {
                 configs: HashMap::new(),
                 workers: 4,
                 output: PluginOutput::Null,
+                max_recorded_update_bytes: DEFAULT_MAX_RECORDED_UPDATE_BYTES,
+                max_unregistered_connections: DEFAULT_MAX_UNREGISTERED_CONNECTIONS,
             },
             update_fn: Arc::new(|_: &[ContainerUpdate]| Vec::new()),
             block_updates: None,
@@ -172,6 +179,31 @@ impl RuntimeBuilder {
     /// tests catch it.
     pub fn block_updates_during_events(mut self, block: bool) -> Self {
         self.block_updates = Some(block);
+        self
+    }
+
+    /// How many bytes of memory the unsolicited updates recorded for each
+    /// plugin may hold (default
+    /// [`DEFAULT_MAX_RECORDED_UPDATE_BYTES`](super::DEFAULT_MAX_RECORDED_UPDATE_BYTES),
+    /// 16 MiB); the oldest are dropped beyond it (see
+    /// [`PluginHandle::unsolicited_updates`]).
+    pub fn max_recorded_update_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_recorded_update_bytes = bytes;
+        self
+    }
+
+    /// How many connections may wait to register at a time (default
+    /// [`DEFAULT_MAX_UNREGISTERED_CONNECTIONS`], 512; at least 1). A
+    /// [`PluginListener`] reads the registrations of all its connections at
+    /// once, on one thread, each within the registration timeout; a
+    /// connection that has not registered costs one descriptor and at most
+    /// [`MAX_REGISTRATION_MESSAGE`](super::MAX_REGISTRATION_MESSAGE) bytes.
+    /// The count includes the connections of refused plugins, which the
+    /// runtime holds open (costing a descriptor each) until their plugins
+    /// close them. A new connection beyond the cap closes the oldest refused
+    /// one, or, when there is none, is closed at once with a log line.
+    pub fn max_unregistered_connections(mut self, n: usize) -> Self {
+        self.settings.max_unregistered_connections = n.max(1);
         self
     }
 
@@ -279,9 +311,11 @@ impl Runtime {
     ///
     /// [`Error::DeadlineExceeded`] when the plugin did not register within
     /// the registration timeout (the connection is then closed);
-    /// [`Error::RegistrationRefused`] for an empty name or a bad index (the
-    /// plugin got an UNKNOWN error reply; the connection stays open, as with
-    /// the reference, until the plugin closes it or the runtime is dropped);
+    /// [`Error::RegistrationRefused`] for an empty name or a bad index,
+    /// naming what the plugin sent (the plugin got an UNKNOWN error reply;
+    /// the connection stays open, as with the reference, until the plugin
+    /// closes it or the runtime is dropped, costing one descriptor and no
+    /// thread meanwhile);
     /// [`Error::ConnectionClosed`] when the plugin went away; any error of
     /// `Configure` or `Synchronize`, or [`Error::Protocol`] for an invalid
     /// event mask or a plugin that mishandles split `Synchronize` requests
@@ -292,8 +326,10 @@ impl Runtime {
 
     /// Listens for external plugins on a Unix socket at `path`, like the
     /// reference: an existing file at `path` is removed first and a missing
-    /// parent directory is created with mode 0700. The socket file is
-    /// removed when the listener is dropped.
+    /// parent directory is created with mode 0700. From now on a thread of
+    /// the listener accepts plugins and reads their registrations, all at
+    /// once (see [`PluginListener`]); [`PluginListener::accept`] takes them
+    /// on. The socket file is removed when the listener is dropped.
     pub fn listen(&self, path: impl AsRef<Path>) -> Result<PluginListener> {
         PluginListener::bind(self.host.clone(), path.as_ref().to_path_buf())
     }

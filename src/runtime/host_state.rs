@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::api::{Container, ContainerUpdate, PodSandbox};
-use crate::ttrpc::Connection;
 
 use super::emulation::Emulation;
 use super::fair_lock::{FairGuard, FairLock};
-use crate::locking::lock;
+use super::refused::RefusedConnections;
 
 /// The callback that performs container updates a plugin asked for on its
 /// own (`UpdateContainers`). It returns the updates that failed.
@@ -48,6 +47,11 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     /// Where launched plugins' output goes.
     pub(crate) output: PluginOutput,
+    /// Bytes the recorded unsolicited updates of one plugin may hold.
+    pub(crate) max_recorded_update_bytes: usize,
+    /// Connections of a listener waiting to register, plus refused ones
+    /// held open, at most.
+    pub(crate) max_unregistered_connections: usize,
 }
 
 impl Settings {
@@ -94,31 +98,17 @@ pub(crate) struct HostState {
     /// Connections of plugins whose registration was refused: like the
     /// reference, the runtime does not close them; it keeps them open until
     /// the plugin closes them or the runtime goes away.
-    refused: Mutex<Vec<Connection>>,
+    pub(crate) refused: RefusedConnections,
 }
 
 impl HostState {
     pub(crate) fn new(settings: Settings, hub: Hub) -> HostState {
+        let refused = RefusedConnections::new(settings.max_unregistered_connections);
         HostState {
             settings,
             hub: Arc::new(hub),
             inventory: Mutex::new(Arc::new(Inventory::default())),
-            refused: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Keeps the connection of a refused plugin open.
-    pub(crate) fn keep_refused(&self, conn: Connection) {
-        let mut refused = lock(&self.refused);
-        refused.retain(|c| !c.is_closed());
-        refused.push(conn);
-    }
-}
-
-impl Drop for HostState {
-    fn drop(&mut self) {
-        for conn in lock(&self.refused).drain(..) {
-            conn.close();
+            refused,
         }
     }
 }

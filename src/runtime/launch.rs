@@ -1,5 +1,11 @@
 //! Spawning a plugin binary with a pre-connected socket as fd 3, as the
-//! reference runtime starts its pre-installed plugins.
+//! reference runtime starts its pre-installed plugins, and killing it.
+//!
+//! A killed plugin is reaped on the spot when it dies within
+//! [`REAP_WAIT`], which it does unless the kernel holds it (a process in
+//! uninterruptible sleep does not die until its I/O returns); then a
+//! thread of its own ("nri-reap") waits for it, so that the caller, which
+//! may be relaying an event to other plugins, is not held up.
 //!
 //! The standard library cannot place a descriptor at a chosen number in a
 //! child, so a `pre_exec` hook calls `dup2` from the C library (always linked
@@ -14,6 +20,8 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use super::host_state::PluginOutput;
 use crate::api::{PLUGIN_IDX_ENV_VAR, PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR};
@@ -100,4 +108,40 @@ pub(crate) fn spawn(
     })?;
     drop(theirs);
     Ok((ours, child))
+}
+
+/// How long a killed plugin is waited for before a thread of its own takes
+/// over waiting.
+pub(crate) const REAP_WAIT: Duration = Duration::from_millis(100);
+
+/// Kills `child` (SIGKILL) and reaps it; see the module docs. `name` names
+/// it in logs.
+pub(crate) fn kill_and_reap(mut child: Child, name: &str) {
+    log::debug!("killing plugin {name} (pid {})", child.id());
+    let _ = child.kill();
+    let until = Instant::now() + REAP_WAIT;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if Instant::now() >= until => break,
+            Ok(None) => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+        }
+    }
+    let pid = child.id();
+    log::warn!(
+        "plugin {name} (pid {pid}) did not die within {REAP_WAIT:?} of SIGKILL; reaping it in \
+         the background"
+    );
+    let spawned = thread::Builder::new()
+        .name("nri-reap".into())
+        .spawn(move || {
+            let _ = child.wait();
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start a thread to reap plugin pid {pid}: {e}");
+    }
 }

@@ -1,16 +1,15 @@
 //! [`PluginListener`]: external plugins dialing a Unix socket path.
 
 use std::fs;
-use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
+use super::acceptor::Acceptor;
 use super::handle::PluginHandle;
 use super::host_state::HostState;
 use super::setup;
@@ -18,9 +17,18 @@ use super::setup;
 /// Accepts external plugins on a Unix socket path. Made by
 /// [`Runtime::listen`](super::Runtime::listen); removes the socket file
 /// when dropped.
+///
+/// From the moment it listens, a thread of its own accepts every plugin
+/// that dials and reads each one's `RegisterPlugin` request, all of them
+/// at once, each within the registration timeout, without a thread per
+/// connection (see [`RuntimeBuilder::max_unregistered_connections`](super::RuntimeBuilder::max_unregistered_connections)
+/// for the cap). [`PluginListener::accept`] then takes the registered
+/// plugins on, one per call, through `Configure` and `Synchronize`. So a
+/// plugin that registers is never held up by connections that do not: a
+/// hundred idle connections cost a hundred descriptors and nothing else.
 pub struct PluginListener {
     host: Arc<HostState>,
-    listener: UnixListener,
+    acceptor: Acceptor,
     path: PathBuf,
 }
 
@@ -52,9 +60,16 @@ impl PluginListener {
         }
         let listener = UnixListener::bind(&path)
             .map_err(|e| Error::io(format!("cannot listen on {}", path.display()), e))?;
+        let acceptor = match Acceptor::start(host.clone(), listener, path.clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         Ok(PluginListener {
             host,
-            listener,
+            acceptor,
             path,
         })
     }
@@ -64,75 +79,56 @@ impl PluginListener {
         &self.path
     }
 
-    /// Waits for the next plugin to connect and takes it through
-    /// registration, `Configure` and `Synchronize`, like
-    /// [`Runtime::accept_stream`](super::Runtime::accept_stream). As with the reference, plugins are set up
-    /// one at a time: the next one is not accepted before this returns.
+    /// How many connections are waiting: to register, or registered and
+    /// waiting for [`PluginListener::accept`].
+    pub fn pending(&self) -> usize {
+        self.acceptor.pending()
+    }
+
+    /// Takes the next registered plugin through `Configure` and
+    /// `Synchronize` (like
+    /// [`Runtime::accept_stream`](super::Runtime::accept_stream)), waiting
+    /// for one to register if none has. Plugins are taken in the order they
+    /// registered, one per call.
+    ///
+    /// # Errors
+    ///
+    /// Each connection that did not register is reported by one call, in
+    /// the order it happened: [`Error::RegistrationRefused`] for a refused
+    /// plugin (its connection stays open until it closes it),
+    /// [`Error::DeadlineExceeded`] for one that did not register within the
+    /// registration timeout, [`Error::ConnectionClosed`] for one that went
+    /// away first, [`Error::Protocol`] or [`Error::MuxFrameTooLarge`] for
+    /// one that broke the framing; then the errors of `Configure` and
+    /// `Synchronize`, as with
+    /// [`Runtime::accept_stream`](super::Runtime::accept_stream).
     pub fn accept(&self) -> Result<PluginHandle> {
-        let (stream, _) = self.listener.accept().map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot accept a plugin connection on {}",
-                    self.path.display()
-                ),
-                e,
-            )
-        })?;
-        setup::start(&self.host, stream, None)
+        match self.acceptor.next(None) {
+            Some(Ok(registration)) => setup::finish(&self.host, registration, None),
+            Some(Err(e)) => Err(e),
+            None => Err(Error::State(
+                "internal error: an unbounded accept gave up".into(),
+            )),
+        }
     }
 
     /// Like [`PluginListener::accept`], but gives up with
-    /// [`Error::DeadlineExceeded`] when no plugin connected within
-    /// `timeout` (the registration timeout then applies as usual).
+    /// [`Error::DeadlineExceeded`] when no plugin registered (and no
+    /// connection failed to) within `timeout`. `Configure` and
+    /// `Synchronize` then take what they take, within the request timeout.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<PluginHandle> {
-        let deadline = Instant::now() + timeout;
-        let nonblocking = |on: bool| {
-            self.listener.set_nonblocking(on).map_err(|e| {
-                Error::io(
-                    format!("cannot set up the listener on {}", self.path.display()),
-                    e,
-                )
-            })
-        };
-        nonblocking(true)?;
-        let accepted = loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => break Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break Err(Error::DeadlineExceeded {
-                            service: format!("plugin listener on {}", self.path.display()),
-                            method: "accept".to_string(),
-                            peer: String::new(),
-                            timeout,
-                        });
-                    }
-                    thread::sleep(left.min(ACCEPT_POLL));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    break Err(Error::io(
-                        format!(
-                            "cannot accept a plugin connection on {}",
-                            self.path.display()
-                        ),
-                        e,
-                    ))
-                }
-            }
-        };
-        nonblocking(false)?;
-        let stream = accepted?;
-        stream
-            .set_nonblocking(false)
-            .map_err(|e| Error::io("cannot set up an accepted plugin connection", e))?;
-        setup::start(&self.host, stream, None)
+        match self.acceptor.next(Some(Instant::now() + timeout)) {
+            Some(Ok(registration)) => setup::finish(&self.host, registration, None),
+            Some(Err(e)) => Err(e),
+            None => Err(Error::DeadlineExceeded {
+                service: format!("plugin listener on {}", self.path.display()),
+                method: "accept".to_string(),
+                peer: String::new(),
+                timeout,
+            }),
+        }
     }
 }
-
-/// How often [`PluginListener::accept_timeout`] looks for a connection.
-const ACCEPT_POLL: Duration = Duration::from_millis(5);
 
 impl Drop for PluginListener {
     fn drop(&mut self) {

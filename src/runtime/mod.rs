@@ -14,7 +14,9 @@
 //! - registration must arrive within the registration timeout (default 5 s);
 //!   an external plugin with an empty name or an index that is not two
 //!   digits gets an error reply with code UNKNOWN, and the runtime leaves
-//!   the connection open (the plugin must close it);
+//!   the connection open (the plugin must close it); a second
+//!   `RegisterPlugin` on a registered connection is refused (the reference
+//!   answers it and renames the plugin in its logs only);
 //! - `Configure` carries the emulated NRI version (v0.12+) and the plugin's
 //!   registration carries its own ([`PluginHandle::plugin_nri_version`]);
 //!   a reply with event mask 0 subscribes to every event the version knows;
@@ -46,6 +48,33 @@
 //! event to all of them in index order, merging their replies with the
 //! version's conflict rules, having validators check merged adjustments and
 //! applying failure policies, as the reference does.
+//!
+//! # Hostile plugins
+//!
+//! A plugin may be broken or hostile; what it can cost is bounded:
+//!
+//! - **Time.** Every request to a plugin, from the moment it waits for its
+//!   turn, ends within the request timeout: the wait for the plugin's
+//!   previous request, for the connection's writer, the write and the reply
+//!   all count. A [`PluginSet`] calls its plugins one after another (the
+//!   protocol needs it: a request carries what the plugins before adjusted,
+//!   and a status from one plugin stops the relay before the later ones
+//!   are asked, as with the reference), so a plugin that does not answer
+//!   holds the others up by at most its request timeout; by default it is
+//!   then dropped and costs later events nothing (see [`PluginSet`],
+//!   "Isolation"). Killing a launched plugin never waits for it.
+//! - **Connections.** Until it has registered, a connection costs one
+//!   descriptor and at most [`MAX_REGISTRATION_MESSAGE`] bytes, and no
+//!   thread: a [`PluginListener`] reads every registration at once on one
+//!   thread, each within the registration timeout, so idle connections do
+//!   not delay a plugin that registers. At most
+//!   [`RuntimeBuilder::max_unregistered_connections`] wait (512 by
+//!   default); refused connections held open count, and one thread watches
+//!   them all and releases each the moment its plugin closes it.
+//! - **Memory.** The unsolicited updates recorded for a plugin hold at
+//!   most [`RuntimeBuilder::max_recorded_update_bytes`] (16 MiB by
+//!   default), counted in bytes held, not in updates; what a message can
+//!   cost on the wire and in memory is in `docs/GUARANTEES.md`.
 //!
 //! The event methods of [`PluginHandle`] and [`PluginSet`] are expanded
 //! from the crate's event table, one per event; the version-dependent
@@ -93,7 +122,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Files in dependency order: each uses only files above it.
+// The files' graph is free of cycles (tests/architecture.rs).
+mod acceptor;
+mod call_lock;
 mod emulation;
 mod encoding;
 mod fair_lock;
@@ -104,6 +135,11 @@ mod launch;
 mod listener;
 mod merge;
 mod plugin_state;
+mod poll;
+mod recorded_updates;
+mod refused;
+mod registration;
+mod registration_reader;
 mod relay;
 mod reply;
 mod set;
@@ -113,9 +149,10 @@ mod validators;
 
 pub use emulation::Emulation;
 pub use handle::PluginHandle;
-pub use host::{Runtime, RuntimeBuilder};
+pub use host::{Runtime, RuntimeBuilder, DEFAULT_MAX_UNREGISTERED_CONNECTIONS};
 pub use host_state::{PluginOutput, UpdateContainersFn};
 pub use listener::PluginListener;
-pub use plugin_state::MAX_RECORDED_UPDATES;
+pub use recorded_updates::{DEFAULT_MAX_RECORDED_UPDATE_BYTES, MAX_RECORDED_UPDATES};
+pub use registration::MAX_REGISTRATION_MESSAGE;
 pub use reply::CreateContainerReply;
 pub use set::PluginSet;

@@ -1,25 +1,22 @@
 //! One plugin as the runtime keeps it while connected: its identity, why
 //! it was dropped, its process, the updates it sent; and the runtime
-//! service it calls (`RegisterPlugin`, `UpdateContainers`).
+//! service it calls once registered (`UpdateContainers`, and
+//! `RegisterPlugin` again, which is refused: registration itself is read
+//! before the connection starts, in `registration.rs`).
 
-use std::collections::VecDeque;
 use std::process::Child;
 use std::sync::{Arc, Condvar, Mutex};
 
-use crossbeam_channel::{Receiver, Sender};
-
 use crate::api::{
-    rpc, ContainerUpdate, Empty, RegisterPluginRequest, UpdateContainersRequest,
-    UpdateContainersResponse,
+    rpc, Empty, RegisterPluginRequest, UpdateContainersRequest, UpdateContainersResponse,
 };
 use crate::ttrpc::{Code, Services, Status};
 
 use super::host_state::Hub;
+use super::launch::kill_and_reap;
+use super::recorded_updates::RecordedUpdates;
 use crate::locking::lock;
-
-/// How many unsolicited updates a [`PluginHandle`](super::PluginHandle)
-/// records at most; older ones are dropped first.
-pub const MAX_RECORDED_UPDATES: usize = 10_000;
+use crate::log_text::Escape;
 
 /// A plugin's index and name.
 #[derive(Clone, Debug, Default)]
@@ -30,123 +27,66 @@ pub(crate) struct PluginId {
     pub(crate) base: String,
 }
 
-/// The outcome of RegisterPlugin: `Err` carries the refusal.
-pub(crate) type Registration = std::result::Result<(), String>;
+impl PluginId {
+    /// `NN-name`.
+    pub(crate) fn full_name(&self) -> String {
+        format!("{}-{}", self.index, self.base)
+    }
+}
 
 /// What the plugin's connection handlers and its handle share.
 pub(crate) struct PluginState {
     /// External plugins name themselves; launched ones were named by us.
     pub(crate) external: bool,
-    /// Who the plugin is: from RegisterPlugin, or given at launch.
-    pub(crate) id: Mutex<PluginId>,
-    /// The NRI version the plugin registered with (empty: not sent).
-    pub(crate) nri_version: Mutex<String>,
-    registered: Sender<Registration>,
-    /// Dropped (closing the channel) when the connection closes.
-    closed: Mutex<Option<Sender<()>>>,
+    /// `NN-name`: from RegisterPlugin, or given at launch.
+    pub(crate) name: String,
     /// Why the plugin was dropped, once it was.
     pub(crate) dropped: Mutex<Option<String>>,
     /// The process of a launched plugin.
     pub(crate) child: Mutex<Option<Child>>,
-    /// Unsolicited updates received, the latest [`MAX_RECORDED_UPDATES`].
-    pub(crate) updates: Mutex<VecDeque<ContainerUpdate>>,
+    /// Unsolicited updates received, the latest within the record's budget.
+    pub(crate) updates: Mutex<RecordedUpdates>,
     pub(crate) updates_cv: Condvar,
     pub(crate) hub: Arc<Hub>,
 }
 
-/// The ends a connection's setup waits on.
-pub(crate) struct Waits {
-    /// The outcome of RegisterPlugin.
-    pub(crate) registered: Receiver<Registration>,
-    /// Disconnects when the connection closes.
-    pub(crate) closed: Receiver<()>,
-}
-
 impl PluginState {
-    /// The state of a new connection: an external plugin (`launched`
-    /// `None`) or one the runtime launched as `id`.
+    /// The state of a registered plugin: external (`child` `None`) or
+    /// launched by the runtime.
     pub(crate) fn new(
         hub: Arc<Hub>,
-        launched: Option<(PluginId, Child)>,
-    ) -> (Arc<PluginState>, Waits) {
-        let (reg_tx, registered) = crossbeam_channel::bounded(1);
-        let (closed_tx, closed) = crossbeam_channel::bounded::<()>(0);
-        let external = launched.is_none();
-        let (id, child) = match launched {
-            Some((id, child)) => (id, Some(child)),
-            None => (PluginId::default(), None),
-        };
-        let state = PluginState {
-            external,
-            id: Mutex::new(id),
-            nri_version: Mutex::new(String::new()),
-            registered: reg_tx,
-            closed: Mutex::new(Some(closed_tx)),
+        id: &PluginId,
+        child: Option<Child>,
+        max_recorded_update_bytes: usize,
+    ) -> Arc<PluginState> {
+        Arc::new(PluginState {
+            external: child.is_none(),
+            name: id.full_name(),
             dropped: Mutex::new(None),
             child: Mutex::new(child),
-            updates: Mutex::new(VecDeque::new()),
+            updates: Mutex::new(RecordedUpdates::new(max_recorded_update_bytes)),
             updates_cv: Condvar::new(),
             hub,
-        };
-        (Arc::new(state), Waits { registered, closed })
+        })
     }
 
-    /// `NN-name`, with placeholders for what is not known yet.
-    pub(crate) fn full_name(&self) -> String {
-        let id = lock(&self.id);
-        let index = if id.index.is_empty() {
-            "??"
-        } else {
-            id.index.as_str()
-        };
-        let base = if id.base.is_empty() {
-            "plugin"
-        } else {
-            id.base.as_str()
-        };
-        format!("{index}-{base}")
-    }
-
-    /// Serves RegisterPlugin, checking an external plugin's identity like
-    /// the reference. A refusal is an UNKNOWN status; the connection stays.
-    fn register(&self, req: RegisterPluginRequest) -> std::result::Result<Empty, Status> {
-        if self.external {
-            let refusal = if req.plugin_name.is_empty() {
-                Some("invalid (empty) plugin name".to_string())
-            } else if crate::api::validate_plugin_index(&req.plugin_idx).is_err() {
-                Some(format!(
-                    "invalid plugin index: invalid plugin index {:?}, must be 2 digits (00-99)",
-                    req.plugin_idx
-                ))
-            } else {
-                None
-            };
-            if let Some(message) = refusal {
-                log::warn!(
-                    "refusing registration of plugin {:?} with index {:?}: {message}",
-                    req.plugin_name,
-                    req.plugin_idx
-                );
-                let _ = self.registered.try_send(Err(message.clone()));
-                return Err(Status::new(Code::Unknown, message));
-            }
-            *lock(&self.id) = PluginId {
-                index: req.plugin_idx,
-                base: req.plugin_name,
-            };
-        }
-        let version = if req.NRI_version.is_empty() {
-            "unknown"
-        } else {
-            req.NRI_version.as_str()
-        };
-        log::info!(
-            "plugin {} registered (with NRI version {version})",
-            self.full_name()
+    /// Refuses a second RegisterPlugin: a connection registers once. (The
+    /// reference answers it and renames the plugin in its logs while it
+    /// keeps invoking it under its first name.)
+    fn register_again(&self, req: RegisterPluginRequest) -> std::result::Result<Empty, Status> {
+        log::warn!(
+            "plugin {} sent RegisterPlugin again (as {:?} with index {:?}); refused",
+            Escape(&self.name),
+            req.plugin_name,
+            req.plugin_idx
         );
-        *lock(&self.nri_version) = req.NRI_version;
-        let _ = self.registered.try_send(Ok(()));
-        Ok(Empty::new())
+        Err(Status::new(
+            Code::FailedPrecondition,
+            format!(
+                "plugin {} is already registered: a connection registers once",
+                self.name
+            ),
+        ))
     }
 
     /// Serves UpdateContainers: hands the updates to the runtime's callback
@@ -156,21 +96,27 @@ impl PluginState {
         let _event = self.hub.event_guard();
         log::info!(
             "plugin {} requested {} container update(s)",
-            self.full_name(),
+            Escape(&self.name),
             req.update.len()
         );
         let failed = (self.hub.update_fn)(&req.update);
-        {
-            let mut record = lock(&self.updates);
-            record.extend(req.update);
-            if record.len() > MAX_RECORDED_UPDATES {
-                let excess = record.len() - MAX_RECORDED_UPDATES;
-                record.drain(..excess);
-                log::debug!(
-                    "plugin {}: dropped the {excess} oldest recorded updates (the record keeps {MAX_RECORDED_UPDATES})",
-                    self.full_name()
-                );
-            }
+        let dropped = lock(&self.updates).record(&req.update);
+        drop(req);
+        if dropped.oldest > 0 {
+            log::debug!(
+                "plugin {}: dropped the {} oldest recorded updates to stay within the record's \
+                 budget",
+                Escape(&self.name),
+                dropped.oldest
+            );
+        }
+        if dropped.too_large > 0 {
+            log::warn!(
+                "plugin {}: {} update(s) not recorded: each holds more memory than the record \
+                 of unsolicited updates may",
+                Escape(&self.name),
+                dropped.too_large
+            );
         }
         self.updates_cv.notify_all();
         UpdateContainersResponse {
@@ -181,9 +127,12 @@ impl PluginState {
 
     /// The connection closed: the plugin is dropped, its process killed.
     pub(crate) fn connection_closed(&self, reason: &str) {
-        log::info!("connection to plugin {} closed: {reason}", self.full_name());
+        log::info!(
+            "connection to plugin {} closed: {}",
+            Escape(&self.name),
+            Escape(reason)
+        );
         self.mark_dropped(&format!("connection closed: {reason}"));
-        lock(&self.closed).take();
         self.kill_child();
     }
 
@@ -195,11 +144,14 @@ impl PluginState {
         }
     }
 
+    /// Kills a launched plugin (SIGKILL) and reaps it, without waiting
+    /// long for a process that does not die (see [`kill_and_reap`]). A
+    /// concurrent caller waits until that is done, so that when either
+    /// returns the process is gone or handed to its reaper.
     pub(crate) fn kill_child(&self) {
-        if let Some(mut child) = lock(&self.child).take() {
-            log::debug!("killing plugin {} (pid {})", self.full_name(), child.id());
-            let _ = child.kill();
-            let _ = child.wait();
+        let mut child = lock(&self.child);
+        if let Some(c) = child.take() {
+            kill_and_reap(c, &self.name);
         }
     }
 }
@@ -210,7 +162,7 @@ pub(crate) fn runtime_services(state: &Arc<PluginState>) -> Services {
     let s = state.clone();
     let register = rpc::REGISTER_PLUGIN;
     services.add_unary(register.service, register.method, move |_, req| {
-        s.register(req)
+        s.register_again(req)
     });
     let s = state.clone();
     let update = rpc::UPDATE_CONTAINERS;

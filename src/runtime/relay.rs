@@ -5,7 +5,8 @@
 //! - A request for an event the plugin did not subscribe to is not sent
 //!   ([`Sent::NotSubscribed`]).
 //! - At most one request is in flight per plugin; the request timeout
-//!   bounds each request (a `StateChange` fallback shares it).
+//!   bounds each request, from the moment it waits for its turn (a
+//!   `StateChange` fallback shares it).
 //! - Notifications travel as per-event RPCs from the release the event
 //!   table gives for them (v0.12); a plugin that answers UNIMPLEMENTED is
 //!   switched to `StateChange` for the rest of its connection (one extra
@@ -31,10 +32,12 @@ use crate::api::{
 use crate::ttrpc::{Client, Code, Connection};
 use crate::{Error, Result};
 
+use super::call_lock::CallLock;
 use super::emulation::Emulation;
 use super::encoding::{decode, shape, EncodeRequest};
 use super::plugin_state::PluginState;
 use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// What became of a request.
 #[derive(Debug)]
@@ -122,7 +125,7 @@ pub(crate) struct Relay {
     /// The failure policy applied to the plugin.
     pub(crate) policy: FailurePolicy,
     /// At most one request in flight.
-    call_lock: Mutex<()>,
+    call_lock: CallLock,
     /// Set once the plugin answered UNIMPLEMENTED to a per-event RPC:
     /// notifications then go as StateChange for the rest of the connection.
     fallback: AtomicBool,
@@ -141,7 +144,7 @@ impl Relay {
             name: s.name,
             events: s.events,
             policy: s.policy,
-            call_lock: Mutex::new(()),
+            call_lock: CallLock::default(),
             fallback: AtomicBool::new(false),
             warned: Mutex::new(EventMask::EMPTY),
         }
@@ -197,9 +200,9 @@ impl Relay {
     }
 
     /// The frame of every request: skips a plugin not subscribed to
-    /// `event`, takes the event lock when asked and the plugin's call lock,
-    /// refuses a dropped plugin, runs `send` within the request timeout and
-    /// judges its outcome.
+    /// `event`, takes the event lock when asked, then the plugin's turn and
+    /// sends within one request timeout (the wait for the turn included),
+    /// refuses a dropped plugin and judges the outcome.
     fn exchange<T>(
         &self,
         event: Option<Event>,
@@ -215,9 +218,24 @@ impl Relay {
         } else {
             None
         };
-        let _call = lock(&self.call_lock);
+        let deadline = Instant::now() + self.request_timeout;
+        let Some(_turn) = self.call_lock.lock_until(deadline) else {
+            // The request ahead of this one is judged on its own.
+            log::warn!(
+                "plugin {}: {what} not sent: the request before it was still in flight after \
+                 {:?}",
+                Escape(&self.name),
+                self.request_timeout
+            );
+            return Err(Error::DeadlineExceeded {
+                service: PLUGIN_SERVICE.to_string(),
+                method: what.to_string(),
+                peer: format!("plugin {:?}", self.name),
+                timeout: self.request_timeout,
+            });
+        };
         self.ensure_alive()?;
-        let outcome = send(Instant::now() + self.request_timeout);
+        let outcome = send(deadline);
         self.judge(what, outcome).map(Sent::Reply)
     }
 
@@ -242,9 +260,10 @@ impl Relay {
                     ..
                 }) if has_state_change => {
                     log::info!(
-                        "plugin {} does not implement {event} ({message}): sending it and every \
+                        "plugin {} does not implement {event} ({}): sending it and every \
                          later notification as StateChange on this connection",
-                        self.name
+                        Escape(&self.name),
+                        Escape(&message)
                     );
                     self.fallback.store(true, Ordering::Release);
                 }
@@ -269,7 +288,7 @@ impl Relay {
                 *warned |= event;
                 log::warn!(
                     "plugin {} uses deprecated StateChange instead of a dedicated {event} RPC call",
-                    self.name
+                    Escape(&self.name)
                 );
             }
         }
@@ -307,24 +326,33 @@ impl Relay {
                 if timeout && self.policy.keep_connected {
                     log::warn!(
                         "plugin {} did not handle {what} in time; its failure policy keeps it \
-                         connected: {e}",
-                        self.name
+                         connected: {}",
+                        Escape(&self.name),
+                        Escape(&e)
                     );
                 } else {
                     if self.policy.keep_connected {
                         log::warn!(
                             "plugin {}: keep_connected only covers timeouts, and {what} failed \
                              otherwise",
-                            self.name
+                            Escape(&self.name)
                         );
                     }
-                    log::error!("dropping plugin {}: {what} failed: {e}", self.name);
+                    log::error!(
+                        "dropping plugin {}: {what} failed: {}",
+                        Escape(&self.name),
+                        Escape(&e)
+                    );
                     self.drop_plugin(&format!("{what} failed: {e}"));
                 }
                 Err(e)
             }
             Err(e) => {
-                log::warn!("plugin {} failed {what}: {e}", self.name);
+                log::warn!(
+                    "plugin {} failed {what}: {}",
+                    Escape(&self.name),
+                    Escape(&e)
+                );
                 Err(e)
             }
         }

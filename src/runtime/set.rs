@@ -19,6 +19,7 @@ use super::merge::{pristine_container, Collector};
 use super::relay::{check_notification, is_fatal, Sent};
 use super::validators::validate;
 use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// The plugins of one [`Runtime`], relayed to like the reference relays
 /// every pod and container event.
@@ -56,6 +57,25 @@ use crate::locking::lock;
 ///   plugin and the event. Dropped plugins leave the set after each relay;
 ///   until then, before v0.12.5, a closed validator is still asked (and
 ///   fails the creation once), as with the reference.
+/// - **Isolation.** A plugin that stops answering, or floods the runtime
+///   with `UpdateContainers` and stops reading, holds up the plugins after
+///   it by at most its request timeout. Plugins are called one after
+///   another because the protocol needs it (each CreateContainer and
+///   UpdateContainer request carries what the plugins before adjusted, and
+///   a status stops the relay before later plugins see the event), so the
+///   set does not relay concurrently, except to validators, which are asked
+///   all at once as the reference asks them; instead every wait of a
+///   plugin's request is bounded by that request's timeout, counted from
+///   the moment it waits for its turn (the plugin's previous request, the
+///   connection's writer, the write, the reply), and a plugin that misses
+///   it is dropped (by default: its failure policy may keep it, and each
+///   later event then waits its timeout too, as with the reference, until
+///   the connection's write timeout cuts off a plugin that stopped
+///   reading). Dropping never waits: the connection is shut down and a
+///   launched plugin killed, and reaped in the background if it does not
+///   die at once. A relay thus takes at most the request timeouts of the
+///   subscribed plugins added up (one more for the validators), and one
+///   stalled plugin adds at most one request timeout.
 ///
 /// ```no_run
 /// use std::os::unix::net::UnixStream;
@@ -330,7 +350,7 @@ impl PluginSet {
         let skips_closed = self.version.profile().skips_closed_plugins;
         for p in plugins {
             if skips_closed && !p.is_connected() {
-                log::debug!("skipping closed plugin {} for {event}", p.name());
+                log::debug!("skipping closed plugin {} for {event}", Escape(p.name()));
                 continue;
             }
             match f(p) {
@@ -343,8 +363,9 @@ impl PluginSet {
                         )));
                     }
                     log::warn!(
-                        "plugin {} failed to handle {event} request, proceeding without it: {e}",
-                        p.name()
+                        "plugin {} failed to handle {event} request, proceeding without it: {}",
+                        Escape(p.name()),
+                        Escape(&e)
                     );
                 }
                 Err(e) => return Err(e),
@@ -423,7 +444,7 @@ fn remove_closed(plugins: &mut Vec<Arc<PluginHandle>>) {
     plugins.retain(|p| {
         let keep = p.is_connected();
         if !keep {
-            log::info!("removing closed plugin {}", p.name());
+            log::info!("removing closed plugin {}", Escape(p.name()));
         }
         keep
     });

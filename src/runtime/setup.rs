@@ -1,6 +1,7 @@
 //! Taking a connected plugin from its first byte to a [`PluginHandle`]:
-//! serving its `RegisterPlugin` and `UpdateContainers` calls, checking its
-//! identity, `Configure` (NRI versions both ways, the event mask checked
+//! its registration (read before the connection starts, see
+//! `registration.rs`), then a [`Connection`] serving its `UpdateContainers`
+//! calls, `Configure` (NRI versions both ways, the event mask checked
 //! against the emulated version, the failure policy) and `Synchronize`.
 
 use std::os::unix::net::UnixStream;
@@ -10,15 +11,18 @@ use std::time::Duration;
 
 use crate::api::{rpc, ConfigureRequest, ConfigureResponse, EventMask, FailurePolicy};
 use crate::mux::{PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN};
-use crate::ttrpc::{Connection, ConnectionBuilder, ConnectionOptions, Framing};
+use crate::ttrpc::{ConnectionBuilder, ConnectionOptions, Framing};
 use crate::{Error, Result};
 
+use super::encoding::{decode_reply, EncodeRequest};
 use super::handle::{PluginHandle, Registered};
 use super::host_state::HostState;
-use super::plugin_state::{self, PluginId, PluginState, Waits};
+use super::launch::kill_and_reap;
+use super::plugin_state::{self, PluginId, PluginState};
+use super::registration::{register_within, Outcome, Registration};
 use super::relay::{Relay, RelaySetup};
 use super::synchronize_chunks::synchronize;
-use crate::locking::lock;
+use crate::log_text::Escape;
 
 /// A plugin the runtime started itself.
 pub(crate) struct Launched {
@@ -29,11 +33,46 @@ pub(crate) struct Launched {
     pub(crate) child: Child,
 }
 
-/// Takes a connected plugin through registration, Configure and
-/// Synchronize.
+/// Takes a connected plugin through registration (on this thread, within
+/// the registration timeout), Configure and Synchronize.
 pub(crate) fn start(
     host: &HostState,
     stream: UnixStream,
+    launched: Option<Launched>,
+) -> Result<PluginHandle> {
+    let timeout = host.settings.registration_timeout;
+    match register_within(stream, launched.is_none(), timeout) {
+        Outcome::Registered(r) => finish(host, r, launched),
+        Outcome::Refused(e, stream) => {
+            // Like the reference: refuse, but leave closing to the plugin.
+            host.refused.hold(stream);
+            Err(e)
+        }
+        Outcome::Failed(e) => {
+            let timed_out = matches!(e, Error::DeadlineExceeded { .. });
+            match launched {
+                Some(l) => {
+                    let name = l.id.full_name();
+                    if timed_out {
+                        log::warn!("plugin {name} did not register within {timeout:?}");
+                    }
+                    kill_and_reap(l.child, &name);
+                }
+                None if timed_out => {
+                    log::warn!("a plugin connection did not register within {timeout:?}")
+                }
+                None => {}
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Takes a registered plugin on: answers its registration, starts its
+/// connection, configures and synchronizes it.
+pub(crate) fn finish(
+    host: &HostState,
+    registration: Registration,
     launched: Option<Launched>,
 ) -> Result<PluginHandle> {
     let settings = &host.settings;
@@ -41,13 +80,53 @@ pub(crate) fn start(
         Some(l) => (Some(l.config), Some((l.id, l.child))),
         None => (None, None),
     };
-    let (state, waits) = PluginState::new(host.hub.clone(), launched);
+    let request = &registration.request;
+    let (id, child) = match launched {
+        Some((id, child)) => (id, Some(child)),
+        None => (
+            PluginId {
+                index: request.plugin_idx.clone(),
+                base: request.plugin_name.clone(),
+            },
+            None,
+        ),
+    };
+    let name = id.full_name();
+    let nri_version = request.NRI_version.clone();
+    log::info!(
+        "plugin {} registered (with NRI version {})",
+        Escape(&name),
+        Escape(if nri_version.is_empty() {
+            "unknown"
+        } else {
+            nri_version.as_str()
+        })
+    );
+    let stream = match registration.accept(settings.request_timeout) {
+        Ok((stream, _)) => stream,
+        Err(e) => {
+            if let Some(child) = child {
+                kill_and_reap(child, &name);
+            }
+            return Err(e);
+        }
+    };
+    let state = PluginState::new(
+        host.hub.clone(),
+        &id,
+        child,
+        settings.max_recorded_update_bytes,
+    );
     let services = plugin_state::runtime_services(&state);
     let s = state.clone();
     let conn = ConnectionBuilder::new(stream, Framing::Mux)
         .options(ConnectionOptions {
             workers: settings.workers,
             name: "nri-runtime".to_string(),
+            peer: format!("plugin {name:?}"),
+            // A plugin that takes nothing for a request timeout has stopped
+            // reading: its requests could not be answered in time anyway.
+            write_timeout: settings.request_timeout.max(Duration::from_millis(1)),
             ..Default::default()
         })
         .serve(RUNTIME_SERVICE_CONN, Arc::new(services))
@@ -68,11 +147,6 @@ pub(crate) fn start(
     };
     let client = conn.client(PLUGIN_SERVICE_CONN).map_err(fail)?;
 
-    wait_registration(host, &state, &conn, &waits)?;
-
-    let id = lock(&state.id).clone();
-    let name = format!("{}-{}", id.index, id.base);
-    conn.set_peer(format!("plugin {name:?}"));
     let profile = settings.emulation.profile();
     let config = config.unwrap_or_else(|| settings.config_for(&id.index, &id.base));
     let req = ConfigureRequest {
@@ -89,26 +163,42 @@ pub(crate) fn start(
         ..Default::default()
     };
     let configure = rpc::CONFIGURE;
-    let reply: ConfigureResponse = client
-        .call(
-            configure.service,
-            configure.method,
-            &req,
-            Some(settings.request_timeout),
-        )
+    let reply: ConfigureResponse = req
+        .encode()
+        .and_then(|payload| {
+            client.call_raw(
+                configure.service,
+                configure.method,
+                payload,
+                Some(settings.request_timeout),
+                Vec::new(),
+            )
+        })
+        .and_then(|out| decode_reply(configure, &out))
         .map_err(|e| {
-            log::warn!("failed to configure plugin {name}: {e}");
+            log::warn!(
+                "failed to configure plugin {}: {}",
+                Escape(&name),
+                Escape(&e)
+            );
             fail(e)
         })?;
     let events =
         subscription(&name, reply.events, profile.valid_events, profile.tag).map_err(|e| {
-            log::warn!("failed to configure plugin {name}: {e}");
+            log::warn!(
+                "failed to configure plugin {}: {}",
+                Escape(&name),
+                Escape(&e)
+            );
             fail(e)
         })?;
     let policy = failure_policy(&name, &reply, profile.failure_policy, profile.tag);
-    log::info!("plugin {name} configured, subscribed to {events}");
+    log::info!(
+        "plugin {} configured, subscribed to {events}",
+        Escape(&name)
+    );
 
-    let inventory = lock(&host.inventory).clone();
+    let inventory = crate::locking::lock(&host.inventory).clone();
     let sync_updates = synchronize(
         &client,
         &name,
@@ -117,12 +207,15 @@ pub(crate) fn start(
         &inventory.containers,
     )
     .map_err(|e| {
-        log::warn!("failed to synchronize plugin {name}: {e}");
+        log::warn!(
+            "failed to synchronize plugin {}: {}",
+            Escape(&name),
+            Escape(&e)
+        );
         fail(e)
     })?;
-    log::info!("plugin {name} connected and synchronized");
+    log::info!("plugin {} connected and synchronized", Escape(&name));
 
-    let nri_version = lock(&state.nri_version).clone();
     let relay = Relay::new(RelaySetup {
         state,
         conn,
@@ -187,15 +280,17 @@ fn failure_policy(
     };
     if !honoured {
         log::debug!(
-            "plugin {plugin} sent a failure policy (fail_request={}, keep_connected={}); a runtime \
+            "plugin {} sent a failure policy (fail_request={}, keep_connected={}); a runtime \
              on NRI {version} ignores it",
+            Escape(plugin),
             policy.fail_request,
             policy.keep_connected
         );
         return FailurePolicy::new();
     }
     log::info!(
-        "plugin {plugin} failure policy: fail_request={}, keep_connected={}",
+        "plugin {} failure policy: fail_request={}, keep_connected={}",
+        Escape(plugin),
         policy.fail_request,
         policy.keep_connected
     );
@@ -203,42 +298,6 @@ fn failure_policy(
         fail_request: policy.fail_request,
         keep_connected: policy.keep_connected,
         ..Default::default()
-    }
-}
-
-/// Waits for the plugin's RegisterPlugin within the registration timeout.
-fn wait_registration(
-    host: &HostState,
-    state: &PluginState,
-    conn: &Connection,
-    waits: &Waits,
-) -> Result<()> {
-    let timeout = host.settings.registration_timeout;
-    crossbeam_channel::select! {
-        recv(waits.registered) -> r => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => {
-                // Like the reference: refuse, but leave closing to the plugin.
-                host.keep_refused(conn.clone());
-                Err(Error::RegistrationRefused { plugin: state.full_name(), message })
-            }
-            Err(_) => Err(Error::ConnectionClosed("plugin registration channel closed".into())),
-        },
-        recv(waits.closed) -> _ => Err(Error::ConnectionClosed(format!(
-            "plugin connection closed before registration: {}",
-            conn.close_reason().unwrap_or_else(|| "connection closed".into())
-        ))),
-        default(timeout) => {
-            log::warn!("plugin {} did not register within {timeout:?}", state.full_name());
-            conn.close();
-            state.kill_child();
-            Err(Error::DeadlineExceeded {
-                service: rpc::REGISTER_PLUGIN.service.to_string(),
-                method: rpc::REGISTER_PLUGIN.method.to_string(),
-                peer: String::new(),
-                timeout,
-            })
-        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::ttrpc::{Client, Request};
 use crate::{Error, Result};
 
 use super::encoding::decode_reply;
+use crate::log_text::Escape;
 use crate::pb::wire::{self, Tag, WireType};
 
 /// Fewest objects (pods plus containers) per chunk, as in the reference.
@@ -88,8 +89,9 @@ pub(crate) fn synchronize(
             continue;
         }
         log::debug!(
-            "sending Synchronize chunk to plugin {plugin}: {pods_per_chunk}/{pods_left} pods, \
-             {ctrs_per_chunk}/{ctrs_left} containers (more: {more})"
+            "sending Synchronize chunk to plugin {}: {pods_per_chunk}/{pods_left} pods, \
+             {ctrs_per_chunk}/{ctrs_left} containers (more: {more})",
+            Escape(plugin)
         );
         let payload = encode_chunk(
             &pods[pods_chunk],
@@ -103,7 +105,7 @@ pub(crate) fn synchronize(
         chunks += 1;
         if !more {
             if chunks > 1 {
-                log::debug!("plugin {plugin} synchronized in {chunks} chunks");
+                log::debug!("plugin {} synchronized in {chunks} chunks", Escape(plugin));
             }
             return Ok(reply.update);
         }

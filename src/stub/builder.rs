@@ -19,6 +19,7 @@ use super::plugin_service;
 use super::registration::{ConfigureWait, Identity, Timeouts};
 use super::stats::{Recorder, StatusCell};
 use super::synchronize_state::ChunkCollector;
+use crate::log_text::Escape;
 
 /// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
 ///
@@ -280,7 +281,10 @@ impl StubBuilder {
         options.workers = options.workers.max(2);
         options.name = format!("nri-{}", identity.full_name());
         options.peer = format!("the runtime of plugin {:?}", identity.full_name());
-        log::debug!("created plugin {} (handles {events})", identity.full_name());
+        log::debug!(
+            "created plugin {} (handles {events})",
+            Escape(identity.full_name())
+        );
         let plugin = self.plugin;
         let inner = Inner {
             identity,

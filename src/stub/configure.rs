@@ -11,6 +11,7 @@ use crate::Error;
 use super::handling::{handler_status, Call};
 use super::negotiate::{self, RuntimeInfo};
 use super::stats::{LifecycleRequest, Slot};
+use crate::log_text::Escape;
 
 const CONFIGURE: LifecycleRequest = LifecycleRequest::Configure;
 
@@ -25,7 +26,7 @@ pub(super) fn configure(
     lock(&inner.timeouts).update_from_configure(req.registration_timeout, req.request_timeout);
     let (runtime, note) = RuntimeInfo::from_configure(&req);
     if let Some(note) = note {
-        log::debug!("plugin {}: {note}", call.stub.name());
+        log::debug!("plugin {}: {}", Escape(call.stub.name()), Escape(&note));
     }
     let runtime = Arc::new(runtime);
     inner.negotiated.set_runtime(runtime.clone());
@@ -92,13 +93,17 @@ fn subscription(
         Ok(sub) => {
             if !sub.undeliverable.is_empty() {
                 log::warn!(
-                    "plugin {name}: runtime {runtime} cannot deliver {} (handled by the plugin); \
+                    "plugin {}: runtime {} cannot deliver {} (handled by the plugin); \
                      subscribing to the rest",
+                    Escape(&name),
+                    Escape(&runtime),
                     sub.undeliverable
                 );
             }
             log::info!(
-                "plugin {name} configured by runtime {runtime}, subscribed to {}",
+                "plugin {} configured by runtime {}, subscribed to {}",
+                Escape(&name),
+                Escape(&runtime),
                 sub.mask
             );
             Ok(sub.mask)

@@ -7,6 +7,7 @@ use crate::ttrpc::{KeyValue, RequestContext};
 
 use super::lifecycle::Stub;
 use super::negotiate::RuntimeInfo;
+use crate::log_text::Escape;
 
 /// What a handler knows about the request it serves, and the safe way to
 /// send updates from inside a handler.
@@ -86,10 +87,14 @@ impl<'a> Context<'a> {
                 let ids: Vec<&str> = failed.iter().map(|u| u.container_id.as_str()).collect();
                 log::warn!(
                     "{}: runtime failed to apply updates for containers {ids:?}",
-                    stub.name()
+                    Escape(stub.name())
                 );
             }
-            Err(e) => log::error!("{}: unsolicited update failed: {e}", stub.name()),
+            Err(e) => log::error!(
+                "{}: unsolicited update failed: {}",
+                Escape(stub.name()),
+                Escape(&e)
+            ),
         });
     }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::api;
 use crate::locking::lock;
+use crate::log_text::Escape;
 use crate::{Error, Result};
 
 /// Opens a connection to the runtime's socket.
@@ -53,7 +54,7 @@ impl Connector {
     /// the given one, else the inherited one, else one dialed.
     pub(super) fn dial(&self, plugin: &str) -> Result<Dialed> {
         if let Some(stream) = lock(&self.given).take() {
-            log::debug!("plugin {plugin} using the given connection");
+            log::debug!("plugin {} using the given connection", Escape(plugin));
             return Ok(Dialed {
                 stream,
                 launched: false,

@@ -19,6 +19,7 @@ use super::context::Context;
 use super::handling::{Call, Served, Subject};
 use super::plugin::{HandlerResult, Plugin};
 use super::stats::Slot;
+use crate::log_text::Escape;
 
 /// Serves request `$r` of event `$event` (named `$name`, handled by
 /// `$h`) in the shape of its kind, replying with a `$resp`. Each kind says
@@ -107,7 +108,7 @@ macro_rules! event_service {
             $(state_change_arm!($state_change $kind; call, got, $name, $event, $handler, r);)*
             log::debug!(
                 "plugin {}: ignoring a StateChange for event {} (not a state change event)",
-                call.stub.name(),
+                Escape(call.stub.name()),
                 r.event.value()
             );
             Ok(StateChangeResponse::new())
@@ -146,8 +147,10 @@ impl Call<'_> {
             Err(e) if e.is::<Status>() => Err(self.failed(name, &subject, e)),
             Err(e) => {
                 log::info!(
-                    "plugin {}: rejected the adjustment of {subject}: {e}",
-                    self.stub.name()
+                    "plugin {}: rejected the adjustment of {}: {}",
+                    Escape(self.stub.name()),
+                    Escape(&subject),
+                    Escape(&e)
                 );
                 Ok(Some(e.to_string()))
             }

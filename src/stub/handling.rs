@@ -18,6 +18,7 @@ use super::in_handler::HandlerScope;
 use super::lifecycle::{Inner, Stub};
 use super::plugin::{HandlerError, HandlerResult, Plugin};
 use super::stats::{Outcome, Slot};
+use crate::log_text::Escape;
 
 /// One request being served.
 pub(super) struct Call<'a> {
@@ -133,9 +134,10 @@ impl Call<'_> {
     pub(super) fn failed(&self, name: &str, subject: &dyn fmt::Display, e: HandlerError) -> Status {
         let status = handler_status(e);
         log::warn!(
-            "plugin {}: {name} handler failed for {subject}: {}",
-            self.stub.name(),
-            status.message
+            "plugin {}: {name} handler failed for {}: {}",
+            Escape(self.stub.name()),
+            Escape(subject),
+            Escape(&status.message)
         );
         status
     }

@@ -23,6 +23,7 @@ use super::negotiate::{Negotiated, RuntimeInfo, Wants};
 use super::registration::{self, ConfigureWait, Identity, Timeouts};
 use super::stats::{Recorder, Snapshot, Stats, StatusCell};
 use super::synchronize_state::ChunkCollector;
+use crate::log_text::Escape;
 
 /// Called when a connection ends.
 pub(super) type OnCloseFn = Arc<dyn Fn() + Send + Sync>;
@@ -319,13 +320,17 @@ impl Stub {
                 });
         match outcome {
             Ok(()) => {
-                log::debug!("plugin {} started", self.name());
+                log::debug!("plugin {} started", Escape(self.name()));
                 inner.stats.registrations.fetch_add(1, Ordering::Relaxed);
                 inner.status.registered();
                 Ok(())
             }
             Err(e) => {
-                log::error!("plugin {} failed to start: {e}", self.name());
+                log::error!(
+                    "plugin {} failed to start: {}",
+                    Escape(self.name()),
+                    Escape(&e)
+                );
                 inner.status.disconnected();
                 stopped.store(true, Ordering::Release);
                 inner.connection.current().take();
@@ -359,7 +364,11 @@ impl Stub {
             // from the on-close callback when the runtime hung up right
             // after Configure) is a requested stop, not a failure.
             if self.inner.stop.generation() != gen {
-                log::debug!("plugin {} stopped while starting: {e}", self.name());
+                log::debug!(
+                    "plugin {} stopped while starting: {}",
+                    Escape(self.name()),
+                    Escape(&e)
+                );
                 return Ok(());
             }
             return Err(e);
@@ -400,7 +409,7 @@ impl Stub {
     pub fn stop(&self) {
         self.inner.stop.request();
         if let Some((conn, stopped)) = self.inner.connection.conn() {
-            log::debug!("stopping plugin {}", self.name());
+            log::debug!("stopping plugin {}", Escape(self.name()));
             stopped.store(true, Ordering::Release);
             conn.close();
             if !in_handler() {
@@ -472,14 +481,23 @@ fn connection_closed(weak: &Weak<Inner>, id: u64, reason: &str) {
         if let Some(c) = current.as_ref().filter(|c| c.id == id) {
             let stopped = c.stopped.load(Ordering::Acquire);
             if stopped {
-                log::info!("plugin {name}: disconnected from the runtime (stopped)");
+                log::info!(
+                    "plugin {}: disconnected from the runtime (stopped)",
+                    Escape(&name)
+                );
             } else if c.launched {
                 log::info!(
-                    "plugin {name}: the runtime closed the connection ({reason}); \
-                     a plugin the runtime launched ends with it"
+                    "plugin {}: the runtime closed the connection ({}); \
+                     a plugin the runtime launched ends with it",
+                    Escape(&name),
+                    Escape(reason)
                 );
             } else {
-                log::warn!("plugin {name}: lost the connection to the runtime ({reason})");
+                log::warn!(
+                    "plugin {}: lost the connection to the runtime ({})",
+                    Escape(&name),
+                    Escape(reason)
+                );
             }
             // Keep the connection until run()/wait() have seen it end; a
             // new start() replaces it.

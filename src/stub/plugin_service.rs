@@ -13,6 +13,7 @@ use super::lifecycle::Inner;
 use super::plugin::Plugin;
 use super::stats::{LifecycleRequest, Slot};
 use super::synchronize::synchronize;
+use crate::log_text::Escape;
 
 /// The handlers of the plugin service for `plugin`, serving `stub`.
 pub(super) fn services(plugin: &Arc<dyn Plugin>, stub: &Weak<Inner>) -> Services {
@@ -35,6 +36,9 @@ fn shutdown(call: &Call<'_>) -> ShutdownResponse {
         p.shutdown(ctx);
         Ok(())
     });
-    log::info!("plugin {}: the runtime is shutting down", call.stub.name());
+    log::info!(
+        "plugin {}: the runtime is shutting down",
+        Escape(call.stub.name())
+    );
     ShutdownResponse::new()
 }

@@ -12,6 +12,7 @@ use protobuf::Message;
 use crate::api::rpc::{self, Rpc};
 use crate::api::{self, RegisterPluginRequest};
 use crate::locking::lock;
+use crate::log_text::Escape;
 use crate::ttrpc::Client;
 use crate::{Error, Result};
 
@@ -98,7 +99,11 @@ pub(super) fn register_and_wait(
 ) -> Result<()> {
     let started = Instant::now();
     let plugin = identity.full_name();
-    log::debug!("plugin {plugin}: registering (NRI {})", api::NRI_VERSION);
+    log::debug!(
+        "plugin {}: registering (NRI {})",
+        Escape(&plugin),
+        api::NRI_VERSION
+    );
     let req = RegisterPluginRequest {
         plugin_name: identity.name.clone(),
         plugin_idx: identity.index.clone(),
@@ -127,7 +132,15 @@ pub(super) fn call<Req: Message, Resp: Message>(
     req: &Req,
     timeout: Option<Duration>,
 ) -> Result<Resp> {
-    client.call(rpc.service, rpc.method, req, timeout)
+    let payload = req.write_to_bytes().map_err(|e| Error::Protobuf {
+        what: "encoding",
+        message: Req::NAME,
+        source: e,
+    })?;
+    let out = client.call_raw(rpc.service, rpc.method, payload, timeout, Vec::new())?;
+    // The runtime's reply is decoded only if it cannot hold more memory
+    // than the decoding budget.
+    crate::ttrpc::decode_reply::<Resp>(&out)
 }
 
 #[cfg(test)]

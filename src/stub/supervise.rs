@@ -6,6 +6,7 @@ use crate::api;
 use crate::{Error, Result};
 
 use super::lifecycle::{Ended, Stub};
+use crate::log_text::Escape;
 
 impl Stub {
     /// Runs an external plugin for as long as [`Stub::stop`] is not called:
@@ -36,7 +37,10 @@ impl Stub {
                         // Already logged when the connection closed.
                         Ended::Lost(_) if launched => return Ok(()),
                         Ended::Lost(_) => {
-                            log::info!("plugin {}: reconnecting to the runtime", self.name());
+                            log::info!(
+                                "plugin {}: reconnecting to the runtime",
+                                Escape(self.name())
+                            );
                         }
                     }
                 }
@@ -56,8 +60,9 @@ impl Stub {
                         return Err(e);
                     }
                     log::warn!(
-                        "plugin {}: connecting failed ({e}); retrying in {delay:?} (attempt {attempt})",
-                        self.name()
+                        "plugin {}: connecting failed ({}); retrying in {delay:?} (attempt {attempt})",
+                        Escape(self.name()),
+                        Escape(&e)
                     );
                 }
             }

@@ -41,6 +41,52 @@ pub fn decoded_size_bound<M: Message>(bytes: &[u8]) -> Result<u64> {
     Ok(heap.saturating_add(std::mem::size_of::<M>() as u64))
 }
 
+/// Decodes a reply to one of this side's calls strictly, unless its decoded
+/// form could hold more than [`DEFAULT_MAX_DECODED_BYTES`]: then it fails
+/// with [`Error::DecodedTooLarge`] without decoding it. A reply is at most
+/// 4 MiB on the wire, but a few bytes can stand for a large value (4 MiB of
+/// empty mounts decode to over 200 MB). A short reply passes without a walk
+/// of its bytes: its length times the most a wire byte can cost is under
+/// the limit. Types outside the NRI API, which the cost model does not
+/// know, are decoded as they are.
+pub(crate) fn decode_reply<M: Message>(bytes: &[u8]) -> Result<M> {
+    check_decoded_size::<M>(bytes, DEFAULT_MAX_DECODED_BYTES as u64)?;
+    crate::pb::decode::<M>(bytes).map_err(|e| Error::Protobuf {
+        what: "decoding",
+        message: M::NAME,
+        source: e,
+    })
+}
+
+/// Fails with [`Error::DecodedTooLarge`] when `bytes` could hold more than
+/// `limit` bytes once decoded as an `M`.
+fn check_decoded_size<M: Message>(bytes: &[u8], limit: u64) -> Result<()> {
+    let Some(model) = model_of::<M>() else {
+        return Ok(());
+    };
+    let struct_size = std::mem::size_of::<M>() as u64;
+    let quick = (bytes.len() as u64)
+        .saturating_mul(model.max_per_wire_byte())
+        .saturating_add(struct_size);
+    if quick <= limit {
+        return Ok(());
+    }
+    // Bytes the decoder would refuse anyway get its error instead.
+    let Ok(heap) = model.cost(bytes) else {
+        return Ok(());
+    };
+    let decoded = heap.saturating_add(struct_size);
+    if decoded <= limit {
+        return Ok(());
+    }
+    Err(Error::DecodedTooLarge {
+        message: M::NAME,
+        wire: bytes.len() as u64,
+        decoded,
+        limit,
+    })
+}
+
 /// Default of [`Services::set_max_decoded_bytes`](super::Services::set_max_decoded_bytes):
 /// 64 MiB of decoded requests served at once.
 pub const DEFAULT_MAX_DECODED_BYTES: usize = 64 << 20;

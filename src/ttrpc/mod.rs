@@ -26,6 +26,7 @@ pub use crate::status::{Code, Status};
 pub use conn::{
     Client, Connection, ConnectionBuilder, ConnectionOptions, DeadlineGuard, GuardReply, OnClose,
 };
+pub(crate) use decode_budget::decode_reply;
 pub use decode_budget::{decoded_size_bound, DEFAULT_MAX_DECODED_BYTES};
 pub use server::{MethodHandler, OwnedMethodHandler, RequestContext, Services};
 pub use session::Framing;

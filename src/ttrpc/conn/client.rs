@@ -14,6 +14,7 @@ use super::timed_lock::LockFailed;
 use super::write::WriteFailure;
 use super::{key, ConnectionState, Owner, PendingSlot};
 use crate::locking::lock;
+use crate::log_text::Escape;
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
 use crate::ttrpc::session::{timeout_nano, Outgoing, RequestEnvelope};
 use crate::ttrpc::{Code, KeyValue, Response};
@@ -204,7 +205,7 @@ impl ConnectionState {
             }
             None => log::debug!(
                 "{}: dropping reply for stream {stream_id} on logical connection {conn_id}: no caller waits for it (timed out or unknown)",
-                self.options.name
+                Escape(&self.options.name)
             ),
         }
     }
@@ -318,7 +319,10 @@ impl ConnectionState {
             Ok(id) => id,
             Err(e) => {
                 drop(w);
-                log::warn!("{}: {e}; closing the connection", self.options.name);
+                log::warn!(
+                    "{}: {e}; closing the connection",
+                    Escape(&self.options.name)
+                );
                 self.close(e.to_string());
                 return Err(SendFailed::Error(e));
             }

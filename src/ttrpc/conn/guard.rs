@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::ConnectionState;
 use crate::locking::{lock, wait, wait_timeout};
+use crate::log_text::Escape;
 use crate::ttrpc::Status;
 use crate::{Error, Result};
 
@@ -243,8 +244,9 @@ fn guard_main(shared: Arc<ConnectionState>) {
             drop(t);
             for (due, what) in taken {
                 log::warn!(
-                    "{}: {what} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
-                    shared.options.name,
+                    "{}: {} (stream {}) is about to miss its deadline; answering on its behalf with {:?}",
+                    Escape(&shared.options.name),
+                    Escape(&what),
                     due.stream_id,
                     d.guard.reply
                 );

@@ -84,6 +84,7 @@ pub use builder::ConnectionBuilder;
 pub use client::Client;
 pub use guard::{DeadlineGuard, GuardReply};
 
+use crate::log_text::Escape;
 use budget::{Budget, Held};
 use guard::Deadlines;
 use read::{ReadSide, Turn, TurnSignals};
@@ -252,7 +253,7 @@ impl Connection {
                 if self.is_closed() {
                     log::warn!(
                         "{}: a handler is still running after close; not waiting for it",
-                        self.shared.options.name
+                        Escape(&self.shared.options.name)
                     );
                     self.shared.finish();
                     return true;
@@ -344,7 +345,11 @@ impl ConnectionState {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        log::debug!("{}: closing: {reason}", self.options.name);
+        log::debug!(
+            "{}: closing: {}",
+            Escape(&self.options.name),
+            Escape(&reason)
+        );
         *lock(&self.reason) = Some(reason.clone());
         let _ = self.control.shutdown(Shutdown::Both);
         self.writer.close();
@@ -358,7 +363,10 @@ impl ConnectionState {
         let cb = lock(&self.on_closing).take();
         if let Some(cb) = cb {
             if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
-                log::error!("{}: the on-closing callback panicked", self.options.name);
+                log::error!(
+                    "{}: the on-closing callback panicked",
+                    Escape(&self.options.name)
+                );
             }
         }
         // Wake the workers waiting for their turn to read, then
@@ -395,7 +403,10 @@ impl ConnectionState {
         if let Some(cb) = cb {
             let reason = self.reason_string();
             if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
-                log::error!("{}: the on-close callback panicked", self.options.name);
+                log::error!(
+                    "{}: the on-close callback panicked",
+                    Escape(&self.options.name)
+                );
             }
         }
         *lock(&self.done) = true;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::ConnectionState;
 use crate::locking::{lock, wait, wait_timeout};
+use crate::log_text::Escape;
 use crate::status::Status;
 use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
@@ -274,9 +275,11 @@ impl ReadSide {
                     reply,
                 } => shared.deliver(conn_id, stream_id, reply),
                 Incoming::Ignored(why @ Ignored::Unopened { .. }) => {
-                    log::debug!("{}: {why}", shared.options.name)
+                    log::debug!("{}: {}", Escape(&shared.options.name), Escape(&why))
                 }
-                Incoming::Ignored(why) => log::warn!("{}: {why}", shared.options.name),
+                Incoming::Ignored(why) => {
+                    log::warn!("{}: {}", Escape(&shared.options.name), Escape(&why))
+                }
             }
         }
         Ok(())

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::guard::Settled;
 use super::read::Work;
 use super::ConnectionState;
+use crate::log_text::Escape;
 use crate::ttrpc::server::{Handler, Method, RequestContext};
 use crate::ttrpc::session::Envelope;
 use crate::ttrpc::{Code, Status};
@@ -22,8 +23,9 @@ impl ConnectionState {
                 status,
             } => {
                 log::debug!(
-                    "{}: refusing stream {stream_id}: {status}",
-                    self.options.name
+                    "{}: refusing stream {stream_id}: {}",
+                    Escape(&self.options.name),
+                    Escape(&status)
                 );
                 let _ = self.write_response(conn_id, stream_id, Err(status));
             }
@@ -100,10 +102,11 @@ impl ConnectionState {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic payload".to_string());
                 log::error!(
-                    "{}: handler for {}/{} panicked: {what}",
-                    self.options.name,
-                    ctx.service,
-                    ctx.method
+                    "{}: handler for {}/{} panicked: {}",
+                    Escape(&self.options.name),
+                    Escape(&ctx.service),
+                    Escape(&ctx.method),
+                    Escape(&what)
                 );
                 Err(Status::new(
                     Code::Internal,
@@ -124,9 +127,9 @@ impl ConnectionState {
             Some(Settled::Guard(written)) => {
                 log::warn!(
                     "{}: {}/{} finished after its deadline guard had answered; its result is discarded",
-                    self.options.name,
-                    ctx.service,
-                    ctx.method
+                    Escape(&self.options.name),
+                    Escape(&ctx.service),
+                    Escape(&ctx.method)
                 );
                 written
             }
@@ -136,7 +139,10 @@ impl ConnectionState {
         if replied {
             for f in ctx.take_after_reply() {
                 if catch_unwind(AssertUnwindSafe(f)).is_err() {
-                    log::error!("{}: a post-reply action panicked", self.options.name);
+                    log::error!(
+                        "{}: a post-reply action panicked",
+                        Escape(&self.options.name)
+                    );
                 }
             }
         }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::timed_lock::LockFailed;
 use super::ConnectionState;
+use crate::log_text::Escape;
 use crate::status::Status;
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
 use crate::ttrpc::session::{Outbound, Outgoing, Reply};
@@ -214,7 +215,7 @@ impl ConnectionState {
         {
             log::error!(
                 "{}: reply of {len} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit (stream {stream_id})",
-                self.options.name
+                Escape(&self.options.name)
             );
         }
         let t = self.options.write_timeout;

@@ -324,8 +324,10 @@ pub(crate) fn no_reply(method: &str) -> String {
     )
 }
 
-/// The cause of a request that met a closed connection.
-pub(crate) const CONNECTION_CLOSED: &str = "connection closed: .*";
+/// The cause of a request that met a closed connection: seen closed, or
+/// written to a peer that had gone before the runtime noticed.
+pub(crate) const CONNECTION_CLOSED: &str = "(?:connection closed: .*|writing to the connection \
+     failed: (?:Broken pipe|Connection reset by peer).*)";
 
 /// The cause of a request the plugin failed with the contract's
 /// `interop/fail` status (UNKNOWN); `method` is a regex (the RPC, which for
