@@ -202,6 +202,24 @@ impl StubBuilder {
         self
     }
 
+    /// Bytes that received requests and replies may hold in memory while
+    /// they wait for a worker or their caller (default 16 MiB, at least
+    /// 4 MiB + 64 KiB). A request beyond it is refused with
+    /// RESOURCE_EXHAUSTED naming the budget.
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_pending_bytes = bytes;
+        self
+    }
+
+    /// The longest one message may take to leave once it holds the writer
+    /// (default 2 s): a runtime that stops reading for longer is treated
+    /// as gone and the connection closes with a reason naming it. A reply
+    /// also waits at most this long for the writer. At least 1 ms.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.options.write_timeout = timeout;
+        self
+    }
+
     /// Turns the deadline guard on: a handler still running shortly before
     /// the runtime's deadline gets a reply sent on its behalf (by default an
     /// empty "no changes" reply), its late result is discarded and logged,

@@ -281,6 +281,43 @@ fn update_containers_returns_within_its_timeout_while_the_runtime_does_not_read(
     assert_eq!(fds_settle(&socket, 0, STEP), 0, "descriptors left open");
 }
 
+#[test]
+fn a_stubs_write_timeout_is_its_own_to_set() {
+    let (rt_end, stub_end) = UnixStream::pair().expect("socketpair");
+    let stub = Stub::builder(BigReplies)
+        .plugin_name("wire")
+        .plugin_index("11")
+        .connection(stub_end)
+        .write_timeout(Duration::from_millis(300))
+        .build()
+        .expect("stub");
+    let mut runtime = ScriptedRuntime::new(rt_end);
+    let s = stub.clone();
+    let run = thread::spawn(move || s.run());
+    runtime.handshake();
+    let req = CreateContainerRequest {
+        pod: MessageField::some(pod("p")),
+        container: MessageField::some(ctr("c")),
+        ..Default::default()
+    };
+    let sent = Instant::now();
+    runtime.send("CreateContainer", &req, Duration::from_secs(30));
+    let ended = run.join().expect("run");
+    let took = sent.elapsed();
+    println!("measured: a 1 MiB reply never read, write timeout 300ms: run() ended after {took:?}");
+    match ended {
+        Err(Error::ConnectionClosed(reason)) => assert!(
+            reason
+                .starts_with("the runtime of plugin \"11-wire\" stopped reading: writing a reply"),
+            "{reason}"
+        ),
+        other => panic!("expected ConnectionClosed, got {other:?}"),
+    }
+    // Not the default 2 s: the stub's own 300 ms (plus the socket's slack).
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+}
+
 fn annotating(name: &str, idx: &str) -> Spec {
     let key = format!("from-{name}");
     Spec::new(name, idx, EventMask::ALL).on_create(move |_, req| {
