@@ -75,14 +75,7 @@ pub(crate) fn format_g32(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    let (neg, digits, point) = shortest(&format!("{f:e}"));
-    // Go's shortest %g: exponent form below 1e-4 or from 1e6 on.
-    let exp = point - 1;
-    if !digits.is_empty() && !(-4..6).contains(&exp) {
-        fmt_e(neg, &digits, point)
-    } else {
-        fmt_f(neg, &digits, point, (digit_count(&digits) - point).max(0))
-    }
+    shortest_g(&format!("{f:e}"))
 }
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, as `%v` and `%#v` show a
@@ -91,7 +84,13 @@ pub(crate) fn format_g64(f: f64) -> String {
     if f.is_nan() || f.is_infinite() {
         return format_g64_special(f).into();
     }
-    let (neg, digits, point) = shortest(&format!("{f:e}"));
+    shortest_g(&format!("{f:e}"))
+}
+
+/// Go's shortest `%g` of a number Rust wrote as `{:e}` (itself shortest):
+/// exponent form below 1e-4 or from 1e6 on, plain decimals otherwise.
+fn shortest_g(sci: &str) -> String {
+    let (neg, digits, point) = shortest(sci);
     let exp = point - 1;
     if !digits.is_empty() && !(-4..6).contains(&exp) {
         fmt_e(neg, &digits, point)

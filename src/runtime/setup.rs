@@ -163,7 +163,7 @@ pub(crate) fn finish(
         ..Default::default()
     };
     let configure = rpc::CONFIGURE;
-    let reply: ConfigureResponse = req
+    let reply = req
         .encode()
         .and_then(|payload| {
             client.call_raw(
@@ -175,23 +175,18 @@ pub(crate) fn finish(
             )
         })
         .and_then(|out| decode_reply(configure, &out))
-        .map_err(|e| {
-            log::warn!(
-                "failed to configure plugin {}: {}",
-                Escape(&name),
-                Escape(&e)
-            );
-            fail(e)
-        })?;
-    let events =
-        subscription(&name, reply.events, profile.valid_events, profile.tag).map_err(|e| {
-            log::warn!(
-                "failed to configure plugin {}: {}",
-                Escape(&name),
-                Escape(&e)
-            );
-            fail(e)
-        })?;
+        .and_then(|reply| {
+            let events = subscription(&name, reply.events, profile.valid_events, profile.tag)?;
+            Ok((reply, events))
+        });
+    let (reply, events) = reply.map_err(|e| {
+        log::warn!(
+            "failed to configure plugin {}: {}",
+            Escape(&name),
+            Escape(&e)
+        );
+        fail(e)
+    })?;
     let policy = failure_policy(&name, &reply, profile.failure_policy, profile.tag);
     log::info!(
         "plugin {} configured, subscribed to {events}",

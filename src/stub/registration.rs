@@ -132,15 +132,7 @@ pub(super) fn call<Req: Message, Resp: Message>(
     req: &Req,
     timeout: Option<Duration>,
 ) -> Result<Resp> {
-    let payload = req.write_to_bytes().map_err(|e| Error::Protobuf {
-        what: "encoding",
-        message: Req::NAME,
-        source: e,
-    })?;
-    let out = client.call_raw(rpc.service, rpc.method, payload, timeout, Vec::new())?;
-    // The runtime's reply is decoded only if it cannot hold more memory
-    // than the decoding budget.
-    crate::ttrpc::decode_reply::<Resp>(&out)
+    client.call(rpc.service, rpc.method, req, timeout)
 }
 
 #[cfg(test)]

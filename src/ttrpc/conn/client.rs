@@ -166,7 +166,10 @@ impl Client {
         Ok(resp.payload)
     }
 
-    /// Typed call: encodes `req`, decodes the result as `Resp`.
+    /// Typed call: encodes `req`, decodes the result as `Resp`. A reply
+    /// that could hold more than [`crate::ttrpc::DEFAULT_MAX_DECODED_BYTES`]
+    /// once decoded is refused with [`Error::DecodedTooLarge`] before it is
+    /// decoded.
     pub fn call<Req: Message, Resp: Message>(
         &self,
         service: &str,
@@ -180,11 +183,7 @@ impl Client {
             source: e,
         })?;
         let out = self.call_raw(service, method, payload, timeout, Vec::new())?;
-        crate::pb::decode::<Resp>(&out).map_err(|e| Error::Protobuf {
-            what: "decoding",
-            message: Resp::NAME,
-            source: e,
-        })
+        crate::ttrpc::decode_reply::<Resp>(&out)
     }
 
     /// True once the underlying connection has started closing.
