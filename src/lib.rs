@@ -76,6 +76,9 @@ mod proto {
     include!(concat!(env!("OUT_DIR"), "/mod.rs"));
 }
 
+#[macro_use]
+mod setters;
+
 pub mod api;
 pub mod cli;
 #[cfg(feature = "go-yaml")]

@@ -16,7 +16,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `event_table` (the one table of events), `pb`, `locking`, `log_text` (peer text made safe to log), `socket`, `proto` (generated code) |
+//! | 0 | `error`, `status` (gRPC codes), `event_mask` (the type the error names), `event_table` (the one table of events), `pb`, `locking`, `log_text` (peer text made safe to log), `socket`, `proto` (generated code), `setters` (the builder setter macro) |
 //! | 1 | `api` (with `api::fixtures`), `decode` (Go-compatible decoding of annotations and configs) |
 //! | 2 | `mux`, `ttrpc` (`ttrpc` may use `mux`, not the reverse) |
 //! | 3 | `stub`, `runtime`, `logging`, `logging_config` |
@@ -57,7 +57,7 @@ const ALLOWANCE_DIRS: &[&str] = &["stub/", "runtime/"];
 fn layer_of(top: &str) -> Option<u8> {
     Some(match top {
         "error" | "status" | "event_mask" | "event_table" | "pb" | "locking" | "log_text"
-        | "socket" | "proto" => 0,
+        | "socket" | "proto" | "setters" => 0,
         "api" | "decode" => 1,
         "mux" | "ttrpc" => 2,
         "stub" | "runtime" | "logging" | "logging_config" => 3,

@@ -94,6 +94,22 @@ macro_rules! namespaces_by_kind {
                 let at = self.namespaces.iter().position(|ns| ns.type_ == kind)?;
                 Some(self.namespaces.remove(at))
             }
+
+            /// Sets (`Some`) or removes (`None`) namespaces by kind, in
+            /// order, as the fixtures' builders collect them.
+            pub(crate) fn change_namespaces(
+                &mut self,
+                changes: Vec<(String, Option<LinuxNamespace>)>,
+            ) {
+                for (kind, namespace) in changes {
+                    match namespace {
+                        Some(namespace) => self.set_namespace(namespace),
+                        None => {
+                            self.remove_namespace(&kind);
+                        }
+                    }
+                }
+            }
         }
     )*};
 }

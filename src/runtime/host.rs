@@ -84,32 +84,22 @@ impl Default for RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Runtime name sent to plugins in `Configure` (default `nri-rs-runtime`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.settings.name = name.into();
-        self
-    }
+    setters! {
+        /// Runtime name sent to plugins in `Configure` (default `nri-rs-runtime`).
+        name(name: impl Into<String>) => settings.name = name.into();
 
-    /// Runtime version sent to plugins in `Configure` (default: this crate's
-    /// version).
-    pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.settings.version = version.into();
-        self
-    }
+        /// Runtime version sent to plugins in `Configure` (default: this crate's
+        /// version).
+        version(version: impl Into<String>) => settings.version = version.into();
 
-    /// How long a plugin has to call `RegisterPlugin` after it connected
-    /// (default 5 s). Also sent to the plugin in `Configure`.
-    pub fn registration_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.registration_timeout = timeout;
-        self
-    }
+        /// How long a plugin has to call `RegisterPlugin` after it connected
+        /// (default 5 s). Also sent to the plugin in `Configure`.
+        registration_timeout(timeout: Duration) => settings.registration_timeout = timeout;
 
-    /// How long a plugin has to answer each request (default 2 s); one
-    /// deadline of this length covers all chunks of `Synchronize`. Also sent
-    /// to the plugin in `Configure`.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.request_timeout = timeout;
-        self
+        /// How long a plugin has to answer each request (default 2 s); one
+        /// deadline of this length covers all chunks of `Synchronize`. Also sent
+        /// to the plugin in `Configure`.
+        request_timeout(timeout: Duration) => settings.request_timeout = timeout;
     }
 
     /// Configuration text sent in `Configure` to the plugin named `name`,
@@ -137,81 +127,65 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Worker threads per plugin connection (default 4, at least 2). The
-    /// workers take turns reading the plugin's socket and serve its
-    /// `RegisterPlugin` and `UpdateContainers` calls; an `UpdateContainers`
-    /// call waiting for an event to finish (see
-    /// [`RuntimeBuilder::block_updates_during_events`]) holds a worker, and
-    /// the event's reply can only be read by another one.
-    pub fn workers(mut self, n: usize) -> Self {
-        self.settings.workers = n.max(2);
-        self
-    }
+    setters! {
+        /// Worker threads per plugin connection (default 4, at least 2). The
+        /// workers take turns reading the plugin's socket and serve its
+        /// `RegisterPlugin` and `UpdateContainers` calls; an `UpdateContainers`
+        /// call waiting for an event to finish (see
+        /// [`RuntimeBuilder::block_updates_during_events`]) holds a worker, and
+        /// the event's reply can only be read by another one.
+        workers(n: usize) => settings.workers = n.max(2);
 
-    /// The NRI version whose runtime side to emulate (default
-    /// [`Emulation::V0_12_5`]): which events a plugin may subscribe to,
-    /// how notifications are sent, whether versions are exchanged, failure
-    /// policies honoured and `UpdateContainers` blocked during events, and
-    /// how replies of several plugins are merged.
-    ///
-    /// ```
-    /// use nri::runtime::{Emulation, Runtime};
-    /// let old = Runtime::builder().emulate(Emulation::V0_9_0).build();
-    /// assert_eq!(old.emulation(), Emulation::V0_9_0);
-    /// assert!(old.blocks_updates_during_events());
-    /// assert!(!Runtime::new().blocks_updates_during_events());
-    /// ```
-    pub fn emulate(mut self, version: Emulation) -> Self {
-        self.settings.emulation = version;
-        self
-    }
+        /// The NRI version whose runtime side to emulate (default
+        /// [`Emulation::V0_12_5`]): which events a plugin may subscribe to,
+        /// how notifications are sent, whether versions are exchanged, failure
+        /// policies honoured and `UpdateContainers` blocked during events, and
+        /// how replies of several plugins are merged.
+        ///
+        /// ```
+        /// use nri::runtime::{Emulation, Runtime};
+        /// let old = Runtime::builder().emulate(Emulation::V0_9_0).build();
+        /// assert_eq!(old.emulation(), Emulation::V0_9_0);
+        /// assert!(old.blocks_updates_during_events());
+        /// assert!(!Runtime::new().blocks_updates_during_events());
+        /// ```
+        emulate(version: Emulation) => settings.emulation = version;
 
-    /// Whether an `UpdateContainers` call from a plugin waits until no event
-    /// is in flight to any plugin of this runtime (default: what the
-    /// emulated version does, [`Emulation::blocks_updates_during_events`]:
-    /// yes before v0.12).
-    ///
-    /// Runtimes before NRI v0.12.1 hold one global lock while they relay an
-    /// event and need the same lock to serve `UpdateContainers`, so a plugin
-    /// that calls `UpdateContainers` synchronously from inside an event
-    /// handler deadlocks them until the request times out, and is then
-    /// dropped. Emulating v0.9.0 or v0.11.0 reproduces that, so a plugin's
-    /// tests catch it.
-    pub fn block_updates_during_events(mut self, block: bool) -> Self {
-        self.block_updates = Some(block);
-        self
-    }
+        /// Whether an `UpdateContainers` call from a plugin waits until no event
+        /// is in flight to any plugin of this runtime (default: what the
+        /// emulated version does, [`Emulation::blocks_updates_during_events`]:
+        /// yes before v0.12).
+        ///
+        /// Runtimes before NRI v0.12.1 hold one global lock while they relay an
+        /// event and need the same lock to serve `UpdateContainers`, so a plugin
+        /// that calls `UpdateContainers` synchronously from inside an event
+        /// handler deadlocks them until the request times out, and is then
+        /// dropped. Emulating v0.9.0 or v0.11.0 reproduces that, so a plugin's
+        /// tests catch it.
+        block_updates_during_events(block: bool) => block_updates = Some(block);
 
-    /// How many bytes of memory the unsolicited updates recorded for each
-    /// plugin may hold (default
-    /// [`DEFAULT_MAX_RECORDED_UPDATE_BYTES`](super::DEFAULT_MAX_RECORDED_UPDATE_BYTES),
-    /// 16 MiB); the oldest are dropped beyond it (see
-    /// [`PluginHandle::unsolicited_updates`]).
-    pub fn max_recorded_update_bytes(mut self, bytes: usize) -> Self {
-        self.settings.max_recorded_update_bytes = bytes;
-        self
-    }
+        /// How many bytes of memory the unsolicited updates recorded for each
+        /// plugin may hold (default
+        /// [`DEFAULT_MAX_RECORDED_UPDATE_BYTES`](super::DEFAULT_MAX_RECORDED_UPDATE_BYTES),
+        /// 16 MiB); the oldest are dropped beyond it (see
+        /// [`PluginHandle::unsolicited_updates`]).
+        max_recorded_update_bytes(bytes: usize) => settings.max_recorded_update_bytes = bytes;
 
-    /// How many connections may wait to register at a time (default
-    /// [`DEFAULT_MAX_UNREGISTERED_CONNECTIONS`], 512; at least 1). A
-    /// [`PluginListener`] reads the registrations of all its connections at
-    /// once, on one thread, each within the registration timeout; a
-    /// connection that has not registered costs one descriptor and at most
-    /// [`MAX_REGISTRATION_MESSAGE`](super::MAX_REGISTRATION_MESSAGE) bytes.
-    /// The count includes the connections of refused plugins, which the
-    /// runtime holds open (costing a descriptor each) until their plugins
-    /// close them. A new connection beyond the cap closes the oldest refused
-    /// one, or, when there is none, is closed at once with a log line.
-    pub fn max_unregistered_connections(mut self, n: usize) -> Self {
-        self.settings.max_unregistered_connections = n.max(1);
-        self
-    }
+        /// How many connections may wait to register at a time (default
+        /// [`DEFAULT_MAX_UNREGISTERED_CONNECTIONS`], 512; at least 1). A
+        /// [`PluginListener`] reads the registrations of all its connections at
+        /// once, on one thread, each within the registration timeout; a
+        /// connection that has not registered costs one descriptor and at most
+        /// [`MAX_REGISTRATION_MESSAGE`](super::MAX_REGISTRATION_MESSAGE) bytes.
+        /// The count includes the connections of refused plugins, which the
+        /// runtime holds open (costing a descriptor each) until their plugins
+        /// close them. A new connection beyond the cap closes the oldest refused
+        /// one, or, when there is none, is closed at once with a log line.
+        max_unregistered_connections(n: usize) => settings.max_unregistered_connections = n.max(1);
 
-    /// Where launched plugins' standard output and error go (default
-    /// `/dev/null`, like the reference).
-    pub fn plugin_output(mut self, output: PluginOutput) -> Self {
-        self.settings.output = output;
-        self
+        /// Where launched plugins' standard output and error go (default
+        /// `/dev/null`, like the reference).
+        plugin_output(output: PluginOutput) => settings.output = output;
     }
 
     /// Builds the runtime.

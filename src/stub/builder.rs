@@ -74,94 +74,69 @@ impl std::fmt::Debug for StubBuilder {
 }
 
 impl StubBuilder {
-    /// Sets the plugin name (else `NRI_PLUGIN_NAME`, else the executable's name).
-    pub fn plugin_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
+    setters! {
+        /// Sets the plugin name (else `NRI_PLUGIN_NAME`, else the executable's name).
+        plugin_name(name: impl Into<String>) => name = Some(name.into());
 
-    /// Sets the two-digit plugin index (else `NRI_PLUGIN_IDX`, else the
-    /// executable's `NN-` prefix).
-    pub fn plugin_index(mut self, index: impl Into<String>) -> Self {
-        self.index = Some(index.into());
-        self
-    }
+        /// Sets the two-digit plugin index (else `NRI_PLUGIN_IDX`, else the
+        /// executable's `NN-` prefix).
+        plugin_index(index: impl Into<String>) => index = Some(index.into());
 
-    /// The plugin name to use when the runtime did not launch the plugin
-    /// (no `NRI_PLUGIN_NAME`): one binary then works both launched, with
-    /// the identity the runtime gives it, and external, with this one.
-    /// [`StubBuilder::plugin_name`] overrides both.
-    ///
-    /// ```
-    /// # use nri::api::{Event, EventMask};
-    /// # struct P;
-    /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
-    /// // Launched as /opt/nri/plugins/20-gpu, the runtime sets NRI_PLUGIN_NAME=gpu and
-    /// // NRI_PLUGIN_IDX=20, and those win; started by hand, it registers as 90-gpu-injector.
-    /// let stub = nri::stub::Stub::builder(P)
-    ///     .default_plugin_name("gpu-injector")
-    ///     .default_plugin_index("90")
-    ///     .build()?;
-    /// # if std::env::var_os("NRI_PLUGIN_NAME").is_none() {
-    /// assert_eq!(stub.name(), "90-gpu-injector");
-    /// # }
-    /// # Ok::<(), nri::Error>(())
-    /// ```
-    pub fn default_plugin_name(mut self, name: impl Into<String>) -> Self {
-        self.default_name = Some(name.into());
-        self
-    }
+        /// The plugin name to use when the runtime did not launch the plugin
+        /// (no `NRI_PLUGIN_NAME`): one binary then works both launched, with
+        /// the identity the runtime gives it, and external, with this one.
+        /// [`StubBuilder::plugin_name`] overrides both.
+        ///
+        /// ```
+        /// # use nri::api::{Event, EventMask};
+        /// # struct P;
+        /// # impl nri::stub::Plugin for P { fn events(&self) -> EventMask { Event::START_CONTAINER.into() } }
+        /// // Launched as /opt/nri/plugins/20-gpu, the runtime sets NRI_PLUGIN_NAME=gpu and
+        /// // NRI_PLUGIN_IDX=20, and those win; started by hand, it registers as 90-gpu-injector.
+        /// let stub = nri::stub::Stub::builder(P)
+        ///     .default_plugin_name("gpu-injector")
+        ///     .default_plugin_index("90")
+        ///     .build()?;
+        /// # if std::env::var_os("NRI_PLUGIN_NAME").is_none() {
+        /// assert_eq!(stub.name(), "90-gpu-injector");
+        /// # }
+        /// # Ok::<(), nri::Error>(())
+        /// ```
+        default_plugin_name(name: impl Into<String>) => default_name = Some(name.into());
 
-    /// The plugin index to use when the runtime did not launch the plugin
-    /// (no `NRI_PLUGIN_IDX`); see [`StubBuilder::default_plugin_name`].
-    pub fn default_plugin_index(mut self, index: impl Into<String>) -> Self {
-        self.default_index = Some(index.into());
-        self
-    }
+        /// The plugin index to use when the runtime did not launch the plugin
+        /// (no `NRI_PLUGIN_IDX`); see [`StubBuilder::default_plugin_name`].
+        default_plugin_index(index: impl Into<String>) => default_index = Some(index.into());
 
-    /// Events the plugin cannot work without, a subset of
-    /// [`Plugin::events`]. A runtime too old to deliver one of them (for
-    /// example ValidateContainerAdjustment, from NRI v0.10) fails the
-    /// registration with [`Error::EventsUnavailable`], naming the events and
-    /// the runtime, instead of running without them. Handled events that
-    /// are not required and that the runtime cannot deliver are left out
-    /// of the subscription and logged once.
-    pub fn require_events(mut self, events: impl Into<EventMask>) -> Self {
-        self.required = events.into();
-        self
-    }
+        /// Events the plugin cannot work without, a subset of
+        /// [`Plugin::events`]. A runtime too old to deliver one of them (for
+        /// example ValidateContainerAdjustment, from NRI v0.10) fails the
+        /// registration with [`Error::EventsUnavailable`], naming the events and
+        /// the runtime, instead of running without them. Handled events that
+        /// are not required and that the runtime cannot deliver are left out
+        /// of the subscription and logged once.
+        require_events(events: impl Into<EventMask>) => required = events.into();
 
-    /// The failure policy sent to the runtime in the Configure reply (NRI
-    /// v0.12.4): whether a request fails, and whether the plugin stays
-    /// connected, when the plugin times out or its connection fails. Unset
-    /// by default, which means what older runtimes always do: drop the
-    /// plugin and let the request proceed without it. Runtimes before
-    /// v0.12.4 ignore it.
-    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.failure_policy = Some(policy);
-        self
-    }
+        /// The failure policy sent to the runtime in the Configure reply (NRI
+        /// v0.12.4): whether a request fails, and whether the plugin stays
+        /// connected, when the plugin times out or its connection fails. Unset
+        /// by default, which means what older runtimes always do: drop the
+        /// plugin and let the request proceed without it. Runtimes before
+        /// v0.12.4 ignore it.
+        failure_policy(policy: FailurePolicy) => failure_policy = Some(policy);
 
-    /// Whether [`Stub::stats`] counts requests (default on). Counting
-    /// costs two clock reads and a few atomic additions per request; turned
-    /// off, neither happens and the request counters of the snapshot stay
-    /// at zero (the connection's state and history are still kept).
-    pub fn collect_stats(mut self, on: bool) -> Self {
-        self.collect_stats = on;
-        self
-    }
+        /// Whether [`Stub::stats`] counts requests (default on). Counting
+        /// costs two clock reads and a few atomic additions per request; turned
+        /// off, neither happens and the request counters of the snapshot stay
+        /// at zero (the connection's state and history are still kept).
+        collect_stats(on: bool) => collect_stats = on;
 
-    /// Sets the runtime's socket path (default `/var/run/nri/nri.sock`).
-    pub fn socket_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.socket_path = path.into();
-        self
-    }
+        /// Sets the runtime's socket path (default `/var/run/nri/nri.sock`).
+        socket_path(path: impl Into<PathBuf>) => socket_path = path.into();
 
-    /// Uses an already connected socket for the first start, instead of
-    /// `NRI_PLUGIN_SOCKET` or dialing. Later starts dial the socket path.
-    pub fn connection(mut self, stream: UnixStream) -> Self {
-        self.connection = Some(stream);
-        self
+        /// Uses an already connected socket for the first start, instead of
+        /// `NRI_PLUGIN_SOCKET` or dialing. Later starts dial the socket path.
+        connection(stream: UnixStream) => connection = Some(stream);
     }
 
     /// Like [`StubBuilder::connection`], from an owned file descriptor of a
@@ -179,89 +154,61 @@ impl StubBuilder {
         self
     }
 
-    /// Called each time a connection to the runtime ends (the runtime went
-    /// away, or [`Stub::stop`]), exactly once per connection. Unlike Go's
-    /// stub, which exits the process when no callback is set, this library
-    /// never exits the process: [`Stub::run`] returns instead.
-    pub fn on_close(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_close = Some(Arc::new(f));
-        self
-    }
+    setters! {
+        /// Called each time a connection to the runtime ends (the runtime went
+        /// away, or [`Stub::stop`]), exactly once per connection. Unlike Go's
+        /// stub, which exits the process when no callback is set, this library
+        /// never exits the process: [`Stub::run`] returns instead.
+        on_close(f: impl Fn() + Send + Sync + 'static) => on_close = Some(Arc::new(f));
 
-    /// Worker threads serving requests (default 4, at least 2 are used so
-    /// that a handler waiting on the runtime never blocks the reader).
-    pub fn workers(mut self, n: usize) -> Self {
-        self.options.workers = n;
-        self
-    }
+        /// Worker threads serving requests (default 4, at least 2 are used so
+        /// that a handler waiting on the runtime never blocks the reader).
+        workers(n: usize) => options.workers = n;
 
-    /// Requests read but waiting for a worker before new ones are refused
-    /// with RESOURCE_EXHAUSTED (default 64).
-    pub fn max_queued_requests(mut self, n: usize) -> Self {
-        self.options.max_queued_requests = n;
-        self
-    }
+        /// Requests read but waiting for a worker before new ones are refused
+        /// with RESOURCE_EXHAUSTED (default 64).
+        max_queued_requests(n: usize) => options.max_queued_requests = n;
 
-    /// Bytes that received requests and replies may hold in memory while
-    /// they wait for a worker or their caller (default 16 MiB, at least
-    /// 4 MiB + 64 KiB). A request beyond it is refused with
-    /// RESOURCE_EXHAUSTED naming the budget.
-    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
-        self.options.max_pending_bytes = bytes;
-        self
-    }
+        /// Bytes that received requests and replies may hold in memory while
+        /// they wait for a worker or their caller (default 16 MiB, at least
+        /// 4 MiB + 64 KiB). A request beyond it is refused with
+        /// RESOURCE_EXHAUSTED naming the budget.
+        max_pending_bytes(bytes: usize) => options.max_pending_bytes = bytes;
 
-    /// The longest one message may take to leave once it holds the writer
-    /// (default 2 s): a runtime that stops reading for longer is treated
-    /// as gone and the connection closes with a reason naming it. A reply
-    /// also waits at most this long for the writer. At least 1 ms.
-    pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.options.write_timeout = timeout;
-        self
-    }
+        /// The longest one message may take to leave once it holds the writer
+        /// (default 2 s): a runtime that stops reading for longer is treated
+        /// as gone and the connection closes with a reason naming it. A reply
+        /// also waits at most this long for the writer. At least 1 ms.
+        write_timeout(timeout: Duration) => options.write_timeout = timeout;
 
-    /// Turns the deadline guard on: a handler still running shortly before
-    /// the runtime's deadline gets a reply sent on its behalf (by default an
-    /// empty "no changes" reply), its late result is discarded and logged,
-    /// and the runtime keeps the plugin instead of dropping it.
-    pub fn deadline_guard(mut self, guard: DeadlineGuard) -> Self {
-        self.options.deadline_guard = Some(guard);
-        self
-    }
+        /// Turns the deadline guard on: a handler still running shortly before
+        /// the runtime's deadline gets a reply sent on its behalf (by default an
+        /// empty "no changes" reply), its late result is discarded and logged,
+        /// and the runtime keeps the plugin instead of dropping it.
+        deadline_guard(guard: DeadlineGuard) => options.deadline_guard = Some(guard);
 
-    /// Sets the registration timeout used until the runtime's Configure
-    /// tells its own (default 5 s): how long [`Stub::start`] waits for the
-    /// RegisterPlugin reply and Configure together.
-    pub fn registration_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.registration = timeout;
-        self
-    }
+        /// Sets the registration timeout used until the runtime's Configure
+        /// tells its own (default 5 s): how long [`Stub::start`] waits for the
+        /// RegisterPlugin reply and Configure together.
+        registration_timeout(timeout: Duration) => timeouts.registration = timeout;
 
-    /// Sets the request timeout used until Configure tells the runtime's
-    /// (default 2 s); it bounds [`Stub::update_containers`].
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.request = timeout;
-        self
-    }
+        /// Sets the request timeout used until Configure tells the runtime's
+        /// (default 2 s); it bounds [`Stub::update_containers`].
+        request_timeout(timeout: Duration) => timeouts.request = timeout;
 
-    /// Allows [`Stub::update_containers`] from inside a handler (refused by
-    /// default, since it deadlocks v0.9.0 runtimes; newer runtimes, from
-    /// v0.12.1, accept it).
-    pub fn allow_updates_in_handlers(mut self, allow: bool) -> Self {
-        self.allow_updates_in_handlers = allow;
-        self
-    }
+        /// Allows [`Stub::update_containers`] from inside a handler (refused by
+        /// default, since it deadlocks v0.9.0 runtimes; newer runtimes, from
+        /// v0.12.1, accept it).
+        allow_updates_in_handlers(allow: bool) => allow_updates_in_handlers = allow;
 
-    /// Bounds the memory the Synchronize state can hold (default
-    /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 17,000 containers
-    /// like the benchmark's, of 2 KB encoded each). What counts is what the state holds once the handler
-    /// has decoded all of it: the received chunks, the index of their items
-    /// and an upper bound of every item's decoded form, computed from its
-    /// bytes as they arrive. A larger state is refused with
-    /// RESOURCE_EXHAUSTED, as soon as a chunk takes it over the bound.
-    pub fn max_sync_state_bytes(mut self, bytes: usize) -> Self {
-        self.max_synchronize_bytes = bytes;
-        self
+        /// Bounds the memory the Synchronize state can hold (default
+        /// [`DEFAULT_MAX_SYNC_STATE_BYTES`], 256 MiB: about 17,000 containers
+        /// like the benchmark's, of 2 KB encoded each). What counts is what the state holds once the handler
+        /// has decoded all of it: the received chunks, the index of their items
+        /// and an upper bound of every item's decoded form, computed from its
+        /// bytes as they arrive. A larger state is refused with
+        /// RESOURCE_EXHAUSTED, as soon as a chunk takes it over the bound.
+        max_sync_state_bytes(bytes: usize) => max_synchronize_bytes = bytes;
     }
 
     /// Checks the plugin and its identity and creates the stub. Nothing is

@@ -274,36 +274,15 @@ impl de::Deserializer<'static> for MapKey<'_> {
         visitor.visit_str(self.key)
     }
 
-    fn deserialize_i8<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.int(8, "int8", visitor)
-    }
-
-    fn deserialize_i16<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.int(16, "int16", visitor)
-    }
-
-    fn deserialize_i32<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.int(32, "int32", visitor)
-    }
-
-    fn deserialize_i64<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.int(64, "int64", visitor)
-    }
-
-    fn deserialize_u8<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.uint(8, "uint8", visitor)
-    }
-
-    fn deserialize_u16<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.uint(16, "uint16", visitor)
-    }
-
-    fn deserialize_u32<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.uint(32, "uint32", visitor)
-    }
-
-    fn deserialize_u64<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.uint(64, "uint64", visitor)
+    visit_through! {
+        deserialize_i8 => int(8, "int8"),
+        deserialize_i16 => int(16, "int16"),
+        deserialize_i32 => int(32, "int32"),
+        deserialize_i64 => int(64, "int64"),
+        deserialize_u8 => uint(8, "uint8"),
+        deserialize_u16 => uint(16, "uint16"),
+        deserialize_u32 => uint(32, "uint32"),
+        deserialize_u64 => uint(64, "uint64"),
     }
 
     fn deserialize_option<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {

@@ -16,6 +16,17 @@
 //! with its position and replaced by the zero value of the target, and the
 //! error with the lowest position is reported at the end.
 
+/// Deserializer methods that each pass the visitor on to one method of
+/// `self`: `deserialize_i8 => int(8, "int8")` is `deserialize_i8(self,
+/// visitor)` calling `self.int(8, "int8", visitor)`.
+macro_rules! visit_through {
+    ($($method:ident => $call:ident($($arg:expr),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.$call($($arg,)* visitor)
+        }
+    )*};
+}
+
 mod access;
 
 use std::cell::{Cell, RefCell};
@@ -23,7 +34,7 @@ use std::cell::{Cell, RefCell};
 use serde::de::{self, Visitor};
 
 use super::format::{base64_strict, parse_go_int, parse_go_uint};
-use super::node::{Node, NodeKind, Num};
+use super::node::{Entry, Node, NodeKind, Num};
 use super::Error;
 use access::{EnumAccess, MapAccess, SeqAccess, StructAccess};
 
@@ -364,6 +375,17 @@ impl<'a> Slot<'a> {
         }
     }
 
+    /// Hands `visitor` one slot for each element's history.
+    fn visit_elements<V: Visitor<'static>>(
+        self,
+        elements: Vec<Hist<'a>>,
+        convert: bool,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let slots = elements.into_iter().map(|h| self.with(h, convert));
+        visitor.visit_seq(SeqAccess::new(slots.collect()))
+    }
+
     /// Checks the values of a composite target: `null`s dropped (`keep_null`
     /// keeps them), values of another kind recorded as type errors.
     fn of_kind(
@@ -501,6 +523,17 @@ fn is_map(kind: &NodeKind) -> bool {
     matches!(kind, NodeKind::Map(_))
 }
 
+/// The entries of the mappings among `nodes`, in document order.
+fn map_entries<'n, 'a>(nodes: &'n [&'a Node]) -> impl Iterator<Item = &'a Entry> + 'n {
+    nodes
+        .iter()
+        .filter_map(|n: &&'a Node| match &n.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        })
+        .flatten()
+}
+
 /// Whether `text` is an integer in decimal (an optional `-` and digits).
 fn is_decimal(text: &str) -> bool {
     let body = text.strip_prefix('-').unwrap_or(text);
@@ -543,39 +576,29 @@ fn zero<V: Visitor<'static>>(want: Want, visitor: V) -> Result<V::Value, Error> 
     }
 }
 
-macro_rules! scalars {
-    ($($method:ident => $want:expr),* $(,)?) => {$(
-        fn $method<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.scalar($want, visitor)
-        }
-    )*};
-}
-
 impl<'a> de::Deserializer<'static> for Slot<'a> {
     type Error = Error;
 
-    fn deserialize_any<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.any(visitor)
-    }
-
-    scalars! {
-        deserialize_bool => Want::Bool,
-        deserialize_i8 => Want::Int(8, "int8"),
-        deserialize_i16 => Want::Int(16, "int16"),
-        deserialize_i32 => Want::Int(32, "int32"),
-        deserialize_i64 => Want::Int(64, "int64"),
-        deserialize_i128 => Want::Int(128, "int128"),
-        deserialize_u8 => Want::Uint(8, "uint8"),
-        deserialize_u16 => Want::Uint(16, "uint16"),
-        deserialize_u32 => Want::Uint(32, "uint32"),
-        deserialize_u64 => Want::Uint(64, "uint64"),
-        deserialize_u128 => Want::Uint(128, "uint128"),
-        deserialize_f32 => Want::Float(32, "float32"),
-        deserialize_f64 => Want::Float(64, "float64"),
-        deserialize_char => Want::Char,
-        deserialize_str => Want::Str,
-        deserialize_string => Want::Str,
-        deserialize_identifier => Want::Str,
+    visit_through! {
+        deserialize_any => any(),
+        deserialize_bool => scalar(Want::Bool),
+        deserialize_i8 => scalar(Want::Int(8, "int8")),
+        deserialize_i16 => scalar(Want::Int(16, "int16")),
+        deserialize_i32 => scalar(Want::Int(32, "int32")),
+        deserialize_i64 => scalar(Want::Int(64, "int64")),
+        deserialize_i128 => scalar(Want::Int(128, "int128")),
+        deserialize_u8 => scalar(Want::Uint(8, "uint8")),
+        deserialize_u16 => scalar(Want::Uint(16, "uint16")),
+        deserialize_u32 => scalar(Want::Uint(32, "uint32")),
+        deserialize_u64 => scalar(Want::Uint(64, "uint64")),
+        deserialize_u128 => scalar(Want::Uint(128, "uint128")),
+        deserialize_f32 => scalar(Want::Float(32, "float32")),
+        deserialize_f64 => scalar(Want::Float(64, "float64")),
+        deserialize_char => scalar(Want::Char),
+        deserialize_str => scalar(Want::Str),
+        deserialize_string => scalar(Want::Str),
+        deserialize_identifier => scalar(Want::Str),
+        deserialize_byte_buf => deserialize_bytes(),
     }
 
     fn deserialize_bytes<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -584,10 +607,6 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
             return self.deserialize_seq(visitor);
         }
         self.scalar(Want::Bytes, visitor)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_bytes(visitor)
     }
 
     /// A Go pointer: `null` makes it nil, a value after that fills it.
@@ -623,13 +642,8 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
     }
 
     fn deserialize_seq<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
-        let convert = self.convert;
-        let elements = self
-            .seq_elements()
-            .into_iter()
-            .map(|h| self.with(h, convert))
-            .collect();
-        visitor.visit_seq(SeqAccess::new(elements))
+        let (elements, convert) = (self.seq_elements(), self.convert);
+        self.visit_elements(elements, convert, visitor)
     }
 
     fn deserialize_tuple<V: Visitor<'static>>(
@@ -637,12 +651,8 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let elements = self
-            .tuple_elements(len)
-            .into_iter()
-            .map(|h| self.with(h, false))
-            .collect();
-        visitor.visit_seq(SeqAccess::new(elements))
+        let elements = self.tuple_elements(len);
+        self.visit_elements(elements, false, visitor)
     }
 
     fn deserialize_tuple_struct<V: Visitor<'static>>(
@@ -660,13 +670,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         let kept = self.kept();
         let objects = self.of_kind(&kept, is_map, "map");
         let convert = self.convert;
-        let entries = objects
-            .iter()
-            .filter_map(|n| match &n.kind {
-                NodeKind::Map(entries) => Some(entries),
-                _ => None,
-            })
-            .flatten()
+        let entries = map_entries(&objects)
             .map(|e| (e, self.with(Hist::One(&e.value), convert)))
             .collect();
         visitor.visit_map(MapAccess::new(self.ctx, entries))
@@ -681,14 +685,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let objects = self.of_kind(self.hist.nodes(), is_map, name);
-        let entries = objects
-            .iter()
-            .filter_map(|n| match &n.kind {
-                NodeKind::Map(entries) => Some(entries),
-                _ => None,
-            })
-            .flatten();
-        let access = StructAccess::new(self.ctx, name, fields, entries, self.convert);
+        let access = StructAccess::new(self.ctx, name, fields, map_entries(&objects), self.convert);
         visitor.visit_map(access)
     }
 
