@@ -401,11 +401,26 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn temp_path(name: &str) -> PathBuf {
+    /// A fresh directory for one test, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp_path(name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("nri-logging-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        TempDir(dir)
     }
 
     fn emit(logger: &Logger, level: Level, message: &str) {
@@ -423,14 +438,57 @@ mod tests {
         logger
     }
 
+    /// Configures `logger` with these keys (`None`: the key is absent).
+    fn apply(logger: &Logger, file: Option<&Path>, syslog: Option<bool>, verbose: Option<bool>) {
+        let file = file.map(Path::to_path_buf);
+        let config = LogConfig {
+            file,
+            syslog,
+            verbose,
+        };
+        logger.configure(&config).unwrap();
+    }
+
+    /// A syslog daemon's socket bound at `socket`, its reads bounded.
+    fn daemon(socket: &Path) -> UnixDatagram {
+        let daemon = UnixDatagram::bind(socket).unwrap();
+        daemon
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        daemon
+    }
+
+    /// The next message `daemon` receives.
+    fn received(daemon: &UnixDatagram) -> String {
+        let mut buf = [0u8; 256];
+        let n = daemon.recv(&mut buf).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    /// A logger tagged `tag`, writing to the file at `path`.
+    fn file_logger(tag: &str, path: &Path) -> Logger {
+        let logger = tagged(tag);
+        logger.to_file(path).unwrap();
+        assert_eq!(logger.destination(), Destination::File(path.to_path_buf()));
+        logger
+    }
+
+    /// A logger tagged `tag`, sending to the syslog socket at `socket`.
+    fn syslog_logger(tag: &str, socket: &Path) -> Logger {
+        let logger = tagged(tag);
+        logger.to_syslog(socket).unwrap();
+        assert_eq!(logger.destination(), Destination::Syslog);
+        logger
+    }
+
     #[test]
     fn file_gets_one_line_per_record_with_time_level_and_tag() {
         let dir = temp_path("file");
-        let logger = tagged("gpu");
-        logger.to_file(&dir.join("p.log")).unwrap();
+        let path = dir.join("p.log");
+        let logger = file_logger("gpu", &path);
         emit(&logger, Level::Info, "hello");
         emit(&logger, Level::Warn, "careful");
-        let text = std::fs::read_to_string(dir.join("p.log")).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].ends_with("Z INFO  gpu: hello"), "{}", lines[0]);
@@ -438,59 +496,52 @@ mod tests {
         // 2024-06-01T12:00:00.000Z
         assert_eq!(&lines[0][4..5], "-");
         assert_eq!(&lines[0][10..11], "T");
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn debug_lines_only_when_verbose_and_trace_never() {
         let dir = temp_path("verbose");
-        let logger = tagged("t");
-        logger.to_file(&dir.join("v.log")).unwrap();
+        let path = dir.join("v.log");
+        let logger = file_logger("t", &path);
         emit(&logger, Level::Debug, "hidden");
         logger.set_verbose(true);
         emit(&logger, Level::Debug, "shown");
         emit(&logger, Level::Trace, "never");
         logger.set_verbose(false);
         emit(&logger, Level::Debug, "hidden again");
-        let text = std::fs::read_to_string(dir.join("v.log")).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
         assert!(text.contains("DEBUG t: shown"), "{text}");
         assert!(
             !text.contains("hidden") && !text.contains("never"),
             "{text}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn reopening_a_file_appends_to_it() {
         let dir = temp_path("append");
         let path = dir.join("a.log");
-        let logger = tagged("t");
-        logger.to_file(&path).unwrap();
+        let logger = file_logger("t", &path);
         emit(&logger, Level::Info, "one");
         // Configure repeats the same file: nothing is lost.
-        logger
-            .configure(&LogConfig {
-                file: Some(path.clone()),
-                ..Default::default()
-            })
-            .unwrap();
+        apply(&logger, Some(&path), None, None);
         emit(&logger, Level::Info, "two");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("one") && text.contains("two"), "{text}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn unopenable_file_is_an_error_naming_it_and_keeps_the_destination() {
         let logger = tagged("t");
-        let err = logger
-            .to_file(Path::new("/nonexistent-dir/x/p.log"))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent-dir/x/p.log"),
-            "{err}"
-        );
+        let path = Path::new("/nonexistent-dir/x/p.log");
+        refused_naming(&logger, logger.to_file(path), path);
+    }
+
+    /// `result` is an error naming `path`, and `logger` still writes to
+    /// stderr.
+    fn refused_naming(logger: &Logger, result: Result<()>, path: &Path) {
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
         assert_eq!(logger.destination(), Destination::Stderr);
     }
 
@@ -498,60 +549,34 @@ mod tests {
     fn syslog_gets_priority_tag_and_pid() {
         let dir = temp_path("syslog");
         let socket = dir.join("log.sock");
-        let daemon = UnixDatagram::bind(&socket).unwrap();
-        daemon
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let logger = tagged("gpu");
-        logger.to_syslog(&socket).unwrap();
-        assert_eq!(logger.destination(), Destination::Syslog);
+        let daemon = daemon(&socket);
+        let logger = syslog_logger("gpu", &socket);
         emit(&logger, Level::Error, "broken");
         emit(&logger, Level::Info, "fine");
-        let mut buf = [0u8; 256];
-        let n = daemon.recv(&mut buf).unwrap();
         let pid = std::process::id();
-        assert_eq!(
-            std::str::from_utf8(&buf[..n]).unwrap(),
-            format!("<27>gpu[{pid}]: broken")
-        );
-        let n = daemon.recv(&mut buf).unwrap();
-        assert_eq!(
-            std::str::from_utf8(&buf[..n]).unwrap(),
-            format!("<30>gpu[{pid}]: fine")
-        );
-        let _ = std::fs::remove_dir_all(dir);
+        assert_eq!(received(&daemon), format!("<27>gpu[{pid}]: broken"));
+        assert_eq!(received(&daemon), format!("<30>gpu[{pid}]: fine"));
     }
 
     #[test]
     fn syslog_reconnects_after_the_daemon_restarts() {
         let dir = temp_path("restart");
         let socket = dir.join("log.sock");
-        let first = UnixDatagram::bind(&socket).unwrap();
-        let logger = tagged("t");
-        logger.to_syslog(&socket).unwrap();
+        let first = daemon(&socket);
+        let logger = syslog_logger("t", &socket);
         drop(first);
         std::fs::remove_file(&socket).unwrap();
-        let second = UnixDatagram::bind(&socket).unwrap();
-        second
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let second = daemon(&socket);
         emit(&logger, Level::Warn, "after restart");
-        let mut buf = [0u8; 256];
-        let n = second.recv(&mut buf).unwrap();
-        assert!(std::str::from_utf8(&buf[..n])
-            .unwrap()
-            .ends_with(": after restart"));
-        let _ = std::fs::remove_dir_all(dir);
+        let message = received(&second);
+        assert!(message.ends_with(": after restart"), "{message}");
     }
 
     #[test]
     fn missing_syslog_socket_is_an_error_and_keeps_the_destination() {
         let logger = tagged("t");
-        let err = logger
-            .to_syslog(Path::new("/nonexistent-dir/log"))
-            .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir/log"), "{err}");
-        assert_eq!(logger.destination(), Destination::Stderr);
+        let path = Path::new("/nonexistent-dir/log");
+        refused_naming(&logger, logger.to_syslog(path), path);
     }
 
     #[test]
@@ -573,13 +598,7 @@ mod tests {
         let dir = temp_path("configure");
         let path = dir.join("c.log");
         let logger = tagged("t");
-        logger
-            .configure(&LogConfig {
-                file: Some(path.clone()),
-                verbose: Some(true),
-                ..Default::default()
-            })
-            .unwrap();
+        apply(&logger, Some(&path), None, Some(true));
         assert_eq!(logger.destination(), Destination::File(path.clone()));
         assert!(logger.verbose.load(Ordering::Relaxed));
         // Keys absent: nothing changes.
@@ -587,33 +606,19 @@ mod tests {
         assert_eq!(logger.destination(), Destination::File(path.clone()));
         assert!(logger.verbose.load(Ordering::Relaxed));
         // syslog: false only leaves syslog; a file stays.
-        logger
-            .configure(&LogConfig {
-                syslog: Some(false),
-                verbose: Some(false),
-                ..Default::default()
-            })
-            .unwrap();
+        apply(&logger, None, Some(false), Some(false));
         assert_eq!(logger.destination(), Destination::File(path));
         assert!(!logger.verbose.load(Ordering::Relaxed));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn syslog_false_returns_from_syslog_to_stderr() {
         let dir = temp_path("back");
         let socket = dir.join("log.sock");
-        let _daemon = UnixDatagram::bind(&socket).unwrap();
-        let logger = tagged("t");
-        logger.to_syslog(&socket).unwrap();
-        logger
-            .configure(&LogConfig {
-                syslog: Some(false),
-                ..Default::default()
-            })
-            .unwrap();
+        let _daemon = daemon(&socket);
+        let logger = syslog_logger("t", &socket);
+        apply(&logger, None, Some(false), None);
         assert_eq!(logger.destination(), Destination::Stderr);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -621,15 +626,8 @@ mod tests {
         let dir = temp_path("wins");
         let path = dir.join("w.log");
         let logger = tagged("t");
-        logger
-            .configure(&LogConfig {
-                file: Some(path.clone()),
-                syslog: Some(true),
-                verbose: None,
-            })
-            .unwrap();
+        apply(&logger, Some(&path), Some(true), None);
         assert_eq!(logger.destination(), Destination::File(path));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
