@@ -70,6 +70,20 @@ impl MuxDecoder {
         self.have == 0 && self.left == 0
     }
 
+    /// Bytes that complete the current header; 0 inside a payload.
+    pub(crate) fn header_need(&self) -> usize {
+        if self.left > 0 {
+            0
+        } else {
+            MUX_HEADER_LEN - self.have
+        }
+    }
+
+    /// Inside a frame's payload: its logical connection and the bytes left.
+    pub(crate) fn payload(&self) -> Option<(u32, u32)> {
+        (self.left > 0).then_some((self.conn_id, self.left))
+    }
+
     /// Consumes bytes from `input` and returns the next piece of payload with
     /// its connection id, or `None` when `input` is used up. Empty frames
     /// produce nothing. A frame declaring more than the limit is a fatal

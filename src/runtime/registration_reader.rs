@@ -18,9 +18,9 @@
 //! A message longer than `limit` is skipped, not buffered; what is held
 //! per connection is at most `limit` bytes.
 
-use crate::mux::codec::{MAX_FRAME_LEN, MUX_HEADER_LEN};
+use crate::mux::codec::MuxDecoder;
 use crate::mux::RUNTIME_SERVICE_CONN;
-use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, TYPE_REQUEST};
+use crate::ttrpc::codec::{Decoded, FrameDecoder, TYPE_REQUEST};
 use crate::{Error, Result};
 
 /// Most bytes skipped in one go (frames for other logical connections).
@@ -36,82 +36,62 @@ pub(crate) enum Message {
     Oversized { stream_id: u32, len: u32 },
 }
 
-/// Where the reader is in the trunk.
-#[derive(Debug)]
-enum Trunk {
-    Header {
-        buf: [u8; MUX_HEADER_LEN],
-        have: usize,
-    },
-    Payload {
-        conn_id: u32,
-        left: u32,
-    },
-}
-
-/// Where the reader is in the ttrpc stream of the runtime service.
-#[derive(Debug)]
-enum Ttrpc {
-    Header { buf: [u8; HEADER_LEN], have: usize },
-    Data { header: FrameHeader, data: Vec<u8> },
-    Skip { header: FrameHeader, left: u32 },
-}
-
-impl Ttrpc {
-    fn start() -> Ttrpc {
-        Ttrpc::Header {
-            buf: [0; HEADER_LEN],
-            have: 0,
-        }
-    }
-
-    /// Bytes that complete the current part.
-    fn need(&self) -> usize {
-        match self {
-            Ttrpc::Header { have, .. } => HEADER_LEN - have,
-            Ttrpc::Data { header, data } => header.length as usize - data.len(),
-            Ttrpc::Skip { left, .. } => *left as usize,
-        }
+impl Message {
+    /// The message a decoded frame makes (a frame that is not a request is
+    /// dropped).
+    fn of(decoded: Decoded) -> Option<Message> {
+        let (header, message) = match decoded {
+            Decoded::Frame { header, data } => (
+                header,
+                Message::Request {
+                    stream_id: header.stream_id,
+                    data,
+                },
+            ),
+            Decoded::Oversized { header, .. } => (
+                header,
+                Message::Oversized {
+                    stream_id: header.stream_id,
+                    len: header.length,
+                },
+            ),
+        };
+        (header.message_type == TYPE_REQUEST).then_some(message)
     }
 }
 
-/// Decodes the frames of an unregistered plugin; see the module docs.
+/// Decodes the frames of an unregistered plugin; see the module docs: the
+/// trunk's and ttrpc's own decoders, fed no more than completes a part.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
-    trunk: Trunk,
-    ttrpc: Ttrpc,
-    limit: usize,
+    trunk: MuxDecoder,
+    ttrpc: FrameDecoder,
 }
 
 impl FrameReader {
     /// A reader buffering messages of at most `limit` bytes.
     pub(crate) fn new(limit: usize) -> FrameReader {
         FrameReader {
-            trunk: Trunk::Header {
-                buf: [0; MUX_HEADER_LEN],
-                have: 0,
-            },
-            ttrpc: Ttrpc::start(),
-            limit,
+            trunk: MuxDecoder::new(),
+            ttrpc: FrameDecoder::with_limit(limit),
         }
     }
 
     /// True between two trunk frames and two ttrpc messages: where a
     /// connection can take the stream over.
     pub(crate) fn at_boundary(&self) -> bool {
-        matches!(self.trunk, Trunk::Header { have: 0, .. })
-            && matches!(self.ttrpc, Ttrpc::Header { have: 0, .. })
+        self.trunk.at_boundary() && self.ttrpc.at_boundary()
     }
 
     /// How many bytes to read next: at least 1, and none past the end of
     /// the current trunk header, ttrpc header or message.
     pub(crate) fn want(&self) -> usize {
-        match &self.trunk {
-            Trunk::Header { have, .. } => MUX_HEADER_LEN - have,
-            Trunk::Payload { conn_id, left } if *conn_id == RUNTIME_SERVICE_CONN => {
-                (*left as usize).min(self.ttrpc.need()).max(1)
+        match self.trunk.payload() {
+            None => self.trunk.header_need(),
+            Some((conn_id, left)) if conn_id == RUNTIME_SERVICE_CONN => {
+                (left as usize).min(self.ttrpc.need()).max(1)
             }
-            Trunk::Payload { left, .. } => (*left as usize).clamp(1, SKIP_CHUNK),
+            Some((_, left)) => (left as usize).clamp(1, SKIP_CHUNK),
         }
     }
 
@@ -120,146 +100,30 @@ impl FrameReader {
     /// limit is an error: the stream cannot be followed after it.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Result<Option<Message>> {
         let mut out = None;
-        while !bytes.is_empty() {
-            match &mut self.trunk {
-                Trunk::Header { buf, have } => {
-                    let n = (MUX_HEADER_LEN - *have).min(bytes.len());
-                    buf[*have..*have + n].copy_from_slice(&bytes[..n]);
-                    *have += n;
-                    bytes = &bytes[n..];
-                    if *have == MUX_HEADER_LEN {
-                        let conn_id = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                        let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-                        if len > MAX_FRAME_LEN {
-                            return Err(Error::MuxFrameTooLarge {
-                                conn_id,
-                                len,
-                                limit: MAX_FRAME_LEN,
-                            });
-                        }
-                        self.trunk = if len == 0 {
-                            Trunk::Header {
-                                buf: [0; MUX_HEADER_LEN],
-                                have: 0,
-                            }
-                        } else {
-                            Trunk::Payload { conn_id, left: len }
-                        };
-                    }
+        while let Some((conn_id, mut piece)) = self.trunk.decode(&mut bytes)? {
+            if conn_id != RUNTIME_SERVICE_CONN {
+                continue;
+            }
+            while let Some(decoded) = self.ttrpc.decode(&mut piece) {
+                let Some(message) = Message::of(decoded) else {
+                    continue;
+                };
+                if out.is_some() || !piece.is_empty() || !bytes.is_empty() {
+                    return Err(Error::Protocol(
+                        "more bytes were fed than the reader asked for".into(),
+                    ));
                 }
-                Trunk::Payload { conn_id, left } => {
-                    let n = (*left as usize).min(bytes.len());
-                    let (piece, rest) = bytes.split_at(n);
-                    bytes = rest;
-                    *left -= n as u32;
-                    let ours = *conn_id == RUNTIME_SERVICE_CONN;
-                    if *left == 0 {
-                        self.trunk = Trunk::Header {
-                            buf: [0; MUX_HEADER_LEN],
-                            have: 0,
-                        };
-                    }
-                    if ours {
-                        if let Some(m) = self.feed_ttrpc(piece)? {
-                            if out.is_some() || !bytes.is_empty() {
-                                return Err(Error::Protocol(
-                                    "more bytes were fed than the reader asked for".into(),
-                                ));
-                            }
-                            out = Some(m);
-                        }
-                    }
-                }
+                out = Some(message);
             }
         }
         Ok(out)
-    }
-
-    /// Takes bytes of the runtime service's ttrpc stream.
-    fn feed_ttrpc(&mut self, mut bytes: &[u8]) -> Result<Option<Message>> {
-        let mut out = None;
-        while !bytes.is_empty() {
-            if out.is_some() {
-                return Err(Error::Protocol(
-                    "more bytes were fed than the reader asked for".into(),
-                ));
-            }
-            match &mut self.ttrpc {
-                Ttrpc::Header { buf, have } => {
-                    let n = (HEADER_LEN - *have).min(bytes.len());
-                    buf[*have..*have + n].copy_from_slice(&bytes[..n]);
-                    *have += n;
-                    bytes = &bytes[n..];
-                    if *have == HEADER_LEN {
-                        let header = FrameHeader::parse(buf);
-                        let len = header.length as usize;
-                        if len > self.limit {
-                            self.ttrpc = Ttrpc::Skip {
-                                header,
-                                left: header.length,
-                            };
-                        } else {
-                            self.ttrpc = Ttrpc::Data {
-                                header,
-                                data: Vec::with_capacity(len),
-                            };
-                        }
-                        out = self.complete();
-                    }
-                }
-                Ttrpc::Data { header, data } => {
-                    let n = (header.length as usize - data.len()).min(bytes.len());
-                    data.extend_from_slice(&bytes[..n]);
-                    bytes = &bytes[n..];
-                    out = self.complete();
-                }
-                Ttrpc::Skip { left, .. } => {
-                    let n = (*left as usize).min(bytes.len());
-                    *left -= n as u32;
-                    bytes = &bytes[n..];
-                    out = self.complete();
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The message the current ttrpc frame makes once it is complete (a
-    /// frame that is not a request is dropped).
-    fn complete(&mut self) -> Option<Message> {
-        let done = match &self.ttrpc {
-            Ttrpc::Data { header, data } => data.len() == header.length as usize,
-            Ttrpc::Skip { left, .. } => *left == 0,
-            Ttrpc::Header { .. } => false,
-        };
-        if !done {
-            return None;
-        }
-        let (header, message) = match std::mem::replace(&mut self.ttrpc, Ttrpc::start()) {
-            Ttrpc::Data { header, data } => (
-                header,
-                Message::Request {
-                    stream_id: header.stream_id,
-                    data,
-                },
-            ),
-            Ttrpc::Skip { header, .. } => (
-                header,
-                Message::Oversized {
-                    stream_id: header.stream_id,
-                    len: header.length,
-                },
-            ),
-            Ttrpc::Header { .. } => return None,
-        };
-        (header.message_type == TYPE_REQUEST).then_some(message)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mux::codec::encode_message;
+    use crate::mux::codec::{encode_message, MAX_FRAME_LEN};
     use crate::mux::PLUGIN_SERVICE_CONN;
     use crate::ttrpc::codec::{encode_frame, TYPE_RESPONSE};
 

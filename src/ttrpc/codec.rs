@@ -260,6 +260,16 @@ impl FrameDecoder {
         }
     }
 
+    /// Bytes that complete the current header, data or skipped data: a
+    /// reader that must not take a byte past the frame asks for this many.
+    pub(crate) fn need(&self) -> usize {
+        match &self.state {
+            State::Header { have, .. } => HEADER_LEN - have,
+            State::Data { header, data } => header.length as usize - data.len(),
+            State::Skip { left, .. } => *left as usize,
+        }
+    }
+
     fn reset(&mut self) {
         self.state = State::Header {
             buf: [0; HEADER_LEN],
