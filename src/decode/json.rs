@@ -29,9 +29,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<Node, String> {
                 return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
             }
             Some(b'[') => {
-                r.pos += 1;
-                r.skip_ws();
-                if r.eat(b']') {
+                if r.open_empty(b']') {
                     Node::new(pos, NodeKind::Seq(Vec::new()))
                 } else {
                     stack.push(Open::Array(pos, Vec::new()));
@@ -39,9 +37,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<Node, String> {
                 }
             }
             Some(b'{') => {
-                r.pos += 1;
-                r.skip_ws();
-                if r.eat(b'}') {
+                if r.open_empty(b'}') {
                     Node::new(pos, NodeKind::Map(Vec::new()))
                 } else {
                     let key_pos = r.counter.next();
@@ -152,6 +148,14 @@ impl Reader<'_> {
             self.pos += 1;
         }
         hit
+    }
+
+    /// Steps over an opening bracket and the space after it; true (with
+    /// `close` taken too) for an empty array or object.
+    fn open_empty(&mut self, close: u8) -> bool {
+        self.pos += 1;
+        self.skip_ws();
+        self.eat(close)
     }
 
     fn skip_ws(&mut self) {
