@@ -17,6 +17,23 @@ const RULE_NOT_EMPTY: &str = "it must not be empty";
 /// Rule broken by a plugin name with a character outside the allowed set.
 const RULE_CHARSET: &str = "it may contain only ASCII letters, digits, '_', '.', '+' and '-'";
 
+/// A plugin's two-digit index and its name without the index, as it
+/// registered (both sides of the connection keep one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PluginId {
+    /// Two digits.
+    pub(crate) index: String,
+    /// The name without the index.
+    pub(crate) name: String,
+}
+
+impl PluginId {
+    /// `NN-name`.
+    pub(crate) fn full_name(&self) -> String {
+        format!("{}-{}", self.index, self.name)
+    }
+}
+
 /// Splits a full plugin name such as `"10-logger"` into its index and name
 /// at the first `-`, checking the index with [`validate_plugin_index`].
 ///

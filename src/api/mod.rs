@@ -66,6 +66,7 @@ pub use env::{from_env_strings, to_env_strings};
 pub(crate) use event::EventFacts;
 pub(crate) use event::HandlerKind;
 pub use event::{EventMask, ShutdownRequest, ShutdownResponse, StateChangeResponse};
+pub(crate) use identity::PluginId;
 pub use identity::{parse_plugin_name, validate_plugin_index, validate_plugin_name};
 pub use mount::SELINUX_RELABEL;
 pub use optional::{optional, OptionalExt, OptionalMessage};

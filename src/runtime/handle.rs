@@ -14,9 +14,9 @@ use crate::Result;
 use super::emulation::Emulation;
 use super::encoding::shape;
 use super::host_state::Hub;
-use super::plugin_state::PluginId;
 use super::relay::Relay;
 use super::reply::CreateContainerReply;
+use crate::api::PluginId;
 use crate::locking::lock;
 
 /// What the connection setup hands to a new handle besides its relay.
@@ -183,7 +183,7 @@ impl PluginHandle {
 
     /// The name without the index.
     pub fn base_name(&self) -> &str {
-        &self.id.base
+        &self.id.name
     }
 
     /// The events the plugin subscribed to (a 0 mask in its `Configure`

@@ -18,9 +18,9 @@ use super::handle::PluginHandle;
 use super::host_state::{HostState, Hub, Inventory, PluginOutput, Settings, UpdateContainersFn};
 use super::launch;
 use super::listener::PluginListener;
-use super::plugin_state::PluginId;
 use super::recorded_updates::DEFAULT_MAX_RECORDED_UPDATE_BYTES;
 use super::setup;
+use crate::api::PluginId;
 use crate::locking::lock;
 
 /// How many connections may wait to register at a time by default (see
@@ -345,7 +345,7 @@ impl Runtime {
         let (stream, child) = launch::spawn(binary.as_ref(), name, index, output)?;
         let id = PluginId {
             index: index.to_string(),
-            base: name.to_string(),
+            name: name.to_string(),
         };
         let launched = setup::Launched {
             id,

@@ -15,24 +15,9 @@ use crate::ttrpc::{Code, Services, Status};
 use super::host_state::Hub;
 use super::launch::kill_and_reap;
 use super::recorded_updates::RecordedUpdates;
+use crate::api::PluginId;
 use crate::locking::lock;
 use crate::log_text::Escape;
-
-/// A plugin's index and name.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct PluginId {
-    /// Two digits.
-    pub(crate) index: String,
-    /// The name without the index.
-    pub(crate) base: String,
-}
-
-impl PluginId {
-    /// `NN-name`.
-    pub(crate) fn full_name(&self) -> String {
-        format!("{}-{}", self.index, self.base)
-    }
-}
 
 /// What the plugin's connection handlers and its handle share.
 pub(crate) struct PluginState {

@@ -18,10 +18,11 @@ use super::encoding::{decode_reply, EncodeRequest};
 use super::handle::{PluginHandle, Registered};
 use super::host_state::HostState;
 use super::launch::kill_and_reap;
-use super::plugin_state::{self, PluginId, PluginState};
+use super::plugin_state::{self, PluginState};
 use super::registration::{register_within, Outcome, Registration};
 use super::relay::{Relay, RelaySetup};
 use super::synchronize_chunks::synchronize;
+use crate::api::PluginId;
 use crate::log_text::Escape;
 
 /// A plugin the runtime started itself.
@@ -86,7 +87,7 @@ pub(crate) fn finish(
         None => (
             PluginId {
                 index: request.plugin_idx.clone(),
-                base: request.plugin_name.clone(),
+                name: request.plugin_name.clone(),
             },
             None,
         ),
@@ -148,7 +149,7 @@ pub(crate) fn finish(
     let client = conn.client(PLUGIN_SERVICE_CONN).map_err(fail)?;
 
     let profile = settings.emulation.profile();
-    let config = config.unwrap_or_else(|| settings.config_for(&id.index, &id.base));
+    let config = config.unwrap_or_else(|| settings.config_for(&id.index, &id.name));
     let req = ConfigureRequest {
         config,
         runtime_name: settings.name.clone(),

@@ -16,9 +16,10 @@ use super::lifecycle::{Inner, OnCloseFn, Stub};
 use super::negotiate::{Negotiated, Wants};
 use super::plugin::Plugin;
 use super::plugin_service;
-use super::registration::{ConfigureWait, Identity, Timeouts};
+use super::registration::{ConfigureWait, Timeouts};
 use super::stats::{Recorder, StatusCell};
 use super::synchronize_state::ChunkCollector;
+use crate::api::PluginId;
 use crate::log_text::Escape;
 
 /// Builds a [`Stub`]; the counterpart of Go's `stub.New(plugin, options...)`.
@@ -280,7 +281,7 @@ impl StubBuilder {
 
 /// The plugin's identity from what was set (builder, else environment,
 /// else builder defaults), else from the executable's `NN-name`.
-fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<Identity> {
+fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<PluginId> {
     let exe = std::env::args_os()
         .next()
         .map(PathBuf::from)
@@ -301,7 +302,7 @@ fn resolve_identity(name: Option<String>, index: Option<String>) -> Result<Ident
     };
     api::validate_plugin_index(&index)?;
     api::validate_plugin_name(&name)?;
-    Ok(Identity { name, index })
+    Ok(PluginId { index, name })
 }
 
 impl Stub {

@@ -20,9 +20,10 @@ use crate::{Error, Result};
 use super::dial::Connector;
 use super::in_handler::{in_handler, HandlerScope};
 use super::negotiate::{Negotiated, RuntimeInfo, Wants};
-use super::registration::{self, ConfigureWait, Identity, Timeouts};
+use super::registration::{self, ConfigureWait, Timeouts};
 use super::stats::{Recorder, Snapshot, Stats, StatusCell};
 use super::synchronize_state::ChunkCollector;
+use crate::api::PluginId;
 use crate::log_text::Escape;
 
 /// Called when a connection ends.
@@ -54,7 +55,7 @@ impl std::fmt::Debug for Stub {
 /// Everything a stub holds, one part per concern.
 pub(super) struct Inner {
     /// Who the plugin is (registration).
-    pub(super) identity: Identity,
+    pub(super) identity: PluginId,
     /// What the plugin asks of Configure (negotiation).
     pub(super) wants: Wants,
     /// What Configure settled (negotiation).

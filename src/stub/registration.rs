@@ -10,26 +10,11 @@ use crossbeam_channel::{Receiver, Sender};
 use protobuf::Message;
 
 use crate::api::rpc::{self, Rpc};
-use crate::api::{self, RegisterPluginRequest};
+use crate::api::{self, PluginId, RegisterPluginRequest};
 use crate::locking::lock;
 use crate::log_text::Escape;
 use crate::ttrpc::Client;
 use crate::{Error, Result};
-
-/// The plugin's name and index, as registered.
-pub(super) struct Identity {
-    /// The name without the index.
-    pub(super) name: String,
-    /// The two-digit index.
-    pub(super) index: String,
-}
-
-impl Identity {
-    /// `NN-name`.
-    pub(super) fn full_name(&self) -> String {
-        format!("{}-{}", self.index, self.name)
-    }
-}
 
 /// The timeouts in force: the builder's until Configure tells the runtime's.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +78,7 @@ impl ConfigureWait {
 /// Calls RegisterPlugin, then waits for Configure, both within `timeout`.
 pub(super) fn register_and_wait(
     client: &Client,
-    identity: &Identity,
+    identity: &PluginId,
     timeout: Duration,
     configured: Receiver<Result<()>>,
 ) -> Result<()> {
