@@ -179,7 +179,7 @@ impl StubBuilder {
         /// The longest one message may take to leave once it holds the writer
         /// (default 2 s): a runtime that stops reading for longer is treated
         /// as gone and the connection closes with a reason naming it. A reply
-        /// also waits at most this long for the writer. At least 1 ms.
+        /// waits at most twice this long for the writer. At least 1 ms.
         write_timeout(timeout: Duration) => options.write_timeout = timeout;
 
         /// Turns the deadline guard on: a handler still running shortly before

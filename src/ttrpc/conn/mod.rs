@@ -113,8 +113,8 @@ pub struct ConnectionOptions {
     /// The longest a write of one message may take once it holds the
     /// writer (default 2 s, NRI's default request timeout). A peer that
     /// has not taken a whole message by then has stopped reading: the
-    /// connection closes with a reason naming it. A reply also waits at
-    /// most this long for the writer. A call whose time left is shorter
+    /// connection closes with a reason naming it. A reply waits at most
+    /// twice this long for the writer. A call whose time left is shorter
     /// is bounded by its own deadline instead. At least 1 ms.
     pub write_timeout: Duration,
     /// Size of the read buffer in bytes.
