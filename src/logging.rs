@@ -473,6 +473,26 @@ mod tests {
         logger
     }
 
+    /// A fresh directory for test `name`, a log file path in it and a
+    /// logger tagged `tag` writing to that file.
+    fn file_case(name: &str, tag: &str) -> (TempDir, PathBuf, Logger) {
+        let dir = temp_path(name);
+        let path = dir.join(&format!("{name}.log"));
+        let logger = file_logger(tag, &path);
+        (dir, path, logger)
+    }
+
+    /// A fresh directory for test `name` and a syslog socket path in it.
+    fn socket_case(name: &str) -> (TempDir, PathBuf) {
+        let dir = temp_path(name);
+        let socket = dir.join("log.sock");
+        (dir, socket)
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
     /// A logger tagged `tag`, sending to the syslog socket at `socket`.
     fn syslog_logger(tag: &str, socket: &Path) -> Logger {
         let logger = tagged(tag);
@@ -483,12 +503,10 @@ mod tests {
 
     #[test]
     fn file_gets_one_line_per_record_with_time_level_and_tag() {
-        let dir = temp_path("file");
-        let path = dir.join("p.log");
-        let logger = file_logger("gpu", &path);
+        let (_dir, path, logger) = file_case("file", "gpu");
         emit(&logger, Level::Info, "hello");
         emit(&logger, Level::Warn, "careful");
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = read(&path);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].ends_with("Z INFO  gpu: hello"), "{}", lines[0]);
@@ -500,16 +518,14 @@ mod tests {
 
     #[test]
     fn debug_lines_only_when_verbose_and_trace_never() {
-        let dir = temp_path("verbose");
-        let path = dir.join("v.log");
-        let logger = file_logger("t", &path);
+        let (_dir, path, logger) = file_case("verbose", "t");
         emit(&logger, Level::Debug, "hidden");
         logger.set_verbose(true);
         emit(&logger, Level::Debug, "shown");
         emit(&logger, Level::Trace, "never");
         logger.set_verbose(false);
         emit(&logger, Level::Debug, "hidden again");
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = read(&path);
         assert!(text.contains("DEBUG t: shown"), "{text}");
         assert!(
             !text.contains("hidden") && !text.contains("never"),
@@ -519,14 +535,12 @@ mod tests {
 
     #[test]
     fn reopening_a_file_appends_to_it() {
-        let dir = temp_path("append");
-        let path = dir.join("a.log");
-        let logger = file_logger("t", &path);
+        let (_dir, path, logger) = file_case("append", "t");
         emit(&logger, Level::Info, "one");
         // Configure repeats the same file: nothing is lost.
         apply(&logger, Some(&path), None, None);
         emit(&logger, Level::Info, "two");
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = read(&path);
         assert!(text.contains("one") && text.contains("two"), "{text}");
     }
 
@@ -547,8 +561,7 @@ mod tests {
 
     #[test]
     fn syslog_gets_priority_tag_and_pid() {
-        let dir = temp_path("syslog");
-        let socket = dir.join("log.sock");
+        let (_dir, socket) = socket_case("syslog");
         let daemon = daemon(&socket);
         let logger = syslog_logger("gpu", &socket);
         emit(&logger, Level::Error, "broken");
@@ -560,8 +573,7 @@ mod tests {
 
     #[test]
     fn syslog_reconnects_after_the_daemon_restarts() {
-        let dir = temp_path("restart");
-        let socket = dir.join("log.sock");
+        let (_dir, socket) = socket_case("restart");
         let first = daemon(&socket);
         let logger = syslog_logger("t", &socket);
         drop(first);
@@ -613,8 +625,7 @@ mod tests {
 
     #[test]
     fn syslog_false_returns_from_syslog_to_stderr() {
-        let dir = temp_path("back");
-        let socket = dir.join("log.sock");
+        let (_dir, socket) = socket_case("back");
         let _daemon = daemon(&socket);
         let logger = syslog_logger("t", &socket);
         apply(&logger, None, Some(false), None);

@@ -550,37 +550,29 @@ mod tests {
 
     #[test]
     fn wrong_values_of_our_keys_are_errors_naming_key_and_line() {
-        let err = error("events: pod\nverbose: maybe\n");
-        assert!(
-            err.contains("verbose (line 2)") && err.contains("\"maybe\""),
-            "{err}"
-        );
-        let err = error("syslog: [true]\n");
-        assert!(
-            err.contains("syslog (line 1)") && err.contains("collection"),
-            "{err}"
-        );
-        let err = error("logFile:\n  path: /x\n");
-        assert!(err.contains("logFile (line 1)"), "{err}");
-        let err = error("logFile: |\n  /x\n");
-        assert!(err.contains("block scalar"), "{err}");
-        let err = error("logFile: \"/x\n");
-        assert!(
-            err.contains("line 1") && err.contains("unterminated"),
-            "{err}"
-        );
-        let err = error("logFile: \"/x\" trailing\n");
-        assert!(err.contains("trailing"), "{err}");
-        let err = error("{\"verbose\": maybe}");
-        assert!(err.contains("verbose (line 1)"), "{err}");
-        let err = error("{\"verbose\": true");
-        assert!(err.contains("expected ',' or '}'"), "{err}");
-        let err = error("{\"a\": [1, 2}");
-        assert!(err.contains("mismatched '}'"), "{err}");
-        let err = error("{\"a\": [1, 2");
-        assert!(err.contains("unterminated collection"), "{err}");
-        let err = error("logFile: \"\\q\"\n");
-        assert!(err.contains("escape"), "{err}");
+        // Each text, and what its error must say.
+        let cases: [(&str, &[&str]); 11] = [
+            (
+                "events: pod\nverbose: maybe\n",
+                &["verbose (line 2)", "\"maybe\""],
+            ),
+            ("syslog: [true]\n", &["syslog (line 1)", "collection"]),
+            ("logFile:\n  path: /x\n", &["logFile (line 1)"]),
+            ("logFile: |\n  /x\n", &["block scalar"]),
+            ("logFile: \"/x\n", &["line 1", "unterminated"]),
+            ("logFile: \"/x\" trailing\n", &["trailing"]),
+            ("{\"verbose\": maybe}", &["verbose (line 1)"]),
+            ("{\"verbose\": true", &["expected ',' or '}'"]),
+            ("{\"a\": [1, 2}", &["mismatched '}'"]),
+            ("{\"a\": [1, 2", &["unterminated collection"]),
+            ("logFile: \"\\q\"\n", &["escape"]),
+        ];
+        for (text, wants) in cases {
+            let err = error(text);
+            for want in wants {
+                assert!(err.contains(want), "{text:?}: {err:?} lacks {want:?}");
+            }
+        }
     }
 
     #[test]

@@ -446,11 +446,20 @@ mod tests {
         }
     }
 
+    /// Our end of a connection whose peer has sent `frames`, registered
+    /// within 5 s (`check`: the identity is checked), and the peer's end.
+    fn registered_after(frames: &[Vec<u8>], check: bool) -> (Outcome, UnixStream) {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        for frame in frames {
+            theirs.write_all(frame).unwrap();
+        }
+        (register_within(ours, check, Duration::from_secs(5)), theirs)
+    }
+
     #[test]
     fn a_good_registration_is_answered_ok_once_accepted() {
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        theirs.write_all(&register_frame(1, "good", "10")).unwrap();
-        let Outcome::Registered(r) = register_within(ours, true, Duration::from_secs(5)) else {
+        let (outcome, mut theirs) = registered_after(&[register_frame(1, "good", "10")], true);
+        let Outcome::Registered(r) = outcome else {
             panic!("not registered")
         };
         assert_eq!(r.request.plugin_name, "good");
@@ -462,11 +471,8 @@ mod tests {
 
     #[test]
     fn a_bad_index_is_refused_naming_what_was_sent_and_the_socket_is_handed_back() {
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        theirs
-            .write_all(&register_frame(1, "bad\nname", "7"))
-            .unwrap();
-        let Outcome::Refused(e, _held) = register_within(ours, true, Duration::from_secs(5)) else {
+        let (outcome, mut theirs) = registered_after(&[register_frame(1, "bad\nname", "7")], true);
+        let Outcome::Refused(e, _held) = outcome else {
             panic!("not refused")
         };
         match e {
@@ -482,12 +488,13 @@ mod tests {
 
     #[test]
     fn other_requests_first_get_failed_precondition_and_registration_still_works() {
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        theirs
-            .write_all(&request_frame(1, RUNTIME_SERVICE, "UpdateContainers", b""))
-            .unwrap();
-        theirs.write_all(&register_frame(3, "late", "20")).unwrap();
-        let outcome = register_within(ours, true, Duration::from_secs(5));
+        let (outcome, mut theirs) = registered_after(
+            &[
+                request_frame(1, RUNTIME_SERVICE, "UpdateContainers", b""),
+                register_frame(3, "late", "20"),
+            ],
+            true,
+        );
         assert!(matches!(outcome, Outcome::Registered(_)), "{outcome:?}");
         let (id, status) = read_reply(&mut theirs);
         assert_eq!((id, status.code), (1, Code::FailedPrecondition));
@@ -495,9 +502,7 @@ mod tests {
 
     #[test]
     fn a_launched_plugin_s_identity_is_not_checked_and_silence_times_out() {
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        theirs.write_all(&register_frame(1, "", "x")).unwrap();
-        let outcome = register_within(ours, false, Duration::from_secs(5));
+        let (outcome, _theirs) = registered_after(&[register_frame(1, "", "x")], false);
         assert!(matches!(outcome, Outcome::Registered(_)), "{outcome:?}");
         let (ours, _theirs) = UnixStream::pair().unwrap();
         let start = Instant::now();

@@ -323,15 +323,18 @@ mod tests {
         })
     }
 
+    /// Watches request `stream` of connection 1, received at `now`.
+    fn watch(d: &Deadlines, stream: u32, now: Instant, timeout: Duration) -> Option<Due> {
+        let what: Arc<str> = "svc/M".into();
+        d.watch(1, stream, now, timeout, &what)
+    }
+
     #[test]
     fn an_entry_leaves_when_its_handler_returns_in_time() {
         let d = deadlines();
-        let what: Arc<str> = "svc/M".into();
         let now = Instant::now();
         for i in 0..1000u32 {
-            let due = d
-                .watch(1, 2 * i + 1, now, Duration::from_secs(3600), &what)
-                .unwrap();
+            let due = watch(&d, 2 * i + 1, now, Duration::from_secs(3600)).unwrap();
             assert!(matches!(d.settle(due), Settled::Handler));
         }
         assert_eq!(d.watched(), 0);
@@ -341,21 +344,15 @@ mod tests {
     #[test]
     fn a_deadline_beyond_the_clock_is_not_watched() {
         let d = deadlines();
-        let what: Arc<str> = "svc/M".into();
-        assert!(d
-            .watch(1, 1, Instant::now(), Duration::MAX, &what)
-            .is_none());
+        assert!(watch(&d, 1, Instant::now(), Duration::MAX).is_none());
         assert_eq!(d.watched(), 0);
     }
 
     #[test]
     fn the_margin_is_at_most_a_quarter_of_the_timeout() {
         let d = deadlines();
-        let what: Arc<str> = "svc/M".into();
         let now = Instant::now();
-        let due = d
-            .watch(1, 1, now, Duration::from_millis(200), &what)
-            .unwrap();
+        let due = watch(&d, 1, now, Duration::from_millis(200)).unwrap();
         assert_eq!(due.at, now + Duration::from_millis(150));
     }
 
@@ -378,12 +375,9 @@ mod tests {
     #[test]
     fn the_guard_takes_what_is_due_and_the_late_handler_learns_it() {
         let d = deadlines();
-        let what: Arc<str> = "svc/M".into();
         let now = Instant::now();
-        let late = d
-            .watch(1, 1, now, Duration::from_millis(400), &what)
-            .unwrap();
-        let later = d.watch(1, 3, now, Duration::from_secs(60), &what).unwrap();
+        let late = watch(&d, 1, now, Duration::from_millis(400)).unwrap();
+        let later = watch(&d, 3, now, Duration::from_secs(60)).unwrap();
         let taken = Deadlines::take_due(&mut lock(&d.table), now + Duration::from_millis(300));
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].0, late);
