@@ -17,7 +17,9 @@
 //! A `.proto` element without a comment fails the build, naming it.
 //!
 //! It also writes `dump.rs`, the `Dump` implementation of every message of
-//! `proto/nri.proto` (`build/dump_gen.rs`, included by `src/api/dump.rs`).
+//! `proto/nri.proto` (`build/dump_gen.rs`, included by `src/api/dump.rs`),
+//! and `reuse.rs`, the in-place decoder of every message of
+//! `proto/nri.proto` (`build/reuse_gen.rs`, included by `src/pb/reuse.rs`).
 
 #[path = "build/dump_gen.rs"]
 mod dump_gen;
@@ -26,6 +28,8 @@ mod proto_reader;
 
 #[path = "build/cost_table.rs"]
 mod cost_table;
+#[path = "build/reuse_gen.rs"]
+mod reuse_gen;
 
 use std::path::Path;
 
@@ -55,6 +59,10 @@ fn main() {
     if let Err(e) = generate_cost_table(Path::new(PROTOS[0].0), &out.join("cost_table.rs")) {
         panic!("generating cost_table.rs from {}: {e}", PROTOS[0].0);
     }
+    // The in-place decoders of the messages (src/pb/reuse.rs).
+    if let Err(e) = generate_reuse(Path::new(PROTOS[0].0), &out.join("reuse.rs")) {
+        panic!("generating reuse.rs from {}: {e}", PROTOS[0].0);
+    }
     // The messages' Dump implementations (src/api/dump.rs).
     if let Err(e) = generate_dump(Path::new(PROTOS[0].0), &out.join("dump.rs")) {
         panic!("generating dump.rs from {}: {e}", PROTOS[0].0);
@@ -67,6 +75,13 @@ fn main() {
 fn generate_cost_table(proto: &Path, out: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(proto).map_err(|e| format!("cannot read: {e}"))?;
     let code = cost_table::table(&proto_reader::parse(&text)?, "crate::proto::nri")?;
+    std::fs::write(out, code).map_err(|e| format!("cannot write: {e}"))
+}
+
+/// Writes the in-place decoders of the messages of `proto` to `out`.
+fn generate_reuse(proto: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(proto).map_err(|e| format!("cannot read: {e}"))?;
+    let code = reuse_gen::generate(&proto_reader::parse(&text)?, "crate::proto::nri")?;
     std::fs::write(out, code).map_err(|e| format!("cannot write: {e}"))
 }
 

@@ -56,6 +56,8 @@ pub(crate) mod version;
 
 pub use protobuf::{Enum, EnumOrUnknown, Message, MessageField};
 
+pub use crate::pb::reuse::{Reusable, ReusedMessage};
+
 pub use consts::{
     DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SOCKET_PATH, PLUGIN_IDX_ENV_VAR,
     PLUGIN_NAME_ENV_VAR, PLUGIN_SOCKET_ENV_VAR,

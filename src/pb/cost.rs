@@ -58,7 +58,7 @@ const UNKNOWN: u64 = 2 * VEC as u64 + 512;
 
 /// How many levels of nested messages the decoder accepts (the protobuf
 /// crate's recursion limit); deeper input fails to decode.
-const MAX_DEPTH: u32 = 100;
+pub(crate) const MAX_DEPTH: u32 = 100;
 
 /// One value as a decoded field holds it.
 #[derive(Clone, Copy, Debug)]

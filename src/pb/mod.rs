@@ -12,8 +12,12 @@
 //!   going through a generated message (a reply framed around its payload,
 //!   a request envelope whose payload stays in its frame, a Synchronize
 //!   request scanned without decoding its items).
+//! - [`reuse`]: decoding into a message decoded before, reusing the
+//!   strings, vectors, maps and boxes it holds (the typed request handlers
+//!   of the plugin service).
 
 pub(crate) mod cost;
+pub(crate) mod reuse;
 pub(crate) mod wire;
 
 use protobuf::{CodedInputStream, Message};

@@ -20,11 +20,11 @@ const CONFIGURE: LifecycleRequest = LifecycleRequest::Configure;
 /// connection, which must not overtake the reply.
 pub(super) fn configure(
     call: &Call<'_>,
-    req: ConfigureRequest,
+    req: &ConfigureRequest,
 ) -> Result<ConfigureResponse, Status> {
     let inner = &call.stub.inner;
     lock(&inner.timeouts).update_from_configure(req.registration_timeout, req.request_timeout);
-    let (runtime, note) = RuntimeInfo::from_configure(&req);
+    let (runtime, note) = RuntimeInfo::from_configure(req);
     if let Some(note) = note {
         log::debug!("plugin {}: {}", Escape(call.stub.name()), Escape(&note));
     }

@@ -64,7 +64,7 @@ macro_rules! serve_event {
         let (pod, c) = ($r.pod.get_or_default(), $r.container.get_or_default());
         let subject = Subject { pod, container: Some(c) };
         let slot = const { Slot::event(Event::$event) };
-        $call.verdict(stringify!($name), slot, subject, |ctx, p| p.$h(ctx, &$r)).map(|rejection| match rejection {
+        $call.verdict(stringify!($name), slot, subject, |ctx, p| p.$h(ctx, $r)).map(|rejection| match rejection {
             None => $resp::new(),
             Some(reason) => $resp { reject: true, reason, ..Default::default() },
         })
@@ -90,7 +90,7 @@ macro_rules! event_service {
         /// deadline guard's empty reply to an event means "no changes".
         pub(super) fn add_event_methods(services: &mut Services, served: &Served) {
             $(
-                served.add(services, rpc::$event, |call, r: $req| {
+                served.add(services, rpc::$event, |call, r: &$req| {
                     serve_event!($kind; call, $name, $event, $handler, r, $resp)
                 });
                 services.set_guarded(rpc::$event.service, rpc::$event.method, true);
@@ -103,7 +103,7 @@ macro_rules! event_service {
         /// v0.12. An event `StateChange` never carries (a runtime bug, or an
         /// event of a newer NRI) is logged and acknowledged, as Go's stub
         /// does.
-        fn state_change(call: &Call<'_>, r: StateChangeEvent) -> Result<StateChangeResponse, Status> {
+        fn state_change(call: &Call<'_>, r: &StateChangeEvent) -> Result<StateChangeResponse, Status> {
             let got = r.event.enum_value();
             $(state_change_arm!($state_change $kind; call, got, $name, $event, $handler, r);)*
             log::debug!(

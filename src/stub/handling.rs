@@ -19,6 +19,7 @@ use super::lifecycle::{Inner, Stub};
 use super::plugin::{HandlerError, HandlerResult, Plugin};
 use super::stats::{Outcome, Slot};
 use crate::log_text::Escape;
+use crate::pb::reuse::Reuse;
 
 /// One request being served.
 pub(super) struct Call<'a> {
@@ -56,15 +57,17 @@ impl Served {
         f(&call, req)
     }
 
-    /// Registers `f` as the handler of `rpc`.
-    pub(super) fn add<Req: Message, Resp: Message>(
+    /// Registers `f` as the handler of `rpc`. Its request is decoded into
+    /// a message kept per worker thread and lent to `f` (see
+    /// [`Services::add_unary_reused`]).
+    pub(super) fn add<Req: Message + Reuse, Resp: Message>(
         &self,
         services: &mut Services,
         rpc: Rpc<Req, Resp>,
-        f: impl Fn(&Call<'_>, Req) -> Result<Resp, Status> + Send + Sync + 'static,
+        f: impl Fn(&Call<'_>, &Req) -> Result<Resp, Status> + Send + Sync + 'static,
     ) {
         let served = self.clone();
-        services.add_unary(rpc.service, rpc.method, move |rc, req| {
+        services.add_unary_reused(rpc.service, rpc.method, move |rc, req: &Req| {
             served.serve(rc, req, &f)
         });
     }

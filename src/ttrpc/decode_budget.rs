@@ -114,6 +114,13 @@ pub(crate) struct Held {
     bytes: usize,
 }
 
+impl Held {
+    /// The bytes taken: the bound of the request's decoded size.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);

@@ -17,6 +17,7 @@
 pub mod codec;
 mod conn;
 mod decode_budget;
+mod reused;
 pub(crate) use server::encode_result;
 mod server;
 mod session;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use protobuf::Message;
 
 use super::decode_budget::DecodeBudget;
+use super::reused;
 use super::{Code, KeyValue, Status};
+use crate::pb::reuse::Reuse;
 
 /// A method handler: gets the request context and the encoded argument,
 /// returns the encoded result or a status.
@@ -160,6 +162,44 @@ impl Services {
                     )
                 })?;
                 encode_result(&full, &f(ctx, req)?)
+            }),
+        );
+    }
+
+    /// Registers a typed unary handler that borrows its request, as
+    /// [`Services::add_unary`] does otherwise: the request is decoded into
+    /// a message kept per worker thread and request type, reusing what it
+    /// held, unless the bound of its decoded size is over
+    /// [`REUSE_MAX_BYTES`](super::reused::REUSE_MAX_BYTES) (see
+    /// [`super::reused`]). The budget check comes first, as for
+    /// [`Services::add_unary`].
+    pub(crate) fn add_unary_reused<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
+    where
+        Req: Message + Reuse,
+        Resp: Message,
+        F: Fn(&RequestContext, &Req) -> Result<Resp, Status> + Send + Sync + 'static,
+    {
+        let full = format!("{service}/{method}");
+        let budget = self.budget.clone();
+        let model = OnceLock::new();
+
+        self.add_method(
+            service,
+            method,
+            Box::new(move |ctx, payload| {
+                let model = model.get_or_init(crate::pb::cost::model_of::<Req>).as_ref();
+                let what = || format!("{full} argument {}", Req::NAME);
+                let held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
+                let small = reused::small_bound::<Req>(model, held.bytes(), payload);
+                let resp = reused::with_decoded(payload, small, |req: &Req| f(ctx, req)).map_err(
+                    |e| {
+                        Status::new(
+                            Code::Internal,
+                            format!("cannot decode {full} argument as {}: {e}", Req::NAME),
+                        )
+                    },
+                )??;
+                encode_result(&full, &resp)
             }),
         );
     }
