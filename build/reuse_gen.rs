@@ -315,6 +315,20 @@ fn message(out: &mut String, module: &str, m: &str, fields: &[(u32, String, Fiel
             }
         }
     }
+    let body = if arms.is_empty() {
+        // No fields: any field is unknown.
+        "        if next_tag(&mut r)?.is_some() {\n            return Err(Fallback);\n        }\n"
+            .to_string()
+    } else {
+        format!(
+            "        while let Some(tag) = next_tag(&mut r)? {{
+            match tag.key() {{
+{arms}                _ => return Err(Fallback),
+            }}
+        }}
+"
+        )
+    };
     let _ = write!(
         out,
         "impl Reuse for {module}::{m} {{
@@ -322,12 +336,7 @@ fn message(out: &mut String, module: &str, m: &str, fields: &[(u32, String, Fiel
     fn overwrite(&mut self, bytes: &[u8], pool: &mut Pool, depth: u32) -> Result<(), Fallback> {{
         enter(depth)?;
 {reset}        let mut r = Reader::new(bytes);
-        while let Some(tag) = next_tag(&mut r)? {{
-            match tag.key() {{
-{arms}            _ => return Err(Fallback),
-            }}
-        }}
-{finish}        self.special_fields = ::protobuf::SpecialFields::new();
+{body}{finish}        self.special_fields = ::protobuf::SpecialFields::new();
         Ok(())
     }}
 }}

@@ -237,6 +237,17 @@ def main():
     write(t, "ttrpc-request", cfg)
     write(t, "unknown-fields", f_varint(99, 7) + f_bytes(100, "x") + varint(98 << 3 | 5) + struct.pack("<I", 1))
 
+    # reuse_decode: [type] [split] + a message decoded first + the message
+    # decoded into what it left
+    t = "reuse_decode"
+    write(t, "create-after-create", bytes([0, 128]) + CREATE + CREATE)
+    write(t, "create-fresh", bytes([0, 0]) + CREATE)
+    write(t, "update-after-update", bytes([1, 128]) + UPDATE + UPDATE)
+    write(t, "state-change", bytes([9, 0]) + STATE_CHANGE)
+    write(t, "validate", bytes([8, 0]) + VALIDATE)
+    write(t, "synchronize", bytes([11, 0]) + SYNCHRONIZE)
+    write(t, "unknown-fields", bytes([13, 0]) + f_varint(99, 7) + f_bytes(100, "x"))
+
     # event_mask: [4 bytes of bits] + text (the whole input is also text)
     t = "event_mask"
     write(t, "names", struct.pack("<i", 0b1001) + b"RunPodSandbox,createcontainer")

@@ -74,12 +74,6 @@ impl Pool {
             self.strings.push(s);
         }
     }
-
-    /// How many strings the pool holds.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.strings.len()
-    }
 }
 
 /// A message of the NRI API that can be decoded in place.
@@ -367,4 +361,75 @@ mod generated {
         uint64, Fallback, Pool, Pooled, Reader, Reuse,
     };
     include!(concat!(env!("OUT_DIR"), "/reuse.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use protobuf::Message;
+
+    use super::*;
+    use crate::proto::nri::{Container, Mount};
+
+    fn bytes(c: &Container) -> Vec<u8> {
+        c.write_to_bytes().unwrap_or_default()
+    }
+
+    #[test]
+    fn large_capacity_left_by_an_earlier_value_is_not_kept() {
+        let mut kept = ReusedMessage::<Container>::new();
+        let big = Container {
+            id: "x".repeat(100 << 10),
+            args: (0..200).map(|i| format!("arg-{i}")).collect(),
+            mounts: vec![Mount::default(); 100],
+            labels: (0..300)
+                .map(|i| (format!("k{i}"), "v".to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(kept.decode(&bytes(&big)).ok(), Some(&big));
+        let small = Container {
+            id: "c1".into(),
+            args: vec!["a".into()],
+            ..Default::default()
+        };
+        assert_eq!(kept.decode(&bytes(&small)).ok(), Some(&small));
+        let m = kept.message();
+        assert!(m.id.capacity() <= KEEP, "{}", m.id.capacity());
+        assert!(m.args.capacity() * 24 <= KEEP, "{}", m.args.capacity());
+        assert!(m.mounts.capacity() <= 4, "{}", m.mounts.capacity());
+        assert!(m.labels.capacity() < 300, "{}", m.labels.capacity());
+        assert!(kept.pool.strings.len() <= POOL_MAX);
+        // The drained label strings went to the pool, up to its limit.
+        assert_eq!(kept.pool.strings.len(), POOL_MAX);
+    }
+
+    #[test]
+    fn a_value_just_like_the_last_one_reuses_its_capacity() {
+        let mut kept = ReusedMessage::<Container>::new();
+        let c = Container {
+            id: "c1".into(),
+            labels: [("a".to_string(), "b".to_string())].into(),
+            ..Default::default()
+        };
+        let b = bytes(&c);
+        assert!(kept.decode(&b).is_ok());
+        let before = kept.message().id.as_ptr();
+        assert_eq!(kept.decode(&b).ok(), Some(&c));
+        assert_eq!(kept.message().id.as_ptr(), before);
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_falls_back() {
+        assert_eq!(enter(MAX_DEPTH), Err(Fallback));
+        assert_eq!(enter(MAX_DEPTH - 1), Ok(()));
+        // An unknown field gives up; decode_into then keeps it.
+        let mut c = Container::new();
+        let unknown = [0xf8, 0x01, 0x07]; // field 31, varint 7
+        assert_eq!(
+            c.overwrite(&unknown, &mut Pool::default(), 0),
+            Err(Fallback)
+        );
+        assert!(decode_into(&mut c, &unknown, &mut Pool::default()).is_ok());
+        assert_eq!(c.special_fields.unknown_fields().iter().count(), 1);
+    }
 }

@@ -376,6 +376,10 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             "work.create_plugin_work_us",
         ),
         (
+            "… the same with a fresh decode of the request (µs)",
+            "work.create_plugin_work_fresh_us",
+        ),
+        (
             "driver-A-side work per call (µs)",
             "work.create_driver_a_work_us",
         ),
@@ -404,8 +408,12 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             "floor_create.floor_ctxsw_per_call",
         ),
         (
-            "allocations to decode one CreateContainerRequest",
+            "allocations to decode one CreateContainerRequest (reused message, as the stub does)",
             "work.create_decode_allocs",
+        ),
+        (
+            "… the same with a fresh decode (protobuf crate)",
+            "work.create_decode_allocs_fresh",
         ),
         (
             "allocations to build and encode the reply",
