@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::proto_reader::{Kind, ProtoFile};
+use crate::proto_reader::{FieldType, Kind, Label, ProtoFile};
 
 /// One value's kind, as Rust code of `crate::pb::cost::Elem`.
 fn elem(ty: &str, messages: &[String], enums: &[String], line: usize) -> Result<String, String> {
@@ -39,22 +39,10 @@ fn elem(ty: &str, messages: &[String], enums: &[String], line: usize) -> Result<
 /// the top-level messages of `file`, whose generated types live in
 /// `module` (such as `crate::proto::nri`).
 pub fn table(file: &ProtoFile, module: &str) -> Result<String, String> {
-    let top = |k: Kind| -> Vec<String> {
-        file.elements
-            .iter()
-            .filter(|e| e.kind == k && e.scope.is_empty())
-            .map(|e| e.name.rsplit('.').next().unwrap_or(&e.name).to_string())
-            .collect()
-    };
-    let messages = top(Kind::Message);
+    let messages = file.short_names(Kind::Message, true);
     // Enums anywhere (nested ones are named by their short name in the
     // fields of their message): all are i32 inline.
-    let enums: Vec<String> = file
-        .elements
-        .iter()
-        .filter(|e| e.kind == Kind::Enum)
-        .map(|e| e.name.rsplit('.').next().unwrap_or(&e.name).to_string())
-        .collect();
+    let enums = file.short_names(Kind::Enum, false);
     if file
         .elements
         .iter()
@@ -67,54 +55,22 @@ pub fn table(file: &ProtoFile, module: &str) -> Result<String, String> {
     out.push_str("pub(crate) static MESSAGES: &[MessageTable] = &[\n");
     for m in &messages {
         let mut fields: Vec<(u32, String)> = Vec::new();
-        for f in file
-            .elements
-            .iter()
-            .filter(|e| e.kind == Kind::Field && e.scope == *m)
-        {
-            let s = f
-                .statement
-                .replace(" < ", "<")
-                .replace(" , ", ",")
-                .replace(" >", ">");
-            let (kind, rest) = if let Some(map) = s.strip_prefix("map<") {
-                let (types, rest) = map
-                    .split_once('>')
-                    .ok_or_else(|| format!("line {}: bad map field {s:?}", f.line))?;
-                let (k, v) = types
-                    .split_once(',')
-                    .ok_or_else(|| format!("line {}: bad map field {s:?}", f.line))?;
-                let (k, v) = (k.trim(), v.trim());
-                (
-                    format!(
-                        "Field::Map {{ key: {}, value: {} }}",
-                        elem(k, &messages, &enums, f.line)?,
-                        elem(v, &messages, &enums, f.line)?
-                    ),
-                    rest.trim().to_string(),
-                )
-            } else {
-                let words: Vec<&str> = s.split_whitespace().collect();
-                let (label, ty, rest) = match words.as_slice() {
-                    ["repeated", ty, rest @ ..] => ("repeated", *ty, rest.join(" ")),
-                    ["optional", ty, rest @ ..] => ("optional", *ty, rest.join(" ")),
-                    [ty, rest @ ..] => ("", *ty, rest.join(" ")),
-                    [] => return Err(format!("line {}: empty field", f.line)),
-                };
-                let e = elem(ty, &messages, &enums, f.line)?;
-                let kind = if label == "repeated" {
-                    format!("Field::Repeated({e})")
-                } else {
-                    format!("Field::Singular({e})")
-                };
-                (kind, rest)
+        for f in file.fields_of(m) {
+            let decl = f.field()?;
+            let kind = match (&decl.ty, decl.label) {
+                (FieldType::Map(k, v), _) => format!(
+                    "Field::Map {{ key: {}, value: {} }}",
+                    elem(k, &messages, &enums, f.line)?,
+                    elem(v, &messages, &enums, f.line)?
+                ),
+                (FieldType::Plain(ty), Label::Repeated) => {
+                    format!("Field::Repeated({})", elem(ty, &messages, &enums, f.line)?)
+                }
+                (FieldType::Plain(ty), _) => {
+                    format!("Field::Singular({})", elem(ty, &messages, &enums, f.line)?)
+                }
             };
-            let number = rest
-                .split_once('=')
-                .map(|(_, n)| n.trim())
-                .and_then(|n| n.split_whitespace().next())
-                .and_then(|n| n.parse::<u32>().ok())
-                .ok_or_else(|| format!("line {}: no field number in {s:?}", f.line))?;
+            let number = decl.number;
             fields.push((number, kind));
         }
         fields.sort_by_key(|(n, _)| *n);

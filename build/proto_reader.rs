@@ -65,11 +65,101 @@ pub struct ProtoFile {
 }
 
 impl ProtoFile {
+    /// The short names of the elements of `kind`: only those at the top
+    /// level with `top_only`, else nested ones too.
+    pub fn short_names(&self, kind: Kind, top_only: bool) -> Vec<String> {
+        self.elements
+            .iter()
+            .filter(|e| e.kind == kind && (!top_only || e.scope.is_empty()))
+            .map(|e| e.name.rsplit('.').next().unwrap_or(&e.name).to_string())
+            .collect()
+    }
+
+    /// The fields of message `scope` (its short name), in file order.
+    pub fn fields_of<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.elements
+            .iter()
+            .filter(move |e| e.kind == Kind::Field && e.scope == scope)
+    }
+
     /// The element of `kind` named `name` (fully qualified).
     pub fn find(&self, kind: Kind, name: &str) -> Option<&Element> {
         self.elements
             .iter()
             .find(|e| e.kind == kind && e.name == name)
+    }
+}
+
+/// A field's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// No label: a singular field.
+    Singular,
+    /// `repeated`.
+    Repeated,
+    /// `optional` (explicit presence).
+    Optional,
+}
+
+/// The type of a field: a plain type name, or a map's key and value types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    /// `string`, `Container`, `LinuxResources`...
+    Plain(String),
+    /// `map<key, value>`.
+    Map(String, String),
+}
+
+/// The parts of a field statement such as `repeated string args = 7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDecl {
+    /// Its label (a map field has none).
+    pub label: Label,
+    /// Its type.
+    pub ty: FieldType,
+    /// Its name as written in the proto file.
+    pub name: String,
+    /// Its field number.
+    pub number: u32,
+}
+
+impl Element {
+    /// Splits a [`Kind::Field`] statement into its parts; the error names
+    /// the line and the statement.
+    pub fn field(&self) -> Result<FieldDecl, String> {
+        let s = self
+            .statement
+            .replace(" < ", "<")
+            .replace(" , ", ",")
+            .replace(" >", ">");
+        let bad = |what: &str| format!("line {}: {what} in field {s:?}", self.line);
+        let (label, ty, rest) = if let Some(map) = s.strip_prefix("map<") {
+            let (types, rest) = map.split_once('>').ok_or_else(|| bad("bad map type"))?;
+            let (k, v) = types.split_once(',').ok_or_else(|| bad("bad map type"))?;
+            let ty = FieldType::Map(k.trim().to_string(), v.trim().to_string());
+            (Label::Singular, ty, rest.trim().to_string())
+        } else {
+            let words: Vec<&str> = s.split_whitespace().collect();
+            let (label, ty, rest) = match words.as_slice() {
+                ["repeated", ty, rest @ ..] => (Label::Repeated, *ty, rest),
+                ["optional", ty, rest @ ..] => (Label::Optional, *ty, rest),
+                [ty, rest @ ..] => (Label::Singular, *ty, rest),
+                [] => return Err(bad("no type")),
+            };
+            (label, FieldType::Plain(ty.to_string()), rest.join(" "))
+        };
+        let (name, number) = rest.split_once('=').ok_or_else(|| bad("no field number"))?;
+        let number = number
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| bad("no field number"))?;
+        Ok(FieldDecl {
+            label,
+            ty,
+            name: name.trim().to_string(),
+            number,
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use protobuf::Message;
 use super::decode_budget::DecodeBudget;
 use super::reused;
 use super::{Code, KeyValue, Status};
+use crate::pb::cost::CostModel;
 use crate::pb::reuse::Reuse;
 
 /// A method handler: gets the request context and the encoded argument,
@@ -44,6 +45,15 @@ pub(crate) struct Method {
 }
 
 type AfterReply = Box<dyn FnOnce() + Send>;
+
+/// The status for a request of `full` (`service/method`) that does not
+/// decode as `M`: INTERNAL, as Go's ttrpc answers it.
+fn undecodable<M: Message>(full: &str, e: impl fmt::Display) -> Status {
+    Status::new(
+        Code::Internal,
+        format!("cannot decode {full} argument as {}: {e}", M::NAME),
+    )
+}
 
 /// Encodes a handler's typed result; a failure is INTERNAL on the wire.
 pub(crate) fn encode_result<M: Message>(method: &str, resp: &M) -> Result<Vec<u8>, Status> {
@@ -145,25 +155,11 @@ impl Services {
         F: Fn(&RequestContext, Req) -> Result<Resp, Status> + Send + Sync + 'static,
     {
         let full = format!("{service}/{method}");
-        let budget = self.budget.clone();
-        let model = OnceLock::new();
-
-        self.add_method(
-            service,
-            method,
-            Box::new(move |ctx, payload| {
-                let model = model.get_or_init(crate::pb::cost::model_of::<Req>).as_ref();
-                let what = || format!("{full} argument {}", Req::NAME);
-                let _held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
-                let req = crate::pb::decode::<Req>(payload).map_err(|e| {
-                    Status::new(
-                        Code::Internal,
-                        format!("cannot decode {full} argument as {}: {e}", Req::NAME),
-                    )
-                })?;
-                encode_result(&full, &f(ctx, req)?)
-            }),
-        );
+        self.add_typed::<Req, Resp, _>(service, method, move |ctx, payload, _, _| {
+            let req =
+                crate::pb::decode::<Req>(payload).map_err(|e| undecodable::<Req>(&full, e))?;
+            f(ctx, req)
+        });
     }
 
     /// Registers a typed unary handler that borrows its request, as
@@ -180,9 +176,30 @@ impl Services {
         F: Fn(&RequestContext, &Req) -> Result<Resp, Status> + Send + Sync + 'static,
     {
         let full = format!("{service}/{method}");
+        self.add_typed::<Req, Resp, _>(service, method, move |ctx, payload, model, charged| {
+            let small = reused::small_bound::<Req>(model, charged, payload);
+            reused::with_decoded(payload, small, |req: &Req| f(ctx, req))
+                .map_err(|e| undecodable::<Req>(&full, e))?
+        });
+    }
+
+    /// Registers `serve` for a method whose requests are `Req`: each
+    /// request is charged to the budget of decoded requests first (refused
+    /// with RESOURCE_EXHAUSTED when it does not fit), then `serve` gets
+    /// the payload, the cost model of `Req` and the bytes charged, and its
+    /// response is encoded.
+    fn add_typed<Req, Resp, S>(&mut self, service: &str, method: &str, serve: S)
+    where
+        Req: Message,
+        Resp: Message,
+        S: Fn(&RequestContext, &[u8], Option<&CostModel>, usize) -> Result<Resp, Status>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let full = format!("{service}/{method}");
         let budget = self.budget.clone();
         let model = OnceLock::new();
-
         self.add_method(
             service,
             method,
@@ -190,16 +207,7 @@ impl Services {
                 let model = model.get_or_init(crate::pb::cost::model_of::<Req>).as_ref();
                 let what = || format!("{full} argument {}", Req::NAME);
                 let held = budget.take(model, std::mem::size_of::<Req>(), payload, &what)?;
-                let small = reused::small_bound::<Req>(model, held.bytes(), payload);
-                let resp = reused::with_decoded(payload, small, |req: &Req| f(ctx, req)).map_err(
-                    |e| {
-                        Status::new(
-                            Code::Internal,
-                            format!("cannot decode {full} argument as {}: {e}", Req::NAME),
-                        )
-                    },
-                )??;
-                encode_result(&full, &resp)
+                encode_result(&full, &serve(ctx, payload, model, held.bytes())?)
             }),
         );
     }
