@@ -198,6 +198,11 @@ impl<E: Enum> Pooled for EnumOrUnknown<E> {
 }
 
 // --- what the generated decoders call ------------------------------------
+//
+// The helpers a decoder calls once per field are kept out of line
+// (`#[inline(never)]`): one copy each instead of one per field of every
+// message. Inlined, they made a static plugin binary 27 KB larger (over
+// 2 MiB) for about 0.3 µs less work per CreateContainer decode.
 
 /// Refuses nesting deeper than the protobuf crate's decoder accepts.
 fn enter(depth: u32) -> Result<(), Fallback> {
@@ -208,46 +213,56 @@ fn enter(depth: u32) -> Result<(), Fallback> {
     }
 }
 
+#[inline(never)]
 fn next_tag(r: &mut Reader<'_>) -> Result<Option<Tag>, Fallback> {
     r.read_tag().map_err(|_| Fallback)
 }
 
+#[inline(never)]
 fn len<'a>(r: &mut Reader<'a>, tag: Tag) -> Result<&'a [u8], Fallback> {
     r.read_len(tag).map_err(|_| Fallback)
 }
 
+#[inline(never)]
 fn varint(r: &mut Reader<'_>, tag: Tag) -> Result<u64, Fallback> {
     r.read_varint(tag).map_err(|_| Fallback)
 }
 
+#[inline(never)]
 fn int32(r: &mut Reader<'_>, tag: Tag) -> Result<i32, Fallback> {
     i32::try_from(varint(r, tag)? as i64).map_err(|_| Fallback)
 }
 
+#[inline(never)]
 fn int64(r: &mut Reader<'_>, tag: Tag) -> Result<i64, Fallback> {
     Ok(varint(r, tag)? as i64)
 }
 
+#[inline(never)]
 fn uint32(r: &mut Reader<'_>, tag: Tag) -> Result<u32, Fallback> {
     u32::try_from(varint(r, tag)?).map_err(|_| Fallback)
 }
 
+#[inline(never)]
 fn uint64(r: &mut Reader<'_>, tag: Tag) -> Result<u64, Fallback> {
     varint(r, tag)
 }
 
 #[allow(dead_code)] // for .proto files with sint32 fields
+#[inline(never)]
 fn sint32(r: &mut Reader<'_>, tag: Tag) -> Result<i32, Fallback> {
     let n = uint32(r, tag)?;
     Ok((n >> 1) as i32 ^ -((n & 1) as i32))
 }
 
 #[allow(dead_code)] // for .proto files with sint64 fields
+#[inline(never)]
 fn sint64(r: &mut Reader<'_>, tag: Tag) -> Result<i64, Fallback> {
     let n = varint(r, tag)?;
     Ok((n >> 1) as i64 ^ -((n & 1) as i64))
 }
 
+#[inline(never)]
 fn boolean(r: &mut Reader<'_>, tag: Tag) -> Result<bool, Fallback> {
     Ok(varint(r, tag)? != 0)
 }
@@ -258,6 +273,7 @@ fn oversized<T>(capacity: usize, used: usize) -> bool {
     capacity.saturating_mul(std::mem::size_of::<T>().max(1)) > KEEP && capacity / 4 > used
 }
 
+#[inline(never)]
 fn set_str(dst: &mut String, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fallback> {
     let s = r.read_str(tag).map_err(|_| Fallback)?;
     if oversized::<u8>(dst.capacity(), s.len()) {
@@ -270,6 +286,7 @@ fn set_str(dst: &mut String, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fallbac
 }
 
 #[allow(dead_code)] // for .proto files with bytes fields
+#[inline(never)]
 fn set_bytes(dst: &mut Vec<u8>, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fallback> {
     let b = len(r, tag)?;
     if oversized::<u8>(dst.capacity(), b.len()) {
@@ -281,6 +298,7 @@ fn set_bytes(dst: &mut Vec<u8>, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fall
     Ok(())
 }
 
+#[inline(never)]
 fn clear_str(dst: &mut String) {
     if dst.capacity() > KEEP {
         *dst = String::new();
@@ -290,6 +308,7 @@ fn clear_str(dst: &mut String) {
 }
 
 #[allow(dead_code)] // for .proto files with bytes fields
+#[inline(never)]
 fn clear_bytes(dst: &mut Vec<u8>) {
     if dst.capacity() > KEEP {
         *dst = Vec::new();
@@ -300,6 +319,7 @@ fn clear_bytes(dst: &mut Vec<u8>) {
 
 /// The place of the `n`th value of a repeated field (counting from 0),
 /// which `n` then counts: the old value there, or a new one pushed.
+#[inline(never)]
 fn slot<'a, T: Pooled>(v: &'a mut Vec<T>, n: &mut usize, pool: &mut Pool) -> &'a mut T {
     let i = *n;
     *n += 1;
@@ -310,6 +330,7 @@ fn slot<'a, T: Pooled>(v: &'a mut Vec<T>, n: &mut usize, pool: &mut Pool) -> &'a
 }
 
 /// Ends a repeated field that got `n` values: the old values past them go.
+#[inline(never)]
 fn end_vec<T: Pooled>(v: &mut Vec<T>, n: usize, pool: &mut Pool) {
     if n < v.len() {
         for old in v.drain(n..) {
@@ -325,6 +346,7 @@ fn fit_vec<T>(v: &mut Vec<T>) {
     }
 }
 
+#[inline(never)]
 fn drain_map<K: Pooled, V: Pooled>(m: &mut HashMap<K, V>, pool: &mut Pool) {
     for (k, v) in m.drain() {
         k.recycle(pool);
@@ -332,10 +354,12 @@ fn drain_map<K: Pooled, V: Pooled>(m: &mut HashMap<K, V>, pool: &mut Pool) {
     }
 }
 
+#[inline(never)]
 fn fresh_entry<K: Pooled, V: Pooled>(_: &HashMap<K, V>, pool: &mut Pool) -> (K, V) {
     (K::fresh(pool), V::fresh(pool))
 }
 
+#[inline(never)]
 fn map_insert<K, V>(m: &mut HashMap<K, V>, k: K, v: V, pool: &mut Pool)
 where
     K: Pooled + Eq + std::hash::Hash,
