@@ -7,10 +7,13 @@
 //! modules beside it); this file includes them and runs each plugin
 //! in-process over a socket pair, or launches the built example binary.
 
+#[path = "common/example_bins.rs"]
+mod example_bins;
+
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -154,49 +157,10 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// The path of an example binary, built for these tests (see
-/// `tests/examples.rs`, which does the same for the other examples):
-/// `NRI_EXAMPLE_BIN_DIR` if set, else a nested `cargo build` into
-/// `<target>/example-bins`.
+/// The path of example `name`, built for these tests
+/// (`tests/common/example_bins.rs`).
 fn example_binary(name: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("NRI_EXAMPLE_BIN_DIR") {
-        let path = PathBuf::from(dir).join(name);
-        assert!(
-            path.is_file(),
-            "NRI_EXAMPLE_BIN_DIR has no {}",
-            path.display()
-        );
-        return path;
-    }
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .ok_or("cannot find the target directory")?;
-        let target_dir = target.join("example-bins");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--offline"])
-            .env("CARGO_TARGET_DIR", &target_dir);
-        for example in PROCESS_EXAMPLES {
-            cmd.args(["--example", example]);
-        }
-        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cargo build of the examples failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(target_dir.join("debug").join("examples"))
-    });
-    match dir {
-        Ok(dir) => dir.join(name),
-        Err(e) => panic!("{e}"),
-    }
+    example_bins::example_binary(name, &PROCESS_EXAMPLES)
 }
 
 /// The examples these tests run as processes.

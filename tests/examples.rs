@@ -6,11 +6,14 @@
 //! socket pair. One test launches a built example binary the way a runtime
 //! launches pre-installed plugins.
 
+#[path = "common/example_bins.rs"]
+mod example_bins;
+
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -184,56 +187,10 @@ fn cpusets(updates: &[ContainerUpdate]) -> HashMap<String, String> {
         .collect()
 }
 
-/// The path of an example binary, built for these tests.
-///
-/// `cargo test --all-targets` builds examples as test harnesses only, so the
-/// examples run as processes here are built once per test run with a
-/// nested `cargo build` into `<target>/example-bins` (its own target
-/// directory, so it does not wait for the outer cargo's lock). That also
-/// keeps them fresh when only this test is run after editing an example.
-///
-/// `NRI_EXAMPLE_BIN_DIR` names a directory of prebuilt example binaries to
-/// use instead (CI points it at statically linked release builds).
+/// The path of example `name`, built for these tests
+/// (`tests/common/example_bins.rs`).
 fn example_binary(name: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("NRI_EXAMPLE_BIN_DIR") {
-        let path = PathBuf::from(dir).join(name);
-        assert!(
-            path.is_file(),
-            "NRI_EXAMPLE_BIN_DIR has no {}",
-            path.display()
-        );
-        return path;
-    }
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        // <target>/debug/deps/examples-<hash>
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .ok_or("cannot find the target directory")?;
-        let target_dir = target.join("example-bins");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--offline"])
-            .env("CARGO_TARGET_DIR", &target_dir);
-        for example in PROCESS_EXAMPLES {
-            cmd.args(["--example", example]);
-        }
-        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cargo build of the examples failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(target_dir.join("debug").join("examples"))
-    });
-    match dir {
-        Ok(dir) => dir.join(name),
-        Err(e) => panic!("{e}"),
-    }
+    example_bins::example_binary(name, &PROCESS_EXAMPLES)
 }
 
 /// The examples the tests run as processes.
