@@ -9,17 +9,20 @@
 
 #[path = "common/example_bins.rs"]
 mod example_bins;
+#[path = "common/running.rs"]
+mod running;
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
-use nri::runtime::{PluginHandle, Runtime};
+use nri::runtime::Runtime;
 use nri::stub::{Plugin, Stub};
 use nri::Error;
+use running::connect;
 
 // The examples' modules, at the crate root as in each example's main.rs
 // (their plugin.rs finds its siblings through `super::`).
@@ -77,50 +80,6 @@ mod writable_cgroups_tests;
 
 /// Upper bound of any wait in these tests.
 const STEP: Duration = Duration::from_secs(5);
-
-/// A plugin served by its stub on a thread, connected to a runtime.
-struct Running {
-    handle: PluginHandle,
-    stub: Stub,
-    thread: Option<JoinHandle<nri::Result<()>>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stub.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = PluginHandle;
-    fn deref(&self) -> &PluginHandle {
-        &self.handle
-    }
-}
-
-/// Connects `plugin` as `idx-name` to `runtime` over a socket pair.
-fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Running {
-    let (runtime_end, plugin_end) = UnixStream::pair().expect("socket pair");
-    let stub = Stub::builder(plugin)
-        .plugin_name(name)
-        .plugin_index(idx)
-        .connection(plugin_end)
-        .build()
-        .expect("stub builds");
-    let serving = stub.clone();
-    let thread = thread::spawn(move || serving.run());
-    let handle = runtime
-        .accept_stream(runtime_end)
-        .expect("plugin registers, configures and synchronizes");
-    Running {
-        handle,
-        stub,
-        thread: Some(thread),
-    }
-}
 
 /// The message of a plugin's error status.
 fn status_message(err: Error) -> String {

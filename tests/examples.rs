@@ -8,22 +8,25 @@
 
 #[path = "common/example_bins.rs"]
 mod example_bins;
+#[path = "common/running.rs"]
+mod running;
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use nri::api::{
     Container, ContainerState, ContainerUpdate, Event, EventMask, LinuxResources, OptionalExt,
     PodSandbox,
 };
-use nri::runtime::{PluginHandle, Runtime};
-use nri::stub::{Plugin, Stub};
+use nri::runtime::Runtime;
+use nri::stub::Stub;
 use nri::Error;
+use running::{connect, Running};
 
 #[allow(dead_code)]
 #[path = "../examples/cpu-rebalancer/plugin.rs"]
@@ -67,59 +70,6 @@ const STEP: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
-
-/// A plugin served by its stub on a thread, connected to a runtime.
-struct Running {
-    handle: PluginHandle,
-    stub: Stub,
-    thread: Option<JoinHandle<nri::Result<()>>>,
-}
-
-impl Running {
-    fn stop(mut self) -> nri::Result<()> {
-        self.stub.stop();
-        self.thread
-            .take()
-            .map_or(Ok(()), |t| t.join().expect("stub thread panicked"))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stub.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = PluginHandle;
-    fn deref(&self) -> &PluginHandle {
-        &self.handle
-    }
-}
-
-/// Connects `plugin` as `idx-name` to `runtime` over a socket pair.
-fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Running {
-    let (runtime_end, plugin_end) = UnixStream::pair().expect("socket pair");
-    let stub = Stub::builder(plugin)
-        .plugin_name(name)
-        .plugin_index(idx)
-        .connection(plugin_end)
-        .build()
-        .expect("stub builds");
-    let serving = stub.clone();
-    let thread = thread::spawn(move || serving.run());
-    let handle = runtime
-        .accept_stream(runtime_end)
-        .expect("plugin registers, configures and synchronizes");
-    Running {
-        handle,
-        stub,
-        thread: Some(thread),
-    }
-}
 
 fn runtime_with_config(name: &str, config: &str) -> Runtime {
     Runtime::builder()
