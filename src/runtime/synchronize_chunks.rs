@@ -36,7 +36,8 @@ const METHOD: &str = rpc::SYNCHRONIZE.method;
 ///
 /// Sizes are computed once per object and chunks are encoded straight from
 /// the borrowed state: nothing is cloned, and a refused size costs no
-/// encoding.
+/// encoding. Each chunk after the first is encoded while the plugin reads
+/// and answers the one before.
 pub(crate) fn synchronize(
     client: &Client,
     plugin: &str,
@@ -45,70 +46,34 @@ pub(crate) fn synchronize(
     containers: &[Container],
 ) -> Result<Vec<ContainerUpdate>> {
     let deadline = Instant::now() + timeout;
-    let pod_len: Vec<usize> = pods.iter().map(|p| field_len(FIELD_PODS, p)).collect();
-    let ctr_len: Vec<usize> = containers
-        .iter()
-        .map(|c| field_len(FIELD_CONTAINERS, c))
-        .collect();
-    let (mut p0, mut c0) = (0usize, 0usize);
-    let (mut pods_per_chunk, mut ctrs_per_chunk) = (pods.len(), containers.len());
+    let mut chunker = Chunker {
+        plugin,
+        timeout,
+        deadline,
+        pods,
+        containers,
+        pod_len: field_lens(FIELD_PODS, pods),
+        ctr_len: field_lens(FIELD_CONTAINERS, containers),
+        next: (0, 0),
+        per_chunk: (pods.len(), containers.len()),
+    };
+    let mut chunk = chunker.next_chunk()?;
     let mut chunks = 0usize;
     loop {
-        let (pods_left, ctrs_left) = (pods.len() - p0, containers.len() - c0);
-        let more = pods_left > pods_per_chunk || ctrs_left > ctrs_per_chunk;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::DeadlineExceeded {
-                service: SERVICE.to_string(),
-                method: METHOD.to_string(),
-                peer: format!("plugin {plugin:?}"),
-                timeout,
-            });
-        }
-        let (pods_chunk, ctrs_chunk) = (p0..p0 + pods_per_chunk, c0..c0 + ctrs_per_chunk);
-        let payload_len = pod_len[pods_chunk.clone()].iter().sum::<usize>()
-            + ctr_len[ctrs_chunk.clone()].iter().sum::<usize>()
-            + more_len(more);
-        let envelope_len = envelope_len(payload_len, left);
-        if envelope_len > MAX_MESSAGE_LEN {
-            // What the reference's client refuses to send: shrink and retry.
-            (pods_per_chunk, ctrs_per_chunk) = shrink(pods_per_chunk, ctrs_per_chunk, envelope_len)
-                .ok_or_else(|| {
-                    Error::Protocol(format!(
-                        "cannot split the Synchronize request for plugin {plugin} into messages under \
-                         {MAX_MESSAGE_LEN} bytes ({pods_per_chunk} pods and {ctrs_per_chunk} containers \
-                         take {envelope_len} bytes)"
-                    ))
-                })?;
-            pods_per_chunk = pods_per_chunk.min(pods_left);
-            ctrs_per_chunk = ctrs_per_chunk.min(ctrs_left);
-            log::debug!(
-                "Synchronize request of {envelope_len} bytes is oversized; retrying with chunks of \
-                 {pods_per_chunk} pods and {ctrs_per_chunk} containers"
-            );
-            continue;
-        }
-        log::debug!(
-            "sending Synchronize chunk to plugin {}: {pods_per_chunk}/{pods_left} pods, \
-             {ctrs_per_chunk}/{ctrs_left} containers (more: {more})",
-            Escape(plugin)
-        );
-        let payload = encode_chunk(
-            &pods[pods_chunk],
-            &containers[ctrs_chunk],
-            more,
-            payload_len,
-        )?;
-        let reply =
-            client.call_raw_until(SERVICE, METHOD, payload, deadline, timeout, Vec::new())?;
-        let reply = decode_reply(rpc::SYNCHRONIZE, &reply)?;
+        let Chunk { payload, more } = chunk;
+        let pending = client.send_raw_until(SERVICE, METHOD, payload, deadline, timeout)?;
+        let following = match more {
+            true => Some(chunker.next_chunk()?),
+            false => None,
+        };
+        let reply = decode_reply(rpc::SYNCHRONIZE, &pending.wait()?)?;
         chunks += 1;
-        if !more {
+        let Some(following) = following else {
             if chunks > 1 {
                 log::debug!("plugin {} synchronized in {chunks} chunks", Escape(plugin));
             }
             return Ok(reply.update);
-        }
+        };
         if !reply.update.is_empty() || !reply.more {
             return Err(Error::Protocol(format!(
                 "plugin {plugin} does not handle split Synchronize requests: it answered chunk {chunks} \
@@ -118,10 +83,98 @@ pub(crate) fn synchronize(
                 reply.update.len()
             )));
         }
-        p0 += pods_per_chunk;
-        c0 += ctrs_per_chunk;
-        pods_per_chunk = pods_per_chunk.min(pods.len() - p0);
-        ctrs_per_chunk = ctrs_per_chunk.min(containers.len() - c0);
+        chunk = following;
+    }
+}
+
+/// One encoded `SynchronizeRequest`, and whether more follow it.
+struct Chunk {
+    payload: Vec<u8>,
+    more: bool,
+}
+
+/// Cuts the state into the chunks the reference would send.
+struct Chunker<'a> {
+    plugin: &'a str,
+    timeout: Duration,
+    deadline: Instant,
+    pods: &'a [PodSandbox],
+    containers: &'a [Container],
+    /// Each object's encoded size as a field of the request.
+    pod_len: Vec<usize>,
+    ctr_len: Vec<usize>,
+    /// The first pod and container not sent yet.
+    next: (usize, usize),
+    /// Pods and containers per chunk, as the reference shrinks them.
+    per_chunk: (usize, usize),
+}
+
+impl Chunker<'_> {
+    /// Encodes the next chunk: as many of the objects left as the current
+    /// chunk size allows, shrunk (without encoding) while the request
+    /// would be over the message limit.
+    fn next_chunk(&mut self) -> Result<Chunk> {
+        let (pods, containers) = (self.pods, self.containers);
+        loop {
+            let (p0, c0) = self.next;
+            let (pods_per_chunk, ctrs_per_chunk) = self.per_chunk;
+            let (pods_left, ctrs_left) = (pods.len() - p0, containers.len() - c0);
+            let more = pods_left > pods_per_chunk || ctrs_left > ctrs_per_chunk;
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::DeadlineExceeded {
+                    service: SERVICE.to_string(),
+                    method: METHOD.to_string(),
+                    peer: format!("plugin {:?}", self.plugin),
+                    timeout: self.timeout,
+                });
+            }
+            let (pods_chunk, ctrs_chunk) = (p0..p0 + pods_per_chunk, c0..c0 + ctrs_per_chunk);
+            let payload_len = self.pod_len[pods_chunk.clone()].iter().sum::<usize>()
+                + self.ctr_len[ctrs_chunk.clone()].iter().sum::<usize>()
+                + more_len(more);
+            // The time left only shrinks, and the envelope with it: a
+            // chunk that fits now still fits when it is sent.
+            let envelope_len = envelope_len(payload_len, left);
+            if envelope_len > MAX_MESSAGE_LEN {
+                // What the reference's client refuses to send: shrink and retry.
+                let (pods_per_chunk, ctrs_per_chunk) =
+                    shrink(pods_per_chunk, ctrs_per_chunk, envelope_len).ok_or_else(|| {
+                        Error::Protocol(format!(
+                            "cannot split the Synchronize request for plugin {} into messages \
+                             under {MAX_MESSAGE_LEN} bytes ({pods_per_chunk} pods and \
+                             {ctrs_per_chunk} containers take {envelope_len} bytes)",
+                            self.plugin
+                        ))
+                    })?;
+                self.per_chunk = (pods_per_chunk.min(pods_left), ctrs_per_chunk.min(ctrs_left));
+                log::debug!(
+                    "Synchronize request of {envelope_len} bytes is oversized; retrying with chunks of \
+                     {} pods and {} containers",
+                    self.per_chunk.0,
+                    self.per_chunk.1
+                );
+                continue;
+            }
+            log::debug!(
+                "sending Synchronize chunk to plugin {}: {pods_per_chunk}/{pods_left} pods, \
+                 {ctrs_per_chunk}/{ctrs_left} containers (more: {more})",
+                Escape(self.plugin)
+            );
+            let payload = encode_chunk(
+                &pods[pods_chunk],
+                &containers[ctrs_chunk],
+                more,
+                payload_len,
+            )?;
+            let next = (p0 + pods_per_chunk, c0 + ctrs_per_chunk);
+            self.next = next;
+            self.per_chunk = (
+                pods_per_chunk.min(pods.len() - next.0),
+                ctrs_per_chunk.min(containers.len() - next.1),
+            );
+            return Ok(Chunk { payload, more });
+        }
     }
 }
 
@@ -133,6 +186,34 @@ const FIELD_MORE: u32 = 3;
 /// Bytes one object takes as field `field`: tag, length, message.
 fn field_len(field: u32, m: &impl Message) -> usize {
     wire::len_field_size(field, m.compute_size() as usize)
+}
+
+/// Objects from which [`field_lens`] shares the work with a second thread.
+const SIZE_IN_TWO_FROM: usize = 2048;
+
+/// [`field_len`] of every object in `objects`. A large state is sized by
+/// two threads, one half each: the walk is bound by memory latency (every
+/// object's strings and maps are separate allocations), so two walks
+/// overlap their cache misses.
+fn field_lens<M: Message + Sync>(field: u32, objects: &[M]) -> Vec<usize> {
+    let sizes = |part: &[M]| part.iter().map(|m| field_len(field, m)).collect::<Vec<_>>();
+    if objects.len() < SIZE_IN_TWO_FROM {
+        return sizes(objects);
+    }
+    let (first, second) = objects.split_at(objects.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("nri-sync-sizes".into())
+            .spawn_scoped(scope, || sizes(second));
+        let mut lens = sizes(first);
+        // Without a helper thread (none could be started), one thread does
+        // it all.
+        lens.extend(match helper.map(|h| h.join()) {
+            Ok(Ok(rest)) => rest,
+            _ => sizes(second),
+        });
+        lens
+    })
 }
 
 /// Bytes the `more` flag takes: nothing unless set.

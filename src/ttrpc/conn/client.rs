@@ -16,7 +16,7 @@ use super::{key, ConnectionState, Owner, PendingSlot};
 use crate::locking::lock;
 use crate::log_text::Escape;
 use crate::ttrpc::codec::MAX_MESSAGE_LEN;
-use crate::ttrpc::session::{timeout_nano, Outgoing, RequestEnvelope};
+use crate::ttrpc::session::{timeout_nano, EncodedRequest, Outgoing, RequestEnvelope};
 use crate::ttrpc::{Code, KeyValue, Response};
 use crate::{Error, Result};
 
@@ -99,18 +99,54 @@ impl Client {
         limit: Option<(Instant, Duration)>,
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
+        self.send_within(service, method, payload, limit, metadata)?
+            .wait()
+    }
+
+    /// [`Client::call_raw_until`] in two steps: sends the request and
+    /// returns once it is written, leaving the caller free to prepare its
+    /// next request while the peer works on this one; the reply is then
+    /// awaited with [`PendingCall::wait`]. The payload is written as it
+    /// is, never copied into a whole envelope first.
+    pub(crate) fn send_raw_until<'c>(
+        &self,
+        service: &'c str,
+        method: &'c str,
+        payload: Vec<u8>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<PendingCall<'c>> {
+        self.send_within(
+            service,
+            method,
+            payload,
+            Some((deadline, timeout)),
+            Vec::new(),
+        )
+    }
+
+    fn send_within<'c>(
+        &self,
+        service: &'c str,
+        method: &'c str,
+        payload: Vec<u8>,
+        limit: Option<(Instant, Duration)>,
+        metadata: Vec<KeyValue>,
+    ) -> Result<PendingCall<'c>> {
         let shared = &self.shared;
         let deadline = limit.map(|(d, _)| d);
-        let exceeded = || Error::DeadlineExceeded {
-            service: service.to_string(),
-            method: method.to_string(),
-            peer: shared.peer(),
-            timeout: limit.map(|(_, t)| t).unwrap_or_default(),
+        let mut call = PendingCall {
+            client: self.clone(),
+            service,
+            method,
+            limit,
+            stream_id: None,
+            rx: None,
         };
         let left = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(exceeded()),
+                _ => return Err(call.exceeded()),
             },
             None => None,
         };
@@ -127,43 +163,17 @@ impl Client {
                 limit: MAX_MESSAGE_LEN as u64,
             });
         }
-        let mut bytes = Vec::with_capacity(len);
-        envelope.encode(&mut bytes);
-        drop(payload);
+        let encoded = envelope.encode_around();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let stream_id = match shared.send_request(self.conn_id, &bytes, tx, deadline) {
-            Ok(id) => id,
-            Err(SendFailed::Deadline) => return Err(exceeded()),
-            Err(SendFailed::Error(e)) => return Err(e),
-        };
-        drop(bytes);
-        let (outcome, _held) = match shared.await_reply(&rx, deadline) {
-            Some(r) => r,
-            None => {
-                lock(&shared.pending).remove(&key(self.conn_id, stream_id));
-                // The reply may have raced the timeout into the slot.
-                match rx.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => return Err(exceeded()),
-                }
+        match shared.send_request(self.conn_id, &encoded, tx, deadline) {
+            Ok(id) => {
+                call.stream_id = Some(id);
+                call.rx = Some(rx);
+                Ok(call)
             }
-        };
-        let resp = outcome?;
-        let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
-        if code != 0 {
-            let message = resp
-                .status
-                .as_ref()
-                .map(|s| s.message.clone())
-                .unwrap_or_default();
-            return Err(Error::Status {
-                service: service.to_string(),
-                method: method.to_string(),
-                code: Code::from_i32(code),
-                message,
-            });
+            Err(SendFailed::Deadline) => Err(call.exceeded()),
+            Err(SendFailed::Error(e)) => Err(e),
         }
-        Ok(resp.payload)
     }
 
     /// Typed call: encodes `req`, decodes the result as `Resp`. A reply
@@ -290,7 +300,7 @@ impl ConnectionState {
     fn send_request(
         &self,
         conn_id: u32,
-        bytes: &[u8],
+        request: &EncodedRequest<'_>,
         tx: PendingSlot,
         deadline: Option<Instant>,
     ) -> std::result::Result<u32, SendFailed> {
@@ -331,7 +341,7 @@ impl ConnectionState {
             Some(d) if d <= by_write_timeout => (d, true),
             _ => (by_write_timeout, false),
         };
-        let res = w.write_message(&Outgoing::request(conn_id, stream_id, bytes), end);
+        let res = w.write_message(&Outgoing::request(conn_id, stream_id, request.parts()), end);
         drop(w);
         let Err(failure) = res else {
             return Ok(stream_id);
@@ -362,6 +372,78 @@ enum SendFailed {
     Deadline,
     /// Anything else.
     Error(Error),
+}
+
+/// A request that was written and whose reply is still to come (see
+/// [`Client::send_raw_until`]). Dropped without [`PendingCall::wait`], it
+/// forgets the call: a late reply is dropped when it arrives.
+pub(crate) struct PendingCall<'c> {
+    client: Client,
+    service: &'c str,
+    method: &'c str,
+    limit: Option<(Instant, Duration)>,
+    /// Set once the request was written.
+    stream_id: Option<u32>,
+    rx: Option<Receiver<Delivered>>,
+}
+
+impl PendingCall<'_> {
+    fn exceeded(&self) -> Error {
+        Error::DeadlineExceeded {
+            service: self.service.to_string(),
+            method: self.method.to_string(),
+            peer: self.client.shared.peer(),
+            timeout: self.limit.map(|(_, t)| t).unwrap_or_default(),
+        }
+    }
+
+    /// Waits for the reply, by the call's deadline, and returns its
+    /// payload; a non-OK status becomes [`Error::Status`].
+    pub(crate) fn wait(mut self) -> Result<Vec<u8>> {
+        let (Some(stream_id), Some(rx)) = (self.stream_id, self.rx.take()) else {
+            return Err(Error::Protocol(
+                "waiting for the reply of a request that was not sent".into(),
+            ));
+        };
+        let shared = &self.client.shared;
+        let deadline = self.limit.map(|(d, _)| d);
+        let (outcome, _held) = match shared.await_reply(&rx, deadline) {
+            Some(r) => r,
+            None => {
+                lock(&shared.pending).remove(&key(self.client.conn_id, stream_id));
+                // The reply may have raced the timeout into the slot.
+                match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return Err(self.exceeded()),
+                }
+            }
+        };
+        self.stream_id = None;
+        let resp = outcome?;
+        let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
+        if code != 0 {
+            let message = resp
+                .status
+                .as_ref()
+                .map(|s| s.message.clone())
+                .unwrap_or_default();
+            return Err(Error::Status {
+                service: self.service.to_string(),
+                method: self.method.to_string(),
+                code: Code::from_i32(code),
+                message,
+            });
+        }
+        Ok(resp.payload)
+    }
+}
+
+impl Drop for PendingCall<'_> {
+    fn drop(&mut self) {
+        if let Some(stream_id) = self.stream_id {
+            lock(&self.client.shared.pending).remove(&key(self.client.conn_id, stream_id));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! with time still left. A write that never blocks, which is every write
 //! to a peer that reads, costs no system call beyond the `write` itself.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, IoSlice, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,10 @@ use crate::{Error, Result};
 /// Above this, the frame buffer is given back after a write instead of
 /// being kept for the next one.
 const MAX_KEPT_BUFFER: usize = 256 * 1024;
+
+/// From this many bytes of data on, a message is written from where it
+/// lies rather than copied into the frame buffer first.
+const GATHER_FROM: usize = 64 * 1024;
 
 /// How far past its deadline a write may end: a send timeout longer than
 /// the time left by less than this is left as it is, saving a system call.
@@ -100,29 +104,64 @@ impl Writer {
         }
     }
 
-    /// Frames one ttrpc message and writes it whole by `end`.
+    /// Frames one ttrpc message and writes it whole by `end`. A large
+    /// message is written from where its data lies, gathered by the
+    /// system call, with only its framing (and on a trunk its first frame)
+    /// copied into the frame buffer.
     pub(super) fn write_message(
         &mut self,
         message: &Outgoing<'_>,
         end: Instant,
     ) -> std::result::Result<(), WriteFailure> {
-        self.buf.clear();
-        self.outbound
-            .frame(&mut self.buf, message)
-            .map_err(WriteFailure::Failed)?;
-        let res = self.write_buf(end);
-        if self.buf.capacity() > MAX_KEPT_BUFFER {
-            self.buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let framed = match message.len() {
+            n if n >= GATHER_FROM => self.outbound.frame_leading(&mut buf, message).map(|taken| {
+                let [head, body, tail] = message.data_from(taken);
+                [&buf[..], head, body, tail]
+            }),
+            _ => self
+                .outbound
+                .frame(&mut buf, message)
+                .map(|()| [&buf[..], &[][..], &[][..], &[][..]]),
+        };
+        let res = match framed {
+            Ok(parts) => self.write_parts(parts, end),
+            Err(e) => Err(WriteFailure::Failed(e)),
+        };
+        if buf.capacity() <= MAX_KEPT_BUFFER {
+            self.buf = buf;
         }
         res
     }
 
-    fn write_buf(&mut self, end: Instant) -> std::result::Result<(), WriteFailure> {
-        let len = self.buf.len();
+    /// Writes `parts` one after the other, whole, by `end`.
+    fn write_parts(
+        &mut self,
+        parts: [&[u8]; 4],
+        end: Instant,
+    ) -> std::result::Result<(), WriteFailure> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         self.bound_by(end.saturating_duration_since(Instant::now()));
         let mut written = 0;
         while written < len {
-            match self.stream.write(&self.buf[written..]) {
+            let mut skip = written;
+            let mut slices = [IoSlice::new(&[]); 4];
+            let mut n = 0;
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices[n] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                n += 1;
+            }
+            let res = match n {
+                1 => self.stream.write(&slices[0]),
+                _ => self.stream.write_vectored(&slices[..n]),
+            };
+            match res {
                 Ok(0) => {
                     return Err(WriteFailure::Failed(Error::io(
                         "writing to the connection failed",
@@ -258,7 +297,7 @@ mod tests {
         let (mut w, mut peer) = writer(Duration::from_secs(2));
         let body = vec![1u8; 1000];
         let end = Instant::now() + Duration::from_secs(2);
-        w.write_message(&Outgoing::request(0, 1, &body), end)
+        w.write_message(&Outgoing::request(0, 1, [&[], &body, &[]]), end)
             .unwrap();
         assert_eq!(w.send_timeout, Duration::from_secs(2));
         let mut got = vec![0u8; 1010];
@@ -267,12 +306,33 @@ mod tests {
     }
 
     #[test]
+    fn a_large_message_is_written_in_place_as_the_frame_buffer_would_hold_it() {
+        let (a, mut peer) = UnixStream::pair().unwrap();
+        let outbound = Outbound::new(Framing::Mux);
+        let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 241) as u8).collect();
+        let message =
+            Outgoing::request(2, 5, [&data[..100], &data[100..900_000], &data[900_000..]]);
+        let mut want = Vec::new();
+        outbound.frame(&mut want, &message).unwrap();
+        let mut w = Writer::new(a, outbound, Duration::from_secs(5)).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        w.write_message(&message, Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        drop(w);
+        assert!(reader.join().unwrap() == want);
+    }
+
+    #[test]
     fn a_peer_that_reads_nothing_fails_the_write_at_its_deadline_with_nothing_written() {
         let (mut w, _peer) = writer(Duration::from_secs(2));
         // Fill the socket buffer first, then a write that cannot start.
         let big = vec![0u8; 4 << 20];
         let first = w.write_message(
-            &Outgoing::request(0, 1, &big),
+            &Outgoing::request(0, 1, [&[], &big, &[]]),
             Instant::now() + Duration::from_millis(100),
         );
         assert!(
@@ -281,7 +341,7 @@ mod tests {
         );
         let started = Instant::now();
         let r = w.write_message(
-            &Outgoing::request(0, 3, b"x"),
+            &Outgoing::request(0, 3, [&[], b"x", &[]]),
             started + Duration::from_millis(150),
         );
         let took = started.elapsed();
@@ -309,7 +369,7 @@ mod tests {
             got
         });
         w.write_message(
-            &Outgoing::request(0, 1, &big),
+            &Outgoing::request(0, 1, [&[], &big, &[]]),
             Instant::now() + Duration::from_secs(5),
         )
         .unwrap();

@@ -216,21 +216,48 @@ impl<'a> RequestEnvelope<'a> {
         }
     }
 
-    /// Appends the request as the generated code encodes it: fields in
-    /// number order, proto3 defaults left out.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        Self::put_bytes(out, Self::SERVICE, self.service.as_bytes());
-        Self::put_bytes(out, Self::METHOD, self.method.as_bytes());
-        Self::put_bytes(out, Self::PAYLOAD, self.payload);
+    /// Encodes the request around its payload, without copying the
+    /// payload: the fields before it and after it, as the generated code
+    /// orders them (by number, proto3 defaults left out).
+    pub(crate) fn encode_around(&self) -> EncodedRequest<'a> {
+        let mut around = Vec::with_capacity(self.encoded_len() - self.payload.len());
+        Self::put_bytes(&mut around, Self::SERVICE, self.service.as_bytes());
+        Self::put_bytes(&mut around, Self::METHOD, self.method.as_bytes());
+        if !self.payload.is_empty() {
+            put_len_prefix(&mut around, Self::PAYLOAD, self.payload.len());
+        }
+        let split = around.len();
         if self.timeout_nano != 0 {
-            put_tag(out, Tag::new(Self::TIMEOUT_NANO, WireType::Varint));
-            put_varint(out, self.timeout_nano as u64);
+            put_tag(&mut around, Tag::new(Self::TIMEOUT_NANO, WireType::Varint));
+            put_varint(&mut around, self.timeout_nano as u64);
         }
         for kv in self.metadata {
-            put_len_prefix(out, Self::METADATA, Self::key_value_len(kv));
-            Self::put_bytes(out, Self::KEY, kv.key.as_bytes());
-            Self::put_bytes(out, Self::VALUE, kv.value.as_bytes());
+            put_len_prefix(&mut around, Self::METADATA, Self::key_value_len(kv));
+            Self::put_bytes(&mut around, Self::KEY, kv.key.as_bytes());
+            Self::put_bytes(&mut around, Self::VALUE, kv.value.as_bytes());
         }
+        EncodedRequest {
+            around,
+            split,
+            payload: self.payload,
+        }
+    }
+}
+
+/// An encoded `ttrpc.Request` in three parts, its payload borrowed: what
+/// precedes the payload, the payload, and what follows it.
+#[derive(Debug)]
+pub(crate) struct EncodedRequest<'a> {
+    around: Vec<u8>,
+    split: usize,
+    payload: &'a [u8],
+}
+
+impl EncodedRequest<'_> {
+    /// The three parts, in wire order.
+    pub(crate) fn parts(&self) -> [&[u8]; 3] {
+        let (head, tail) = self.around.split_at(self.split);
+        [head, self.payload, tail]
     }
 }
 
@@ -383,8 +410,7 @@ mod tests {
             .write_to_bytes()
             .unwrap();
             let envelope = RequestEnvelope::new(service, method, &payload, timeout_nano, &metadata);
-            let mut ours = Vec::new();
-            envelope.encode(&mut ours);
+            let ours = envelope.encode_around().parts().concat();
             assert_eq!(ours, generated, "{service}/{method} {len} {timeout_nano}");
             assert_eq!(envelope.encoded_len(), generated.len());
         }

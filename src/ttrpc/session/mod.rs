@@ -38,7 +38,7 @@ mod outbound;
 mod reply;
 mod stream_ids;
 
-pub(crate) use envelope::{timeout_nano, Envelope, RequestEnvelope};
+pub(crate) use envelope::{timeout_nano, EncodedRequest, Envelope, RequestEnvelope};
 pub(crate) use inbound::{Ignored, Inbound, Incoming};
 pub(crate) use outbound::{Outbound, Outgoing};
 pub(crate) use reply::Reply;

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use super::reply::Reply;
 use super::stream_ids::CallIds;
 use super::Framing;
-use crate::mux::codec::encode_message_parts;
+use crate::mux::codec::{
+    encode_message_parts, push_header, GO_READ_BUFFER as MUX_SPLIT, MAX_FRAME_LEN,
+};
 use crate::ttrpc::codec::{FrameHeader, HEADER_LEN, TYPE_REQUEST, TYPE_RESPONSE};
 use crate::Result;
 
@@ -47,8 +49,10 @@ impl Outbound {
     /// [`crate::Error::MessageTooLarge`] over the message limit, writing
     /// nothing.
     pub(crate) fn frame(&self, out: &mut Vec<u8>, message: &Outgoing<'_>) -> Result<()> {
-        let Outgoing { head, body, .. } = *message;
-        let len = head.len() + body.len();
+        let Outgoing {
+            head, body, tail, ..
+        } = *message;
+        let len = head.len() + body.len() + tail.len();
         let header =
             FrameHeader::for_len(message.stream_id, message.message_type, 0, len)?.to_bytes();
         match self.framing {
@@ -57,16 +61,60 @@ impl Outbound {
                 out.extend_from_slice(&header);
                 out.extend_from_slice(head);
                 out.extend_from_slice(body);
+                out.extend_from_slice(tail);
                 Ok(())
             }
-            Framing::Mux => encode_message_parts(out, message.conn_id, &[&header, head, body]),
+            Framing::Mux => {
+                encode_message_parts(out, message.conn_id, &[&header, head, body, tail])
+            }
+        }
+    }
+
+    /// Frames `message` leaving its bulk where it is: appends to `out` the
+    /// framing and the data that must sit between frame headers (on a
+    /// trunk, the first frame whole and the second frame's header), and
+    /// returns how many bytes of the message's data `out` took. What goes
+    /// on the socket is `out` followed by
+    /// [`Outgoing::data_from`] that many bytes, the same bytes
+    /// [`Outbound::frame`] would write.
+    pub(crate) fn frame_leading(&self, out: &mut Vec<u8>, message: &Outgoing<'_>) -> Result<usize> {
+        let len = message.len();
+        let header =
+            FrameHeader::for_len(message.stream_id, message.message_type, 0, len)?.to_bytes();
+        match self.framing {
+            Framing::Raw => {
+                out.extend_from_slice(&header);
+                Ok(0)
+            }
+            Framing::Mux if HEADER_LEN + len > MAX_FRAME_LEN as usize => {
+                Err(crate::Error::MessageTooLarge {
+                    len: (HEADER_LEN + len) as u64,
+                    limit: MAX_FRAME_LEN as u64,
+                })
+            }
+            Framing::Mux => {
+                // A message is one trunk frame up to its first
+                // `MUX_SPLIT` bytes: those go in `out` whole.
+                let taken = (HEADER_LEN + len).min(MUX_SPLIT) - HEADER_LEN;
+                let mut room = taken;
+                let [head, body, tail] = message.data_from(0).map(|part| {
+                    let n = part.len().min(room);
+                    room -= n;
+                    &part[..n]
+                });
+                encode_message_parts(out, message.conn_id, &[&header, head, body, tail])?;
+                if taken < len {
+                    push_header(out, message.conn_id, HEADER_LEN + len - MUX_SPLIT);
+                }
+                Ok(taken)
+            }
         }
     }
 }
 
-/// One ttrpc message to send: where it goes, and its data as two parts
-/// (the bytes before a payload, and the payload), framed without being
-/// joined first.
+/// One ttrpc message to send: where it goes, and its data in three parts
+/// (the bytes before a payload, the payload, and the bytes after it),
+/// framed without being joined first.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Outgoing<'a> {
     conn_id: u32,
@@ -74,18 +122,35 @@ pub(crate) struct Outgoing<'a> {
     message_type: u8,
     head: &'a [u8],
     body: &'a [u8],
+    tail: &'a [u8],
 }
 
 impl<'a> Outgoing<'a> {
-    /// A request (an encoded `ttrpc.Request`) on a new stream.
-    pub(crate) fn request(conn_id: u32, stream_id: u32, envelope: &'a [u8]) -> Self {
+    /// A request on a new stream: an encoded `ttrpc.Request` in the parts
+    /// [`EncodedRequest::parts`](super::EncodedRequest::parts) gives.
+    pub(crate) fn request(conn_id: u32, stream_id: u32, [head, body, tail]: [&'a [u8]; 3]) -> Self {
         Outgoing {
             conn_id,
             stream_id,
             message_type: TYPE_REQUEST,
-            head: &[],
-            body: envelope,
+            head,
+            body,
+            tail,
         }
+    }
+
+    /// Bytes of data (the three parts together).
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.body.len() + self.tail.len()
+    }
+
+    /// The data from byte `offset` on, as parts.
+    pub(crate) fn data_from(&self, mut offset: usize) -> [&'a [u8]; 3] {
+        [self.head, self.body, self.tail].map(|part| {
+            let skip = offset.min(part.len());
+            offset -= skip;
+            &part[skip..]
+        })
     }
 
     /// The reply on the stream of a request.
@@ -97,6 +162,7 @@ impl<'a> Outgoing<'a> {
             message_type: TYPE_RESPONSE,
             head,
             body,
+            tail: &[],
         }
     }
 }
@@ -130,7 +196,7 @@ mod tests {
         ] {
             let body = vec![0x33u8; len];
             let mut wire = Vec::new();
-            out.frame(&mut wire, &Outgoing::request(2, 7, &body))
+            out.frame(&mut wire, &Outgoing::request(2, 7, [&[], &body, &[]]))
                 .unwrap();
             assert_eq!(trunk_frames(&wire), want, "len {len}");
             assert_eq!(wire.len(), 10 + len + 8 * want.len());
@@ -178,12 +244,70 @@ mod tests {
     }
 
     #[test]
+    fn a_message_in_parts_goes_out_as_the_parts_joined() {
+        // Split points on either side of the trunk's 4096-byte frame
+        // boundary, and in each of the three parts.
+        let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        for framing in [Framing::Raw, Framing::Mux] {
+            let out = Outbound::new(framing);
+            for (a, b) in [
+                (0, 0),
+                (0, 9000),
+                (30, 8990),
+                (4086, 4087),
+                (4000, 5000),
+                (4090, 9000),
+            ] {
+                let parts = [&data[..a], &data[a..b], &data[b..]];
+                let (mut joined, mut split) = (Vec::new(), Vec::new());
+                out.frame(&mut joined, &Outgoing::request(1, 5, [&[], &data, &[]]))
+                    .unwrap();
+                out.frame(&mut split, &Outgoing::request(1, 5, parts))
+                    .unwrap();
+                assert_eq!(split, joined, "{framing:?} split at {a} and {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn framing_only_the_lead_and_writing_the_rest_in_place_sends_the_same_bytes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        for framing in [Framing::Raw, Framing::Mux] {
+            let out = Outbound::new(framing);
+            for len in [0, 1, 4085, 4086, 4087, 5000, 300_000] {
+                for (a, b) in [(0, 0), (0, len), (len / 3, 2 * len / 3), (len, len)] {
+                    let d = &data[..len];
+                    let message = Outgoing::request(3, 9, [&d[..a], &d[a..b], &d[b..]]);
+                    let mut whole = Vec::new();
+                    out.frame(&mut whole, &message).unwrap();
+                    let mut lead = Vec::new();
+                    let taken = out.frame_leading(&mut lead, &message).unwrap();
+                    let sent = [&lead[..]]
+                        .into_iter()
+                        .chain(message.data_from(taken))
+                        .collect::<Vec<_>>()
+                        .concat();
+                    assert_eq!(sent, whole, "{framing:?}, {len} bytes split at {a} and {b}");
+                    assert!(lead.len() <= 4096 + 2 * 8, "{}", lead.len());
+                }
+            }
+            let big = vec![0u8; MAX_MESSAGE_LEN + 1];
+            let mut lead = Vec::new();
+            let err = out
+                .frame_leading(&mut lead, &Outgoing::request(1, 1, [&[], &big, &[]]))
+                .unwrap_err();
+            assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
+            assert!(lead.is_empty());
+        }
+    }
+
+    #[test]
     fn a_message_over_the_limit_is_refused_and_nothing_is_written() {
         let out = Outbound::new(Framing::Mux);
         let mut wire = Vec::new();
         let body = vec![0u8; MAX_MESSAGE_LEN + 1];
         let err = out
-            .frame(&mut wire, &Outgoing::request(1, 1, &body))
+            .frame(&mut wire, &Outgoing::request(1, 1, [&[], &body, &[]]))
             .unwrap_err();
         assert!(
             matches!(err, Error::MessageTooLarge { len, .. } if len == MAX_MESSAGE_LEN as u64 + 1)
