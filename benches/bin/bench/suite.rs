@@ -207,6 +207,10 @@ fn measure(p: &Params, args: &Args) -> Measured {
         commands: Vec::new(),
         errors: Vec::new(),
     };
+    let have_taskset = Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .status()
+        .is_ok_and(|st| st.success());
     let load_before = loadavg();
     let started = Instant::now();
     let (c, sc, w) = (
@@ -297,6 +301,54 @@ fn measure(p: &Params, args: &Args) -> Measured {
                 "a_rust_static",
                 "driver A (idle, static binary)",
                 Command::new(exe).args(["driver-a", "--plugin", p, "--idle-only"]),
+                first,
+            );
+        }
+        // Driver A again with the driver and the plugin on one CPU
+        // (`taskset`, when the machine has it), and the floor likewise: no
+        // wake-up of an idle CPU on the way, so what is left is software.
+        if have_taskset {
+            let exe = &exe.to_string_lossy();
+            for (group, plugin) in [("a1_rust", &rust_plugin), ("a1_go", &go_plugin)] {
+                s.run(
+                    group,
+                    "driver A on one CPU",
+                    Command::new("taskset").args([
+                        "-c",
+                        "0",
+                        exe,
+                        "driver-a",
+                        "--plugin",
+                        plugin,
+                        "--calls",
+                        &c,
+                        "--state-calls",
+                        &sc,
+                        "--warmup",
+                        &w,
+                        "--sync",
+                        "none",
+                    ]),
+                    first,
+                );
+            }
+            s.run(
+                "floor1_create",
+                "floor on one CPU (CreateContainer bytes)",
+                Command::new("taskset").args([
+                    "-c",
+                    "0",
+                    exe,
+                    "floor",
+                    "--req",
+                    &req_b.to_string(),
+                    "--resp",
+                    &resp_b.to_string(),
+                    "--n",
+                    &c,
+                    "--warmup",
+                    &w,
+                ]),
                 first,
             );
         }
