@@ -239,13 +239,7 @@ struct MapKey<'a> {
 
 impl MapKey<'_> {
     fn int<V: Visitor<'static>>(self, bits: u32, ty: &str, visitor: V) -> Result<V::Value, Error> {
-        let fits = parse_go_int(self.key).filter(|&i| {
-            bits >= 64 || {
-                let half = 1i64 << (bits - 1);
-                (-half..half).contains(&i)
-            }
-        });
-        match fits {
+        match parse_go_int(self.key, bits) {
             Some(i) => visitor.visit_i64(i),
             None => {
                 self.ctx
@@ -256,7 +250,7 @@ impl MapKey<'_> {
     }
 
     fn uint<V: Visitor<'static>>(self, bits: u32, ty: &str, visitor: V) -> Result<V::Value, Error> {
-        match parse_go_uint(self.key).filter(|&u| bits >= 64 || u < (1u64 << bits)) {
+        match parse_go_uint(self.key, bits) {
             Some(u) => visitor.visit_u64(u),
             None => {
                 self.ctx
@@ -289,13 +283,7 @@ impl de::Deserializer<'static> for MapKey<'_> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'static>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
+    transparent_newtype_struct!();
 
     fn deserialize_enum<V: Visitor<'static>>(
         self,

@@ -27,6 +27,20 @@ macro_rules! visit_through {
     )*};
 }
 
+/// `deserialize_newtype_struct` for a deserializer under which a newtype
+/// struct is transparent: its one field decodes from the same values.
+macro_rules! transparent_newtype_struct {
+    () => {
+        fn deserialize_newtype_struct<V: Visitor<'static>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+    };
+}
+
 mod access;
 
 use std::cell::{Cell, RefCell};
@@ -286,16 +300,10 @@ impl<'a> Slot<'a> {
             }
             (NodeKind::Num(n), Want::Int(bits, _)) => {
                 let text = n.json_text().unwrap_or_default();
-                let fits = parse_go_int(&text).filter(|&i| {
-                    bits >= 64 || {
-                        let half = 1i64 << (bits - 1);
-                        (-half..half).contains(&i)
-                    }
-                });
-                match fits {
+                match parse_go_int(&text, bits) {
                     Some(i) => Some(Prim::Int(i128::from(i))),
                     None if bits == 128 => match text.parse::<i128>() {
-                        Ok(i) if parse_go_int(&text).is_some() || is_decimal(&text) => {
+                        Ok(i) if parse_go_int(&text, 64).is_some() || is_decimal(&text) => {
                             Some(Prim::Int(i))
                         }
                         _ => wrong(&format!("number {text}")),
@@ -305,8 +313,7 @@ impl<'a> Slot<'a> {
             }
             (NodeKind::Num(n), Want::Uint(bits, _)) => {
                 let text = n.json_text().unwrap_or_default();
-                let fits = parse_go_uint(&text).filter(|&u| bits >= 64 || u < (1u64 << bits));
-                match fits {
+                match parse_go_uint(&text, bits) {
                     Some(u) => Some(Prim::Uint(u128::from(u))),
                     None if bits == 128 && is_decimal(&text) && !text.starts_with('-') => {
                         match text.parse::<u128>() {
@@ -488,9 +495,9 @@ impl<'a> Slot<'a> {
             NodeKind::Num(Num::Uint(u)) => visitor.visit_u64(*u),
             NodeKind::Num(Num::Float(f)) => visitor.visit_f64(*f),
             NodeKind::Num(Num::Text(t)) => {
-                if let Some(i) = parse_go_int(t) {
+                if let Some(i) = parse_go_int(t, 64) {
                     visitor.visit_i64(i)
-                } else if let Some(u) = parse_go_uint(t) {
+                } else if let Some(u) = parse_go_uint(t, 64) {
                     visitor.visit_u64(u)
                 } else if let Some(f) = parse_go_float(t, 64) {
                     visitor.visit_f64(f)
@@ -633,13 +640,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'static>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
+    transparent_newtype_struct!();
 
     fn deserialize_seq<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
         let (elements, convert) = (self.seq_elements(), self.convert);
