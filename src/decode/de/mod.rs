@@ -45,12 +45,13 @@ mod access;
 
 use std::cell::{Cell, RefCell};
 
-use serde::de::{self, Visitor};
+use serde::de::value::SeqDeserializer;
+use serde::de::{self, IntoDeserializer, Visitor};
 
 use super::format::{base64_strict, parse_go_int, parse_go_uint};
 use super::node::{Entry, Node, NodeKind, Num};
 use super::Error;
-use access::{EnumAccess, MapAccess, SeqAccess, StructAccess};
+use access::{EnumAccess, MapAccess};
 
 /// Decoding state shared by every slot of one document.
 pub(crate) struct Ctx {
@@ -390,7 +391,7 @@ impl<'a> Slot<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let slots = elements.into_iter().map(|h| self.with(h, convert));
-        visitor.visit_seq(SeqAccess::new(slots.collect()))
+        visitor.visit_seq(SeqDeserializer::new(slots))
     }
 
     /// Checks the values of a composite target: `null`s dropped (`keep_null`
@@ -508,8 +509,8 @@ impl<'a> Slot<'a> {
                 }
             }
             NodeKind::Str(s) => visitor.visit_str(s),
-            NodeKind::Seq(items) => visitor.visit_seq(SeqAccess::new(
-                items.iter().map(|n| inner(Hist::One(n))).collect(),
+            NodeKind::Seq(items) => visitor.visit_seq(SeqDeserializer::new(
+                items.iter().map(|n| inner(Hist::One(n))),
             )),
             NodeKind::Map(entries) => visitor.visit_map(MapAccess::new(
                 self.ctx,
@@ -580,6 +581,16 @@ fn zero<V: Visitor<'static>>(want: Want, visitor: V) -> Result<V::Value, Error> 
         Want::Str => visitor.visit_str(""),
         Want::Char => visitor.visit_char('\0'),
         Want::Bytes => visitor.visit_bytes(&[]),
+    }
+}
+
+/// A slot is its own deserializer, as serde's `SeqDeserializer` wants of
+/// a list's elements.
+impl<'a> IntoDeserializer<'static, Error> for Slot<'a> {
+    type Deserializer = Slot<'a>;
+
+    fn into_deserializer(self) -> Slot<'a> {
+        self
     }
 }
 
@@ -686,7 +697,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let objects = self.of_kind(self.hist.nodes(), is_map, name);
-        let access = StructAccess::new(self.ctx, name, fields, map_entries(&objects), self.convert);
+        let access = MapAccess::fields(self.ctx, name, fields, map_entries(&objects), self.convert);
         visitor.visit_map(access)
     }
 
@@ -707,20 +718,16 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
             name,
         );
         let Some(&node) = nodes.last() else {
-            return visitor.visit_enum(EnumAccess::unit(self.ctx, String::new()));
+            return visitor.visit_enum(EnumAccess::unit(String::new()));
         };
         match &node.kind {
             NodeKind::Map(entries) if entries.len() == 1 => {
                 let value = self.with(Hist::One(&entries[0].value), self.convert);
-                visitor.visit_enum(EnumAccess::with_value(
-                    self.ctx,
-                    entries[0].key.to_string(),
-                    value,
-                ))
+                visitor.visit_enum(EnumAccess::with_value(entries[0].key.to_string(), value))
             }
-            NodeKind::Str(s) => visitor.visit_enum(EnumAccess::unit(self.ctx, s.to_string())),
+            NodeKind::Str(s) => visitor.visit_enum(EnumAccess::unit(s.to_string())),
             _ => match self.prim(node, Want::Str) {
-                Some(Prim::Str(s)) => visitor.visit_enum(EnumAccess::unit(self.ctx, s)),
+                Some(Prim::Str(s)) => visitor.visit_enum(EnumAccess::unit(s)),
                 _ => Err(de::Error::custom(format_args!(
                     "cannot decode {} into enum {name}",
                     node.go_kind()
