@@ -127,21 +127,29 @@ pub(crate) fn format_g64_special(f: f64) -> &'static str {
     }
 }
 
-/// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
-pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
+/// Go's `strconv.ParseInt(s, 10, bits)`: an optional sign and decimal
+/// digits, a value that fits in `bits` bits (64 or more: in an `i64`).
+pub(crate) fn parse_go_int(s: &str, bits: u32) -> Option<i64> {
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    let i: i64 = s.parse().ok()?;
+    let fits = bits >= 64 || {
+        let half = 1i64 << (bits - 1);
+        (-half..half).contains(&i)
+    };
+    fits.then_some(i)
 }
 
-/// Go's `strconv.ParseUint(s, 10, 64)`: decimal digits only, no sign.
-pub(crate) fn parse_go_uint(s: &str) -> Option<u64> {
+/// Go's `strconv.ParseUint(s, 10, bits)`: decimal digits only, no sign, a
+/// value that fits in `bits` bits (64 or more: in a `u64`).
+pub(crate) fn parse_go_uint(s: &str, bits: u32) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    let u: u64 = s.parse().ok()?;
+    (bits >= 64 || u < (1u64 << bits)).then_some(u)
 }
 
 /// Go's `base64.StdEncoding.DecodeString` on `!!binary` text (line breaks
@@ -244,12 +252,17 @@ mod tests {
 
     #[test]
     fn integers_parse_as_strconv_does() {
-        assert_eq!(parse_go_int("-0"), Some(0));
-        assert_eq!(parse_go_int("+5"), Some(5));
-        assert_eq!(parse_go_int("1.0"), None);
-        assert_eq!(parse_go_int("9223372036854775808"), None);
-        assert_eq!(parse_go_uint("-0"), None);
-        assert_eq!(parse_go_uint("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_go_int("-0", 64), Some(0));
+        assert_eq!(parse_go_int("+5", 64), Some(5));
+        assert_eq!(parse_go_int("1.0", 64), None);
+        assert_eq!(parse_go_int("9223372036854775808", 64), None);
+        assert_eq!(parse_go_int("-128", 8), Some(-128));
+        assert_eq!(parse_go_int("128", 8), None);
+        assert_eq!(parse_go_int("-2147483649", 32), None);
+        assert_eq!(parse_go_uint("-0", 64), None);
+        assert_eq!(parse_go_uint("18446744073709551615", 64), Some(u64::MAX));
+        assert_eq!(parse_go_uint("255", 8), Some(255));
+        assert_eq!(parse_go_uint("65536", 16), None);
     }
 
     #[test]

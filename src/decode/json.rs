@@ -347,44 +347,37 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_worded_as_in_go() {
-        assert_eq!(error(""), "unexpected end of JSON input");
-        assert_eq!(
-            error("x"),
-            "invalid character 'x' looking for beginning of value"
+        crate::decode::assert_cases(
+            error,
+            &[
+                ("", "unexpected end of JSON input"),
+                ("x", "invalid character 'x' looking for beginning of value"),
+                (
+                    "{1: 2}",
+                    "invalid character '1' looking for beginning of object key string",
+                ),
+                ("{\"a\" 1}", "invalid character '1' after object key"),
+                (
+                    "{\"a\": 1 2}",
+                    "invalid character '2' after object key:value pair",
+                ),
+                ("[1 2]", "invalid character '2' after array element"),
+                ("[1] x", "invalid character 'x' after top-level value"),
+                ("\"a\nb\"", "invalid character '\\n' in string literal"),
+                ("\"\\q\"", "invalid character 'q' in string escape code"),
+                ("-", "unexpected end of JSON input"),
+                ("-x", "invalid character 'x' in numeric literal"),
+                (
+                    "1.x",
+                    "invalid character 'x' after decimal point in numeric literal",
+                ),
+                (
+                    "tru ",
+                    "invalid character ' ' in literal true (expecting 'e')",
+                ),
+                ("[1,", "unexpected end of JSON input"),
+            ],
         );
-        assert_eq!(
-            error("{1: 2}"),
-            "invalid character '1' looking for beginning of object key string"
-        );
-        assert_eq!(error("{\"a\" 1}"), "invalid character '1' after object key");
-        assert_eq!(
-            error("{\"a\": 1 2}"),
-            "invalid character '2' after object key:value pair"
-        );
-        assert_eq!(error("[1 2]"), "invalid character '2' after array element");
-        assert_eq!(
-            error("[1] x"),
-            "invalid character 'x' after top-level value"
-        );
-        assert_eq!(
-            error("\"a\nb\""),
-            "invalid character '\\n' in string literal"
-        );
-        assert_eq!(
-            error("\"\\q\""),
-            "invalid character 'q' in string escape code"
-        );
-        assert_eq!(error("-"), "unexpected end of JSON input");
-        assert_eq!(error("-x"), "invalid character 'x' in numeric literal");
-        assert_eq!(
-            error("1.x"),
-            "invalid character 'x' after decimal point in numeric literal"
-        );
-        assert_eq!(
-            error("tru "),
-            "invalid character ' ' in literal true (expecting 'e')"
-        );
-        assert_eq!(error("[1,"), "unexpected end of JSON input");
     }
 
     #[test]

@@ -258,3 +258,16 @@ fn decode_tree<T: DeserializeOwned>(root: &node::Node, yaml: bool) -> Result<T, 
     }
     result.map_err(|e| e.in_step(step))
 }
+
+/// Asserts that `f` turns the text of each case into the case's expected
+/// result, naming the text that does not (for the parsers' tests).
+#[cfg(test)]
+fn assert_cases<T, E>(f: impl Fn(&str) -> T, cases: &[(&str, E)])
+where
+    T: PartialEq<E> + std::fmt::Debug,
+    E: std::fmt::Debug,
+{
+    for (text, want) in cases {
+        assert_eq!(f(text), *want, "{text:?}");
+    }
+}

@@ -1,6 +1,6 @@
-//! The serde access types of [`Slot`](super::Slot): list elements, mapping
-//! entries, struct fields (matched to keys as Go matches them) and enum
-//! variants.
+//! The serde access types of [`Slot`](super::Slot): mapping entries,
+//! struct fields (matched to keys as Go matches them) and enum variants (a
+//! list's elements go through serde's own `SeqDeserializer`).
 
 use std::collections::VecDeque;
 
@@ -11,50 +11,84 @@ use crate::decode::format::{parse_go_int, parse_go_uint};
 use crate::decode::node::{Entry, Node};
 use crate::decode::Error;
 
-/// The elements of a list.
-pub(crate) struct SeqAccess<'a> {
-    elements: std::vec::IntoIter<Slot<'a>>,
+/// What a key of a mapping stands for.
+enum Key<'a> {
+    /// A field of a struct: the struct's name and the field's, as the
+    /// struct names them.
+    Field(&'static str, &'static str),
+    /// A map's key, or one that names no field of a struct: serde ignores
+    /// it there (or refuses it, with `deny_unknown_fields`).
+    Other(&'a str),
 }
 
-impl<'a> SeqAccess<'a> {
-    pub fn new(elements: Vec<Slot<'a>>) -> SeqAccess<'a> {
-        SeqAccess {
-            elements: elements.into_iter(),
-        }
-    }
-}
-
-impl<'a> de::SeqAccess<'static> for SeqAccess<'a> {
-    type Error = Error;
-
-    fn next_element_seed<T: DeserializeSeed<'static>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        self.elements
-            .next()
-            .map(|slot| seed.deserialize(slot))
-            .transpose()
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.elements.len())
-    }
-}
-
-/// The entries of a mapping decoded into a map: every entry in order (a
-/// map visitor keeps the last value of a key, as Go does).
+/// The entries of a mapping, each a key with its position and the slot of
+/// its value. Decoded into a map, every entry comes in order (a map visitor
+/// keeps the last value of a key, as Go does); decoded into a struct, the
+/// keys are matched to the struct's fields (see [`MapAccess::fields`]).
 pub(crate) struct MapAccess<'a> {
     ctx: &'a Ctx,
-    entries: VecDeque<(&'a Entry, Slot<'a>)>,
-    value: Option<Slot<'a>>,
+    entries: VecDeque<(Key<'a>, u32, Slot<'a>)>,
+    value: Option<(Key<'a>, Slot<'a>)>,
 }
 
 impl<'a> MapAccess<'a> {
+    /// The entries of a mapping decoded into a map.
     pub fn new(ctx: &'a Ctx, entries: Vec<(&'a Entry, Slot<'a>)>) -> MapAccess<'a> {
+        let entries = entries
+            .into_iter()
+            .map(|(entry, slot)| (Key::Other(&entry.key), entry.pos, slot))
+            .collect();
         MapAccess {
             ctx,
-            entries: entries.into(),
+            entries,
+            value: None,
+        }
+    }
+
+    /// The fields of struct `name`: the mapping's keys matched to the
+    /// struct's fields as `encoding/json` matches them (the exact name,
+    /// else the first field whose name equals the key under Unicode case
+    /// folding), each field with every value that named it, in document
+    /// order.
+    pub fn fields(
+        ctx: &'a Ctx,
+        name: &'static str,
+        names: &'static [&'static str],
+        entries: impl Iterator<Item = &'a Entry>,
+        convert: bool,
+    ) -> MapAccess<'a> {
+        let mut fields: Vec<(Key<'a>, u32, Vec<&'a Node>)> = Vec::new();
+        for entry in entries {
+            let key: &'a str = &entry.key;
+            let field = names
+                .iter()
+                .find(|n| **n == key)
+                .or_else(|| names.iter().find(|n| fold_eq(key, n)));
+            match field {
+                Some(&field) => {
+                    let slot = fields
+                        .iter_mut()
+                        .find(|(k, _, _)| matches!(k, Key::Field(_, f) if *f == field));
+                    match slot {
+                        Some((_, _, values)) => values.push(&entry.value),
+                        None => {
+                            fields.push((Key::Field(name, field), entry.pos, vec![&entry.value]))
+                        }
+                    }
+                }
+                None => fields.push((Key::Other(key), entry.pos, vec![&entry.value])),
+            }
+        }
+        let entries = fields
+            .into_iter()
+            .map(|(k, pos, values)| (k, pos, Hist::from_vec(values)))
+            // `null` leaves a field as it is: not decoding it does that.
+            .filter(|(k, _, hist)| matches!(k, Key::Other(_)) || !hist.all_null())
+            .map(|(k, pos, hist)| (k, pos, Slot { ctx, hist, convert }))
+            .collect();
+        MapAccess {
+            ctx,
+            entries,
             value: None,
         }
     }
@@ -67,112 +101,14 @@ impl<'a> de::MapAccess<'static> for MapAccess<'a> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let Some((entry, value)) = self.entries.pop_front() else {
-            return Ok(None);
-        };
-        self.value = Some(value);
-        seed.deserialize(MapKey {
-            ctx: self.ctx,
-            key: &entry.key,
-            pos: entry.pos,
-        })
-        .map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'static>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        match self.value.take() {
-            Some(slot) => seed.deserialize(slot),
-            None => Err(de::Error::custom(
-                "a map value was asked for before its key",
-            )),
-        }
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.entries.len())
-    }
-}
-
-/// What a key of a mapping stands for in a struct.
-enum Key<'a> {
-    /// A field of the struct, named as the struct names it.
-    Field(&'static str),
-    /// No field: serde ignores it (or refuses it, with
-    /// `deny_unknown_fields`).
-    Other(&'a str),
-}
-
-/// The fields of a struct: the mapping's keys matched to the struct's
-/// fields as `encoding/json` matches them (the exact name, else the first
-/// field whose name equals the key under Unicode case folding), each field
-/// with every value that named it, in document order.
-pub(crate) struct StructAccess<'a> {
-    ctx: &'a Ctx,
-    name: &'static str,
-    fields: VecDeque<(Key<'a>, u32, Hist<'a>)>,
-    value: Option<(Key<'a>, Hist<'a>)>,
-    convert: bool,
-}
-
-impl<'a> StructAccess<'a> {
-    pub fn new(
-        ctx: &'a Ctx,
-        name: &'static str,
-        names: &'static [&'static str],
-        entries: impl Iterator<Item = &'a Entry>,
-        convert: bool,
-    ) -> StructAccess<'a> {
-        let mut fields: Vec<(Key<'a>, u32, Vec<&'a Node>)> = Vec::new();
-        for entry in entries {
-            let key: &'a str = &entry.key;
-            let field = names
-                .iter()
-                .find(|n| **n == key)
-                .or_else(|| names.iter().find(|n| fold_eq(key, n)));
-            match field {
-                Some(&field) => {
-                    let slot = fields
-                        .iter_mut()
-                        .find(|(k, _, _)| matches!(k, Key::Field(f) if *f == field));
-                    match slot {
-                        Some((_, _, values)) => values.push(&entry.value),
-                        None => fields.push((Key::Field(field), entry.pos, vec![&entry.value])),
-                    }
-                }
-                None => fields.push((Key::Other(key), entry.pos, vec![&entry.value])),
-            }
-        }
-        let fields = fields
-            .into_iter()
-            .map(|(k, pos, values)| (k, pos, Hist::from_vec(values)))
-            // `null` leaves a field as it is: not decoding it does that.
-            .filter(|(k, _, hist)| matches!(k, Key::Other(_)) || !hist.all_null())
-            .collect();
-        StructAccess {
-            ctx,
-            name,
-            fields,
-            value: None,
-            convert,
-        }
-    }
-}
-
-impl<'a> de::MapAccess<'static> for StructAccess<'a> {
-    type Error = Error;
-
-    fn next_key_seed<K: DeserializeSeed<'static>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Error> {
-        let Some((key, pos, hist)) = self.fields.pop_front() else {
+        let Some((key, pos, slot)) = self.entries.pop_front() else {
             return Ok(None);
         };
         let text = match key {
-            Key::Field(f) => f,
+            Key::Field(_, f) => f,
             Key::Other(k) => k,
         };
-        self.value = Some((key, hist));
+        self.value = Some((key, slot));
         seed.deserialize(MapKey {
             ctx: self.ctx,
             key: text,
@@ -182,29 +118,22 @@ impl<'a> de::MapAccess<'static> for StructAccess<'a> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'static>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some((key, hist)) = self.value.take() else {
-            return Err(de::Error::custom(
-                "a field value was asked for before its key",
-            ));
-        };
-        let slot = Slot {
-            ctx: self.ctx,
-            hist,
-            convert: self.convert,
-        };
-        match key {
-            Key::Field(field) => {
-                let previous = self.ctx.enter(self.name, field);
+        match self.value.take() {
+            Some((Key::Field(strukt, field), slot)) => {
+                let previous = self.ctx.enter(strukt, field);
                 let result = seed.deserialize(slot);
                 self.ctx.leave(previous);
                 result
             }
-            Key::Other(_) => seed.deserialize(slot),
+            Some((Key::Other(_), slot)) => seed.deserialize(slot),
+            None => Err(de::Error::custom(
+                "a map value was asked for before its key",
+            )),
         }
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.fields.len())
+        Some(self.entries.len())
     }
 }
 
@@ -239,31 +168,21 @@ struct MapKey<'a> {
 
 impl MapKey<'_> {
     fn int<V: Visitor<'static>>(self, bits: u32, ty: &str, visitor: V) -> Result<V::Value, Error> {
-        let fits = parse_go_int(self.key).filter(|&i| {
-            bits >= 64 || {
-                let half = 1i64 << (bits - 1);
-                (-half..half).contains(&i)
-            }
-        });
-        match fits {
-            Some(i) => visitor.visit_i64(i),
-            None => {
-                self.ctx
-                    .type_error(self.pos, &format!("number {}", self.key), ty);
-                visitor.visit_i64(0)
-            }
-        }
+        visitor.visit_i64(self.number(parse_go_int(self.key, bits), ty))
     }
 
     fn uint<V: Visitor<'static>>(self, bits: u32, ty: &str, visitor: V) -> Result<V::Value, Error> {
-        match parse_go_uint(self.key).filter(|&u| bits >= 64 || u < (1u64 << bits)) {
-            Some(u) => visitor.visit_u64(u),
-            None => {
-                self.ctx
-                    .type_error(self.pos, &format!("number {}", self.key), ty);
-                visitor.visit_u64(0)
-            }
-        }
+        visitor.visit_u64(self.number(parse_go_uint(self.key, bits), ty))
+    }
+
+    /// The key parsed as a number of Go type `ty`; when it is none, a type
+    /// error is recorded and the number is zero.
+    fn number<N: Default>(&self, parsed: Option<N>, ty: &str) -> N {
+        parsed.unwrap_or_else(|| {
+            self.ctx
+                .type_error(self.pos, &format!("number {}", self.key), ty);
+            N::default()
+        })
     }
 }
 
@@ -289,13 +208,7 @@ impl de::Deserializer<'static> for MapKey<'_> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'static>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
+    transparent_newtype_struct!();
 
     fn deserialize_enum<V: Visitor<'static>>(
         self,
@@ -303,7 +216,7 @@ impl de::Deserializer<'static> for MapKey<'_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        visitor.visit_enum(EnumAccess::unit(self.ctx, self.key.to_string()))
+        visitor.visit_enum(EnumAccess::unit(self.key.to_string()))
     }
 
     serde::forward_to_deserialize_any! {
@@ -315,23 +228,20 @@ impl de::Deserializer<'static> for MapKey<'_> {
 
 /// An enum's variant: its name, and for a variant with data, the value.
 pub(crate) struct EnumAccess<'a> {
-    ctx: &'a Ctx,
     variant: String,
     value: Option<Slot<'a>>,
 }
 
 impl<'a> EnumAccess<'a> {
-    pub fn unit(ctx: &'a Ctx, variant: String) -> EnumAccess<'a> {
+    pub fn unit(variant: String) -> EnumAccess<'a> {
         EnumAccess {
-            ctx,
             variant,
             value: None,
         }
     }
 
-    pub fn with_value(ctx: &'a Ctx, variant: String, value: Slot<'a>) -> EnumAccess<'a> {
+    pub fn with_value(variant: String, value: Slot<'a>) -> EnumAccess<'a> {
         EnumAccess {
-            ctx,
             variant,
             value: Some(value),
         }
@@ -346,7 +256,6 @@ impl<'a> de::EnumAccess<'static> for EnumAccess<'a> {
         self,
         seed: V,
     ) -> Result<(V::Value, VariantAccess<'a>), Error> {
-        let _ = self.ctx;
         let name: de::value::StringDeserializer<Error> = self.variant.into_deserializer();
         let variant = seed.deserialize(name)?;
         Ok((variant, VariantAccess { value: self.value }))

@@ -27,16 +27,31 @@ macro_rules! visit_through {
     )*};
 }
 
+/// `deserialize_newtype_struct` for a deserializer under which a newtype
+/// struct is transparent: its one field decodes from the same values.
+macro_rules! transparent_newtype_struct {
+    () => {
+        fn deserialize_newtype_struct<V: Visitor<'static>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+    };
+}
+
 mod access;
 
 use std::cell::{Cell, RefCell};
 
-use serde::de::{self, Visitor};
+use serde::de::value::SeqDeserializer;
+use serde::de::{self, IntoDeserializer, Visitor};
 
 use super::format::{base64_strict, parse_go_int, parse_go_uint};
 use super::node::{Entry, Node, NodeKind, Num};
 use super::Error;
-use access::{EnumAccess, MapAccess, SeqAccess, StructAccess};
+use access::{EnumAccess, MapAccess};
 
 /// Decoding state shared by every slot of one document.
 pub(crate) struct Ctx {
@@ -286,16 +301,10 @@ impl<'a> Slot<'a> {
             }
             (NodeKind::Num(n), Want::Int(bits, _)) => {
                 let text = n.json_text().unwrap_or_default();
-                let fits = parse_go_int(&text).filter(|&i| {
-                    bits >= 64 || {
-                        let half = 1i64 << (bits - 1);
-                        (-half..half).contains(&i)
-                    }
-                });
-                match fits {
+                match parse_go_int(&text, bits) {
                     Some(i) => Some(Prim::Int(i128::from(i))),
                     None if bits == 128 => match text.parse::<i128>() {
-                        Ok(i) if parse_go_int(&text).is_some() || is_decimal(&text) => {
+                        Ok(i) if parse_go_int(&text, 64).is_some() || is_decimal(&text) => {
                             Some(Prim::Int(i))
                         }
                         _ => wrong(&format!("number {text}")),
@@ -305,8 +314,7 @@ impl<'a> Slot<'a> {
             }
             (NodeKind::Num(n), Want::Uint(bits, _)) => {
                 let text = n.json_text().unwrap_or_default();
-                let fits = parse_go_uint(&text).filter(|&u| bits >= 64 || u < (1u64 << bits));
-                match fits {
+                match parse_go_uint(&text, bits) {
                     Some(u) => Some(Prim::Uint(u128::from(u))),
                     None if bits == 128 && is_decimal(&text) && !text.starts_with('-') => {
                         match text.parse::<u128>() {
@@ -383,7 +391,7 @@ impl<'a> Slot<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let slots = elements.into_iter().map(|h| self.with(h, convert));
-        visitor.visit_seq(SeqAccess::new(slots.collect()))
+        visitor.visit_seq(SeqDeserializer::new(slots))
     }
 
     /// Checks the values of a composite target: `null`s dropped (`keep_null`
@@ -488,9 +496,9 @@ impl<'a> Slot<'a> {
             NodeKind::Num(Num::Uint(u)) => visitor.visit_u64(*u),
             NodeKind::Num(Num::Float(f)) => visitor.visit_f64(*f),
             NodeKind::Num(Num::Text(t)) => {
-                if let Some(i) = parse_go_int(t) {
+                if let Some(i) = parse_go_int(t, 64) {
                     visitor.visit_i64(i)
-                } else if let Some(u) = parse_go_uint(t) {
+                } else if let Some(u) = parse_go_uint(t, 64) {
                     visitor.visit_u64(u)
                 } else if let Some(f) = parse_go_float(t, 64) {
                     visitor.visit_f64(f)
@@ -501,8 +509,8 @@ impl<'a> Slot<'a> {
                 }
             }
             NodeKind::Str(s) => visitor.visit_str(s),
-            NodeKind::Seq(items) => visitor.visit_seq(SeqAccess::new(
-                items.iter().map(|n| inner(Hist::One(n))).collect(),
+            NodeKind::Seq(items) => visitor.visit_seq(SeqDeserializer::new(
+                items.iter().map(|n| inner(Hist::One(n))),
             )),
             NodeKind::Map(entries) => visitor.visit_map(MapAccess::new(
                 self.ctx,
@@ -576,6 +584,16 @@ fn zero<V: Visitor<'static>>(want: Want, visitor: V) -> Result<V::Value, Error> 
     }
 }
 
+/// A slot is its own deserializer, as serde's `SeqDeserializer` wants of
+/// a list's elements.
+impl<'a> IntoDeserializer<'static, Error> for Slot<'a> {
+    type Deserializer = Slot<'a>;
+
+    fn into_deserializer(self) -> Slot<'a> {
+        self
+    }
+}
+
 impl<'a> de::Deserializer<'static> for Slot<'a> {
     type Error = Error;
 
@@ -633,13 +651,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'static>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
+    transparent_newtype_struct!();
 
     fn deserialize_seq<V: Visitor<'static>>(self, visitor: V) -> Result<V::Value, Error> {
         let (elements, convert) = (self.seq_elements(), self.convert);
@@ -685,7 +697,7 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let objects = self.of_kind(self.hist.nodes(), is_map, name);
-        let access = StructAccess::new(self.ctx, name, fields, map_entries(&objects), self.convert);
+        let access = MapAccess::fields(self.ctx, name, fields, map_entries(&objects), self.convert);
         visitor.visit_map(access)
     }
 
@@ -706,20 +718,16 @@ impl<'a> de::Deserializer<'static> for Slot<'a> {
             name,
         );
         let Some(&node) = nodes.last() else {
-            return visitor.visit_enum(EnumAccess::unit(self.ctx, String::new()));
+            return visitor.visit_enum(EnumAccess::unit(String::new()));
         };
         match &node.kind {
             NodeKind::Map(entries) if entries.len() == 1 => {
                 let value = self.with(Hist::One(&entries[0].value), self.convert);
-                visitor.visit_enum(EnumAccess::with_value(
-                    self.ctx,
-                    entries[0].key.to_string(),
-                    value,
-                ))
+                visitor.visit_enum(EnumAccess::with_value(entries[0].key.to_string(), value))
             }
-            NodeKind::Str(s) => visitor.visit_enum(EnumAccess::unit(self.ctx, s.to_string())),
+            NodeKind::Str(s) => visitor.visit_enum(EnumAccess::unit(s.to_string())),
             _ => match self.prim(node, Want::Str) {
-                Some(Prim::Str(s)) => visitor.visit_enum(EnumAccess::unit(self.ctx, s)),
+                Some(Prim::Str(s)) => visitor.visit_enum(EnumAccess::unit(s)),
                 _ => Err(de::Error::custom(format_args!(
                     "cannot decode {} into enum {name}",
                     node.go_kind()

@@ -315,25 +315,30 @@ mod tests {
 
     #[test]
     fn a_block_scalar_may_end_the_text_without_a_line_break() {
-        assert_eq!(scalar("a: |\n  b"), "b");
-        assert_eq!(scalar("a: |\n  b\n"), "b\n");
-        assert_eq!(scalar(">+\n  bb\n  c"), "bb c");
-        assert_eq!(scalar("a: |-\n  b"), "b");
-        assert_eq!(scalar("a: |+\n  x\n\n  "), "x\n\n");
-        assert_eq!(scalar("a: |\n  b\n  "), "b\n");
-        assert_eq!(scalar("\u{feff}a: >\n  b\n  c"), "b c");
-        assert_eq!(scalar("- |\n  x\n- y"), "y");
-        // In a later document: the first is read as it is.
-        assert_eq!(scalar("a: 1\n--- |\n  x"), "1");
-        // Spaces past the indentation are content.
-        assert_eq!(scalar("- |2\n    "), "  ");
-        assert_eq!(scalar("- |2\n  a\n    "), "a\n  ");
-        assert_eq!(scalar("a: |\n  b\n   "), "b\n ");
-        assert_eq!(scalar("a: |1\n  x"), " x");
-        assert_eq!(scalar("- >-\n\n   x"), "\nx");
-        assert_eq!(scalar("- |\n  a\n  \tb"), "a\n\tb");
-        assert_eq!(scalar("|+\u{85}  a:b"), "a:b");
-        assert_eq!(scalar("a: |\r\n  b\r\n  c"), "b\nc");
+        crate::decode::assert_cases(
+            scalar,
+            &[
+                ("a: |\n  b", "b"),
+                ("a: |\n  b\n", "b\n"),
+                (">+\n  bb\n  c", "bb c"),
+                ("a: |-\n  b", "b"),
+                ("a: |+\n  x\n\n  ", "x\n\n"),
+                ("a: |\n  b\n  ", "b\n"),
+                ("\u{feff}a: >\n  b\n  c", "b c"),
+                ("- |\n  x\n- y", "y"),
+                // In a later document: the first is read as it is.
+                ("a: 1\n--- |\n  x", "1"),
+                // Spaces past the indentation are content.
+                ("- |2\n    ", "  "),
+                ("- |2\n  a\n    ", "a\n  "),
+                ("a: |\n  b\n   ", "b\n "),
+                ("a: |1\n  x", " x"),
+                ("- >-\n\n   x", "\nx"),
+                ("- |\n  a\n  \tb", "a\n\tb"),
+                ("|+\u{85}  a:b", "a:b"),
+                ("a: |\r\n  b\r\n  c", "b\nc"),
+            ],
+        );
     }
 
     #[test]
@@ -346,20 +351,19 @@ mod tests {
 
     #[test]
     fn errors_carry_yaml_v2_line_numbers() {
-        assert_eq!(error("a: b\n- c"), "line 1: did not find expected key");
-        assert_eq!(
-            error("a:\n\t- b"),
-            "line 2: found character that cannot start any token"
-        );
-        assert_eq!(error("'a"), "found unexpected end of stream");
-        assert_eq!(error("[[["), "line 1: did not find expected node content");
-        assert_eq!(
-            error("a: b: c"),
-            "mapping values are not allowed in this context"
-        );
-        assert_eq!(
-            error("%YAML 1.2\n---\na: 1"),
-            "found incompatible YAML document"
+        crate::decode::assert_cases(
+            error,
+            &[
+                ("a: b\n- c", "line 1: did not find expected key"),
+                (
+                    "a:\n\t- b",
+                    "line 2: found character that cannot start any token",
+                ),
+                ("'a", "found unexpected end of stream"),
+                ("[[[", "line 1: did not find expected node content"),
+                ("a: b: c", "mapping values are not allowed in this context"),
+                ("%YAML 1.2\n---\na: 1", "found incompatible YAML document"),
+            ],
         );
     }
 }
