@@ -62,10 +62,7 @@ pub(crate) fn synchronize(
     loop {
         let Chunk { payload, more } = chunk;
         let pending = client.send_raw_until(SERVICE, METHOD, payload, deadline, timeout)?;
-        let following = match more {
-            true => Some(chunker.next_chunk()?),
-            false => None,
-        };
+        let following = more.then(|| chunker.next_chunk());
         let reply = decode_reply(rpc::SYNCHRONIZE, &pending.wait()?)?;
         chunks += 1;
         let Some(following) = following else {
@@ -83,7 +80,7 @@ pub(crate) fn synchronize(
                 reply.update.len()
             )));
         }
-        chunk = following;
+        chunk = following?;
     }
 }
 

@@ -99,8 +99,9 @@ impl Client {
         limit: Option<(Instant, Duration)>,
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
-        self.send_within(service, method, payload, limit, metadata)?
-            .wait()
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let stream_id = self.send_within(service, method, payload, limit, metadata, tx)?;
+        self.await_call(service, method, limit, stream_id, rx)
     }
 
     /// [`Client::call_raw_until`] in two steps: sends the request and
@@ -116,37 +117,36 @@ impl Client {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<PendingCall<'c>> {
-        self.send_within(
-            service,
-            method,
-            payload,
-            Some((deadline, timeout)),
-            Vec::new(),
-        )
-    }
-
-    fn send_within<'c>(
-        &self,
-        service: &'c str,
-        method: &'c str,
-        payload: Vec<u8>,
-        limit: Option<(Instant, Duration)>,
-        metadata: Vec<KeyValue>,
-    ) -> Result<PendingCall<'c>> {
-        let shared = &self.shared;
-        let deadline = limit.map(|(d, _)| d);
-        let mut call = PendingCall {
+        let limit = Some((deadline, timeout));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let stream_id = self.send_within(service, method, payload, limit, Vec::new(), tx)?;
+        Ok(PendingCall {
             client: self.clone(),
             service,
             method,
             limit,
-            stream_id: None,
-            rx: None,
-        };
+            stream_id,
+            rx,
+        })
+    }
+
+    /// Sends a request whose reply goes to `tx`; returns its stream id.
+    fn send_within(
+        &self,
+        service: &str,
+        method: &str,
+        payload: Vec<u8>,
+        limit: Option<(Instant, Duration)>,
+        metadata: Vec<KeyValue>,
+        tx: PendingSlot,
+    ) -> Result<u32> {
+        let shared = &self.shared;
+        let deadline = limit.map(|(d, _)| d);
+        let exceeded = || deadline_exceeded(shared, service, method, limit);
         let left = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(call.exceeded()),
+                _ => return Err(exceeded()),
             },
             None => None,
         };
@@ -164,16 +164,52 @@ impl Client {
             });
         }
         let encoded = envelope.encode_around();
-        let (tx, rx) = crossbeam_channel::bounded(1);
         match shared.send_request(self.conn_id, &encoded, tx, deadline) {
-            Ok(id) => {
-                call.stream_id = Some(id);
-                call.rx = Some(rx);
-                Ok(call)
-            }
-            Err(SendFailed::Deadline) => Err(call.exceeded()),
+            Ok(stream_id) => Ok(stream_id),
+            Err(SendFailed::Deadline) => Err(exceeded()),
             Err(SendFailed::Error(e)) => Err(e),
         }
+    }
+
+    /// Waits for the reply of the call on `stream_id`, by the call's
+    /// deadline, and returns its payload; a non-OK status becomes
+    /// [`Error::Status`].
+    fn await_call(
+        &self,
+        service: &str,
+        method: &str,
+        limit: Option<(Instant, Duration)>,
+        stream_id: u32,
+        rx: Receiver<Delivered>,
+    ) -> Result<Vec<u8>> {
+        let shared = &self.shared;
+        let (outcome, _held) = match shared.await_reply(&rx, limit.map(|(d, _)| d)) {
+            Some(r) => r,
+            None => {
+                lock(&shared.pending).remove(&key(self.conn_id, stream_id));
+                // The reply may have raced the timeout into the slot.
+                match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return Err(deadline_exceeded(shared, service, method, limit)),
+                }
+            }
+        };
+        let resp = outcome?;
+        let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
+        if code != 0 {
+            let message = resp
+                .status
+                .as_ref()
+                .map(|s| s.message.clone())
+                .unwrap_or_default();
+            return Err(Error::Status {
+                service: service.to_string(),
+                method: method.to_string(),
+                code: Code::from_i32(code),
+                message,
+            });
+        }
+        Ok(resp.payload)
     }
 
     /// Typed call: encodes `req`, decodes the result as `Resp`. A reply
@@ -374,75 +410,46 @@ enum SendFailed {
     Error(Error),
 }
 
+/// The error of a call that ran out of time: it names the call, the peer
+/// and the limit the caller gave.
+fn deadline_exceeded(
+    shared: &ConnectionState,
+    service: &str,
+    method: &str,
+    limit: Option<(Instant, Duration)>,
+) -> Error {
+    Error::DeadlineExceeded {
+        service: service.to_string(),
+        method: method.to_string(),
+        peer: shared.peer(),
+        timeout: limit.map(|(_, t)| t).unwrap_or_default(),
+    }
+}
+
 /// A request that was written and whose reply is still to come (see
-/// [`Client::send_raw_until`]). Dropped without [`PendingCall::wait`], it
-/// forgets the call: a late reply is dropped when it arrives.
+/// [`Client::send_raw_until`]). Wait for it: one that is dropped instead
+/// leaves its caller registered until the reply arrives (and is dropped)
+/// or the connection closes.
 pub(crate) struct PendingCall<'c> {
     client: Client,
     service: &'c str,
     method: &'c str,
     limit: Option<(Instant, Duration)>,
-    /// Set once the request was written.
-    stream_id: Option<u32>,
-    rx: Option<Receiver<Delivered>>,
+    stream_id: u32,
+    rx: Receiver<Delivered>,
 }
 
 impl PendingCall<'_> {
-    fn exceeded(&self) -> Error {
-        Error::DeadlineExceeded {
-            service: self.service.to_string(),
-            method: self.method.to_string(),
-            peer: self.client.shared.peer(),
-            timeout: self.limit.map(|(_, t)| t).unwrap_or_default(),
-        }
-    }
-
     /// Waits for the reply, by the call's deadline, and returns its
     /// payload; a non-OK status becomes [`Error::Status`].
-    pub(crate) fn wait(mut self) -> Result<Vec<u8>> {
-        let (Some(stream_id), Some(rx)) = (self.stream_id, self.rx.take()) else {
-            return Err(Error::Protocol(
-                "waiting for the reply of a request that was not sent".into(),
-            ));
-        };
-        let shared = &self.client.shared;
-        let deadline = self.limit.map(|(d, _)| d);
-        let (outcome, _held) = match shared.await_reply(&rx, deadline) {
-            Some(r) => r,
-            None => {
-                lock(&shared.pending).remove(&key(self.client.conn_id, stream_id));
-                // The reply may have raced the timeout into the slot.
-                match rx.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => return Err(self.exceeded()),
-                }
-            }
-        };
-        self.stream_id = None;
-        let resp = outcome?;
-        let code = resp.status.as_ref().map(|s| s.code).unwrap_or(0);
-        if code != 0 {
-            let message = resp
-                .status
-                .as_ref()
-                .map(|s| s.message.clone())
-                .unwrap_or_default();
-            return Err(Error::Status {
-                service: self.service.to_string(),
-                method: self.method.to_string(),
-                code: Code::from_i32(code),
-                message,
-            });
-        }
-        Ok(resp.payload)
-    }
-}
-
-impl Drop for PendingCall<'_> {
-    fn drop(&mut self) {
-        if let Some(stream_id) = self.stream_id {
-            lock(&self.client.shared.pending).remove(&key(self.client.conn_id, stream_id));
-        }
+    pub(crate) fn wait(self) -> Result<Vec<u8>> {
+        self.client.await_call(
+            self.service,
+            self.method,
+            self.limit,
+            self.stream_id,
+            self.rx,
+        )
     }
 }
 

@@ -115,18 +115,17 @@ impl Writer {
     ) -> std::result::Result<(), WriteFailure> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let framed = match message.len() {
-            n if n >= GATHER_FROM => self.outbound.frame_leading(&mut buf, message).map(|taken| {
+        let res = match self.outbound.frame_leading(&mut buf, message) {
+            Ok(taken) if message.len() - taken < GATHER_FROM => {
+                for part in message.data_from(taken) {
+                    buf.extend_from_slice(part);
+                }
+                self.write_parts([&buf, &[], &[], &[]], end)
+            }
+            Ok(taken) => {
                 let [head, body, tail] = message.data_from(taken);
-                [&buf[..], head, body, tail]
-            }),
-            _ => self
-                .outbound
-                .frame(&mut buf, message)
-                .map(|()| [&buf[..], &[][..], &[][..], &[][..]]),
-        };
-        let res = match framed {
-            Ok(parts) => self.write_parts(parts, end),
+                self.write_parts([&buf, head, body, tail], end)
+            }
             Err(e) => Err(WriteFailure::Failed(e)),
         };
         if buf.capacity() <= MAX_KEPT_BUFFER {

@@ -48,26 +48,13 @@ impl Outbound {
     /// takes (see [`crate::mux`]). Fails with
     /// [`crate::Error::MessageTooLarge`] over the message limit, writing
     /// nothing.
+    #[cfg(test)]
     pub(crate) fn frame(&self, out: &mut Vec<u8>, message: &Outgoing<'_>) -> Result<()> {
-        let Outgoing {
-            head, body, tail, ..
-        } = *message;
-        let len = head.len() + body.len() + tail.len();
-        let header =
-            FrameHeader::for_len(message.stream_id, message.message_type, 0, len)?.to_bytes();
-        match self.framing {
-            Framing::Raw => {
-                out.reserve(HEADER_LEN + len);
-                out.extend_from_slice(&header);
-                out.extend_from_slice(head);
-                out.extend_from_slice(body);
-                out.extend_from_slice(tail);
-                Ok(())
-            }
-            Framing::Mux => {
-                encode_message_parts(out, message.conn_id, &[&header, head, body, tail])
-            }
+        let taken = self.frame_leading(out, message)?;
+        for part in message.data_from(taken) {
+            out.extend_from_slice(part);
         }
+        Ok(())
     }
 
     /// Frames `message` leaving its bulk where it is: appends to `out` the
@@ -275,20 +262,30 @@ mod tests {
         for framing in [Framing::Raw, Framing::Mux] {
             let out = Outbound::new(framing);
             for len in [0, 1, 4085, 4086, 4087, 5000, 300_000] {
+                let d = &data[..len];
+                // The message framed whole, independently of the parts.
+                let header = FrameHeader::for_len(9, TYPE_REQUEST, 0, len)
+                    .unwrap()
+                    .to_bytes();
+                let mut want = Vec::new();
+                match framing {
+                    Framing::Raw => want.extend([&header[..], d].concat()),
+                    Framing::Mux => encode_message_parts(&mut want, 3, &[&header, d]).unwrap(),
+                }
                 for (a, b) in [(0, 0), (0, len), (len / 3, 2 * len / 3), (len, len)] {
-                    let d = &data[..len];
                     let message = Outgoing::request(3, 9, [&d[..a], &d[a..b], &d[b..]]);
-                    let mut whole = Vec::new();
-                    out.frame(&mut whole, &message).unwrap();
                     let mut lead = Vec::new();
                     let taken = out.frame_leading(&mut lead, &message).unwrap();
+                    assert!(lead.len() <= 4096 + 2 * 8, "{}", lead.len());
                     let sent = [&lead[..]]
                         .into_iter()
                         .chain(message.data_from(taken))
                         .collect::<Vec<_>>()
                         .concat();
-                    assert_eq!(sent, whole, "{framing:?}, {len} bytes split at {a} and {b}");
-                    assert!(lead.len() <= 4096 + 2 * 8, "{}", lead.len());
+                    assert_eq!(sent, want, "{framing:?}, {len} bytes split at {a} and {b}");
+                    let mut framed = Vec::new();
+                    out.frame(&mut framed, &message).unwrap();
+                    assert_eq!(framed, want);
                 }
             }
             let big = vec![0u8; MAX_MESSAGE_LEN + 1];
