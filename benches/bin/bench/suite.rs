@@ -218,6 +218,32 @@ fn measure(p: &Params, args: &Args) -> Measured {
         state_calls.to_string(),
         warmup.to_string(),
     );
+    let (req_s, resp_s) = (req_b.to_string(), resp_b.to_string());
+    let driver_a = |plugin: &str, sync: &str| {
+        [
+            "driver-a",
+            "--plugin",
+            plugin,
+            "--calls",
+            &c,
+            "--state-calls",
+            &sc,
+            "--warmup",
+            &w,
+            "--sync",
+            sync,
+        ]
+        .map(String::from)
+    };
+    let floor_create = [
+        "floor", "--req", &req_s, "--resp", &resp_s, "--n", &c, "--warmup", &w,
+    ];
+    // The driver and everything it starts on one CPU (see the report).
+    let one_cpu = || {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(exe);
+        cmd
+    };
     for run in 0..runs {
         eprintln!("run {}/{runs}", run + 1);
         let first = run == 0;
@@ -225,19 +251,7 @@ fn measure(p: &Params, args: &Args) -> Measured {
             s.run(
                 group,
                 "driver A",
-                Command::new(exe).args([
-                    "driver-a",
-                    "--plugin",
-                    plugin,
-                    "--calls",
-                    &c,
-                    "--state-calls",
-                    &sc,
-                    "--warmup",
-                    &w,
-                    "--sync",
-                    sync,
-                ]),
+                Command::new(exe).args(driver_a(plugin, sync)),
                 first,
             );
         }
@@ -256,22 +270,11 @@ fn measure(p: &Params, args: &Args) -> Measured {
             s.run(
                 group,
                 "driver A (statistics on/off)",
-                Command::new(exe).args([
-                    "driver-a",
-                    "--plugin",
-                    rust_plugin,
+                Command::new(exe).args(driver_a(rust_plugin, "none")).args([
                     "--name",
                     name,
                     "--plugin-config",
                     &config,
-                    "--calls",
-                    &c,
-                    "--state-calls",
-                    &sc,
-                    "--warmup",
-                    &w,
-                    "--sync",
-                    "none",
                 ]),
                 first,
             );
@@ -308,47 +311,18 @@ fn measure(p: &Params, args: &Args) -> Measured {
         // (`taskset`, when the machine has it), and the floor likewise: no
         // wake-up of an idle CPU on the way, so what is left is software.
         if have_taskset {
-            let exe = &exe.to_string_lossy();
             for (group, plugin) in [("a1_rust", &rust_plugin), ("a1_go", &go_plugin)] {
                 s.run(
                     group,
                     "driver A on one CPU",
-                    Command::new("taskset").args([
-                        "-c",
-                        "0",
-                        exe,
-                        "driver-a",
-                        "--plugin",
-                        plugin,
-                        "--calls",
-                        &c,
-                        "--state-calls",
-                        &sc,
-                        "--warmup",
-                        &w,
-                        "--sync",
-                        "none",
-                    ]),
+                    one_cpu().args(driver_a(plugin, "none")),
                     first,
                 );
             }
             s.run(
                 "floor1_create",
                 "floor on one CPU (CreateContainer bytes)",
-                Command::new("taskset").args([
-                    "-c",
-                    "0",
-                    exe,
-                    "floor",
-                    "--req",
-                    &req_b.to_string(),
-                    "--resp",
-                    &resp_b.to_string(),
-                    "--n",
-                    &c,
-                    "--warmup",
-                    &w,
-                ]),
+                one_cpu().args(floor_create),
                 first,
             );
         }
@@ -401,17 +375,7 @@ fn measure(p: &Params, args: &Args) -> Measured {
         s.run(
             "floor_create",
             "floor (CreateContainer bytes)",
-            Command::new(exe).args([
-                "floor",
-                "--req",
-                &req_b.to_string(),
-                "--resp",
-                &resp_b.to_string(),
-                "--n",
-                &c,
-                "--warmup",
-                &w,
-            ]),
+            Command::new(exe).args(floor_create),
             first,
         );
         // The raw floor and the same ping-pong with the thread hops a ttrpc
