@@ -8,35 +8,12 @@
 use nri::api::fixtures;
 use nri::api::*;
 use protobuf::reflect::{ReflectValueBox, RuntimeFieldType, RuntimeType};
-use protobuf::{CodedInputStream, MessageDyn};
+use protobuf::MessageDyn;
 
-/// A fresh decode, as strict as the crate's own: the top-level message is
-/// bounded by the buffer, so a nested length may not run past it.
-fn fresh<M: Message>(bytes: &[u8]) -> protobuf::Result<M> {
-    let mut is = CodedInputStream::from_bytes(bytes);
-    let outer = is.push_limit(bytes.len() as u64)?;
-    let m = M::parse_from(&mut is)?;
-    is.pop_limit(outer);
-    Ok(m)
-}
+mod common;
 
-/// A small deterministic random source (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use common::strict_decode::fresh;
+use common::XorShift as Rng;
 
 fn random_string(rng: &mut Rng) -> String {
     const ALPHABET: &[char] = &['a', 'b', 'z', '0', '/', '-', 'é', '√', '🦀'];
@@ -178,7 +155,7 @@ fn differential<M: Reusable + protobuf::MessageFull + std::fmt::Debug>(
     seed: u64,
     rounds: u64,
 ) -> Counts {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut counts = Counts::default();
     let mut kept = ReusedMessage::<M>::new();
     let mut previous: Vec<u8> = Vec::new();

@@ -8,6 +8,10 @@
 //! is bounded. The tests are grouped in `tests/runtime/`.
 
 mod common;
+// Only its `serve_pair` is used here.
+#[allow(dead_code)]
+#[path = "common/running.rs"]
+mod running;
 
 #[path = "runtime/judging.rs"]
 mod judging;

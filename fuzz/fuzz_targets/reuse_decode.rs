@@ -18,17 +18,10 @@ use nri::api::{
     SynchronizeRequest, UpdateContainerRequest, UpdatePodSandboxRequest,
     ValidateContainerAdjustmentRequest,
 };
-use protobuf::{CodedInputStream, Message};
+#[path = "../../tests/common/strict_decode.rs"]
+mod strict_decode;
 
-/// A fresh decode, as strict as the crate's own: the top-level message is
-/// bounded by the buffer, so a nested length may not run past it.
-fn fresh<M: Message>(bytes: &[u8]) -> protobuf::Result<M> {
-    let mut is = CodedInputStream::from_bytes(bytes);
-    let outer = is.push_limit(bytes.len() as u64)?;
-    let m = M::parse_from(&mut is)?;
-    is.pop_limit(outer);
-    Ok(m)
-}
+use strict_decode::fresh;
 
 fn check<M: Reusable>(prior: &[u8], bytes: &[u8]) {
     let want = fresh::<M>(bytes);

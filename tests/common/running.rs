@@ -1,7 +1,8 @@
 //! A plugin served by its stub on a thread and connected to an
 //! `nri::runtime::Runtime` over a socket pair: the harness of the tests
 //! that drive the examples in process (`tests/examples.rs`,
-//! `tests/example_ports.rs`), included by each with `#[path]`.
+//! `tests/example_ports.rs`) and of `tests/runtime.rs`, included by each
+//! with `#[path]`.
 
 use std::os::unix::net::UnixStream;
 use std::thread::{self, JoinHandle};
@@ -46,6 +47,23 @@ impl std::ops::Deref for Running {
 
 /// Connects `plugin` as `idx-name` to `runtime` over a socket pair.
 pub fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) -> Running {
+    let (handle, stub, thread) = serve_pair(runtime, plugin, name, idx);
+    Running {
+        handle,
+        stub,
+        thread: Some(thread),
+    }
+}
+
+/// Serves `plugin` as `idx-name` on a thread, connected to `runtime` over a
+/// socket pair: the runtime's handle, the stub, and the thread serving it
+/// (for tests that need the handle itself, e.g. to add it to a set).
+pub fn serve_pair(
+    runtime: &Runtime,
+    plugin: impl Plugin,
+    name: &str,
+    idx: &str,
+) -> (PluginHandle, Stub, JoinHandle<nri::Result<()>>) {
     let (runtime_end, plugin_end) = UnixStream::pair().expect("socket pair");
     let stub = Stub::builder(plugin)
         .plugin_name(name)
@@ -58,9 +76,5 @@ pub fn connect(runtime: &Runtime, plugin: impl Plugin, name: &str, idx: &str) ->
     let handle = runtime
         .accept_stream(runtime_end)
         .expect("plugin registers, configures and synchronizes");
-    Running {
-        handle,
-        stub,
-        thread: Some(thread),
-    }
+    (handle, stub, thread)
 }

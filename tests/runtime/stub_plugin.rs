@@ -90,16 +90,7 @@ fn serve(
     name: &str,
     idx: &str,
 ) -> (PluginHandle, Stub) {
-    let (rt_end, plugin_end) = UnixStream::pair().expect("socket pair");
-    let stub = Stub::builder(plugin)
-        .plugin_name(name)
-        .plugin_index(idx)
-        .connection(plugin_end)
-        .build()
-        .expect("stub");
-    let serving = stub.clone();
-    thread::spawn(move || serving.run());
-    let handle = rt.accept_stream(rt_end).expect("plugin accepted");
+    let (handle, stub, _serving) = crate::running::serve_pair(rt, plugin, name, idx);
     (handle, stub)
 }
 
