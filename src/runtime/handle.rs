@@ -3,7 +3,7 @@
 //! event methods are expanded from the event table, one per event, in the
 //! shape of the event's kind.
 
-use std::process::Child;
+use super::process::Process;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -231,7 +231,7 @@ impl PluginHandle {
 
     /// Process id of a launched plugin that is still running.
     pub fn pid(&self) -> Option<u32> {
-        lock(&self.relay.state.child).as_ref().map(Child::id)
+        lock(&self.relay.state.child).as_ref().map(Process::id)
     }
 
     /// The updates the plugin returned for the initial `Synchronize`.

@@ -136,6 +136,7 @@ mod listener;
 mod merge;
 mod plugin_state;
 mod poll;
+mod process;
 mod recorded_updates;
 mod refused;
 mod registration;

@@ -4,7 +4,7 @@
 //! `RegisterPlugin` again, which is refused: registration itself is read
 //! before the connection starts, in `registration.rs`).
 
-use std::process::Child;
+use super::process::Process;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::api::{
@@ -28,7 +28,7 @@ pub(crate) struct PluginState {
     /// Why the plugin was dropped, once it was.
     pub(crate) dropped: Mutex<Option<String>>,
     /// The process of a launched plugin.
-    pub(crate) child: Mutex<Option<Child>>,
+    pub(crate) child: Mutex<Option<Process>>,
     /// Unsolicited updates received, the latest within the record's budget.
     pub(crate) updates: Mutex<RecordedUpdates>,
     pub(crate) updates_cv: Condvar,
@@ -41,7 +41,7 @@ impl PluginState {
     pub(crate) fn new(
         hub: Arc<Hub>,
         id: &PluginId,
-        child: Option<Child>,
+        child: Option<Process>,
         max_recorded_update_bytes: usize,
     ) -> Arc<PluginState> {
         Arc::new(PluginState {

@@ -4,8 +4,8 @@
 //! calls, `Configure` (NRI versions both ways, the event mask checked
 //! against the emulated version, the failure policy) and `Synchronize`.
 
+use super::process::Process;
 use std::os::unix::net::UnixStream;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub(crate) struct Launched {
     pub(crate) id: PluginId,
     /// Its configuration.
     pub(crate) config: String,
-    pub(crate) child: Child,
+    pub(crate) child: Process,
 }
 
 /// Takes a connected plugin through registration (on this thread, within
