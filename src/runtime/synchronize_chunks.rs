@@ -159,8 +159,12 @@ impl Chunker<'_> {
                 Escape(self.plugin)
             );
             let payload = encode_chunk(
-                &pods[pods_chunk],
-                &containers[ctrs_chunk],
+                Objects {
+                    pods: &pods[pods_chunk.clone()],
+                    pod_len: &self.pod_len[pods_chunk],
+                    ctrs: &containers[ctrs_chunk.clone()],
+                    ctr_len: &self.ctr_len[ctrs_chunk],
+                },
                 more,
                 payload_len,
             )?;
@@ -223,26 +227,120 @@ fn more_len(more: bool) -> usize {
     }
 }
 
-/// Encodes `SynchronizeRequest{pods, containers, more}` from
-/// borrowed slices; `len` is its precomputed length, from [`field_len`] of
-/// every object (which leaves each object's size cached in it).
-fn encode_chunk(
-    pods: &[PodSandbox],
-    ctrs: &[Container],
-    more: bool,
-    len: usize,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(len);
-    let mut os = protobuf::CodedOutputStream::vec(&mut out);
+/// Chunks from which [`encode_chunk`] shares the work with a second thread.
+const ENCODE_IN_TWO_FROM: usize = 256 * 1024;
+
+/// Borrowed pods and containers of one chunk, with each one's
+/// [`field_len`] (which left its size cached in it).
+#[derive(Clone, Copy)]
+struct Objects<'a> {
+    pods: &'a [PodSandbox],
+    pod_len: &'a [usize],
+    ctrs: &'a [Container],
+    ctr_len: &'a [usize],
+}
+
+impl<'a> Objects<'a> {
+    /// Splits where the first part's encoding reaches `at` bytes; gives the
+    /// two parts and the first one's exact length.
+    fn split(self, at: usize) -> (Objects<'a>, Objects<'a>, usize) {
+        let pods_len: usize = self.pod_len.iter().sum();
+        if at <= pods_len {
+            let (k, len) = cut(self.pod_len, at);
+            let first = Objects {
+                pods: &self.pods[..k],
+                pod_len: &self.pod_len[..k],
+                ctrs: &[],
+                ctr_len: &[],
+            };
+            let second = Objects {
+                pods: &self.pods[k..],
+                pod_len: &self.pod_len[k..],
+                ..self
+            };
+            return (first, second, len);
+        }
+        let (k, len) = cut(self.ctr_len, at - pods_len);
+        let first = Objects {
+            ctrs: &self.ctrs[..k],
+            ctr_len: &self.ctr_len[..k],
+            ..self
+        };
+        let second = Objects {
+            pods: &[],
+            pod_len: &[],
+            ctrs: &self.ctrs[k..],
+            ctr_len: &self.ctr_len[k..],
+        };
+        (first, second, pods_len + len)
+    }
+}
+
+/// The fewest leading `lens` that add up to at least `at`, and their sum.
+fn cut(lens: &[usize], at: usize) -> (usize, usize) {
+    let mut sum = 0;
+    for (i, len) in lens.iter().enumerate() {
+        if sum >= at {
+            return (i, sum);
+        }
+        sum += len;
+    }
+    (lens.len(), sum)
+}
+
+/// Encodes `SynchronizeRequest{pods, containers, more}` from borrowed
+/// slices; `len` is its precomputed length. A large chunk is encoded by two
+/// threads, each into its own part of the buffer: every object's size is
+/// known, so where the second part starts is too.
+fn encode_chunk(objects: Objects<'_>, more: bool, len: usize) -> Result<Vec<u8>> {
+    // Zeroed by the allocator (a large one comes as fresh zero pages).
+    let mut out = vec![0u8; len];
+    if len < ENCODE_IN_TWO_FROM {
+        encode_objects(objects, more, &mut out)?;
+        return Ok(out);
+    }
+    let (first, second, at) = objects.split(len / 2);
+    let (head, tail) = out.split_at_mut(at);
+    // The helper takes the second part from here; when no helper could be
+    // started, this thread takes it back and does it all.
+    let tail = std::sync::Mutex::new(Some(tail));
+    let encode_tail = || match tail.lock().ok().and_then(|mut t| t.take()) {
+        Some(tail) => encode_objects(second, more, tail),
+        None => Err(Error::Protocol(
+            "the second part of a Synchronize chunk was taken twice".into(),
+        )),
+    };
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("nri-sync-encode".into())
+            .spawn_scoped(scope, encode_tail);
+        encode_objects(first, false, head)?;
+        match helper {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(Error::Protocol(
+                    "the thread encoding half of a Synchronize chunk panicked".into(),
+                ))
+            }),
+            Err(_) => encode_tail(),
+        }
+    })?;
+    Ok(out)
+}
+
+/// Encodes `objects` (and `more` when set) as fields of a
+/// `SynchronizeRequest` into `out`, which they must fill exactly.
+fn encode_objects(objects: Objects<'_>, more: bool, out: &mut [u8]) -> Result<()> {
+    let len = out.len();
+    let mut os = protobuf::CodedOutputStream::bytes(out);
     // Every object's size was computed (and cached in it) by `field_len`:
     // write with the cached sizes instead of computing them again.
     let res = (|| {
-        for p in pods {
+        for p in objects.pods {
             os.write_tag(FIELD_PODS, protobuf::rt::WireType::LengthDelimited)?;
             os.write_raw_varint32(p.cached_size())?;
             p.write_to_with_cached_sizes(&mut os)?;
         }
-        for c in ctrs {
+        for c in objects.ctrs {
             os.write_tag(FIELD_CONTAINERS, protobuf::rt::WireType::LengthDelimited)?;
             os.write_raw_varint32(c.cached_size())?;
             c.write_to_with_cached_sizes(&mut os)?;
@@ -252,19 +350,19 @@ fn encode_chunk(
         }
         os.flush()
     })();
+    let written = os.total_bytes_written();
     drop(os);
     res.map_err(|e| Error::Protobuf {
         what: "encoding",
         message: SynchronizeRequest::NAME,
         source: e,
     })?;
-    if out.len() != len {
+    if written != len as u64 {
         return Err(Error::Protocol(format!(
-            "the Synchronize chunk encoded to {} bytes, not the {len} its objects' sizes add up to",
-            out.len()
+            "Synchronize objects encoded to {written} bytes, not the {len} their sizes add up to"
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The encoded length of the ttrpc request envelope that will carry a
@@ -303,6 +401,53 @@ fn shrink(pods: usize, ctrs: usize, refused_len: usize) -> Option<(usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lens(pods: &[PodSandbox], ctrs: &[Container]) -> (Vec<usize>, Vec<usize>) {
+        (
+            field_lens(FIELD_PODS, pods),
+            field_lens(FIELD_CONTAINERS, ctrs),
+        )
+    }
+
+    #[test]
+    fn a_chunk_encoded_by_two_threads_is_the_request_message() {
+        let pods: Vec<PodSandbox> = (0..40)
+            .map(|i| PodSandbox {
+                id: format!("pod-{i}"),
+                labels: [("app".to_string(), "y".repeat(i * 100))].into(),
+                ..Default::default()
+            })
+            .collect();
+        let ctrs: Vec<Container> = (0..400)
+            .map(|i| Container {
+                id: format!("ctr-{i}"),
+                pod_sandbox_id: format!("pod-{}", i % 40),
+                env: vec![format!("V={}", "z".repeat(i % 50)); 20],
+                ..Default::default()
+            })
+            .collect();
+        let (pod_len, ctr_len) = lens(&pods, &ctrs);
+        let objects = Objects {
+            pods: &pods,
+            pod_len: &pod_len,
+            ctrs: &ctrs,
+            ctr_len: &ctr_len,
+        };
+        for more in [false, true] {
+            let want = SynchronizeRequest {
+                pods: pods.clone(),
+                containers: ctrs.clone(),
+                more,
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap();
+            assert!(want.len() >= ENCODE_IN_TWO_FROM, "{} bytes", want.len());
+            assert_eq!(encode_chunk(objects, more, want.len()).unwrap(), want);
+            // Sizes that do not add up are an error, not a short message.
+            assert!(encode_chunk(objects, more, want.len() + 1).is_err());
+        }
+    }
 
     #[test]
     fn shrink_scales_by_limit_ratio_capped_at_nine_tenths() {
@@ -348,7 +493,27 @@ mod tests {
                     .sum::<usize>()
                 + more_len(more);
             assert_eq!(len, want.len());
-            assert_eq!(encode_chunk(&pods, &ctrs, more, len).unwrap(), want);
+            let (pod_len, ctr_len) = lens(&pods, &ctrs);
+            let objects = Objects {
+                pods: &pods,
+                pod_len: &pod_len,
+                ctrs: &ctrs,
+                ctr_len: &ctr_len,
+            };
+            assert_eq!(encode_chunk(objects, more, len).unwrap(), want);
+            // Split anywhere, the two parts encode to the same bytes.
+            for at in 0..=len {
+                let (first, second, split) = objects.split(at);
+                assert!(
+                    split >= at.min(len - more_len(more)),
+                    "split {split} before {at}"
+                );
+                let mut out = vec![0u8; len];
+                let (head, tail) = out.split_at_mut(split);
+                encode_objects(first, false, head).unwrap();
+                encode_objects(second, more, tail).unwrap();
+                assert_eq!(out, want, "split at {at}");
+            }
             let t = Duration::from_millis(1500);
             let envelope = Request {
                 service: SERVICE.to_string(),
