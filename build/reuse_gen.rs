@@ -91,9 +91,9 @@ impl Ty {
             return format!("{place} = {v}");
         }
         match self {
-            Ty::Bytes => format!("set_bytes({mref}, {r}, tag)?"),
+            Ty::Bytes => format!("set_bytes({mref}, {r}, tag, pool)?"),
             Ty::Message => format!("{place}.overwrite(len({r}, tag)?, pool, depth + 1)?"),
-            _ => format!("set_str({mref}, {r}, tag)?"),
+            _ => format!("set_str({mref}, {r}, tag, pool)?"),
         }
     }
 }
@@ -195,11 +195,7 @@ fn message(out: &mut String, module: &str, m: &str, fields: &[(u32, String, Fiel
                 let read = if *ty == Ty::Message {
                     format!(
                         "seen_{name} = true;\n                {}",
-                        ty.read_into(
-                            &format!("self.{name}.mut_or_insert_default()"),
-                            "",
-                            "&mut r"
-                        )
+                        ty.read_into(&format!("boxed(&mut self.{name}, pool)"), "", "&mut r")
                     )
                 } else {
                     ty.read_into(
@@ -223,12 +219,14 @@ fn message(out: &mut String, module: &str, m: &str, fields: &[(u32, String, Fiel
                             ty.value("&mut p").unwrap_or_default(),
                         );
                         // Unpacked and packed.
-                        let _ =
-                            writeln!(arms, "            {key} => self.{name}.push({unpacked}),");
+                        let _ = writeln!(
+                            arms,
+                            "            {key} => push(&mut self.{name}, {unpacked}, pool),"
+                        );
                         let packed = n << 3 | 2;
                         let _ = writeln!(
                             arms,
-                            "            {packed} => {{\n                let mut p = Reader::new(len(&mut r, tag)?);\n                while !p.at_end() {{\n                    self.{name}.push({packed_value});\n                }}\n            }}"
+                            "            {packed} => {{\n                let mut p = Reader::new(len(&mut r, tag)?);\n                while !p.at_end() {{\n                    let v = {packed_value};\n                    push(&mut self.{name}, v, pool);\n                }}\n            }}"
                         );
                         let _ = writeln!(finish, "        fit_vec(&mut self.{name});");
                     }

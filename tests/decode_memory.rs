@@ -10,13 +10,19 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use nri::api::Reusable;
 use nri::api::{
     optional, Container, CreateContainerRequest, LinuxCPU, LinuxContainer, LinuxMemory,
     LinuxPodSandbox, LinuxResources, Mount, PodSandbox, ReusedMessage, SynchronizeRequest,
     UpdateContainersRequest,
 };
 use nri::ttrpc::decoded_size_bound;
-use protobuf::{Message, MessageField};
+use protobuf::{Message, MessageField, MessageFull};
+
+mod common;
+
+use common::random_message::random;
+use common::XorShift as Rng;
 
 struct Counting;
 
@@ -488,4 +494,105 @@ fn a_reused_create_container_decode_allocates_at_most_40_times() {
     for (what, n) in [("same", same), ("to b", to_b), ("to a", to_a)] {
         assert!(n <= 40, "{what}: {n} allocations");
     }
+}
+
+/// Decodes a long run of inputs into one kept message of type `M`, counting
+/// the heap of this thread from before the message existed, and checks
+/// after every decode that what the message holds is within its
+/// `retained_bound`. The inputs: random messages of `M` (short and long
+/// strings, maps, nested messages), now and then one with an unknown field
+/// (which the in-place decoder hands to the protobuf crate, and which the
+/// bound then counts by the cost model) or cut short (which fails), and
+/// `extra`. Gives the largest bound seen.
+fn retained_bound_holds<M: Reusable + MessageFull>(seed: u64, extra: &[Vec<u8>]) -> u64 {
+    let mut rng = Rng::new(seed);
+    let mut inputs: Vec<Vec<u8>> = extra.to_vec();
+    for _ in 0..400 {
+        let mut bytes = random::<M>(&mut rng).write_to_bytes().expect("encodes");
+        if rng.chance(5) {
+            bytes.extend_from_slice(&[0xf8, 0x7f, 0x07]); // field 2047, varint 7
+        } else if rng.chance(5) && !bytes.is_empty() {
+            bytes.truncate(rng.below(bytes.len() as u64) as usize);
+        }
+        inputs.push(bytes);
+        if let Some(e) = extra.get(rng.below(extra.len() as u64 * 4) as usize) {
+            inputs.push(e.clone());
+        }
+    }
+    LIVE.with(|l| l.set(0));
+    ON.with(|on| on.set(true));
+    // As the stub does, a message whose decode failed is dropped and a new
+    // one started; what the new one holds counts from then.
+    let mut kept = ReusedMessage::<M>::new();
+    let mut base = LIVE.with(Cell::get);
+    let (mut worst, mut checked) = (0u64, 0usize);
+    for (i, bytes) in inputs.iter().enumerate() {
+        if kept.decode(bytes).is_err() {
+            kept = ReusedMessage::<M>::new();
+            base = LIVE.with(Cell::get);
+            continue;
+        }
+        let held = LIVE.with(Cell::get) - base;
+        let bound = kept.retained_bound();
+        if held > 0 && (held as u64) > bound {
+            ON.with(|on| on.set(false));
+            panic!(
+                "{}: after input {i} of {}, the kept message holds {held} bytes, over its \
+                 retained bound of {bound}",
+                M::NAME,
+                inputs.len()
+            );
+        }
+        checked += 1;
+        worst = worst.max(bound);
+    }
+    drop(kept);
+    ON.with(|on| on.set(false));
+    assert!(
+        checked >= 300,
+        "{}: only {checked} decodes checked",
+        M::NAME
+    );
+    worst
+}
+
+#[test]
+fn a_kept_message_never_holds_more_than_its_retained_bound() {
+    let bench = create_request().write_to_bytes().expect("encodes");
+    let bounds = [
+        retained_bound_holds::<CreateContainerRequest>(1, std::slice::from_ref(&bench)),
+        retained_bound_holds::<Container>(2, &[]),
+        retained_bound_holds::<PodSandbox>(3, &[]),
+        retained_bound_holds::<UpdateContainersRequest>(4, &[]),
+        retained_bound_holds::<LinuxResources>(5, &[]),
+    ];
+    // Never unbounded after a successful decode, and not absurdly loose:
+    // a few megabytes at most for these inputs.
+    for b in bounds {
+        assert!(b < 64 << 20, "retained bound {b}");
+    }
+}
+
+/// The benchmark request, decoded again and again into one kept message,
+/// grows it only the first two times (the second moves the maps' strings
+/// through the pool, whose vector is then allocated): the bound the stub
+/// compares with its limit then stays where it is.
+#[test]
+fn the_retained_bound_stops_growing_for_requests_of_one_shape() {
+    let bytes = create_request().write_to_bytes().expect("encodes");
+    let mut kept = ReusedMessage::<CreateContainerRequest>::new();
+    kept.decode(&bytes).expect("decodes");
+    let first = kept.retained_bound();
+    let held = measure(|| CreateContainerRequest::parse_from_bytes(&bytes).expect("decodes")).held;
+    assert!(
+        first as i64 >= held,
+        "bound {first} under a fresh decode's {held}"
+    );
+    kept.decode(&bytes).expect("decodes");
+    let second = kept.retained_bound();
+    assert!(second - first < 4096, "{first} then {second}");
+    for _ in 0..10 {
+        kept.decode(&bytes).expect("decodes");
+    }
+    assert_eq!(kept.retained_bound(), second);
 }

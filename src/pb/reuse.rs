@@ -30,12 +30,20 @@
 //! capacity is over [`KEEP`] bytes and four times what it holds is shrunk,
 //! a map likewise, and the pool keeps at most [`POOL_MAX`] strings of at
 //! most [`KEEP`] bytes each.
+//!
+//! What a kept message holds is also counted as it grows: every block the
+//! in-place decoders allocate or enlarge (a string, a vector, a map's
+//! table, a nested message's box, the pool's own vector) adds its growth,
+//! in the allocator's chunk sizes ([`super::cost::alloc`]), to
+//! [`ReusedMessage::retained_bound`]. Blocks shrunk or freed are not taken
+//! off, so the count bounds what the message and its pool hold at any
+//! time, without a walk of the message or its bytes.
 
 use std::collections::HashMap;
 
 use protobuf::{Enum, EnumOrUnknown, Message};
 
-use super::cost::MAX_DEPTH;
+use super::cost::{alloc, model_of, MAX_DEPTH};
 use super::wire::{Reader, Tag};
 
 /// Capacity, in bytes, a reused string, vector or map keeps whatever it
@@ -58,9 +66,27 @@ pub struct Fallback;
 #[derive(Debug, Default)]
 pub struct Pool {
     strings: Vec<String>,
+    /// Bytes the blocks of the message decoded with this pool (and of the
+    /// pool itself) grew by, all told (see the module docs).
+    grown: u64,
 }
 
 impl Pool {
+    /// Counts a block of `old` bytes that became one of `new` bytes (`old`
+    /// 0 for a new block), as the allocator sizes them.
+    fn grew(&mut self, old: usize, new: usize) {
+        let (old, new) = (alloc(old), alloc(new));
+        if new > old {
+            self.grown = self.grown.saturating_add(new - old);
+        }
+    }
+
+    /// Counts a vector of `T` whose capacity went from `old` to `new`.
+    fn grew_vec<T>(&mut self, old: usize, new: usize) {
+        let size = std::mem::size_of::<T>();
+        self.grew(old.saturating_mul(size), new.saturating_mul(size));
+    }
+
     /// An empty string, reusing a spare one when there is one.
     pub(crate) fn string(&mut self) -> String {
         self.strings.pop().unwrap_or_default()
@@ -71,7 +97,9 @@ impl Pool {
     fn put(&mut self, mut s: String) {
         if self.strings.len() < POOL_MAX && s.capacity() > 0 && s.capacity() <= KEEP {
             s.clear();
+            let before = self.strings.capacity();
             self.strings.push(s);
+            self.grew_vec::<String>(before, self.strings.capacity());
         }
     }
 }
@@ -97,6 +125,12 @@ pub(crate) fn decode_into<M: Reusable>(
     pool: &mut Pool,
 ) -> protobuf::Result<()> {
     if msg.overwrite(bytes, pool, 0).is_err() {
+        // What the protobuf crate's decoder builds is not counted block by
+        // block: count the cost model's bound of it instead (what the
+        // message held before may still sit in the pool).
+        pool.grown = model_of::<M>()
+            .and_then(|model| model.cost(bytes).ok())
+            .map_or(u64::MAX, |cost| pool.grown.saturating_add(cost));
         *msg = super::decode::<M>(bytes)?;
     }
     Ok(())
@@ -158,6 +192,17 @@ impl<M: Reusable> ReusedMessage<M> {
     /// (empty before the first).
     pub fn message(&self) -> &M {
         &self.message
+    }
+
+    /// An upper bound of the heap bytes the kept message and its spare
+    /// strings hold, in the allocator's chunk sizes (the `ReusedMessage`
+    /// value itself not included). It only grows: it adds what every
+    /// decode allocated or enlarged and takes nothing off for what was
+    /// shrunk or freed, so it is cheap to keep and never too low. Compare
+    /// it with a limit after a decode to decide whether to keep the
+    /// message for the next one.
+    pub fn retained_bound(&self) -> u64 {
+        self.pool.grown
     }
 }
 
@@ -274,27 +319,44 @@ fn oversized<T>(capacity: usize, used: usize) -> bool {
 }
 
 #[inline(never)]
-fn set_str(dst: &mut String, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fallback> {
+fn set_str(
+    dst: &mut String,
+    r: &mut Reader<'_>,
+    tag: Tag,
+    pool: &mut Pool,
+) -> Result<(), Fallback> {
     let s = r.read_str(tag).map_err(|_| Fallback)?;
-    if oversized::<u8>(dst.capacity(), s.len()) {
+    let before = dst.capacity();
+    if oversized::<u8>(before, s.len()) {
         *dst = String::from(s);
     } else {
         dst.clear();
+        // Exactly what a fresh decode allocates, not a doubled capacity.
+        dst.reserve_exact(s.len());
         dst.push_str(s);
     }
+    pool.grew(before, dst.capacity());
     Ok(())
 }
 
 #[allow(dead_code)] // for .proto files with bytes fields
 #[inline(never)]
-fn set_bytes(dst: &mut Vec<u8>, r: &mut Reader<'_>, tag: Tag) -> Result<(), Fallback> {
+fn set_bytes(
+    dst: &mut Vec<u8>,
+    r: &mut Reader<'_>,
+    tag: Tag,
+    pool: &mut Pool,
+) -> Result<(), Fallback> {
     let b = len(r, tag)?;
-    if oversized::<u8>(dst.capacity(), b.len()) {
+    let before = dst.capacity();
+    if oversized::<u8>(before, b.len()) {
         *dst = b.to_vec();
     } else {
         dst.clear();
+        dst.reserve_exact(b.len());
         dst.extend_from_slice(b);
     }
+    pool.grew(before, dst.capacity());
     Ok(())
 }
 
@@ -324,9 +386,30 @@ fn slot<'a, T: Pooled>(v: &'a mut Vec<T>, n: &mut usize, pool: &mut Pool) -> &'a
     let i = *n;
     *n += 1;
     if i == v.len() {
-        v.push(T::fresh(pool));
+        let fresh = T::fresh(pool);
+        push(v, fresh, pool);
     }
     &mut v[i]
+}
+
+/// Appends `value` to `v`, counting the vector's growth.
+#[inline(never)]
+fn push<T>(v: &mut Vec<T>, value: T, pool: &mut Pool) {
+    let before = v.capacity();
+    v.push(value);
+    if v.capacity() != before {
+        pool.grew_vec::<T>(before, v.capacity());
+    }
+}
+
+/// The message a singular message field holds, boxed anew (and counted)
+/// when the field is unset.
+#[inline(never)]
+fn boxed<'a, M: Message>(field: &'a mut protobuf::MessageField<M>, pool: &mut Pool) -> &'a mut M {
+    if field.is_none() {
+        pool.grew(0, std::mem::size_of::<M>());
+    }
+    field.mut_or_insert_default()
 }
 
 /// Ends a repeated field that got `n` values: the old values past them go.
@@ -365,9 +448,30 @@ where
     K: Pooled + Eq + std::hash::Hash,
     V: Pooled,
 {
+    let before = m.capacity();
     if let Some(old) = m.insert(k, v) {
         old.recycle(pool);
     }
+    if m.capacity() != before {
+        pool.grew(
+            map_table_bytes::<K, V>(before),
+            map_table_bytes::<K, V>(m.capacity()),
+        );
+    }
+}
+
+/// An upper bound of the bytes of the table of a `HashMap<K, V>` of
+/// `capacity`: it has at most twice `capacity + 1` buckets (7/8 of them
+/// usable, or all but one below 8), each an entry and a control byte, and
+/// 16 trailing control bytes. No table at all for capacity 0.
+fn map_table_bytes<K, V>(capacity: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = capacity.saturating_add(1).saturating_mul(2);
+    buckets
+        .saturating_mul(std::mem::size_of::<(K, V)>() + 1)
+        .saturating_add(16)
 }
 
 fn fit_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
@@ -380,9 +484,9 @@ fn fit_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
 mod generated {
     #[allow(unused_imports)]
     use super::{
-        boolean, clear_bytes, clear_str, drain_map, end_vec, enter, fit_map, fit_vec, fresh_entry,
-        int32, int64, len, map_insert, next_tag, set_bytes, set_str, sint32, sint64, slot, uint32,
-        uint64, Fallback, Pool, Pooled, Reader, Reuse,
+        boolean, boxed, clear_bytes, clear_str, drain_map, end_vec, enter, fit_map, fit_vec,
+        fresh_entry, int32, int64, len, map_insert, next_tag, push, set_bytes, set_str, sint32,
+        sint64, slot, uint32, uint64, Fallback, Pool, Pooled, Reader, Reuse,
     };
     include!(concat!(env!("OUT_DIR"), "/reuse.rs"));
 }

@@ -7,14 +7,17 @@
 //! instead of one per string and nested message.
 //!
 //! A kept message holds the capacity of the requests decoded into it, so
-//! only small requests are kept: when the bound of a request's decoded size
-//! (the one the budget of decoded requests charges) is over
-//! [`REUSE_MAX_BYTES`], the thread's kept message of that type is dropped
-//! and the request is decoded into a message of its own, freed once its
-//! handler returns. A thread therefore keeps at most one message per
-//! request type, each from requests under that bound (strings and vectors
-//! much larger than what they hold are shrunk as they are reused, see
-//! [`crate::pb::reuse`]), and all of it goes with the thread.
+//! it is kept only while what it holds is small: after each request, when
+//! the message's [`retained_bound`](ReusedMessage::retained_bound) (counted
+//! as the decoder grew it, with no walk of the message or of the bytes)
+//! plus the message itself is over [`REUSE_MAX_BYTES`], it is dropped once
+//! its handler returns, and the next request of the type starts a new one.
+//! A thread therefore keeps at most one message per request type, each
+//! holding at most that bound (strings and vectors much larger than what
+//! they hold are shrunk as they are reused, see [`crate::pb::reuse`]), and
+//! all of it goes with the thread. While it is decoded into, a message
+//! holds at most what it held before plus what the request's decoded form
+//! takes, which the budget of decoded requests charged.
 //!
 //! While a handler runs, its message is out of the cache: a request served
 //! on the same thread meanwhile gets a message of its own.
@@ -24,7 +27,6 @@ use std::cell::RefCell;
 
 use protobuf::Message;
 
-use crate::pb::cost::CostModel;
 use crate::pb::reuse::{Reuse, ReusedMessage};
 
 /// Requests whose decoded form may hold more than this many bytes are not
@@ -59,37 +61,14 @@ fn put_back(k: Kept) {
     let _ = KEPT.try_with(|kept| kept.borrow_mut().push(k));
 }
 
-/// True when the bound of the decoded size of `payload` as an `M` is at
-/// most [`REUSE_MAX_BYTES`]: `charged` (what the budget took) when it is
-/// that small, else the cost model's walk of the bytes. False without a
-/// model.
-pub(crate) fn small_bound<M>(model: Option<&CostModel>, charged: usize, payload: &[u8]) -> bool {
-    if charged as u64 <= REUSE_MAX_BYTES {
-        return true;
-    }
-    let Some(model) = model else { return false };
-    model
-        .cost(payload)
-        .is_ok_and(|heap| heap.saturating_add(std::mem::size_of::<M>() as u64) <= REUSE_MAX_BYTES)
-}
-
-/// Decodes `payload` as an `M` and runs `f` on it: into this thread's kept
-/// message when `small` (the request's decoded-size bound is at most
-/// [`REUSE_MAX_BYTES`], see [`small_bound`]), else into a message of its
-/// own, dropping the kept one. A decoding error is the protobuf crate's.
-pub(crate) fn with_decoded<M, T>(
-    payload: &[u8],
-    small: bool,
-    f: impl FnOnce(&M) -> T,
-) -> protobuf::Result<T>
+/// Decodes `payload` as an `M` into this thread's kept message (a new one
+/// when there is none) and runs `f` on it; the message is kept for the
+/// next request only when what it holds stays within [`REUSE_MAX_BYTES`].
+/// A decoding error is the protobuf crate's.
+pub(crate) fn with_decoded<M, T>(payload: &[u8], f: impl FnOnce(&M) -> T) -> protobuf::Result<T>
 where
     M: Message + Reuse,
 {
-    if !small {
-        drop(take::<M>());
-        let m = crate::pb::decode::<M>(payload)?;
-        return Ok(f(&m));
-    }
     let mut kept = take::<M>().unwrap_or_else(|| Kept {
         type_id: TypeId::of::<M>(),
         message: Box::new(ReusedMessage::<M>::new()),
@@ -101,7 +80,12 @@ where
     };
     // On an error the message is dropped with `kept`.
     let out = f(m.decode(payload)?);
-    put_back(kept);
+    let held = m
+        .retained_bound()
+        .saturating_add(std::mem::size_of::<ReusedMessage<M>>() as u64);
+    if held <= REUSE_MAX_BYTES {
+        put_back(kept);
+    }
     Ok(out)
 }
 
@@ -131,71 +115,75 @@ mod tests {
         .unwrap_or_default()
     }
 
+    fn big_request(id: &str, bytes: usize) -> Vec<u8> {
+        CreateContainerRequest {
+            container: protobuf::MessageField::some(Container {
+                id: id.into(),
+                annotations: [("big".to_string(), "x".repeat(bytes))].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap_or_default()
+    }
+
     #[test]
-    fn small_requests_are_kept_and_large_ones_drop_the_kept_message() {
+    fn small_requests_are_kept_and_large_ones_are_not() {
         let before = kept_count();
-        let got = with_decoded::<CreateContainerRequest, _>(&request("c1"), true, |r| {
-            r.container.id.clone()
-        });
+        let got =
+            with_decoded::<CreateContainerRequest, _>(&request("c1"), |r| r.container.id.clone());
         assert_eq!(got.ok().as_deref(), Some("c1"));
         assert_eq!(kept_count(), before + 1);
-        let got = with_decoded::<CreateContainerRequest, _>(&request("c2"), true, |r| {
+        let got = with_decoded::<CreateContainerRequest, _>(&request("c2"), |r| {
             (r.container.id.clone(), r.container.args.len())
         });
         assert_eq!(got.ok(), Some(("c2".to_string(), 2)));
         assert_eq!(kept_count(), before + 1);
-        // A large one is decoded on its own and the kept one goes.
-        let got = with_decoded::<CreateContainerRequest, _>(&request("c3"), false, |r| {
+        // Just under the limit, the message stays; over it, it goes.
+        let got = with_decoded::<CreateContainerRequest, _>(&big_request("c3", 200 << 10), |r| {
             r.container.id.clone()
         });
         assert_eq!(got.ok().as_deref(), Some("c3"));
+        assert_eq!(kept_count(), before + 1);
+        let got = with_decoded::<CreateContainerRequest, _>(&big_request("c4", 300 << 10), |r| {
+            r.container.id.clone()
+        });
+        assert_eq!(got.ok().as_deref(), Some("c4"));
         assert_eq!(kept_count(), before);
+        // The next request starts a new message, and it is kept.
+        let got =
+            with_decoded::<CreateContainerRequest, _>(&request("c5"), |r| r.container.id.clone());
+        assert_eq!(got.ok().as_deref(), Some("c5"));
+        assert_eq!(kept_count(), before + 1);
+    }
+
+    #[test]
+    fn a_message_that_grew_past_the_limit_over_many_requests_goes() {
+        let before = kept_count();
+        // Each request needs a longer string than the one before: every
+        // decode grows the message a little.
+        let mut dropped_after = None;
+        for i in 1..=40usize {
+            let _ = with_decoded::<CreateContainerRequest, _>(
+                &big_request("c", (i * 10) << 10),
+                |_| (),
+            );
+            if kept_count() == before {
+                dropped_after = Some(i);
+                break;
+            }
+        }
+        let i = dropped_after.expect("the growing message was never dropped");
+        assert!(i >= 2, "dropped after {i} requests");
     }
 
     #[test]
     fn a_request_that_does_not_decode_fails_and_keeps_nothing() {
         let before = kept_count();
         // A container (field 2) declaring 16 bytes where 1 follows.
-        let got = with_decoded::<CreateContainerRequest, _>(&[0x12, 0x10, 0x0a], true, |_| ());
+        let got = with_decoded::<CreateContainerRequest, _>(&[0x12, 0x10, 0x0a], |_| ());
         assert!(got.is_err());
         assert_eq!(kept_count(), before);
-    }
-
-    #[test]
-    fn the_bound_decides_with_a_walk_only_when_the_charge_is_large() {
-        let model = crate::pb::cost::model_of::<CreateContainerRequest>();
-        let bytes = request("c1");
-        assert!(small_bound::<CreateContainerRequest>(
-            model.as_ref(),
-            100,
-            &bytes
-        ));
-        // Charged over the limit: the walk of these few bytes is far under.
-        assert!(small_bound::<CreateContainerRequest>(
-            model.as_ref(),
-            usize::MAX,
-            &bytes
-        ));
-        assert!(!small_bound::<CreateContainerRequest>(
-            None,
-            usize::MAX,
-            &bytes
-        ));
-        // A request with a 300 KiB string is over it.
-        let big = Container {
-            id: "x".repeat(300 << 10),
-            ..Default::default()
-        };
-        let big = CreateContainerRequest {
-            container: protobuf::MessageField::some(big),
-            ..Default::default()
-        }
-        .write_to_bytes()
-        .unwrap_or_default();
-        assert!(!small_bound::<CreateContainerRequest>(
-            model.as_ref(),
-            usize::MAX,
-            &big
-        ));
     }
 }

@@ -165,8 +165,8 @@ impl Services {
     /// Registers a typed unary handler that borrows its request, as
     /// [`Services::add_unary`] does otherwise: the request is decoded into
     /// a message kept per worker thread and request type, reusing what it
-    /// held, unless the bound of its decoded size is over
-    /// [`REUSE_MAX_BYTES`](super::reused::REUSE_MAX_BYTES) (see
+    /// held; the message is kept for the next request while what it holds
+    /// is within [`REUSE_MAX_BYTES`](super::reused::REUSE_MAX_BYTES) (see
     /// [`super::reused`]). The budget check comes first, as for
     /// [`Services::add_unary`].
     pub(crate) fn add_unary_reused<Req, Resp, F>(&mut self, service: &str, method: &str, f: F)
@@ -176,9 +176,8 @@ impl Services {
         F: Fn(&RequestContext, &Req) -> Result<Resp, Status> + Send + Sync + 'static,
     {
         let full = format!("{service}/{method}");
-        self.add_typed::<Req, Resp, _>(service, method, move |ctx, payload, model, charged| {
-            let small = reused::small_bound::<Req>(model, charged, payload);
-            reused::with_decoded(payload, small, |req: &Req| f(ctx, req))
+        self.add_typed::<Req, Resp, _>(service, method, move |ctx, payload, _, _| {
+            reused::with_decoded(payload, |req: &Req| f(ctx, req))
                 .map_err(|e| undecodable::<Req>(&full, e))?
         });
     }

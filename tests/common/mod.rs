@@ -16,6 +16,7 @@
 
 pub mod fake_runtime;
 pub mod plugin;
+pub mod random_message;
 pub mod strict_decode;
 
 use std::collections::{HashMap, VecDeque};

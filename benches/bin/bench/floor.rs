@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::cli::{fail, result, Args};
 use crate::helper::{connect_retry, temp_sock, Helper};
-use crate::procfs::ctx_switches;
+use crate::procfs::{clk_tck, cpu_ticks, ctx_switches};
 use crate::stats::report_latencies;
 
 pub fn floor(args: &Args) {
@@ -61,7 +61,9 @@ pub fn floor(args: &Args) {
     }
     let mut lat = Vec::with_capacity(n);
     let me = std::process::id();
-    let cs0 = ctx_switches(me) + ctx_switches(_child.0.id());
+    let server = _child.0.id();
+    let cs0 = ctx_switches(me) + ctx_switches(server);
+    let cpu0 = cpu_ticks(server);
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
@@ -69,9 +71,16 @@ pub fn floor(args: &Args) {
         lat.push(t.elapsed());
     }
     let total = start.elapsed();
-    let cs1 = ctx_switches(me) + ctx_switches(_child.0.id());
+    let cpu1 = cpu_ticks(server);
+    let cs1 = ctx_switches(me) + ctx_switches(server);
     report_latencies("floor", lat, total);
     result("floor_ctxsw_per_call", (cs1 - cs0) / n as f64);
+    // The answering side's CPU: what a plugin that did no work of its own
+    // would cost per call.
+    result(
+        "floor_server_cpu_us_per_call",
+        (cpu1 - cpu0) / clk_tck() * 1e6 / n as f64,
+    );
 }
 
 pub fn floor_server(args: &Args) {

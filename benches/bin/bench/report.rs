@@ -70,7 +70,8 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
          runtime sending the state to the plugin's reply (chunked when over 4 MiB), peak RSS = the plugin's \
          VmHWM right after. Plugin CPU = utime+stime from /proc/<pid>/stat over the measured calls / calls. \
          The floor is a ping-pong of the same byte counts between two processes over a Unix socket (no \
-         framing, no protobuf).\n"
+         framing, no protobuf); its plugin CPU is the answering process's, what a plugin doing no work of \
+         its own would cost.\n"
     );
 
     let _ = writeln!(w, "## Plugin figures (medians)\n");
@@ -132,7 +133,11 @@ pub fn write(p: &Params, r: &Measured, args: &Args) -> String {
             drv,
             k("rust", "create_cpu_us_per_call"),
             k("go", "create_cpu_us_per_call"),
-            None,
+            if d.starts_with('a') {
+                f("floor_server_cpu_us_per_call")
+            } else {
+                None
+            },
         );
         row(
             w,
