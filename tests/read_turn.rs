@@ -17,9 +17,22 @@ use nri::ttrpc::{
 const SVC: &str = "test.Turn";
 
 /// Services: `Slow` sleeps for as many milliseconds as its payload says
-/// (a decimal number), `Fast` echoes its payload.
+/// (a decimal number), `Fast` echoes its payload, `SlowAfter` answers at
+/// once and then sleeps that long in a post-reply action.
 fn services(slow_running: Arc<AtomicUsize>) -> Arc<Services> {
     let mut s = Services::new();
+    s.add_method(
+        SVC,
+        "SlowAfter",
+        Box::new(move |ctx, payload| {
+            let ms: u64 = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| Status::new(nri::ttrpc::Code::InvalidArgument, "bad payload"))?;
+            ctx.after_reply(move || thread::sleep(Duration::from_millis(ms)));
+            Ok(b"later".to_vec())
+        }),
+    );
     s.add_method(
         SVC,
         "Slow",
@@ -46,12 +59,21 @@ struct Pair {
 }
 
 fn pair(framing: Framing, workers: usize) -> Pair {
+    pair_with(
+        framing,
+        workers,
+        ConnectionOptions::default().takeover_after,
+    )
+}
+
+fn pair_with(framing: Framing, workers: usize, takeover_after: Duration) -> Pair {
     let (a, b) = UnixStream::pair().expect("socketpair");
     let slow_running = Arc::new(AtomicUsize::new(0));
     let server = ConnectionBuilder::new(a, framing)
         .options(ConnectionOptions {
             name: "turn-server".into(),
             workers,
+            takeover_after,
             ..Default::default()
         })
         .serve(1, services(slow_running.clone()))
@@ -161,6 +183,31 @@ fn a_request_right_behind_a_slow_one_is_served_promptly() {
         );
         for h in slow {
             h.join().expect("slow caller").expect("slow call");
+        }
+    }
+}
+
+/// A worker about to run a long post-reply action hands the read side on
+/// first: the next request is served at once, not after the action, even
+/// when the watcher would take a parked read side over only after a minute.
+#[test]
+fn a_request_after_a_reply_with_a_long_post_reply_action_is_served_promptly() {
+    for framing in [Framing::Mux, Framing::Raw] {
+        let p = pair_with(framing, 2, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert_eq!(
+                call(&p.client, "SlowAfter", b"1500").expect("call"),
+                b"later"
+            );
+            let t = Instant::now();
+            call(&p.client, "Fast", b"x").expect("fast call");
+            let took = t.elapsed();
+            assert!(
+                took < Duration::from_millis(500),
+                "{framing:?}: a request behind a 1.5 s post-reply action took {took:?}"
+            );
+            // Let the action end before the next round.
+            thread::sleep(Duration::from_millis(1600));
         }
     }
 }

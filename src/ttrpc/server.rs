@@ -44,7 +44,8 @@ pub(crate) struct Method {
     pub(crate) guarded: bool,
 }
 
-type AfterReply = Box<dyn FnOnce() + Send>;
+/// An action to run once a request's reply is written.
+pub(crate) type AfterReply = Box<dyn FnOnce() + Send>;
 
 /// The status for a request of `full` (`service/method`) that does not
 /// decode as `M`: INTERNAL, as Go's ttrpc answers it.

@@ -55,8 +55,14 @@ impl FakeRuntime {
         services.add_unary(
             RUNTIME_SERVICE,
             "RegisterPlugin",
-            move |_ctx, req: RegisterPluginRequest| {
-                let _ = reg_tx.send(req);
+            move |ctx, req: RegisterPluginRequest| {
+                // Told once the reply is on the wire: a test that goes on to
+                // call Configure and close the connection must not race
+                // the reply to RegisterPlugin.
+                let tx = reg_tx.clone();
+                ctx.after_reply(move || {
+                    let _ = tx.send(req);
+                });
                 match on_register {
                     OnRegister::Accept => Ok(Empty::new()),
                     OnRegister::Refuse => {

@@ -382,6 +382,17 @@ impl ConnectionState {
         }
     }
 
+    /// Gives up the park `ticket` without coming back to read: the read
+    /// side becomes vacant and a waiting worker takes it. When the park was
+    /// taken over meanwhile, its taker is told not to put it back.
+    fn unpark(&self, ticket: u64) {
+        let mut t = lock(&self.turn);
+        match t.holder {
+            Holder::Parked { ticket: mine, .. } if mine == ticket => self.vacate(t),
+            _ => t.returned = Some(ticket),
+        }
+    }
+
     /// Takes the turn to read only if nobody is reading: the read side is
     /// vacant, or parked (then it is put back parked when the turn is
     /// dropped, unless requests wait for a worker by then).
@@ -419,6 +430,11 @@ impl ConnectionState {
             }
             _ => {}
         }
+        self.vacate(t);
+    }
+
+    /// Leaves the read side vacant and wakes one waiting worker to take it.
+    fn vacate(&self, mut t: std::sync::MutexGuard<'_, Turn>) {
         t.holder = Holder::Vacant;
         let (followers, watcher) = (t.followers > 0, t.watcher != Watcher::None);
         drop(t);
@@ -471,6 +487,14 @@ pub(super) fn worker_main(shared: Arc<ConnectionState>) {
         } else {
             ticket = Some(turn.park());
         }
-        shared.process(work);
+        let after = shared.process(work);
+        if !after.is_empty() {
+            // Post-reply actions may take long (a walk of a large state, a
+            // call to the peer): the read side is not left parked for them.
+            if let Some(t) = ticket.take() {
+                shared.unpark(t);
+            }
+            shared.after_reply(after);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The serving side: running the handler a request names, with its
-//! deadline guard (for a method registered as guarded), panic catching and
-//! post-reply actions.
+//! deadline guard (for a method registered as guarded) and panic catching,
+//! and then its post-reply actions.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -10,12 +10,14 @@ use super::guard::Settled;
 use super::read::Work;
 use super::ConnectionState;
 use crate::log_text::Escape;
-use crate::ttrpc::server::{Handler, Method, RequestContext};
+use crate::ttrpc::server::{AfterReply, Handler, Method, RequestContext};
 use crate::ttrpc::session::Envelope;
 use crate::ttrpc::{Code, Status};
 
 impl ConnectionState {
-    pub(super) fn process(self: &Arc<Self>, work: Work) {
+    /// Serves or refuses `work`; gives the post-reply actions its handler
+    /// registered, for the caller to run (see [`ConnectionState::after_reply`]).
+    pub(super) fn process(self: &Arc<Self>, work: Work) -> Vec<AfterReply> {
         match work {
             Work::Refuse {
                 conn_id,
@@ -28,6 +30,7 @@ impl ConnectionState {
                     Escape(&status)
                 );
                 let _ = self.write_response(conn_id, stream_id, Err(status));
+                Vec::new()
             }
             Work::Request {
                 conn_id,
@@ -44,7 +47,7 @@ impl ConnectionState {
         stream_id: u32,
         envelope: Envelope,
         received: Instant,
-    ) {
+    ) -> Vec<AfterReply> {
         let timeout = envelope.timeout();
         let handler = match self.services.get(&conn_id) {
             Some(s) => s.lookup(&envelope.service, &envelope.method),
@@ -61,7 +64,7 @@ impl ConnectionState {
             Ok(m) => m,
             Err(st) => {
                 let _ = self.write_response(conn_id, stream_id, Err(st));
-                return;
+                return Vec::new();
             }
         };
         let watched = match guarded {
@@ -135,15 +138,22 @@ impl ConnectionState {
             }
         };
         // Once a reply (the handler's or the guard's) is on the wire, and
-        // only then: exactly once, on this thread.
+        // only then.
         if replied {
-            for f in ctx.take_after_reply() {
-                if catch_unwind(AssertUnwindSafe(f)).is_err() {
-                    log::error!(
-                        "{}: a post-reply action panicked",
-                        Escape(&self.options.name)
-                    );
-                }
+            ctx.take_after_reply()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Runs post-reply actions, each exactly once, on this thread.
+    pub(super) fn after_reply(&self, actions: Vec<AfterReply>) {
+        for f in actions {
+            if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                log::error!(
+                    "{}: a post-reply action panicked",
+                    Escape(&self.options.name)
+                );
             }
         }
     }
