@@ -157,11 +157,7 @@ impl CostModel {
         let mut started: u64 = 0;
         let mut r = Reader::new(bytes);
         while let Some(tag) = r.read_tag()? {
-            let field = msg
-                .fields
-                .binary_search_by_key(&tag.field, |(n, _)| *n)
-                .ok()
-                .map(|i| (i, msg.fields[i].1));
+            let field = field_index(msg.fields, tag.field).map(|i| (i, msg.fields[i].1));
             total += match field {
                 Some((_, Field::Singular(e))) if fits(e, tag) => {
                     let boxed = match e {
@@ -222,6 +218,17 @@ impl CostModel {
             Elem::Bytes => Ok(alloc(r.read_len(tag)?.len())),
             Elem::Message(m) => self.message(m, r.read_len(tag)?, depth + 1),
         }
+    }
+}
+
+/// Where field `number` is in `fields` (sorted by number). Most messages
+/// number their fields from 1 without gaps, so the field is usually at
+/// `number - 1`; otherwise a binary search finds it.
+fn field_index(fields: &[(u32, Field)], number: u32) -> Option<usize> {
+    let guess = (number as usize).wrapping_sub(1);
+    match fields.get(guess) {
+        Some(&(n, _)) if n == number => Some(guess),
+        _ => fields.binary_search_by_key(&number, |(n, _)| *n).ok(),
     }
 }
 
