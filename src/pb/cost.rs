@@ -156,7 +156,7 @@ impl CostModel {
         // Repeated fields and maps already given their first allocation.
         let mut started: u64 = 0;
         let mut r = Reader::new(bytes);
-        while let Some(tag) = r.read_tag()? {
+        while let Some(tag) = r.read_tag_quick()? {
             let field = field_index(msg.fields, tag.field).map(|i| (i, msg.fields[i].1));
             total += match field {
                 Some((_, Field::Singular(e))) if fits(e, tag) => {
@@ -182,9 +182,9 @@ impl CostModel {
                 }
                 Some((i, Field::Map { key, value })) if tag.wire == WireType::Len => {
                     let entry = size_of(key) + size_of(value);
-                    let mut er = Reader::new(r.read_len(tag)?);
+                    let mut er = Reader::new(r.read_len_quick(tag)?);
                     let mut heap = 0;
-                    while let Some(t) = er.read_tag()? {
+                    while let Some(t) = er.read_tag_quick()? {
                         heap += match t.field {
                             1 if fits(key, t) => self.inline(key, t, &mut er, depth + 1)?,
                             2 if fits(value, t) => self.inline(value, t, &mut er, depth + 1)?,
@@ -215,8 +215,8 @@ impl CostModel {
                 r.skip(tag)?;
                 Ok(0)
             }
-            Elem::Bytes => Ok(alloc(r.read_len(tag)?.len())),
-            Elem::Message(m) => self.message(m, r.read_len(tag)?, depth + 1),
+            Elem::Bytes => Ok(alloc(r.read_len_quick(tag)?.len())),
+            Elem::Message(m) => self.message(m, r.read_len_quick(tag)?, depth + 1),
         }
     }
 }

@@ -37,7 +37,8 @@ const METHOD: &str = rpc::SYNCHRONIZE.method;
 /// Sizes are computed once per object and chunks are encoded straight from
 /// the borrowed state: nothing is cloned, and a refused size costs no
 /// encoding. Each chunk after the first is encoded while the plugin reads
-/// and answers the one before.
+/// and answers the one before, into the buffer the one before was sent
+/// from (written out by then).
 pub(crate) fn synchronize(
     client: &Client,
     plugin: &str,
@@ -57,12 +58,12 @@ pub(crate) fn synchronize(
         next: (0, 0),
         per_chunk: (pods.len(), containers.len()),
     };
-    let mut chunk = chunker.next_chunk()?;
+    let mut buf = Vec::new();
+    let mut more = chunker.next_chunk(&mut buf)?;
     let mut chunks = 0usize;
     loop {
-        let Chunk { payload, more } = chunk;
-        let pending = client.send_raw_until(SERVICE, METHOD, payload, deadline, timeout)?;
-        let following = more.then(|| chunker.next_chunk());
+        let pending = client.send_raw_until(SERVICE, METHOD, &buf, deadline, timeout)?;
+        let following = more.then(|| chunker.next_chunk(&mut buf));
         let reply = decode_reply(rpc::SYNCHRONIZE, &pending.wait()?)?;
         chunks += 1;
         let Some(following) = following else {
@@ -80,14 +81,8 @@ pub(crate) fn synchronize(
                 reply.update.len()
             )));
         }
-        chunk = following?;
+        more = following?;
     }
-}
-
-/// One encoded `SynchronizeRequest`, and whether more follow it.
-struct Chunk {
-    payload: Vec<u8>,
-    more: bool,
 }
 
 /// Cuts the state into the chunks the reference would send.
@@ -107,10 +102,11 @@ struct Chunker<'a> {
 }
 
 impl Chunker<'_> {
-    /// Encodes the next chunk: as many of the objects left as the current
-    /// chunk size allows, shrunk (without encoding) while the request
-    /// would be over the message limit.
-    fn next_chunk(&mut self) -> Result<Chunk> {
+    /// Encodes the next chunk into `out` (replacing what it held): as many
+    /// of the objects left as the current chunk size allows, shrunk
+    /// (without encoding) while the request would be over the message
+    /// limit. Returns whether more chunks follow.
+    fn next_chunk(&mut self, out: &mut Vec<u8>) -> Result<bool> {
         let (pods, containers) = (self.pods, self.containers);
         loop {
             let (p0, c0) = self.next;
@@ -158,7 +154,7 @@ impl Chunker<'_> {
                  {ctrs_per_chunk}/{ctrs_left} containers (more: {more})",
                 Escape(self.plugin)
             );
-            let payload = encode_chunk(
+            encode_chunk(
                 Objects {
                     pods: &pods[pods_chunk.clone()],
                     pod_len: &self.pod_len[pods_chunk],
@@ -167,6 +163,7 @@ impl Chunker<'_> {
                 },
                 more,
                 payload_len,
+                out,
             )?;
             let next = (p0 + pods_per_chunk, c0 + ctrs_per_chunk);
             self.next = next;
@@ -174,7 +171,7 @@ impl Chunker<'_> {
                 pods_per_chunk.min(pods.len() - next.0),
                 ctrs_per_chunk.min(containers.len() - next.1),
             );
-            return Ok(Chunk { payload, more });
+            return Ok(more);
         }
     }
 }
@@ -289,15 +286,15 @@ fn cut(lens: &[usize], at: usize) -> (usize, usize) {
 }
 
 /// Encodes `SynchronizeRequest{pods, containers, more}` from borrowed
-/// slices; `len` is its precomputed length. A large chunk is encoded by two
-/// threads, each into its own part of the buffer: every object's size is
-/// known, so where the second part starts is too.
-fn encode_chunk(objects: Objects<'_>, more: bool, len: usize) -> Result<Vec<u8>> {
-    // Zeroed by the allocator (a large one comes as fresh zero pages).
-    let mut out = vec![0u8; len];
+/// slices into `out`, which ends up `len` bytes long (its precomputed
+/// length); what `out` held is overwritten, and only bytes it did not have
+/// yet are zeroed first. A large chunk is encoded by two threads, each
+/// into its own part of the buffer: every object's size is known, so where
+/// the second part starts is too.
+fn encode_chunk(objects: Objects<'_>, more: bool, len: usize, out: &mut Vec<u8>) -> Result<()> {
+    out.resize(len, 0);
     if len < ENCODE_IN_TWO_FROM {
-        encode_objects(objects, more, &mut out)?;
-        return Ok(out);
+        return encode_objects(objects, more, out);
     }
     let (first, second, at) = objects.split(len / 2);
     let (head, tail) = out.split_at_mut(at);
@@ -323,8 +320,7 @@ fn encode_chunk(objects: Objects<'_>, more: bool, len: usize) -> Result<Vec<u8>>
             }),
             Err(_) => encode_tail(),
         }
-    })?;
-    Ok(out)
+    })
 }
 
 /// Encodes `objects` (and `more` when set) as fields of a
@@ -443,9 +439,11 @@ mod tests {
             .write_to_bytes()
             .unwrap();
             assert!(want.len() >= ENCODE_IN_TWO_FROM, "{} bytes", want.len());
-            assert_eq!(encode_chunk(objects, more, want.len()).unwrap(), want);
+            let mut out = vec![0xee; 1000];
+            encode_chunk(objects, more, want.len(), &mut out).unwrap();
+            assert_eq!(out, want);
             // Sizes that do not add up are an error, not a short message.
-            assert!(encode_chunk(objects, more, want.len() + 1).is_err());
+            assert!(encode_chunk(objects, more, want.len() + 1, &mut out).is_err());
         }
     }
 
@@ -500,7 +498,11 @@ mod tests {
                 ctrs: &ctrs,
                 ctr_len: &ctr_len,
             };
-            assert_eq!(encode_chunk(objects, more, len).unwrap(), want);
+            // Into an empty buffer, and over a longer one's leftovers.
+            for mut out in [Vec::new(), vec![0xee; len + 100]] {
+                encode_chunk(objects, more, len, &mut out).unwrap();
+                assert_eq!(out, want);
+            }
             // Split anywhere, the two parts encode to the same bytes.
             for at in 0..=len {
                 let (first, second, split) = objects.split(at);

@@ -100,7 +100,7 @@ impl Client {
         metadata: Vec<KeyValue>,
     ) -> Result<Vec<u8>> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let stream_id = self.send_within(service, method, payload, limit, metadata, tx)?;
+        let stream_id = self.send_within(service, method, &payload, limit, metadata, tx)?;
         self.await_call(service, method, limit, stream_id, rx)
     }
 
@@ -108,12 +108,13 @@ impl Client {
     /// returns once it is written, leaving the caller free to prepare its
     /// next request while the peer works on this one; the reply is then
     /// awaited with [`PendingCall::wait`]. The payload is written as it
-    /// is, never copied into a whole envelope first.
+    /// is, never copied into a whole envelope first, and is free for reuse
+    /// once this returns.
     pub(crate) fn send_raw_until<'c>(
         &self,
         service: &'c str,
         method: &'c str,
-        payload: Vec<u8>,
+        payload: &[u8],
         deadline: Instant,
         timeout: Duration,
     ) -> Result<PendingCall<'c>> {
@@ -135,7 +136,7 @@ impl Client {
         &self,
         service: &str,
         method: &str,
-        payload: Vec<u8>,
+        payload: &[u8],
         limit: Option<(Instant, Duration)>,
         metadata: Vec<KeyValue>,
         tx: PendingSlot,
@@ -151,7 +152,7 @@ impl Client {
             None => None,
         };
         let envelope =
-            RequestEnvelope::new(service, method, &payload, timeout_nano(left), &metadata);
+            RequestEnvelope::new(service, method, payload, timeout_nano(left), &metadata);
         let len = envelope.encoded_len();
         if len > MAX_MESSAGE_LEN {
             // The id is used up even so, as with Go's client.
