@@ -260,12 +260,12 @@ fn enter(depth: u32) -> Result<(), Fallback> {
 
 #[inline(never)]
 fn next_tag(r: &mut Reader<'_>) -> Result<Option<Tag>, Fallback> {
-    r.read_tag().map_err(|_| Fallback)
+    r.read_tag_quick().map_err(|_| Fallback)
 }
 
 #[inline(never)]
 fn len<'a>(r: &mut Reader<'a>, tag: Tag) -> Result<&'a [u8], Fallback> {
-    r.read_len(tag).map_err(|_| Fallback)
+    r.read_len_quick(tag).map_err(|_| Fallback)
 }
 
 #[inline(never)]

@@ -382,7 +382,7 @@ impl<'a> Reader<'a> {
 
     /// The value of a string field (UTF-8, as the decoders require).
     pub(crate) fn read_str(&mut self, tag: Tag) -> Result<&'a str, WireError> {
-        let bytes = self.read_len(tag)?;
+        let bytes = self.read_len_quick(tag)?;
         std::str::from_utf8(bytes)
             .map_err(|_| self.err(WireErrorKind::NotUtf8 { field: tag.field }))
     }
