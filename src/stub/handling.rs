@@ -3,6 +3,7 @@
 //! handler's error into a ttrpc status.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -73,18 +74,21 @@ impl Served {
     }
 
     /// Registers `f` as the handler of `rpc`, served on its encoded request
-    /// (taken by value) and encoded reply.
+    /// (the received frame taken by value, with where the request lies in
+    /// it) and encoded reply.
     pub(super) fn add_encoded<Req, Resp>(
         &self,
         services: &mut Services,
         rpc: Rpc<Req, Resp>,
-        f: impl Fn(&Call<'_>, Vec<u8>) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
+        f: impl Fn(&Call<'_>, Vec<u8>, Range<usize>) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
     ) {
         let served = self.clone();
-        services.add_method_owned(
+        services.add_method_frame(
             rpc.service,
             rpc.method,
-            Box::new(move |rc, payload| served.serve(rc, payload, &f)),
+            Box::new(move |rc, frame, at| {
+                served.serve(rc, (frame, at), |call, (frame, at)| f(call, frame, at))
+            }),
         );
     }
 }

@@ -1,6 +1,8 @@
 //! Serving Synchronize: chunks are collected still encoded (see
 //! [`SyncState`](super::SyncState)), and the plugin's handler runs once, on the last chunk.
 
+use std::ops::Range;
+
 use crate::api::{rpc, SynchronizeResponse};
 use crate::ttrpc::{encode_result, Code, Status};
 
@@ -10,29 +12,34 @@ use super::synchronize_state::Refused;
 
 const SYNCHRONIZE: LifecycleRequest = LifecycleRequest::Synchronize;
 
-/// Serves one chunk of Synchronize, taken encoded and by value.
-pub(super) fn synchronize(call: &Call<'_>, chunk: Vec<u8>) -> Result<Vec<u8>, Status> {
+/// Serves one chunk of Synchronize, taken encoded and by value: the frame
+/// it came in, and where the request lies in it.
+pub(super) fn synchronize(
+    call: &Call<'_>,
+    frame: Vec<u8>,
+    at: Range<usize>,
+) -> Result<Vec<u8>, Status> {
     let method = rpc::SYNCHRONIZE.method;
-    let collected = call
-        .stub
-        .inner
-        .synchronize
-        .push(chunk)
-        .map_err(|refused| match refused {
-            Refused::Malformed(e) => Status::new(Code::Internal, e.to_string()),
-            Refused::Over(over) => Status::new(
-                Code::ResourceExhausted,
-                format!(
-                    "plugin {}: the Synchronize state would hold more than {} bytes in memory \
+    let collected =
+        call.stub
+            .inner
+            .synchronize
+            .push(frame, at)
+            .map_err(|refused| match refused {
+                Refused::Malformed(e) => Status::new(Code::Internal, e.to_string()),
+                Refused::Over(over) => Status::new(
+                    Code::ResourceExhausted,
+                    format!(
+                        "plugin {}: the Synchronize state would hold more than {} bytes in memory \
                      (received chunks, their index and the decoded items; {} held before a chunk \
                      of {} bytes)",
-                    call.stub.name(),
-                    over.max,
-                    over.held,
-                    over.chunk
+                        call.stub.name(),
+                        over.max,
+                        over.held,
+                        over.chunk
+                    ),
                 ),
-            ),
-        })?;
+            })?;
     let Some(state) = collected else {
         // Charge the decoded forms of this chunk's items once the reply is
         // out, while the runtime prepares the next chunk.

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::Mutex;
 
 use protobuf::Message;
@@ -61,9 +62,13 @@ struct Span {
 /// ```
 #[derive(Clone, Default)]
 pub struct SyncState {
+    /// The received buffers, each holding one encoded request (and, from
+    /// a runtime, the bytes of the ttrpc envelope around it).
     chunks: Vec<Vec<u8>>,
     pods: Vec<Span>,
     containers: Vec<Span>,
+    /// Bytes of the encoded requests, all chunks together.
+    encoded: usize,
 }
 
 impl SyncState {
@@ -81,7 +86,8 @@ impl SyncState {
         }
         let scan = scan_chunk(&buf)?;
         let mut state = SyncState::default();
-        state.push_chunk(buf, scan);
+        let all = 0..buf.len();
+        state.push_chunk(buf, all, scan);
         Ok(state)
     }
 
@@ -91,7 +97,8 @@ impl SyncState {
     pub fn from_encoded(bytes: Vec<u8>) -> Result<SyncState> {
         let scan = scan_chunk(&bytes)?;
         let mut state = SyncState::default();
-        state.push_chunk(bytes, scan);
+        let all = 0..bytes.len();
+        state.push_chunk(bytes, all, scan);
         Ok(state)
     }
 
@@ -112,7 +119,7 @@ impl SyncState {
 
     /// Total encoded size of the state in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.encoded
     }
 
     /// The pods, decoded one at a time, in the runtime's order.
@@ -167,13 +174,21 @@ impl SyncState {
         Ok((pods, containers))
     }
 
-    /// Adds one received chunk and the positions [`scan_chunk`] found in it.
-    pub(crate) fn push_chunk(&mut self, bytes: Vec<u8>, scan: Scan) {
+    /// Adds one received buffer and the positions [`scan_chunk`] found in
+    /// the request it holds at `at`. `at` lies within `bytes`, which is at
+    /// most 4 GiB.
+    pub(crate) fn push_chunk(&mut self, bytes: Vec<u8>, at: Range<usize>, scan: Scan) {
+        let (offset, len) = (at.start as u32, at.len());
         let chunk = self.chunks.len() as u32;
-        let at = |(start, end): (u32, u32)| Span { chunk, start, end };
+        let at = |(start, end): (u32, u32)| Span {
+            chunk,
+            start: start + offset,
+            end: end + offset,
+        };
         self.pods.extend(scan.pods.into_iter().map(at));
         self.containers.extend(scan.containers.into_iter().map(at));
         self.chunks.push(bytes);
+        self.encoded += len;
     }
 
     fn decode_span<M: Message>(&self, s: Span) -> Result<M> {
@@ -283,7 +298,19 @@ impl ChunkCollector {
     /// Adds one chunk; gives the whole state once the chunk is the last
     /// (its `more` unset), with every item charged. A chunk that would take
     /// the state over the bound drops everything.
-    pub(super) fn push(&self, chunk: Vec<u8>) -> std::result::Result<Option<SyncState>, Refused> {
+    /// `frame` is the received buffer; the request lies at `at` in it.
+    pub(super) fn push(
+        &self,
+        frame: Vec<u8>,
+        at: Range<usize>,
+    ) -> std::result::Result<Option<SyncState>, Refused> {
+        if at.end > frame.len() || frame.len() > u32::MAX as usize {
+            return Err(Refused::Malformed(Error::Protocol(format!(
+                "a Synchronize request at bytes {at:?} of a {}-byte frame",
+                frame.len()
+            ))));
+        }
+        let chunk = &frame[at.clone()];
         let mut held = lock(&self.held);
         let max = self.max_bytes as u64;
         let over = |held: &mut Collected, before: u64, chunk: usize| {
@@ -299,11 +326,11 @@ impl ChunkCollector {
             return Err(Refused::Over(o));
         }
         let before = held.bytes;
-        let mut charged = before.saturating_add(chunk.capacity() as u64);
+        let mut charged = before.saturating_add(frame.capacity() as u64);
         if charged > max {
             return Err(over(&mut held, before, chunk.len()));
         }
-        let scan = scan_chunk_with(&chunk, |_, _| {
+        let scan = scan_chunk_with(chunk, |_, _| {
             charged = charged.saturating_add(INDEX_COST);
             charged <= max
         });
@@ -317,7 +344,7 @@ impl ChunkCollector {
         let len = chunk.len();
         held.state
             .get_or_insert_with(SyncState::default)
-            .push_chunk(chunk, scan);
+            .push_chunk(frame, at, scan);
         if more {
             return Ok(None);
         }
@@ -533,7 +560,8 @@ mod tests {
         let scan = scan_chunk(&bytes).unwrap();
         assert!(scan.more);
         let mut state = SyncState::default();
-        state.push_chunk(bytes, scan);
+        let all = 0..bytes.len();
+        state.push_chunk(bytes, all, scan);
         let (p, c) = state.decode().unwrap();
         assert_eq!(p, pods);
         assert_eq!(c, containers);
@@ -559,7 +587,8 @@ mod tests {
             .unwrap();
             let scan = scan_chunk(&bytes).unwrap();
             assert!(!scan.more);
-            state.push_chunk(bytes, scan);
+            let all = 0..bytes.len();
+            state.push_chunk(bytes, all, scan);
         }
         let (p, c) = state.decode().unwrap();
         assert_eq!(p, pods);
@@ -659,7 +688,8 @@ mod tests {
         let buf = vec![0x12, 0x02, 0x0a, 0x05];
         let scan = scan_chunk(&buf).unwrap();
         let mut state = SyncState::default();
-        state.push_chunk(buf, scan);
+        let all = 0..buf.len();
+        state.push_chunk(buf, all, scan);
         assert_eq!(state.container_count(), 1);
         let err = state.containers().next().unwrap().unwrap_err();
         assert!(
@@ -708,13 +738,16 @@ mod tests {
         let needed = (encoded + decoded) as usize;
         // Just enough: both chunks are taken and the state comes out whole.
         let c = ChunkCollector::new(needed);
-        assert!(c.push(a.clone()).unwrap().is_none());
-        let state = c.push(b.clone()).unwrap().expect("the last chunk");
+        assert!(c.push(a.clone(), 0..a.len()).unwrap().is_none());
+        let state = c
+            .push(b.clone(), 0..b.len())
+            .unwrap()
+            .expect("the last chunk");
         assert_eq!((state.pod_count(), state.container_count()), (50, 100));
         // One byte less: the second chunk is refused and everything dropped.
         let c = ChunkCollector::new(needed - 1);
-        assert!(c.push(a.clone()).unwrap().is_none());
-        match c.push(b.clone()) {
+        assert!(c.push(a.clone(), 0..a.len()).unwrap().is_none());
+        match c.push(b.clone(), 0..b.len()) {
             Err(Refused::Over(o)) => {
                 assert_eq!(o.max, needed - 1);
                 assert!(o.held > 0 && o.held < needed as u64, "{o:?}");
@@ -722,8 +755,46 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // After the refusal the collector starts afresh.
-        let c2 = c.push(b).unwrap().expect("a one-chunk state");
+        let c2 = c
+            .push(b.clone(), 0..b.len())
+            .unwrap()
+            .expect("a one-chunk state");
         assert_eq!(c2.container_count(), 50);
+    }
+
+    /// The stub hands the collector each received frame whole, with where
+    /// the request lies in it: what surrounds the request is never read
+    /// as items, and the encoded length counts the requests only.
+    #[test]
+    fn requests_inside_larger_frames_are_indexed_where_they_lie() {
+        let (pods, containers) = sample(6);
+        let (a, b) = (
+            chunk(&pods[..3], &containers[..5], true),
+            chunk(&pods[3..], &containers[5..], false),
+        );
+        let framed = |req: &[u8]| {
+            // Bytes before and after that would not scan as a request.
+            let mut f = vec![0xff; 37];
+            f.extend_from_slice(req);
+            f.extend_from_slice(&[0xff; 11]);
+            (f, 37..37 + req.len())
+        };
+        let c = ChunkCollector::new(64 << 20);
+        let (fa, ra) = framed(&a);
+        assert!(c.push(fa, ra).unwrap().is_none());
+        let (fb, rb) = framed(&b);
+        let state = c.push(fb, rb).unwrap().expect("the last chunk");
+        assert_eq!(state.encoded_len(), a.len() + b.len());
+        let (p, cs) = state.decode().unwrap();
+        assert_eq!(p, pods);
+        assert_eq!(cs, containers);
+        let (p, cs) = state.into_decoded().unwrap();
+        assert_eq!((p, cs), (pods, containers));
+        // A range past the frame is refused, not read.
+        assert!(matches!(
+            c.push(vec![0x12, 0x00], 1..3),
+            Err(Refused::Malformed(_))
+        ));
     }
 
     #[test]
@@ -736,12 +807,15 @@ mod tests {
         }
         let per_item = std::mem::size_of::<Container>() as u64;
         let c = ChunkCollector::new(8 << 20);
-        match c.push(buf.clone()) {
+        match c.push(buf.clone(), 0..buf.len()) {
             Err(Refused::Over(o)) => assert!(o.held < 8 << 20, "{o:?}"),
             other => panic!("200 kB of empty containers must be refused: {other:?}"),
         }
         let c = ChunkCollector::new((100_000 * 4 * per_item) as usize);
-        let state = c.push(buf.clone()).unwrap().expect("one chunk");
+        let state = c
+            .push(buf.clone(), 0..buf.len())
+            .unwrap()
+            .expect("one chunk");
         assert_eq!(state.container_count(), 100_000);
         // As an intermediate chunk, its bytes and index fit; the walk after
         // the reply finds its decoded forms over, and the next chunk is
@@ -749,15 +823,18 @@ mod tests {
         let mut first = buf;
         first.extend_from_slice(&[0x18, 0x01]); // more
         let c = ChunkCollector::new(8 << 20);
-        assert!(c.push(first).unwrap().is_none());
+        assert!(c.push(first.clone(), 0..first.len()).unwrap().is_none());
         c.charge_decoded();
-        match c.push(vec![0x12, 0x00]) {
+        match c.push(vec![0x12, 0x00], 0..2) {
             Err(Refused::Over(o)) => assert_eq!(o.max, 8 << 20),
             other => panic!("the state went over: {other:?}"),
         }
         // And the collector starts afresh after that.
         assert_eq!(
-            c.push(vec![0x12, 0x00]).unwrap().unwrap().container_count(),
+            c.push(vec![0x12, 0x00], 0..2)
+                .unwrap()
+                .unwrap()
+                .container_count(),
             1
         );
     }

@@ -29,10 +29,20 @@ pub type MethodHandler =
 pub type OwnedMethodHandler =
     Box<dyn Fn(&RequestContext, Vec<u8>) -> Result<Vec<u8>, Status> + Send + Sync>;
 
-/// Either kind of registered handler.
+/// A handler that takes the whole received frame by value, with where the
+/// payload lies in it: a handler keeping a large payload keeps it without
+/// moving it to the front of its buffer.
+pub(crate) type FrameHandler = Box<
+    dyn Fn(&RequestContext, Vec<u8>, std::ops::Range<usize>) -> Result<Vec<u8>, Status>
+        + Send
+        + Sync,
+>;
+
+/// Any kind of registered handler.
 pub(crate) enum Handler {
     Borrowed(MethodHandler),
     Owned(OwnedMethodHandler),
+    Frame(FrameHandler),
 }
 
 /// A registered handler with its method's full name (`service/method`),
@@ -116,6 +126,12 @@ impl Services {
     /// Registers a handler that takes the encoded argument by value.
     pub fn add_method_owned(&mut self, service: &str, method: &str, handler: OwnedMethodHandler) {
         self.insert(service, method, Handler::Owned(handler));
+    }
+
+    /// Registers a handler that takes the received frame by value, with
+    /// the range of the payload in it.
+    pub(crate) fn add_method_frame(&mut self, service: &str, method: &str, handler: FrameHandler) {
+        self.insert(service, method, Handler::Frame(handler));
     }
 
     fn insert(&mut self, service: &str, method: &str, handler: Handler) {

@@ -95,6 +95,7 @@ impl ConnectionState {
                 data.drain(..payload.start);
                 h(&ctx, data)
             }
+            Handler::Frame(h) => h(&ctx, data, payload),
         };
         let result = match catch_unwind(AssertUnwindSafe(call)) {
             Ok(r) => r,
