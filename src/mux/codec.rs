@@ -84,6 +84,12 @@ impl MuxDecoder {
         (self.left > 0).then_some((self.conn_id, self.left))
     }
 
+    /// Counts `n` bytes of the current payload (at most what is left) as
+    /// taken by a reader that put them in place itself.
+    pub(crate) fn consumed(&mut self, n: usize) {
+        self.left -= (n as u32).min(self.left);
+    }
+
     /// Consumes bytes from `input` and returns the next piece of payload with
     /// its connection id, or `None` when `input` is used up. Empty frames
     /// produce nothing. A frame declaring more than the limit is a fatal

@@ -260,6 +260,31 @@ impl FrameDecoder {
         }
     }
 
+    /// Inside a frame's data: the buffer its bytes go to (to be appended
+    /// to, by at most [`FrameDecoder::need`] bytes), so that a reader can
+    /// put them there itself; [`FrameDecoder::take_complete`] then hands
+    /// the frame out once it is whole.
+    pub(crate) fn data_buffer(&mut self) -> Option<&mut Vec<u8>> {
+        match &mut self.state {
+            State::Data { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The frame whose data a reader completed through
+    /// [`FrameDecoder::data_buffer`]; `None` while bytes are missing.
+    pub(crate) fn take_complete(&mut self) -> Option<Decoded> {
+        match &mut self.state {
+            State::Data { header, data } if data.len() >= header.length as usize => {
+                let header = *header;
+                let data = std::mem::take(data);
+                self.reset();
+                Some(Decoded::Frame { header, data })
+            }
+            _ => None,
+        }
+    }
+
     /// Bytes that complete the current header, data or skipped data: a
     /// reader that must not take a byte past the frame asks for this many.
     pub(crate) fn need(&self) -> usize {

@@ -15,7 +15,7 @@ use super::ConnectionState;
 use crate::locking::{lock, wait, wait_timeout};
 use crate::log_text::Escape;
 use crate::status::Status;
-use crate::ttrpc::session::{Envelope, Ignored, Inbound, Incoming};
+use crate::ttrpc::session::{Direct, Envelope, Ignored, Inbound, Incoming};
 use crate::{Error, Result};
 
 /// The turn to read, held: given back when dropped (also if the holder
@@ -212,6 +212,13 @@ impl ReadSide {
     }
 
     fn fill_once(&mut self, shared: &ConnectionState, timed: bool) -> Result<()> {
+        // A timed read must return by its time, so it never waits for a
+        // whole frame.
+        if !timed {
+            if let Some(direct) = self.inbound.direct(DIRECT_FROM) {
+                return self.fill_direct(shared, direct);
+            }
+        }
         let n = loop {
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
@@ -241,48 +248,87 @@ impl ReadSide {
         } = self;
         let mut feed = inbound.feed(&buf[..n]);
         while let Some(incoming) = feed.next(|| lock(&shared.spares).pop())? {
-            match incoming {
-                Incoming::Request {
-                    conn_id,
-                    stream_id,
-                    envelope,
-                } => enqueue(
-                    queue,
-                    shared,
-                    Work::Request {
-                        conn_id,
-                        stream_id,
-                        envelope,
-                        received: Instant::now(),
-                    },
-                )?,
-                Incoming::Refuse {
-                    conn_id,
-                    stream_id,
-                    status,
-                } => enqueue(
-                    queue,
-                    shared,
-                    Work::Refuse {
-                        conn_id,
-                        stream_id,
-                        status,
-                    },
-                )?,
-                Incoming::Reply {
-                    conn_id,
-                    stream_id,
-                    reply,
-                } => shared.deliver(conn_id, stream_id, reply),
-                Incoming::Ignored(why @ Ignored::Unopened { .. }) => {
-                    log::debug!("{}: {}", Escape(&shared.options.name), Escape(&why))
-                }
-                Incoming::Ignored(why) => {
-                    log::warn!("{}: {}", Escape(&shared.options.name), Escape(&why))
-                }
-            }
+            act(queue, shared, incoming)?;
         }
         Ok(())
+    }
+
+    /// Reads the rest of a large frame's data (`direct`) straight into the
+    /// frame's buffer, without a copy through the read buffer; returns
+    /// once it is all there, or the connection failed.
+    fn fill_direct(&mut self, shared: &ConnectionState, direct: Direct) -> Result<()> {
+        let Some(buf) = self.inbound.direct_buffer(direct) else {
+            return Ok(());
+        };
+        let before = buf.len();
+        // `read_to_end` on the limited reader fills the spare capacity the
+        // frame's header reserved, retrying interrupted reads.
+        let res = (&self.stream).take(direct.len as u64).read_to_end(buf);
+        let got = buf.len() - before;
+        if let Some(incoming) = self.inbound.direct_appended(direct, got)? {
+            act(&mut self.queue, shared, incoming)?;
+        }
+        match res {
+            Err(e) => Err(Error::io("reading from the connection failed", e)),
+            Ok(_) if got < direct.len => Err(Error::ConnectionClosed(
+                "the peer closed the connection".into(),
+            )),
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+/// Frames whose data still to come is at least this long are read
+/// straight into their buffer.
+const DIRECT_FROM: usize = 64 * 1024;
+
+/// Acts on one thing the peer sent: queues a request or a refusal, hands
+/// a reply to its caller, or logs what was dropped.
+fn act(queue: &mut VecDeque<Work>, shared: &ConnectionState, incoming: Incoming) -> Result<()> {
+    match incoming {
+        Incoming::Request {
+            conn_id,
+            stream_id,
+            envelope,
+        } => enqueue(
+            queue,
+            shared,
+            Work::Request {
+                conn_id,
+                stream_id,
+                envelope,
+                received: Instant::now(),
+            },
+        ),
+        Incoming::Refuse {
+            conn_id,
+            stream_id,
+            status,
+        } => enqueue(
+            queue,
+            shared,
+            Work::Refuse {
+                conn_id,
+                stream_id,
+                status,
+            },
+        ),
+        Incoming::Reply {
+            conn_id,
+            stream_id,
+            reply,
+        } => {
+            shared.deliver(conn_id, stream_id, reply);
+            Ok(())
+        }
+        Incoming::Ignored(why @ Ignored::Unopened { .. }) => {
+            log::debug!("{}: {}", Escape(&shared.options.name), Escape(&why));
+            Ok(())
+        }
+        Incoming::Ignored(why) => {
+            log::warn!("{}: {}", Escape(&shared.options.name), Escape(&why));
+            Ok(())
+        }
     }
 }
 

@@ -39,7 +39,7 @@ mod reply;
 mod stream_ids;
 
 pub(crate) use envelope::{timeout_nano, EncodedRequest, Envelope, RequestEnvelope};
-pub(crate) use inbound::{Ignored, Inbound, Incoming};
+pub(crate) use inbound::{Direct, Ignored, Inbound, Incoming};
 pub(crate) use outbound::{Outbound, Outgoing};
 pub(crate) use reply::Reply;
 
