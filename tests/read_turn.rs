@@ -16,6 +16,14 @@ use nri::ttrpc::{
 
 const SVC: &str = "test.Turn";
 
+/// The milliseconds a payload names (a decimal number).
+fn millis(payload: &[u8]) -> Result<u64, Status> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| Status::new(nri::ttrpc::Code::InvalidArgument, "bad payload"))
+}
+
 /// Services: `Slow` sleeps for as many milliseconds as its payload says
 /// (a decimal number), `Fast` echoes its payload, `SlowAfter` answers at
 /// once and then sleeps that long in a post-reply action.
@@ -25,10 +33,7 @@ fn services(slow_running: Arc<AtomicUsize>) -> Arc<Services> {
         SVC,
         "SlowAfter",
         Box::new(move |ctx, payload| {
-            let ms: u64 = std::str::from_utf8(payload)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| Status::new(nri::ttrpc::Code::InvalidArgument, "bad payload"))?;
+            let ms = millis(payload)?;
             ctx.after_reply(move || thread::sleep(Duration::from_millis(ms)));
             Ok(b"later".to_vec())
         }),
@@ -37,10 +42,7 @@ fn services(slow_running: Arc<AtomicUsize>) -> Arc<Services> {
         SVC,
         "Slow",
         Box::new(move |_ctx, payload| {
-            let ms: u64 = std::str::from_utf8(payload)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| Status::new(nri::ttrpc::Code::InvalidArgument, "bad payload"))?;
+            let ms = millis(payload)?;
             slow_running.fetch_add(1, Ordering::SeqCst);
             thread::sleep(Duration::from_millis(ms));
             slow_running.fetch_sub(1, Ordering::SeqCst);

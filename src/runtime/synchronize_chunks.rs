@@ -398,6 +398,18 @@ fn shrink(pods: usize, ctrs: usize, refused_len: usize) -> Option<(usize, usize)
 mod tests {
     use super::*;
 
+    /// The `SynchronizeRequest` the protobuf crate encodes.
+    fn request_bytes(pods: &[PodSandbox], ctrs: &[Container], more: bool) -> Vec<u8> {
+        SynchronizeRequest {
+            pods: pods.to_vec(),
+            containers: ctrs.to_vec(),
+            more,
+            ..Default::default()
+        }
+        .write_to_bytes()
+        .unwrap()
+    }
+
     fn lens(pods: &[PodSandbox], ctrs: &[Container]) -> (Vec<usize>, Vec<usize>) {
         (
             field_lens(FIELD_PODS, pods),
@@ -430,14 +442,7 @@ mod tests {
             ctr_len: &ctr_len,
         };
         for more in [false, true] {
-            let want = SynchronizeRequest {
-                pods: pods.clone(),
-                containers: ctrs.clone(),
-                more,
-                ..Default::default()
-            }
-            .write_to_bytes()
-            .unwrap();
+            let want = request_bytes(&pods, &ctrs, more);
             assert!(want.len() >= ENCODE_IN_TWO_FROM, "{} bytes", want.len());
             let mut out = vec![0xee; 1000];
             encode_chunk(objects, more, want.len(), &mut out).unwrap();
@@ -476,14 +481,7 @@ mod tests {
             })
             .collect();
         for more in [false, true] {
-            let want = SynchronizeRequest {
-                pods: pods.clone(),
-                containers: ctrs.clone(),
-                more,
-                ..Default::default()
-            }
-            .write_to_bytes()
-            .unwrap();
+            let want = request_bytes(&pods, &ctrs, more);
             let len = pods.iter().map(|p| field_len(FIELD_PODS, p)).sum::<usize>()
                 + ctrs
                     .iter()
