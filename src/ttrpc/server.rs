@@ -38,10 +38,10 @@ pub(crate) type FrameHandler = Box<
         + Sync,
 >;
 
-/// Any kind of registered handler.
+/// Either kind of registered handler (an [`OwnedMethodHandler`] is served
+/// as a [`FrameHandler`]).
 pub(crate) enum Handler {
     Borrowed(MethodHandler),
-    Owned(OwnedMethodHandler),
     Frame(FrameHandler),
 }
 
@@ -125,7 +125,15 @@ impl Services {
 
     /// Registers a handler that takes the encoded argument by value.
     pub fn add_method_owned(&mut self, service: &str, method: &str, handler: OwnedMethodHandler) {
-        self.insert(service, method, Handler::Owned(handler));
+        self.add_method_frame(
+            service,
+            method,
+            Box::new(move |ctx, mut data, payload| {
+                data.truncate(payload.end);
+                data.drain(..payload.start);
+                handler(ctx, data)
+            }),
+        );
     }
 
     /// Registers a handler that takes the received frame by value, with

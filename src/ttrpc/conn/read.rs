@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::raw::{c_int, c_void};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar};
@@ -261,21 +263,55 @@ impl ReadSide {
             return Ok(());
         };
         let before = buf.len();
-        // `read_to_end` on the limited reader fills the spare capacity the
-        // frame's header reserved, retrying interrupted reads.
-        let res = (&self.stream).take(direct.len as u64).read_to_end(buf);
+        let res = recv_appending(&self.stream, buf, direct.len);
         let got = buf.len() - before;
         if let Some(incoming) = self.inbound.direct_appended(direct, got)? {
             act(&mut self.queue, shared, incoming)?;
         }
         match res {
             Err(e) => Err(Error::io("reading from the connection failed", e)),
-            Ok(_) if got < direct.len => Err(Error::ConnectionClosed(
+            Ok(()) if got < direct.len => Err(Error::ConnectionClosed(
                 "the peer closed the connection".into(),
             )),
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
         }
     }
+}
+
+extern "C" {
+    fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
+}
+
+/// Receives `n` bytes from `stream` onto the end of `buf`, in place (no
+/// zeroing first, no copy): returns once they are all there, at the end of
+/// the stream (fewer appended), or on an error (what arrived before it is
+/// appended). Interrupted calls are retried.
+fn recv_appending(stream: &UnixStream, buf: &mut Vec<u8>, n: usize) -> std::io::Result<()> {
+    buf.reserve(n);
+    let end = buf.len() + n;
+    while buf.len() < end {
+        let left = end - buf.len();
+        let spare = buf.spare_capacity_mut();
+        let want = left.min(spare.len());
+        // SAFETY: `recv` writes at most `want` bytes to the start of the
+        // vector's spare capacity, which is valid for writes of that many
+        // (`want` is at most its length), and returns how many it wrote.
+        let got = unsafe { recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), want, 0) };
+        match got {
+            0 => return Ok(()),
+            // SAFETY: the first `got` bytes past the length were just
+            // written by `recv`, and `got <= want` keeps the length within
+            // the capacity.
+            g if g > 0 => unsafe { buf.set_len(buf.len() + g as usize) },
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Frames whose data still to come is at least this long are read

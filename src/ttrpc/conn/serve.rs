@@ -89,12 +89,6 @@ impl ConnectionState {
                 spare = Some(data);
                 r
             }
-            Handler::Owned(h) => {
-                let mut data = data;
-                data.truncate(payload.end);
-                data.drain(..payload.start);
-                h(&ctx, data)
-            }
             Handler::Frame(h) => h(&ctx, data, payload),
         };
         let result = match catch_unwind(AssertUnwindSafe(call)) {
