@@ -840,3 +840,36 @@ fn concurrent_writers_never_mix_two_messages_in_one_frame() {
         .iter()
         .all(|(t, f)| *f == if *t > GO_READ_BUFFER { 2 } else { 1 }));
 }
+
+/// A handler registered with `Services::add_method_owned` gets exactly the
+/// request's payload by value, small or large (a large one arrives in
+/// several reads, the rest of it read straight into the frame's buffer).
+#[test]
+fn an_owned_handler_gets_exactly_the_payload() {
+    let mut s = Services::new();
+    s.add_method_owned(
+        SVC,
+        "Owned",
+        Box::new(|_ctx, payload: Vec<u8>| {
+            let sum: u64 = payload.iter().map(|&b| u64::from(b)).sum();
+            Ok(format!("{} {sum} {:?}", payload.len(), payload.first()).into_bytes())
+        }),
+    );
+    let pair = nri_pair(Arc::new(s), test_services());
+    let to_plugin = pair
+        .runtime
+        .client(PLUGIN_SERVICE_CONN)
+        .expect("runtime client on conn 1");
+    for len in [0usize, 1, 3000, 70_000, 1_000_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let sum: u64 = payload.iter().map(|&b| u64::from(b)).sum();
+        let got = to_plugin
+            .call_raw(SVC, "Owned", payload.clone(), CALL, Vec::new())
+            .expect("owned call");
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            format!("{len} {sum} {:?}", payload.first()),
+            "payload of {len} bytes"
+        );
+    }
+}
