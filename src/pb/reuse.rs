@@ -335,7 +335,9 @@ fn set_str(
         dst.reserve_exact(s.len());
         dst.push_str(s);
     }
-    pool.grew(before, dst.capacity());
+    if dst.capacity() != before {
+        pool.grew(before, dst.capacity());
+    }
     Ok(())
 }
 
@@ -356,7 +358,9 @@ fn set_bytes(
         dst.reserve_exact(b.len());
         dst.extend_from_slice(b);
     }
-    pool.grew(before, dst.capacity());
+    if dst.capacity() != before {
+        pool.grew(before, dst.capacity());
+    }
     Ok(())
 }
 

@@ -410,11 +410,23 @@ mod tests {
         .unwrap()
     }
 
-    fn lens(pods: &[PodSandbox], ctrs: &[Container]) -> (Vec<usize>, Vec<usize>) {
-        (
+    /// Runs `f` on `pods` and `ctrs` with their field lengths, as the
+    /// chunker hands them to `encode_chunk`.
+    fn with_objects<R>(
+        pods: &[PodSandbox],
+        ctrs: &[Container],
+        f: impl FnOnce(Objects<'_>) -> R,
+    ) -> R {
+        let (pod_len, ctr_len) = (
             field_lens(FIELD_PODS, pods),
             field_lens(FIELD_CONTAINERS, ctrs),
-        )
+        );
+        f(Objects {
+            pods,
+            pod_len: &pod_len,
+            ctrs,
+            ctr_len: &ctr_len,
+        })
     }
 
     #[test]
@@ -434,22 +446,17 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let (pod_len, ctr_len) = lens(&pods, &ctrs);
-        let objects = Objects {
-            pods: &pods,
-            pod_len: &pod_len,
-            ctrs: &ctrs,
-            ctr_len: &ctr_len,
-        };
-        for more in [false, true] {
-            let want = request_bytes(&pods, &ctrs, more);
-            assert!(want.len() >= ENCODE_IN_TWO_FROM, "{} bytes", want.len());
-            let mut out = vec![0xee; 1000];
-            encode_chunk(objects, more, want.len(), &mut out).unwrap();
-            assert_eq!(out, want);
-            // Sizes that do not add up are an error, not a short message.
-            assert!(encode_chunk(objects, more, want.len() + 1, &mut out).is_err());
-        }
+        with_objects(&pods, &ctrs, |objects| {
+            for more in [false, true] {
+                let want = request_bytes(&pods, &ctrs, more);
+                assert!(want.len() >= ENCODE_IN_TWO_FROM, "{} bytes", want.len());
+                let mut out = vec![0xee; 1000];
+                encode_chunk(objects, more, want.len(), &mut out).unwrap();
+                assert_eq!(out, want);
+                // Sizes that do not add up are an error, not a short message.
+                assert!(encode_chunk(objects, more, want.len() + 1, &mut out).is_err());
+            }
+        });
     }
 
     #[test]
@@ -489,31 +496,26 @@ mod tests {
                     .sum::<usize>()
                 + more_len(more);
             assert_eq!(len, want.len());
-            let (pod_len, ctr_len) = lens(&pods, &ctrs);
-            let objects = Objects {
-                pods: &pods,
-                pod_len: &pod_len,
-                ctrs: &ctrs,
-                ctr_len: &ctr_len,
-            };
-            // Into an empty buffer, and over a longer one's leftovers.
-            for mut out in [Vec::new(), vec![0xee; len + 100]] {
-                encode_chunk(objects, more, len, &mut out).unwrap();
-                assert_eq!(out, want);
-            }
-            // Split anywhere, the two parts encode to the same bytes.
-            for at in 0..=len {
-                let (first, second, split) = objects.split(at);
-                assert!(
-                    split >= at.min(len - more_len(more)),
-                    "split {split} before {at}"
-                );
-                let mut out = vec![0u8; len];
-                let (head, tail) = out.split_at_mut(split);
-                encode_objects(first, false, head).unwrap();
-                encode_objects(second, more, tail).unwrap();
-                assert_eq!(out, want, "split at {at}");
-            }
+            with_objects(&pods, &ctrs, |objects| {
+                // Into an empty buffer, and over a longer one's leftovers.
+                for mut out in [Vec::new(), vec![0xee; len + 100]] {
+                    encode_chunk(objects, more, len, &mut out).unwrap();
+                    assert_eq!(out, want);
+                }
+                // Split anywhere, the two parts encode to the same bytes.
+                for at in 0..=len {
+                    let (first, second, split) = objects.split(at);
+                    assert!(
+                        split >= at.min(len - more_len(more)),
+                        "split {split} before {at}"
+                    );
+                    let mut out = vec![0u8; len];
+                    let (head, tail) = out.split_at_mut(split);
+                    encode_objects(first, false, head).unwrap();
+                    encode_objects(second, more, tail).unwrap();
+                    assert_eq!(out, want, "split at {at}");
+                }
+            });
             let t = Duration::from_millis(1500);
             let envelope = Request {
                 service: SERVICE.to_string(),

@@ -260,7 +260,11 @@ impl ReadSide {
     /// once it is all there, or the connection failed.
     fn fill_direct(&mut self, shared: &ConnectionState, direct: Direct) -> Result<()> {
         let Some(buf) = self.inbound.direct_buffer(direct) else {
-            return Ok(());
+            // `direct` was just found with this buffer in place; failing
+            // here rather than returning keeps a worker from spinning.
+            return Err(Error::Protocol(
+                "a frame's data buffer went away between two reads".into(),
+            ));
         };
         let before = buf.len();
         let res = recv_appending(&self.stream, buf, direct.len);
